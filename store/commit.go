@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sealmail/sealmail"
+)
+
+// Message is what [Store.Append] stores.
+type Message struct {
+	Original []byte             // the original message, byte-exact
+	Report   []byte             // the journal report it arrived in, or nil
+	Envelope *sealmail.Envelope // how this copy arrived; stored encrypted
+	Received time.Time
+}
+
+// AppendResult tells where a message went.
+type AppendResult struct {
+	ID sealmail.MessageID
+	// Duplicate is true when the original was already stored: only the new
+	// envelope (and report) was appended, as a further receipt.
+	Duplicate bool
+	Receipt   int // 1 for a new message, 2, 3, … for further envelopes
+	Digest    [32]byte
+	Location  Location
+}
+
+type appendReq struct {
+	hdr     RecordHeader
+	payload []byte
+	done    chan appendResp
+}
+
+type appendResp struct {
+	id      sealmail.MessageID
+	receipt int
+	loc     Location
+	err     error
+}
+
+// Append stores m durably. It returns after the record is fsync'd and the
+// catalog transaction committed, or with an error, in which case nothing of
+// m is cataloged. A second copy of an original already in the store is
+// stored as an envelope record only. Errors from a full disk wrap
+// [sealmail.ErrStorageFull].
+func (s *Store) Append(ctx context.Context, m *Message) (AppendResult, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return AppendResult{}, ErrClosed
+	}
+	s.appends.Add(1)
+	s.mu.Unlock()
+	defer s.appends.Done()
+
+	digest := keyedDigest(s.key, m.Original)
+	release, err := s.lockDigest(ctx, digest)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	defer release()
+
+	var existing sealmail.MessageID
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketDigests).Get(digest[:]); len(v) == 8 {
+			existing = sealmail.MessageID(beUint64(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("look up digest: %w", err)
+	}
+	sum := sha256.Sum256(m.Original)
+	ph := PayloadHeader{
+		Version: 1, Received: m.Received.UTC(), Size: int64(len(m.Original)),
+		SHA256: hex.EncodeToString(sum[:]), Envelope: m.Envelope, ReportSize: int64(len(m.Report)),
+	}
+	req := &appendReq{
+		hdr:  RecordHeader{Received: m.Received.UnixNano(), Digest: digest},
+		done: make(chan appendResp, 1),
+	}
+	if existing != 0 {
+		ph.Kind = KindEnvelope.String()
+		req.hdr.Kind, req.hdr.ID, req.hdr.Size = KindEnvelope, existing, int64(len(m.Report))
+		req.payload, err = s.codec.seal(&ph, m.Report)
+	} else {
+		ph.Kind = KindMessage.String()
+		req.hdr.Kind, req.hdr.Size = KindMessage, int64(len(m.Original))
+		req.payload, err = s.codec.seal(&ph, m.Original, m.Report)
+	}
+	if err != nil {
+		return AppendResult{}, err
+	}
+	s.reqs <- req
+	resp := <-req.done
+	if resp.err != nil {
+		return AppendResult{}, resp.err
+	}
+	return AppendResult{ID: resp.id, Duplicate: existing != 0, Receipt: resp.receipt, Digest: digest, Location: resp.loc}, nil
+}
+
+// lockDigest serialises appends of the same original, so that the second of
+// two concurrent copies sees the first in the catalog and becomes an
+// envelope record.
+func (s *Store) lockDigest(ctx context.Context, d [32]byte) (func(), error) {
+	for {
+		s.mu.Lock()
+		ch, busy := s.inflight[d]
+		if !busy {
+			ch = make(chan struct{})
+			s.inflight[d] = ch
+			s.mu.Unlock()
+			return func() {
+				s.mu.Lock()
+				delete(s.inflight, d)
+				s.mu.Unlock()
+				close(ch)
+			}, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// run is the writer goroutine: it takes every request that is waiting,
+// writes them, syncs once and commits once.
+func (s *Store) run() {
+	defer close(s.done)
+	var batch []*appendReq
+	for req := range s.reqs {
+		batch = append(batch[:0], req)
+		bytes := int64(len(req.payload))
+	drain:
+		for bytes < s.opts.MaxBatchBytes {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+				bytes += int64(len(r.payload))
+			default:
+				break drain
+			}
+		}
+		resps, err := s.commit(batch)
+		for i, r := range batch {
+			if err != nil {
+				r.done <- appendResp{err: err}
+			} else {
+				r.done <- resps[i]
+			}
+		}
+	}
+}
+
+// commit writes one batch. On error it undoes the write so that the segment
+// ends at its committed length again; if even that fails the store refuses
+// further appends until it is reopened (which repairs the tail).
+func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
+	if s.broken != nil {
+		return nil, fmt.Errorf("store unusable after an earlier failure, restart needed: %w", s.broken)
+	}
+	if s.active == nil {
+		return nil, errors.New("store: no active segment")
+	}
+	if s.active.info.Size >= s.opts.SealSize {
+		if err := s.seal(); err != nil {
+			s.broken = err
+			return nil, err
+		}
+	}
+	a := s.active
+	start := a.info.Size
+	off := start
+	resps := make([]appendResp, len(batch))
+	recs := make([][]byte, len(batch))
+
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		msgs := tx.Bucket(bucketMessages)
+		c, err := decodeCounters(meta.Get(metaCounters))
+		if err != nil {
+			return err
+		}
+		next := getU64(meta, metaNextID)
+		for i, r := range batch {
+			loc := Location{Segment: a.info.Seq, Offset: off, Length: recordOverhead + int64(len(r.payload))}
+			switch r.hdr.Kind {
+			case KindMessage:
+				r.hdr.ID = sealmail.MessageID(next)
+				next++
+				mi := &MessageInfo{ID: r.hdr.ID, State: StateLive, Location: loc, Received: timeFromNanos(r.hdr.Received),
+					Size: r.hdr.Size, Digest: r.hdr.Digest, Receipts: 1}
+				if err := msgs.Put(idKey(r.hdr.ID), encodeMessage(mi)); err != nil {
+					return err
+				}
+				if err := tx.Bucket(bucketDigests).Put(r.hdr.Digest[:], idKey(r.hdr.ID)); err != nil {
+					return err
+				}
+				c.Messages++
+				c.OriginalBytes += r.hdr.Size
+				resps[i] = appendResp{id: r.hdr.ID, receipt: 1, loc: loc}
+			case KindEnvelope:
+				mi, err := decodeMessage(r.hdr.ID, msgs.Get(idKey(r.hdr.ID)))
+				if err != nil {
+					return fmt.Errorf("add envelope to message %d: %w", r.hdr.ID, err)
+				}
+				mi.Receipts++
+				if err := tx.Bucket(bucketEnvelopes).Put(envelopeKey(r.hdr.ID, mi.Receipts), encodeLocation(loc)); err != nil {
+					return err
+				}
+				if err := msgs.Put(idKey(r.hdr.ID), encodeMessage(mi)); err != nil {
+					return err
+				}
+				resps[i] = appendResp{id: r.hdr.ID, receipt: mi.Receipts, loc: loc}
+			default:
+				return fmt.Errorf("append: unexpected record kind %s", r.hdr.Kind)
+			}
+			c.Receipts++
+			recs[i] = encodeRecord(&r.hdr, r.payload)
+			off += loc.Length
+		}
+		// The records must be durable before the catalog that points at
+		// them commits: write and sync inside the transaction, so that a
+		// failure here rolls the catalog back.
+		for _, rec := range recs {
+			if _, err := a.f.Write(rec); err != nil {
+				return fmt.Errorf("write segment %s: %w", a.info.Seq, storageErr(err))
+			}
+		}
+		if err := a.f.Sync(); err != nil {
+			return &syncError{seq: a.info.Seq, err: storageErr(err)}
+		}
+		seg := a.info
+		seg.Size = off
+		seg.Records += int64(len(batch))
+		if err := tx.Bucket(bucketSegments).Put(segKey(seg.Seq), encodeSegment(&seg)); err != nil {
+			return err
+		}
+		if err := meta.Put(metaCounters, encodeCounters(c)); err != nil {
+			return err
+		}
+		return putU64(meta, metaNextID, next)
+	})
+	if err != nil {
+		var serr *syncError
+		if errors.As(err, &serr) {
+			// After a failed fsync the kernel may have dropped the dirty
+			// pages: the file's content is unknown. Only a reopen, which
+			// rescans the tail, may write again.
+			s.broken = err
+			s.log.Error("segment fsync failed; refusing appends until restart", "segment", a.info.Seq.String(), "err", err)
+		} else if terr := s.undo(start); terr != nil {
+			s.broken = terr
+			s.log.Error("cannot undo failed append", "segment", a.info.Seq.String(), "err", terr)
+		}
+		return nil, fmt.Errorf("commit %d records: %w", len(batch), storageErr(err))
+	}
+	a.info.Size = off
+	a.info.Records += int64(len(batch))
+	return resps, nil
+}
+
+// undo cuts the active segment back to its committed length after a failed
+// commit.
+func (s *Store) undo(size int64) error {
+	a := s.active
+	if err := a.f.Truncate(size); err != nil {
+		return fmt.Errorf("truncate segment %s to %d: %w", a.info.Seq, size, err)
+	}
+	if err := a.f.Sync(); err != nil {
+		return fmt.Errorf("sync segment %s: %w", a.info.Seq, err)
+	}
+	return nil
+}
+
+// storageErr marks a full disk so that callers can answer "try later".
+func storageErr(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		if !errors.Is(err, sealmail.ErrStorageFull) {
+			return fmt.Errorf("%w: %w", sealmail.ErrStorageFull, err)
+		}
+	}
+	return err
+}
+
+func beUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
+
+// syncError is a failed fsync of a segment.
+type syncError struct {
+	seq SegmentSeq
+	err error
+}
+
+func (e *syncError) Error() string { return fmt.Sprintf("sync segment %s: %v", e.seq, e.err) }
+func (e *syncError) Unwrap() error { return e.err }

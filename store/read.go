@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package store
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sealmail/sealmail"
+)
+
+// Record is one encrypted record as stored: its clear header and its
+// payload, a standard age file.
+type Record struct {
+	Header   RecordHeader
+	Location Location
+	Payload  []byte
+}
+
+// Message returns the catalog entry of id.
+func (s *Store) Message(id sealmail.MessageID) (*MessageInfo, error) {
+	var m *MessageInfo
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMessages).Get(idKey(id))
+		if v == nil {
+			return fmt.Errorf("message %d: %w", id, ErrNotFound)
+		}
+		var err error
+		m, err = decodeMessage(id, v)
+		return err
+	})
+	return m, err
+}
+
+// Records returns the encrypted records of message id: the message record
+// first, then one envelope record per further receipt. Each record's CRC is
+// checked; the payloads are not decrypted.
+func (s *Store) Records(id sealmail.MessageID) (*MessageInfo, []Record, error) {
+	var m *MessageInfo
+	var locs []Location
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMessages).Get(idKey(id))
+		if v == nil {
+			return fmt.Errorf("message %d: %w", id, ErrNotFound)
+		}
+		var err error
+		if m, err = decodeMessage(id, v); err != nil {
+			return err
+		}
+		locs = append(locs, m.Location)
+		envs := tx.Bucket(bucketEnvelopes)
+		for n := 2; n <= m.Receipts; n++ {
+			l, err := decodeLocation(envs.Get(envelopeKey(id, n)))
+			if err != nil {
+				return fmt.Errorf("message %d receipt %d: %w", id, n, err)
+			}
+			locs = append(locs, l)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	recs := make([]Record, 0, len(locs))
+	for _, l := range locs {
+		r, err := s.ReadRecord(l)
+		if err != nil {
+			return nil, nil, fmt.Errorf("message %d: %w", id, err)
+		}
+		if r.Header.ID != id {
+			return nil, nil, fmt.Errorf("message %d: record at %s:%d belongs to message %d: %w", id, l.Segment, l.Offset, r.Header.ID, ErrCorrupt)
+		}
+		recs = append(recs, *r)
+	}
+	return m, recs, nil
+}
+
+// ReadRecord reads and checks the record at l.
+func (s *Store) ReadRecord(l Location) (*Record, error) {
+	if l.Length < recordOverhead || l.Length > maxPayload+recordOverhead {
+		return nil, fmt.Errorf("record at %s:%d: length %d: %w", l.Segment, l.Offset, l.Length, ErrCorrupt)
+	}
+	f, err := os.Open(segmentPath(s.dir, l.Segment))
+	if err != nil {
+		return nil, fmt.Errorf("open segment %s: %w", l.Segment, err)
+	}
+	defer f.Close()
+	buf := make([]byte, l.Length)
+	if _, err := f.ReadAt(buf, l.Offset); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("read record at %s:%d: %w", l.Segment, l.Offset, err)
+	}
+	h, err := parseRecordHeader(buf)
+	if err != nil {
+		return nil, fmt.Errorf("record at %s:%d: %w", l.Segment, l.Offset, err)
+	}
+	if recordOverhead+h.PayloadLen != l.Length {
+		return nil, fmt.Errorf("record at %s:%d: length %d, catalog says %d: %w", l.Segment, l.Offset, recordOverhead+h.PayloadLen, l.Length, ErrCorrupt)
+	}
+	if err := checkRecordTrailer(buf); err != nil {
+		return nil, fmt.Errorf("record at %s:%d: %w", l.Segment, l.Offset, err)
+	}
+	return &Record{Header: *h, Location: l, Payload: buf[recordHeaderSize : recordHeaderSize+h.PayloadLen]}, nil
+}
+
+// List calls fn for each cataloged message with an id greater than after, in
+// id order, until fn returns false or an error.
+func (s *Store) List(after sealmail.MessageID, fn func(*MessageInfo) (bool, error)) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketMessages).Cursor()
+		for k, v := c.Seek(idKey(after + 1)); k != nil; k, v = c.Next() {
+			m, err := decodeMessage(sealmail.MessageID(beUint64(k)), v)
+			if err != nil {
+				return err
+			}
+			more, err := fn(m)
+			if err != nil || !more {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Stats summarises the store.
+type Stats struct {
+	Messages      int64 // live messages
+	Receipts      int64 // envelopes, including each message's first
+	OriginalBytes int64 // sum of the originals' sizes
+	StoredBytes   int64 // sum of the segment files' committed sizes
+	Segments      int
+	Sealed        int
+	LastID        sealmail.MessageID
+}
+
+// Stats returns the store's running totals.
+func (s *Store) Stats() (Stats, error) {
+	var st Stats
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c, err := decodeCounters(tx.Bucket(bucketMeta).Get(metaCounters))
+		if err != nil {
+			return err
+		}
+		st.Messages, st.Receipts, st.OriginalBytes = c.Messages, c.Receipts, c.OriginalBytes
+		st.LastID = sealmail.MessageID(getU64(tx.Bucket(bucketMeta), metaNextID) - 1)
+		return tx.Bucket(bucketSegments).ForEach(func(k, v []byte) error {
+			si, err := decodeSegment(SegmentSeq(beUint32(k)), s.id, v)
+			if err != nil {
+				return err
+			}
+			st.Segments++
+			st.StoredBytes += si.Size
+			if si.State == SegmentSealed {
+				st.Sealed++
+			}
+			return nil
+		})
+	})
+	return st, err
+}
+
+// Segments returns the catalog's segment table in order.
+func (s *Store) Segments() ([]SegmentInfo, error) {
+	var out []SegmentInfo
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSegments).ForEach(func(k, v []byte) error {
+			si, err := decodeSegment(SegmentSeq(beUint32(k)), s.id, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, *si)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// IndexWatermark returns the highest message id the index has taken in.
+func (s *Store) IndexWatermark() (sealmail.MessageID, error) {
+	var w uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		w = getU64(tx.Bucket(bucketMeta), metaWatermark)
+		return nil
+	})
+	return sealmail.MessageID(w), err
+}
+
+// SetIndexWatermark records that the index holds every message up to id.
+func (s *Store) SetIndexWatermark(id sealmail.MessageID) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return putU64(tx.Bucket(bucketMeta), metaWatermark, uint64(id))
+	})
+}

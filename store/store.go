@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package store
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+	bolt "go.etcd.io/bbolt"
+)
+
+// File is the part of *os.File that segments are written through. Tests
+// substitute it to fail or stop at any write, sync or truncate.
+type File interface {
+	io.Writer
+	io.ReaderAt
+	Sync() error
+	Truncate(size int64) error
+	Stat() (os.FileInfo, error)
+	Close() error
+}
+
+// Options configures a Store. The zero value is safe.
+type Options struct {
+	// SealSize is the size at which the active segment is sealed and a new
+	// one started. Default 1 GiB.
+	SealSize int64
+	// MaxBatchBytes bounds the payload bytes of one group commit. Default 64 MiB.
+	MaxBatchBytes int64
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+	// OpenFile opens segment files for writing; nil means os.OpenFile.
+	OpenFile func(name string, flag int, perm os.FileMode) (File, error)
+	// OnSeal is called by the writer goroutine after a segment is sealed, so
+	// that the caller can audit its SHA-256. It must not call back into the
+	// Store.
+	OnSeal func(SegmentInfo)
+	// CatalogTimeout is how long Open waits for the catalog lock held by
+	// another process before it returns ErrLocked. Default 200 ms.
+	CatalogTimeout time.Duration
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.SealSize <= 0 {
+		o.SealSize = 1 << 30
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = 64 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.OpenFile == nil {
+		o.OpenFile = func(name string, flag int, perm os.FileMode) (File, error) {
+			return os.OpenFile(name, flag, perm)
+		}
+	}
+	if o.CatalogTimeout <= 0 {
+		o.CatalogTimeout = 200 * time.Millisecond
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// ArchiveInfo is the content of DIR/archive.json: what identifies an archive
+// and whom it encrypts for. It holds no secrets.
+type ArchiveInfo struct {
+	Format     int       `json:"format"`
+	ID         string    `json:"id"` // 32 hex digits
+	Created    time.Time `json:"created"`
+	Recipients []string  `json:"recipients"`
+}
+
+const (
+	archiveFile   = "archive.json"
+	digestKeyFile = "digest.key"
+	catalogFile   = "catalog.db"
+	archiveFormat = 1
+)
+
+// Exists reports whether dir holds an archive.
+func Exists(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, archiveFile))
+	return err == nil
+}
+
+// ParseRecipients parses age recipient strings (age1…, age1pq1…, ssh keys).
+func ParseRecipients(rs []string) ([]age.Recipient, error) {
+	if len(rs) == 0 {
+		return nil, errors.New("no recipients: an archive needs at least one age recipient")
+	}
+	out, err := age.ParseRecipients(strings.NewReader(strings.Join(rs, "\n")))
+	if err != nil {
+		return nil, fmt.Errorf("parse recipients: %w", err)
+	}
+	return out, nil
+}
+
+// Create makes a new, empty archive in dir that encrypts for recipients.
+// dir may exist but must not hold an archive.
+func Create(dir string, recipients []string, opts Options) (*Store, error) {
+	opts.setDefaults()
+	if _, err := ParseRecipients(recipients); err != nil {
+		return nil, err
+	}
+	if Exists(dir) {
+		return nil, fmt.Errorf("create archive in %s: %w", dir, ErrExists)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "segments"), 0o700); err != nil {
+		return nil, fmt.Errorf("create archive in %s: %w", dir, err)
+	}
+	var id [16]byte
+	key := make([]byte, 32)
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	info := ArchiveInfo{Format: archiveFormat, ID: hex.EncodeToString(id[:]), Created: opts.Now().UTC(), Recipients: recipients}
+	j, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileSync(filepath.Join(dir, digestKeyFile), []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("create archive in %s: %w", dir, err)
+	}
+	db, err := bolt.Open(filepath.Join(dir, catalogFile), 0o600, &bolt.Options{Timeout: opts.CatalogTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("create catalog: %w", err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketMessages, bucketEnvelopes, bucketDigests, bucketSegments} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(metaFormat, []byte{catalogVersion}); err != nil {
+			return err
+		}
+		if err := meta.Put(metaArchiveID, id[:]); err != nil {
+			return err
+		}
+		return putU64(meta, metaNextID, 1)
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create catalog: %w", err)
+	}
+	// archive.json is written last: its presence marks a complete archive.
+	if err := writeFileSync(filepath.Join(dir, archiveFile), append(j, '\n'), 0o644); err != nil {
+		return nil, fmt.Errorf("create archive in %s: %w", dir, err)
+	}
+	return Open(dir, opts)
+}
+
+// ReadArchiveInfo reads DIR/archive.json.
+func ReadArchiveInfo(dir string) (*ArchiveInfo, error) {
+	b, err := os.ReadFile(filepath.Join(dir, archiveFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", dir, ErrNoArchive)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var info ArchiveInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, fmt.Errorf("%s: %v: %w", archiveFile, err, ErrCorrupt)
+	}
+	if info.Format != archiveFormat {
+		return nil, fmt.Errorf("%s: format %d: %w", archiveFile, info.Format, ErrUnsupportedVersion)
+	}
+	return &info, nil
+}
+
+// Store is an open archive store. See the package documentation.
+type Store struct {
+	dir   string
+	opts  Options
+	log   *slog.Logger
+	info  *ArchiveInfo
+	id    [16]byte
+	key   []byte
+	db    *bolt.DB
+	codec *codec
+
+	reqs chan *appendReq
+	done chan struct{} // closed when the writer goroutine has exited
+
+	mu       sync.Mutex
+	closed   bool
+	inflight map[[32]byte]chan struct{} // digests being appended
+	appends  sync.WaitGroup
+
+	// Owned by the writer goroutine after Open.
+	active *activeSegment
+	broken error // set when a failed write could not be undone
+}
+
+type activeSegment struct {
+	info SegmentInfo
+	f    File
+}
+
+// Open attaches to the archive in dir, repairs the tail of the active segment
+// (see the package invariants) and starts the writer.
+func Open(dir string, opts Options) (*Store, error) {
+	opts.setDefaults()
+	info, err := ReadArchiveInfo(dir)
+	if err != nil {
+		return nil, err
+	}
+	recips, err := ParseRecipients(info.Recipients)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", archiveFile, err)
+	}
+	keyHex, err := os.ReadFile(filepath.Join(dir, digestKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("read digest key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(keyHex)))
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("%s: not 64 hex digits: %w", digestKeyFile, ErrCorrupt)
+	}
+	c, err := newCodec(recips)
+	if err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(filepath.Join(dir, catalogFile), 0o600, &bolt.Options{Timeout: opts.CatalogTimeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open catalog %s: %w", filepath.Join(dir, catalogFile), ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open catalog: %w", err)
+	}
+	s := &Store{
+		dir: dir, opts: opts, log: opts.Logger, info: info, key: key, db: db, codec: c,
+		reqs:     make(chan *appendReq, 256),
+		done:     make(chan struct{}),
+		inflight: make(map[[32]byte]chan struct{}),
+	}
+	if err := s.checkCatalog(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.openActive(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go s.run()
+	return s, nil
+}
+
+func (s *Store) checkCatalog() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return fmt.Errorf("catalog: no meta bucket: %w", ErrCorrupt)
+		}
+		if v := meta.Get(metaFormat); len(v) != 1 || v[0] != catalogVersion {
+			return fmt.Errorf("catalog: format %v: %w", v, ErrUnsupportedVersion)
+		}
+		copy(s.id[:], meta.Get(metaArchiveID))
+		if hex.EncodeToString(s.id[:]) != s.info.ID {
+			return fmt.Errorf("catalog belongs to archive %x, not %s: %w", s.id, s.info.ID, ErrCorrupt)
+		}
+		return nil
+	})
+}
+
+// Dir returns the archive directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Info returns the archive's identity.
+func (s *Store) Info() ArchiveInfo { return *s.info }
+
+// Close stops the writer after every pending append has finished and closes
+// the catalog. It is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.appends.Wait()
+	close(s.reqs)
+	<-s.done
+	var err error
+	if s.active != nil {
+		err = s.active.f.Close()
+	}
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// writeFileSync writes a new file durably: temp file, fsync, rename, fsync dir.
+func writeFileSync(path string, data []byte, perm os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+func fileSHA256(path string) ([32]byte, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return [32]byte{}, 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return [32]byte{}, 0, err
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum, n, nil
+}
