@@ -1,0 +1,48 @@
+# sealmail — see README.md. `make test` is the gate CI runs.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+DATA     ?= ./var
+SMTP     ?= 127.0.0.1:2525
+FUZZTIME ?= 30s
+
+.PHONY: build run test test-short bench fuzz lint clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/sealmail ./cmd/sealmail
+
+# A development archive under ./var with a generated key: NOT for production
+# (the identity that decrypts the archive lies next to it).
+run: build
+	@if [ ! -f $(DATA)/archive.json ]; then \
+		echo "make run: creating a DEVELOPMENT archive in $(DATA) (identity in $(DATA)/identity.txt; not for production)"; \
+		./bin/sealmail init --data $(DATA); \
+	fi
+	./bin/sealmail serve --data $(DATA) --smtp $(SMTP)
+
+test:
+	@echo "== gofmt"; out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@echo "== go mod tidy -diff"; $(GO) mod tidy -diff
+	@echo "== go vet"; $(GO) vet ./...
+	@echo "== go test"; $(GO) test -race -shuffle=on -timeout 20m ./...
+
+test-short:
+	$(GO) test -short ./...
+
+bench: build
+	./bench/ingest.sh
+
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+lint:
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+clean:
+	rm -rf bin

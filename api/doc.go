@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package api serves the archive to the CLI over the daemon's control socket
+// (HTTP on a Unix socket, DIR/control.sock) and is the CLI's client for it.
+//
+// # Invariants
+//
+//   - The socket is mode 0600 and every connection's peer credentials are
+//     checked: only root and the daemon's own user are served.
+//   - The API carries only what the archive returns: stored age records, never
+//     an identity and never plaintext.
+//
+// # Concurrency
+//
+// A [Server] serves each connection in its own goroutine; [Server.Shutdown]
+// stops them. A [Client] is safe for concurrent use.
+package api

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/store"
+)
+
+// SocketName is the control socket's file name in the archive directory.
+const SocketName = "control.sock"
+
+// Options configures a Server. The zero value is safe.
+type Options struct {
+	Logger *slog.Logger
+	// AllowUIDs are the peer user ids served besides root. Nil means the
+	// daemon's own uid.
+	AllowUIDs []uint32
+}
+
+// Server serves one archive on the control socket.
+type Server struct {
+	a    *archive.Archive
+	opts Options
+	log  *slog.Logger
+	http *http.Server
+}
+
+type peerKey struct{}
+
+// Peer is the verified identity of a control-socket client.
+type Peer struct {
+	UID, GID uint32
+	PID      int32
+}
+
+// NewServer returns a server for a.
+func NewServer(a *archive.Archive, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.AllowUIDs == nil {
+		opts.AllowUIDs = []uint32{uint32(os.Getuid())}
+	}
+	s := &Server{a: a, opts: opts, log: opts.Logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", s.status)
+	mux.HandleFunc("GET /v1/messages", s.list)
+	mux.HandleFunc("GET /v1/messages/{id}", s.get)
+	s.http = &http.Server{
+		Handler: s.checkPeer(mux),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if p, err := peerOf(c); err == nil {
+				return context.WithValue(ctx, peerKey{}, p)
+			}
+			return ctx
+		},
+		ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+	}
+	return s
+}
+
+// Listen creates the control socket at path, mode 0600, replacing a stale
+// socket left by a daemon that died.
+func Listen(path string) (net.Listener, error) {
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("control socket %s: another daemon is serving this archive", path)
+	}
+	os.Remove(path)
+	old := unix.Umask(0o177)
+	l, err := net.Listen("unix", path)
+	unix.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	return l, nil
+}
+
+// Serve serves connections from l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.http.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops the server, waiting for calls in progress until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+
+func peerOf(c net.Conn) (Peer, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return Peer{}, errors.New("not a unix socket")
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return Peer{}, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return Peer{}, err
+	}
+	if cerr != nil {
+		return Peer{}, cerr
+	}
+	return Peer{UID: cred.Uid, GID: cred.Gid, PID: cred.Pid}, nil
+}
+
+func (s *Server) checkPeer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := r.Context().Value(peerKey{}).(Peer)
+		if !ok || (p.UID != 0 && !slices.Contains(s.opts.AllowUIDs, p.UID)) {
+			s.log.Warn("control socket: refused peer", "uid", p.UID, "pid", p.PID)
+			writeError(w, http.StatusForbidden, "permission denied: run as root or as the daemon's user")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.a.Status(r.Context())
+	s.reply(w, st, err)
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	var o archive.ListOptions
+	q := r.URL.Query()
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "after: want a message id")
+			return
+		}
+		o.After = sealmail.MessageID(n)
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, "limit: want a non-negative number")
+			return
+		}
+		o.Limit = n
+	}
+	rows, err := s.a.List(r.Context(), o)
+	s.reply(w, rows, err)
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	id, err := sealmail.ParseMessageID(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	m, err := s.a.Get(r.Context(), id)
+	s.reply(w, m, err)
+}
+
+func (s *Server) reply(w http.ResponseWriter, v any, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case err != nil:
+		s.log.Error("control socket call failed", "err", err)
+		writeError(w, http.StatusInternalServerError, err.Error())
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		if err := json.NewEncoder(w).Encode(v); err != nil {
+			s.log.Warn("control socket: write reply", "err", err)
+		}
+	}
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(errorBody{Error: msg})
+}

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/store"
+)
+
+// Options configures an Archive. The zero value is safe.
+type Options struct {
+	Logger *slog.Logger
+	// Store configures the segment store.
+	Store store.Options
+	// JournalSources are the client networks whose journal reports are
+	// trusted. Nil means loopback only.
+	JournalSources []netip.Prefix
+	// JournalUsers are AUTH users whose journal reports are trusted.
+	JournalUsers []string
+	// MinFreeBytes is the free disk space below which ingest answers
+	// "storage full" (SMTP 452) instead of risking a half-written message.
+	// Default 1 GiB; negative disables the check.
+	MinFreeBytes int64
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Store.Logger == nil {
+		o.Store.Logger = o.Logger
+	}
+	if o.JournalSources == nil {
+		o.JournalSources = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = 1 << 30
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Archive is an open archive.
+type Archive struct {
+	dir   string
+	opts  Options
+	log   *slog.Logger
+	store *store.Store
+
+	mu        sync.Mutex
+	started   time.Time
+	listeners []string
+	freeAt    time.Time // when free space was last measured
+	free      int64
+}
+
+// Create makes a new archive in dir that encrypts for the given age
+// recipients, and opens it.
+func Create(dir string, recipients []string, opts Options) (*Archive, error) {
+	opts.setDefaults()
+	s, err := store.Create(dir, recipients, opts.Store)
+	if err != nil {
+		return nil, err
+	}
+	return newArchive(dir, s, opts), nil
+}
+
+// Open opens the archive in dir. Without an archive there it returns an
+// error that tells how to make one.
+func Open(dir string, opts Options) (*Archive, error) {
+	opts.setDefaults()
+	s, err := store.Open(dir, opts.Store)
+	if errors.Is(err, store.ErrNoArchive) {
+		return nil, fmt.Errorf("no archive at %s: run `sealmail init --data %s`", dir, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open archive %s: %w", dir, err)
+	}
+	return newArchive(dir, s, opts), nil
+}
+
+func newArchive(dir string, s *store.Store, opts Options) *Archive {
+	return &Archive{dir: dir, opts: opts, log: opts.Logger, store: s, started: opts.Now()}
+}
+
+// Close closes the archive after pending ingests have finished. It is
+// idempotent.
+func (a *Archive) Close() error { return a.store.Close() }
+
+// Dir returns the archive directory.
+func (a *Archive) Dir() string { return a.dir }
+
+// SetListeners records the addresses the daemon serves on, for Status.
+func (a *Archive) SetListeners(addrs []string) {
+	a.mu.Lock()
+	a.listeners = slices.Clone(addrs)
+	a.mu.Unlock()
+}
+
+// Admit tells whether the archive can take a message of about size bytes
+// now. It answers an error wrapping [sealmail.ErrStorageFull] when free disk
+// space would fall below the configured floor.
+func (a *Archive) Admit(ctx context.Context, size int64) error {
+	if a.opts.MinFreeBytes < 0 {
+		return nil
+	}
+	free, err := a.freeBytes()
+	if err != nil {
+		return fmt.Errorf("check free space: %w", err)
+	}
+	// A stored message takes at most about its size (compression only
+	// shrinks it); keep a margin for the catalog.
+	if free-2*size < a.opts.MinFreeBytes {
+		return fmt.Errorf("%w: %d bytes free on %s, floor %d", sealmail.ErrStorageFull, free, a.dir, a.opts.MinFreeBytes)
+	}
+	return nil
+}
+
+// freeBytes measures free space at most once a second.
+func (a *Archive) freeBytes() (int64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.opts.Now()
+	if now.Sub(a.freeAt) < time.Second && !a.freeAt.IsZero() {
+		return a.free, nil
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(a.dir, &st); err != nil {
+		return 0, err
+	}
+	a.free = int64(st.Bavail) * int64(st.Bsize)
+	a.freeAt = now
+	return a.free, nil
+}
+
+// trusted reports whether a client may vouch for a journal report's
+// envelope.
+func (a *Archive) trusted(env *sealmail.Envelope) bool {
+	if env.AuthUser != "" && slices.Contains(a.opts.JournalUsers, env.AuthUser) {
+		return true
+	}
+	ip, err := netip.ParseAddr(env.ClientIP)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range a.opts.JournalSources {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package archive
+
+import (
+	"context"
+	"time"
+
+	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/store"
+)
+
+// Status summarises an archive for operators.
+type Status struct {
+	Archive       string    `json:"archive"` // archive id
+	Dir           string    `json:"dir"`
+	Messages      int64     `json:"messages"`
+	Receipts      int64     `json:"receipts"`
+	OriginalBytes int64     `json:"original_bytes"`
+	StoredBytes   int64     `json:"stored_bytes"`
+	Segments      int       `json:"segments"`
+	Sealed        int       `json:"sealed_segments"`
+	LastID        uint64    `json:"last_id"`
+	Recipients    []string  `json:"recipients"`
+	Daemon        bool      `json:"daemon"` // answered by a running daemon
+	Listeners     []string  `json:"listeners,omitempty"`
+	Started       time.Time `json:"started,omitzero"`
+	UptimeSeconds int64     `json:"uptime_seconds,omitempty"`
+}
+
+// Status returns the archive's totals; when a daemon serves the archive, its
+// listeners and uptime too.
+func (a *Archive) Status(ctx context.Context) (*Status, error) {
+	st, err := a.store.Stats()
+	if err != nil {
+		return nil, err
+	}
+	info := a.store.Info()
+	s := &Status{
+		Archive: info.ID, Dir: a.dir, Messages: st.Messages, Receipts: st.Receipts,
+		OriginalBytes: st.OriginalBytes, StoredBytes: st.StoredBytes, Segments: st.Segments,
+		Sealed: st.Sealed, LastID: uint64(st.LastID), Recipients: info.Recipients,
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.listeners != nil {
+		s.Daemon = true
+		s.Listeners = a.listeners
+		s.Started = a.started.UTC()
+		s.UptimeSeconds = int64(a.opts.Now().Sub(a.started).Seconds())
+	}
+	return s, nil
+}
+
+// MessageSummary is one row of [Archive.List].
+type MessageSummary struct {
+	ID       uint64    `json:"id"`
+	Received time.Time `json:"received"`
+	Size     int64     `json:"size"`
+	Receipts int       `json:"receipts"`
+	State    string    `json:"state"`
+	Segment  string    `json:"segment"`
+}
+
+// ListOptions selects rows for [Archive.List].
+type ListOptions struct {
+	After sealmail.MessageID // only ids greater than this
+	Limit int                // at most this many; 0 means no limit
+}
+
+// List returns cataloged messages in id order (oldest first).
+func (a *Archive) List(ctx context.Context, o ListOptions) ([]MessageSummary, error) {
+	var out []MessageSummary
+	err := a.store.List(o.After, func(m *store.MessageInfo) (bool, error) {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		out = append(out, MessageSummary{
+			ID: uint64(m.ID), Received: m.Received, Size: m.Size, Receipts: m.Receipts,
+			State: m.State.String(), Segment: m.Location.Segment.String(),
+		})
+		return o.Limit <= 0 || len(out) < o.Limit, nil
+	})
+	return out, err
+}
+
+// Sealed is a stored message as the archive holds it: encrypted records the
+// caller decrypts with [store.OpenPayload].
+type Sealed struct {
+	ID       uint64         `json:"id"`
+	Received time.Time      `json:"received"`
+	Size     int64          `json:"size"`
+	Records  []SealedRecord `json:"records"`
+}
+
+// SealedRecord is one record's kind and age payload.
+type SealedRecord struct {
+	Kind    string `json:"kind"`
+	Payload []byte `json:"payload"`
+}
+
+// Get returns the encrypted records of message id: the message record, then
+// one envelope record per further receipt.
+func (a *Archive) Get(ctx context.Context, id sealmail.MessageID) (*Sealed, error) {
+	m, recs, err := a.store.Records(id)
+	if err != nil {
+		return nil, err
+	}
+	out := &Sealed{ID: uint64(id), Received: m.Received, Size: m.Size}
+	for _, r := range recs {
+		out.Records = append(out.Records, SealedRecord{Kind: r.Header.Kind.String(), Payload: r.Payload})
+	}
+	return out, nil
+}

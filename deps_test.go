@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package sealmail_test
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/sealmail/sealmail"
+
+// layers is the architecture (DESIGN.md, STYLE.md "Dependency direction"):
+// for each package, the project packages it may import. Packages not listed
+// may import nothing of ours but the root package.
+var layers = map[string][]string{
+	"cmd/sealmail": {"smtpd", "api", "archive", "store", "audit", "index", "journal", "policy", "export", "export/pst", "index/query"},
+	"api":          {"archive", "store", "audit"},
+	"archive":      {"journal", "store", "index", "index/query", "policy", "audit", "export", "export/pst"},
+	"index":        {"index/query"},
+	"policy":       {"index/query"},
+	"export":       {"export/pst"},
+}
+
+// why explains the rules a failure most likely breaks.
+var why = map[string]string{
+	"store":   "store knows nothing of MIME, the index or SMTP",
+	"index":   "index knows nothing of segments",
+	"smtpd":   "smtpd sees the archive only through its Ingester interface",
+	"journal": "leaves never import each other",
+	"audit":   "leaves never import each other",
+}
+
+// thirdParty confines libraries to the packages that own them.
+var thirdParty = map[string][]string{
+	"go.etcd.io/bbolt":                {"store"},
+	"github.com/emersion/go-smtp":     {"smtpd"},
+	"github.com/blugelabs/bluge":      {"index"},
+	"github.com/spf13/cobra":          {"cmd/sealmail"},
+	"github.com/klauspost/compress":   {"store"},
+	"github.com/pelletier/go-toml/v2": {"cmd/sealmail"},
+	"gopkg.in/yaml.v3":                {"cmd/sealmail"},
+	"github.com/emersion/go-message":  {"index", "journal", "export", "export/pst"},
+}
+
+func TestDependencyDirection(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	seen := 0
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		for _, imp := range p.Imports {
+			if ours, ok := strings.CutPrefix(imp, module+"/"); ok {
+				if strings.HasPrefix(ours, rel+"/internal") || strings.HasPrefix(ours, "internal/") {
+					continue
+				}
+				if !allowed(layers[rel], ours) {
+					t.Errorf("%s imports %s: not allowed (%s); see STYLE.md, Dependency direction", pkgName(rel), ours, why[rel])
+				}
+				continue
+			}
+			if imp == module && rel == "" {
+				t.Errorf("root package imports itself")
+			}
+			if rel == "" && strings.Contains(imp, ".") {
+				t.Errorf("root package imports %s: it must use the standard library only", imp)
+			}
+			for lib, owners := range thirdParty {
+				if (imp == lib || strings.HasPrefix(imp, lib+"/")) && !allowed(owners, rel) && !strings.HasPrefix(rel, "internal/") {
+					t.Errorf("%s imports %s: that library belongs to %v", pkgName(rel), imp, owners)
+				}
+			}
+		}
+	}
+	if seen < 5 {
+		t.Fatalf("go list returned %d packages: is the module path %s?", seen, module)
+	}
+}
+
+func allowed(list []string, pkg string) bool {
+	for _, a := range list {
+		if a == pkg || strings.HasPrefix(pkg, a+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func pkgName(rel string) string {
+	if rel == "" {
+		return "sealmail"
+	}
+	return rel
+}
