@@ -28,6 +28,10 @@ type Options struct {
 	JournalSources []netip.Prefix
 	// JournalUsers are AUTH users whose journal reports are trusted.
 	JournalUsers []string
+	// EncodedRecipientDomains are archive domains whose RCPT TO addresses
+	// carry the original recipient in Postfix's recipient_bcc_maps
+	// encoding (docs/journaling.md).
+	EncodedRecipientDomains []string
 	// MinFreeBytes is the free disk space below which ingest answers
 	// "storage full" (SMTP 452) instead of risking a half-written message.
 	// Default 1 GiB; negative disables the check.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/journal"
 	"github.com/sealmail/sealmail/store"
 )
 
@@ -23,16 +24,19 @@ func (a *Archive) Ingest(ctx context.Context, env *sealmail.Envelope, data []byt
 	return res.ID, nil
 }
 
-// envelope splits data into the original and the journal report, and
-// returns the envelope to store.
+// envelope splits data into the original and the journal report it arrived
+// in, and returns the envelope to store. A report's envelope counts only from
+// a configured journaling source (see [Options.JournalSources]).
 func (a *Archive) envelope(env *sealmail.Envelope, data []byte) (original, report []byte, e *sealmail.Envelope) {
-	e = new(sealmail.Envelope)
-	*e = *env
-	e.Source = sealmail.SourceSMTPEnvelope
-	e.Sender = env.MailFrom
-	e.Recipients = nil
-	for _, r := range env.RcptTo {
-		e.Recipients = append(e.Recipients, sealmail.Recipient{Address: r, Kind: sealmail.RcptUnknown})
+	res := journal.Parse(data, *env, journal.Options{
+		Trusted:                 a.trusted(env),
+		EncodedRecipientDomains: a.opts.EncodedRecipientDomains,
+	})
+	report = res.Report
+	if len(report) == len(res.Original) {
+		// An untrusted or malformed report is archived whole as the
+		// original: keep its bytes once.
+		report = nil
 	}
-	return data, nil, e
+	return res.Original, report, &res.Envelope
 }
