@@ -93,10 +93,14 @@ type Sealed struct {
 	Records  []SealedRecord `json:"records"`
 }
 
-// SealedRecord is one record's kind and age payload.
+// SealedRecord is one stored entry: its kind, and the age file that holds
+// it with the place of its zstd frame in that file's plaintext (pass all
+// three to [store.OpenPayload]).
 type SealedRecord struct {
-	Kind    string `json:"kind"`
-	Payload []byte `json:"payload"`
+	Kind        string `json:"kind"`
+	Payload     []byte `json:"payload"`
+	PlainOffset int64  `json:"plain_offset"`
+	PlainLen    int64  `json:"plain_len"`
 }
 
 // Get returns the encrypted records of message id: the message record, then
@@ -108,7 +112,8 @@ func (a *Archive) Get(ctx context.Context, id sealmail.MessageID) (*Sealed, erro
 	}
 	out := &Sealed{ID: uint64(id), Received: m.Received, Size: m.Size}
 	for _, r := range recs {
-		out.Records = append(out.Records, SealedRecord{Kind: r.Header.Kind.String(), Payload: r.Payload})
+		out.Records = append(out.Records, SealedRecord{Kind: r.Entry.Kind.String(), Payload: r.Payload,
+			PlainOffset: r.Entry.PlainOffset, PlainLen: r.Entry.PlainLen})
 	}
 	return out, nil
 }

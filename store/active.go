@@ -105,63 +105,68 @@ func (s *Store) repairTail(size int64) error {
 	return nil
 }
 
-// catalogRecord adds a record found by a scan to the catalog unless it is
-// already there. It is used for tail repair and recovery.
+// catalogRecord adds the entries of a record found by a scan to the
+// catalog, skipping those already there. It is used for tail repair and
+// recovery.
 func catalogRecord(tx *bolt.Tx, seq SegmentSeq, rec ScannedRecord) error {
-	h := rec.Header
-	loc := Location{Segment: seq, Offset: rec.Offset, Length: rec.Length}
 	msgs := tx.Bucket(bucketMessages)
 	meta := tx.Bucket(bucketMeta)
 	c, err := decodeCounters(meta.Get(metaCounters))
 	if err != nil {
 		return err
 	}
-	switch h.Kind {
-	case KindMessage:
-		if msgs.Get(idKey(h.ID)) != nil {
-			return nil
-		}
-		m := &MessageInfo{ID: h.ID, State: StateLive, Location: loc, Received: timeFromNanos(h.Received), Size: h.Size, Digest: h.Digest, Receipts: 1}
-		if err := msgs.Put(idKey(h.ID), encodeMessage(m)); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bucketDigests).Put(h.Digest[:], idKey(h.ID)); err != nil {
-			return err
-		}
-		if next := getU64(meta, metaNextID); uint64(h.ID) >= next {
-			if err := putU64(meta, metaNextID, uint64(h.ID)+1); err != nil {
+	for k, e := range rec.Header.Entries {
+		loc := Location{Segment: seq, Offset: rec.Offset, Length: rec.Length, Entry: k}
+		switch e.Kind {
+		case KindMessage:
+			if msgs.Get(idKey(e.ID)) != nil {
+				continue
+			}
+			m := &MessageInfo{ID: e.ID, State: StateLive, Location: loc, Received: timeFromNanos(e.Received), Size: e.Size, Digest: e.Digest, Receipts: 1}
+			if err := msgs.Put(idKey(e.ID), encodeMessage(m)); err != nil {
 				return err
 			}
-		}
-		c.Messages++
-		c.OriginalBytes += h.Size
-		c.Receipts++
-	case KindEnvelope:
-		v := msgs.Get(idKey(h.ID))
-		if v == nil {
-			return fmt.Errorf("envelope record at %s:%d for unknown message %d: %w", seq, rec.Offset, h.ID, ErrCorrupt)
-		}
-		m, err := decodeMessage(h.ID, v)
-		if err != nil {
-			return err
-		}
-		// Skip an envelope that is already cataloged at this location.
-		envs := tx.Bucket(bucketEnvelopes)
-		for n := 2; n <= m.Receipts; n++ {
-			if l, err := decodeLocation(envs.Get(envelopeKey(h.ID, n))); err == nil && l == loc {
-				return nil
+			if err := tx.Bucket(bucketDigests).Put(e.Digest[:], idKey(e.ID)); err != nil {
+				return err
 			}
+			if next := getU64(meta, metaNextID); uint64(e.ID) >= next {
+				if err := putU64(meta, metaNextID, uint64(e.ID)+1); err != nil {
+					return err
+				}
+			}
+			c.Messages++
+			c.OriginalBytes += e.Size
+			c.Receipts++
+		case KindEnvelope:
+			v := msgs.Get(idKey(e.ID))
+			if v == nil {
+				return fmt.Errorf("envelope entry at %s:%d for unknown message %d: %w", seq, rec.Offset, e.ID, ErrCorrupt)
+			}
+			m, err := decodeMessage(e.ID, v)
+			if err != nil {
+				return err
+			}
+			// Skip an envelope that is already cataloged at this location.
+			envs := tx.Bucket(bucketEnvelopes)
+			known := false
+			for n := 2; n <= m.Receipts && !known; n++ {
+				l, err := decodeLocation(envs.Get(envelopeKey(e.ID, n)))
+				known = err == nil && l == loc
+			}
+			if known {
+				continue
+			}
+			m.Receipts++
+			if err := envs.Put(envelopeKey(e.ID, m.Receipts), encodeLocation(loc)); err != nil {
+				return err
+			}
+			if err := msgs.Put(idKey(e.ID), encodeMessage(m)); err != nil {
+				return err
+			}
+			c.Receipts++
+		case KindTombstone:
+			// Deletion is recorded in the catalog by its own operation.
 		}
-		m.Receipts++
-		if err := envs.Put(envelopeKey(h.ID, m.Receipts), encodeLocation(loc)); err != nil {
-			return err
-		}
-		if err := msgs.Put(idKey(h.ID), encodeMessage(m)); err != nil {
-			return err
-		}
-		c.Receipts++
-	case KindTombstone:
-		// Deletion is recorded in the catalog by its own operation.
 	}
 	return meta.Put(metaCounters, encodeCounters(c))
 }

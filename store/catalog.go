@@ -56,6 +56,7 @@ type Location struct {
 	Segment SegmentSeq
 	Offset  int64 // of the record's first byte
 	Length  int64 // of the whole record
+	Entry   int   // index in the record's entry table
 }
 
 // MessageInfo is the catalog entry of one message.
@@ -70,7 +71,7 @@ type MessageInfo struct {
 	Receipts    int       // number of envelopes: 1 + duplicate deliveries
 }
 
-const messageValueSize = 1 + 1 + 2 + 4 + 8 + 8 + 8 + 8 + 32 + 8
+const messageValueSize = 1 + 1 + 2 + 4 + 8 + 8 + 2 + 8 + 8 + 32 + 8
 
 func encodeMessage(m *MessageInfo) []byte {
 	b := make([]byte, 0, messageValueSize)
@@ -79,6 +80,7 @@ func encodeMessage(m *MessageInfo) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(m.Location.Segment))
 	b = binary.LittleEndian.AppendUint64(b, uint64(m.Location.Offset))
 	b = binary.LittleEndian.AppendUint64(b, uint64(m.Location.Length))
+	b = binary.LittleEndian.AppendUint16(b, uint16(m.Location.Entry))
 	b = binary.LittleEndian.AppendUint64(b, uint64(m.Received.UnixNano()))
 	b = binary.LittleEndian.AppendUint64(b, uint64(m.Size))
 	b = append(b, m.Digest[:]...)
@@ -107,12 +109,13 @@ func decodeMessage(id sealmail.MessageID, b []byte) (*MessageInfo, error) {
 			Segment: SegmentSeq(binary.LittleEndian.Uint32(b[4:])),
 			Offset:  int64(binary.LittleEndian.Uint64(b[8:])),
 			Length:  int64(binary.LittleEndian.Uint64(b[16:])),
+			Entry:   int(binary.LittleEndian.Uint16(b[24:])),
 		},
-		Received: time.Unix(0, int64(binary.LittleEndian.Uint64(b[24:]))).UTC(),
-		Size:     int64(binary.LittleEndian.Uint64(b[32:])),
+		Received: time.Unix(0, int64(binary.LittleEndian.Uint64(b[26:]))).UTC(),
+		Size:     int64(binary.LittleEndian.Uint64(b[34:])),
 	}
-	copy(m.Digest[:], b[40:72])
-	if ru := int64(binary.LittleEndian.Uint64(b[72:])); ru != 0 {
+	copy(m.Digest[:], b[42:74])
+	if ru := int64(binary.LittleEndian.Uint64(b[74:])); ru != 0 {
 		m.RetainUntil = time.Unix(ru, 0).UTC()
 	}
 	if m.State != StateLive && m.State != StateDeleted {
@@ -121,14 +124,15 @@ func decodeMessage(id sealmail.MessageID, b []byte) (*MessageInfo, error) {
 	return m, nil
 }
 
-const locationValueSize = 1 + 4 + 8 + 8
+const locationValueSize = 1 + 4 + 8 + 8 + 2
 
 func encodeLocation(l Location) []byte {
 	b := make([]byte, 0, locationValueSize)
 	b = append(b, catalogVersion)
 	b = binary.LittleEndian.AppendUint32(b, uint32(l.Segment))
 	b = binary.LittleEndian.AppendUint64(b, uint64(l.Offset))
-	return binary.LittleEndian.AppendUint64(b, uint64(l.Length))
+	b = binary.LittleEndian.AppendUint64(b, uint64(l.Length))
+	return binary.LittleEndian.AppendUint16(b, uint16(l.Entry))
 }
 
 func decodeLocation(b []byte) (Location, error) {
@@ -142,6 +146,7 @@ func decodeLocation(b []byte) (Location, error) {
 		Segment: SegmentSeq(binary.LittleEndian.Uint32(b[1:])),
 		Offset:  int64(binary.LittleEndian.Uint64(b[5:])),
 		Length:  int64(binary.LittleEndian.Uint64(b[13:])),
+		Entry:   int(binary.LittleEndian.Uint16(b[21:])),
 	}, nil
 }
 

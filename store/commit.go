@@ -37,9 +37,9 @@ type AppendResult struct {
 }
 
 type appendReq struct {
-	hdr     RecordHeader
-	payload []byte
-	done    chan appendResp
+	entry Entry
+	frame []byte // the entry's compressed plaintext
+	done  chan appendResp
 }
 
 type appendResp struct {
@@ -52,7 +52,7 @@ type appendResp struct {
 // Append stores m durably. It returns after the record is fsync'd and the
 // catalog transaction committed, or with an error, in which case nothing of
 // m is cataloged. A second copy of an original already in the store is
-// stored as an envelope record only. Errors from a full disk wrap
+// stored as an envelope entry only. Errors from a full disk wrap
 // [sealmail.ErrStorageFull].
 func (s *Store) Append(ctx context.Context, m *Message) (AppendResult, error) {
 	s.mu.Lock()
@@ -87,21 +87,22 @@ func (s *Store) Append(ctx context.Context, m *Message) (AppendResult, error) {
 		SHA256: hex.EncodeToString(sum[:]), Envelope: m.Envelope, ReportSize: int64(len(m.Report)),
 	}
 	req := &appendReq{
-		hdr:  RecordHeader{Received: m.Received.UnixNano(), Digest: digest},
-		done: make(chan appendResp, 1),
+		entry: Entry{Received: m.Received.UnixNano(), Digest: digest},
+		done:  make(chan appendResp, 1),
 	}
 	if existing != 0 {
 		ph.Kind = KindEnvelope.String()
-		req.hdr.Kind, req.hdr.ID, req.hdr.Size = KindEnvelope, existing, int64(len(m.Report))
-		req.payload, err = s.codec.seal(&ph, m.Report)
+		req.entry.Kind, req.entry.ID, req.entry.Size = KindEnvelope, existing, int64(len(m.Report))
+		req.frame, err = s.codec.compress(&ph, m.Report)
 	} else {
 		ph.Kind = KindMessage.String()
-		req.hdr.Kind, req.hdr.Size = KindMessage, int64(len(m.Original))
-		req.payload, err = s.codec.seal(&ph, m.Original, m.Report)
+		req.entry.Kind, req.entry.Size = KindMessage, int64(len(m.Original))
+		req.frame, err = s.codec.compress(&ph, m.Original, m.Report)
 	}
 	if err != nil {
 		return AppendResult{}, err
 	}
+	req.entry.PlainLen = int64(len(req.frame))
 	s.reqs <- req
 	resp := <-req.done
 	if resp.err != nil {
@@ -144,7 +145,7 @@ func (s *Store) run() {
 	var batch []*appendReq
 	for req := range s.reqs {
 		batch = append(batch[:0], req)
-		bytes := int64(len(req.payload))
+		bytes := int64(len(req.frame))
 	drain:
 		for bytes < s.opts.MaxBatchBytes {
 			select {
@@ -153,7 +154,7 @@ func (s *Store) run() {
 					break drain
 				}
 				batch = append(batch, r)
-				bytes += int64(len(r.payload))
+				bytes += int64(len(r.frame))
 			default:
 				break drain
 			}
@@ -168,6 +169,11 @@ func (s *Store) run() {
 		}
 	}
 }
+
+// recordTarget is the plaintext size at which a batch's entries start a new
+// record. Records stay small enough that reading one message means reading
+// little else, while the key wrap is shared by many small messages.
+const recordTarget = 1 << 20
 
 // commit writes one batch. On error it undoes the write so that the segment
 // ends at its committed length again; if even that fails the store refuses
@@ -189,7 +195,7 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 	start := a.info.Size
 	off := start
 	resps := make([]appendResp, len(batch))
-	recs := make([][]byte, len(batch))
+	var recs [][]byte
 
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
@@ -199,42 +205,67 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 			return err
 		}
 		next := getU64(meta, metaNextID)
-		for i, r := range batch {
-			loc := Location{Segment: a.info.Seq, Offset: off, Length: recordOverhead + int64(len(r.payload))}
-			switch r.hdr.Kind {
-			case KindMessage:
-				r.hdr.ID = sealmail.MessageID(next)
-				next++
-				mi := &MessageInfo{ID: r.hdr.ID, State: StateLive, Location: loc, Received: timeFromNanos(r.hdr.Received),
-					Size: r.hdr.Size, Digest: r.hdr.Digest, Receipts: 1}
-				if err := msgs.Put(idKey(r.hdr.ID), encodeMessage(mi)); err != nil {
-					return err
-				}
-				if err := tx.Bucket(bucketDigests).Put(r.hdr.Digest[:], idKey(r.hdr.ID)); err != nil {
-					return err
-				}
-				c.Messages++
-				c.OriginalBytes += r.hdr.Size
-				resps[i] = appendResp{id: r.hdr.ID, receipt: 1, loc: loc}
-			case KindEnvelope:
-				mi, err := decodeMessage(r.hdr.ID, msgs.Get(idKey(r.hdr.ID)))
-				if err != nil {
-					return fmt.Errorf("add envelope to message %d: %w", r.hdr.ID, err)
-				}
-				mi.Receipts++
-				if err := tx.Bucket(bucketEnvelopes).Put(envelopeKey(r.hdr.ID, mi.Receipts), encodeLocation(loc)); err != nil {
-					return err
-				}
-				if err := msgs.Put(idKey(r.hdr.ID), encodeMessage(mi)); err != nil {
-					return err
-				}
-				resps[i] = appendResp{id: r.hdr.ID, receipt: mi.Receipts, loc: loc}
-			default:
-				return fmt.Errorf("append: unexpected record kind %s", r.hdr.Kind)
+		for lo := 0; lo < len(batch); {
+			// One record: entries until recordTarget bytes of plaintext.
+			hi, plain := lo, int64(0)
+			for hi < len(batch) && (hi == lo || plain < recordTarget) && hi-lo < maxEntries {
+				plain += int64(len(batch[hi].frame))
+				hi++
 			}
-			c.Receipts++
-			recs[i] = encodeRecord(&r.hdr, r.payload)
-			off += loc.Length
+			h := &RecordHeader{Entries: make([]Entry, 0, hi-lo)}
+			frames := make([][]byte, 0, hi-lo)
+			var poff int64
+			for _, r := range batch[lo:hi] {
+				if r.entry.Kind == KindMessage {
+					r.entry.ID = sealmail.MessageID(next)
+					next++
+				}
+				r.entry.PlainOffset = poff
+				poff += r.entry.PlainLen
+				h.Entries = append(h.Entries, r.entry)
+				frames = append(frames, r.frame)
+			}
+			payload, err := s.codec.encrypt(frames)
+			if err != nil {
+				return err
+			}
+			rec := encodeRecord(h, payload)
+			recs = append(recs, rec)
+			for k, r := range batch[lo:hi] {
+				loc := Location{Segment: a.info.Seq, Offset: off, Length: int64(len(rec)), Entry: k}
+				switch r.entry.Kind {
+				case KindMessage:
+					mi := &MessageInfo{ID: r.entry.ID, State: StateLive, Location: loc, Received: timeFromNanos(r.entry.Received),
+						Size: r.entry.Size, Digest: r.entry.Digest, Receipts: 1}
+					if err := msgs.Put(idKey(mi.ID), encodeMessage(mi)); err != nil {
+						return err
+					}
+					if err := tx.Bucket(bucketDigests).Put(mi.Digest[:], idKey(mi.ID)); err != nil {
+						return err
+					}
+					c.Messages++
+					c.OriginalBytes += mi.Size
+					resps[lo+k] = appendResp{id: mi.ID, receipt: 1, loc: loc}
+				case KindEnvelope:
+					mi, err := decodeMessage(r.entry.ID, msgs.Get(idKey(r.entry.ID)))
+					if err != nil {
+						return fmt.Errorf("add envelope to message %d: %w", r.entry.ID, err)
+					}
+					mi.Receipts++
+					if err := tx.Bucket(bucketEnvelopes).Put(envelopeKey(mi.ID, mi.Receipts), encodeLocation(loc)); err != nil {
+						return err
+					}
+					if err := msgs.Put(idKey(mi.ID), encodeMessage(mi)); err != nil {
+						return err
+					}
+					resps[lo+k] = appendResp{id: mi.ID, receipt: mi.Receipts, loc: loc}
+				default:
+					return fmt.Errorf("append: unexpected entry kind %s", r.entry.Kind)
+				}
+				c.Receipts++
+			}
+			off += int64(len(rec))
+			lo = hi
 		}
 		// The records must be durable before the catalog that points at
 		// them commits: write and sync inside the transaction, so that a
@@ -249,7 +280,7 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 		}
 		seg := a.info
 		seg.Size = off
-		seg.Records += int64(len(batch))
+		seg.Records += int64(len(recs))
 		if err := tx.Bucket(bucketSegments).Put(segKey(seg.Seq), encodeSegment(&seg)); err != nil {
 			return err
 		}
@@ -270,10 +301,10 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 			s.broken = terr
 			s.log.Error("cannot undo failed append", "segment", a.info.Seq.String(), "err", terr)
 		}
-		return nil, fmt.Errorf("commit %d records: %w", len(batch), storageErr(err))
+		return nil, fmt.Errorf("commit %d entries: %w", len(batch), storageErr(err))
 	}
 	a.info.Size = off
-	a.info.Records += int64(len(batch))
+	a.info.Records += int64(len(recs))
 	return resps, nil
 }
 

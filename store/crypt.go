@@ -57,9 +57,10 @@ func newCodec(recipients []age.Recipient) (*codec, error) {
 	return &codec{recipients: recipients, enc: enc}, nil
 }
 
-// seal builds the plaintext (header line, then data parts in order),
-// compresses it and encrypts it for every recipient.
-func (c *codec) seal(h *PayloadHeader, parts ...[]byte) ([]byte, error) {
+// compress builds an entry's plaintext (header line, then data parts in
+// order) and compresses it into one zstd frame. It runs in the caller's
+// goroutine, so that sessions compress in parallel.
+func (c *codec) compress(h *PayloadHeader, parts ...[]byte) ([]byte, error) {
 	line, err := json.Marshal(h)
 	if err != nil {
 		return nil, fmt.Errorf("marshal record header: %w", err)
@@ -73,15 +74,27 @@ func (c *codec) seal(h *PayloadHeader, parts ...[]byte) ([]byte, error) {
 	for _, p := range parts {
 		plain = append(plain, p...)
 	}
-	z := c.enc.EncodeAll(plain, make([]byte, 0, len(plain)/2+64))
+	return c.enc.EncodeAll(plain, make([]byte, 0, len(plain)/2+64)), nil
+}
+
+// encrypt makes one age file of the concatenated frames. One file key is
+// wrapped per record, not per message: wrapping is the costly asymmetric
+// step (DESIGN.md, "Cost to design for").
+func (c *codec) encrypt(frames [][]byte) ([]byte, error) {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
 	var out bytes.Buffer
-	out.Grow(len(z) + 512)
+	out.Grow(n + n/(64<<10)*16 + 2048)
 	w, err := age.Encrypt(&out, c.recipients...)
 	if err != nil {
 		return nil, fmt.Errorf("encrypt record: %w", err)
 	}
-	if _, err := w.Write(z); err != nil {
-		return nil, fmt.Errorf("encrypt record: %w", err)
+	for _, f := range frames {
+		if _, err := w.Write(f); err != nil {
+			return nil, fmt.Errorf("encrypt record: %w", err)
+		}
 	}
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("encrypt record: %w", err)
@@ -93,21 +106,30 @@ func (c *codec) seal(h *PayloadHeader, parts ...[]byte) ([]byte, error) {
 // memory.
 const maxPlaintext = 1 << 31
 
-// OpenPayload decrypts and decompresses a record payload with the reader's
-// identities, and checks the original's SHA-256 against the header.
-func OpenPayload(payload []byte, identities ...age.Identity) (*Payload, error) {
-	r, err := age.Decrypt(bytes.NewReader(payload), identities...)
+// OpenPayload decrypts the entry whose zstd frame is at [off, off+n) of a
+// record's plaintext, using the reader's identities, and checks the
+// original's SHA-256 against the entry's header. Only the age chunks that
+// hold the frame are decrypted.
+func OpenPayload(payload []byte, off, n int64, identities ...age.Identity) (*Payload, error) {
+	ra, size, err := age.DecryptReaderAt(bytes.NewReader(payload), int64(len(payload)), identities...)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt record: %w", err)
 	}
-	dec, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxPlaintext))
+	if off < 0 || n <= 0 || off+n > size {
+		return nil, fmt.Errorf("entry at %d+%d beyond record plaintext of %d bytes: %w", off, n, size, ErrCorrupt)
+	}
+	frame := make([]byte, n)
+	if _, err := ra.ReadAt(frame, off); err != nil && !(errors.Is(err, io.EOF) && off+n == size) {
+		return nil, fmt.Errorf("decrypt record: %w", err)
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxPlaintext))
 	if err != nil {
-		return nil, fmt.Errorf("decompress record: %w", err)
+		return nil, err
 	}
 	defer dec.Close()
-	plain, err := io.ReadAll(io.LimitReader(dec, maxPlaintext))
+	plain, err := dec.DecodeAll(frame, nil)
 	if err != nil {
-		return nil, fmt.Errorf("decompress record: %w", err)
+		return nil, fmt.Errorf("decompress entry: %w", err)
 	}
 	return parsePlaintext(plain)
 }

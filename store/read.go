@@ -12,31 +12,17 @@ import (
 	"github.com/sealmail/sealmail"
 )
 
-// Record is one encrypted record as stored: its clear header and its
-// payload, a standard age file.
+// Record is one entry of a stored record: its clear description and the
+// record's payload, a standard age file whose plaintext holds the entry's
+// zstd frame at [Entry.PlainOffset, +Entry.PlainLen).
 type Record struct {
-	Header   RecordHeader
+	Entry    Entry
 	Location Location
 	Payload  []byte
 }
 
-// Message returns the catalog entry of id.
-func (s *Store) Message(id sealmail.MessageID) (*MessageInfo, error) {
-	var m *MessageInfo
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketMessages).Get(idKey(id))
-		if v == nil {
-			return fmt.Errorf("message %d: %w", id, ErrNotFound)
-		}
-		var err error
-		m, err = decodeMessage(id, v)
-		return err
-	})
-	return m, err
-}
-
-// Records returns the encrypted records of message id: the message record
-// first, then one envelope record per further receipt. Each record's CRC is
+// Records returns the stored entries of message id: the message entry
+// first, then one envelope entry per further receipt. Each record's CRC is
 // checked; the payloads are not decrypted.
 func (s *Store) Records(id sealmail.MessageID) (*MessageInfo, []Record, error) {
 	var m *MessageInfo
@@ -66,26 +52,27 @@ func (s *Store) Records(id sealmail.MessageID) (*MessageInfo, []Record, error) {
 	}
 	recs := make([]Record, 0, len(locs))
 	for _, l := range locs {
-		r, err := s.ReadRecord(l)
+		h, payload, err := s.ReadRecord(l)
 		if err != nil {
 			return nil, nil, fmt.Errorf("message %d: %w", id, err)
 		}
-		if r.Header.ID != id {
-			return nil, nil, fmt.Errorf("message %d: record at %s:%d belongs to message %d: %w", id, l.Segment, l.Offset, r.Header.ID, ErrCorrupt)
+		if l.Entry >= len(h.Entries) || h.Entries[l.Entry].ID != id {
+			return nil, nil, fmt.Errorf("message %d: record at %s:%d has no entry %d for it: %w", id, l.Segment, l.Offset, l.Entry, ErrCorrupt)
 		}
-		recs = append(recs, *r)
+		recs = append(recs, Record{Entry: h.Entries[l.Entry], Location: l, Payload: payload})
 	}
 	return m, recs, nil
 }
 
-// ReadRecord reads and checks the record at l.
-func (s *Store) ReadRecord(l Location) (*Record, error) {
-	if l.Length < recordOverhead || l.Length > maxPayload+recordOverhead {
-		return nil, fmt.Errorf("record at %s:%d: length %d: %w", l.Segment, l.Offset, l.Length, ErrCorrupt)
+// ReadRecord reads and checks the record at l and returns its header and
+// payload.
+func (s *Store) ReadRecord(l Location) (*RecordHeader, []byte, error) {
+	if l.Length < recordHeaderSize+entrySize+4+recordTrailer || l.Length > maxPayload+1<<23 {
+		return nil, nil, fmt.Errorf("record at %s:%d: length %d: %w", l.Segment, l.Offset, l.Length, ErrCorrupt)
 	}
 	f, err := os.Open(segmentPath(s.dir, l.Segment))
 	if err != nil {
-		return nil, fmt.Errorf("open segment %s: %w", l.Segment, err)
+		return nil, nil, fmt.Errorf("open segment %s: %w", l.Segment, err)
 	}
 	defer f.Close()
 	buf := make([]byte, l.Length)
@@ -93,19 +80,19 @@ func (s *Store) ReadRecord(l Location) (*Record, error) {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("read record at %s:%d: %w", l.Segment, l.Offset, err)
+		return nil, nil, fmt.Errorf("read record at %s:%d: %w", l.Segment, l.Offset, err)
 	}
 	h, err := parseRecordHeader(buf)
 	if err != nil {
-		return nil, fmt.Errorf("record at %s:%d: %w", l.Segment, l.Offset, err)
+		return nil, nil, fmt.Errorf("record at %s:%d: %w", l.Segment, l.Offset, err)
 	}
-	if recordOverhead+h.PayloadLen != l.Length {
-		return nil, fmt.Errorf("record at %s:%d: length %d, catalog says %d: %w", l.Segment, l.Offset, recordOverhead+h.PayloadLen, l.Length, ErrCorrupt)
+	if h.Len() != l.Length {
+		return nil, nil, fmt.Errorf("record at %s:%d: length %d, catalog says %d: %w", l.Segment, l.Offset, h.Len(), l.Length, ErrCorrupt)
 	}
 	if err := checkRecordTrailer(buf); err != nil {
-		return nil, fmt.Errorf("record at %s:%d: %w", l.Segment, l.Offset, err)
+		return nil, nil, fmt.Errorf("record at %s:%d: %w", l.Segment, l.Offset, err)
 	}
-	return &Record{Header: *h, Location: l, Payload: buf[recordHeaderSize : recordHeaderSize+h.PayloadLen]}, nil
+	return h, buf[h.headerLen() : h.headerLen()+h.PayloadLen], nil
 }
 
 // List calls fn for each cataloged message with an id greater than after, in

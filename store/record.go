@@ -10,10 +10,10 @@ import (
 	"github.com/sealmail/sealmail"
 )
 
-// Kind is the type of a record.
+// Kind is the type of a record entry.
 type Kind uint8
 
-// Record kinds (docs/format.md, "Record").
+// Entry kinds (docs/format.md, "Record").
 const (
 	// KindMessage holds an original message and its first envelope.
 	KindMessage Kind = 1
@@ -36,26 +36,27 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
+// A record is one age file holding the entries of one group commit (or part
+// of one): a clear header, a clear entry table, the age payload, a CRC.
 const (
 	recordMagic      = "SMRC"
 	recordVersion    = 1
-	recordHeaderSize = 76 // including the header CRC
-	recordTrailer    = 4  // CRC32C of header and payload
-	// recordOverhead is what a record adds to its payload.
-	recordOverhead = recordHeaderSize + recordTrailer
+	recordHeaderSize = 16 // magic, version, flags, entry count, payload length
+	entrySize        = 64
+	recordTrailer    = 4 // CRC32C of everything before it
+	// maxEntries bounds the entry table (a uint16 count).
+	maxEntries = 1<<16 - 1
 	// maxPayload bounds a payload so that a corrupted length can never make a
-	// reader allocate without limit. Messages are far smaller (smtpd limits
-	// them); this is a sanity bound, not a policy.
+	// reader allocate without limit. It is a sanity bound, not a policy.
 	maxPayload = 1 << 31
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// RecordHeader is the clear-text header of a record. It lets the catalog be
-// rebuilt and the store verified without the identity; it holds no content
-// and no addresses.
-type RecordHeader struct {
-	Version  uint8
+// Entry is the clear-text description of one message, envelope or
+// tombstone inside a record. It lets the catalog be rebuilt and the store
+// verified without the identity; it holds no content and no addresses.
+type Entry struct {
 	Kind     Kind
 	ID       sealmail.MessageID
 	Received int64 // Unix nanoseconds
@@ -63,58 +64,109 @@ type RecordHeader struct {
 	// original message for KindMessage, the journal report for KindEnvelope.
 	Size int64
 	// Digest is the keyed digest (HMAC-SHA-256) of the original message the
-	// record belongs to.
-	Digest     [32]byte
+	// entry belongs to.
+	Digest [32]byte
+	// PlainOffset and PlainLen locate the entry's zstd frame in the
+	// record's decrypted payload. PlainOffset is the sum of the previous
+	// entries' PlainLen; it is not stored.
+	PlainOffset int64
+	PlainLen    int64
+}
+
+// RecordHeader is the clear part of a record.
+type RecordHeader struct {
+	Entries    []Entry
 	PayloadLen int64
 }
 
-// appendRecordHeader encodes h with its CRC.
+// headerLen is the length of the header, entry table and table CRC.
+func (h *RecordHeader) headerLen() int64 {
+	return recordHeaderSize + entrySize*int64(len(h.Entries)) + 4
+}
+
+// Len is the length of the whole record.
+func (h *RecordHeader) Len() int64 { return h.headerLen() + h.PayloadLen + recordTrailer }
+
+// appendRecordHeader encodes h: header, entry table, CRC of both.
 func appendRecordHeader(b []byte, h *RecordHeader) []byte {
 	start := len(b)
 	b = append(b, recordMagic...)
-	b = append(b, recordVersion, byte(h.Kind), 0, 0)
-	b = binary.LittleEndian.AppendUint64(b, uint64(h.ID))
-	b = binary.LittleEndian.AppendUint64(b, uint64(h.Received))
-	b = binary.LittleEndian.AppendUint64(b, uint64(h.Size))
-	b = append(b, h.Digest[:]...)
+	b = append(b, recordVersion, 0)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(h.Entries)))
 	b = binary.LittleEndian.AppendUint64(b, uint64(h.PayloadLen))
-	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
-	return b
+	for _, e := range h.Entries {
+		b = append(b, byte(e.Kind), 0, 0, 0)
+		b = binary.LittleEndian.AppendUint32(b, uint32(e.PlainLen))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.ID))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.Received))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.Size))
+		b = append(b, e.Digest[:]...)
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
 }
 
-// parseRecordHeader decodes and checks a record header: magic, then version,
-// then checksum, then field ranges (the order of bbolt's meta validation).
-func parseRecordHeader(b []byte) (*RecordHeader, error) {
+// peekRecordLen reads the fixed header and returns the length of the header
+// with its entry table, after checking magic and version. The CRC comes
+// with the table, in [parseRecordHeader].
+func peekRecordLen(b []byte) (int64, error) {
 	if len(b) < recordHeaderSize {
-		return nil, fmt.Errorf("record header: %d bytes, want %d: %w", len(b), recordHeaderSize, ErrCorrupt)
+		return 0, fmt.Errorf("record header: %d bytes, want %d: %w", len(b), recordHeaderSize, ErrCorrupt)
 	}
 	if string(b[:4]) != recordMagic {
-		return nil, fmt.Errorf("record header: bad magic %q: %w", b[:4], ErrCorrupt)
+		return 0, fmt.Errorf("record header: bad magic %q: %w", b[:4], ErrCorrupt)
 	}
 	if b[4] != recordVersion {
-		return nil, fmt.Errorf("record header: version %d: %w", b[4], ErrUnsupportedVersion)
+		return 0, fmt.Errorf("record header: version %d: %w", b[4], ErrUnsupportedVersion)
 	}
-	if got, want := crc32.Checksum(b[:72], castagnoli), binary.LittleEndian.Uint32(b[72:76]); got != want {
+	n := binary.LittleEndian.Uint16(b[6:])
+	if n == 0 {
+		return 0, fmt.Errorf("record header: no entries: %w", ErrCorrupt)
+	}
+	return recordHeaderSize + entrySize*int64(n) + 4, nil
+}
+
+// parseRecordHeader decodes and checks a record header and its entry table:
+// magic, then version, then checksum, then field ranges (the order of
+// bbolt's meta validation).
+func parseRecordHeader(b []byte) (*RecordHeader, error) {
+	n, err := peekRecordLen(b)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) < n {
+		return nil, fmt.Errorf("record header: %d bytes, want %d: %w", len(b), n, ErrCorrupt)
+	}
+	if got, want := crc32.Checksum(b[:n-4], castagnoli), binary.LittleEndian.Uint32(b[n-4:]); got != want {
 		return nil, fmt.Errorf("record header: checksum %08x, want %08x: %w", got, want, ErrCorrupt)
 	}
-	h := &RecordHeader{
-		Version:    b[4],
-		Kind:       Kind(b[5]),
-		ID:         sealmail.MessageID(binary.LittleEndian.Uint64(b[8:])),
-		Received:   int64(binary.LittleEndian.Uint64(b[16:])),
-		Size:       int64(binary.LittleEndian.Uint64(b[24:])),
-		PayloadLen: int64(binary.LittleEndian.Uint64(b[64:])),
-	}
-	copy(h.Digest[:], b[32:64])
-	switch {
-	case h.Kind != KindMessage && h.Kind != KindEnvelope && h.Kind != KindTombstone:
-		return nil, fmt.Errorf("record header: unknown kind %d: %w", h.Kind, ErrCorrupt)
-	case h.ID == 0:
-		return nil, fmt.Errorf("record header: message id 0: %w", ErrCorrupt)
-	case h.PayloadLen <= 0 || h.PayloadLen > maxPayload:
+	h := &RecordHeader{PayloadLen: int64(binary.LittleEndian.Uint64(b[8:]))}
+	if h.PayloadLen <= 0 || h.PayloadLen > maxPayload {
 		return nil, fmt.Errorf("record header: payload length %d: %w", h.PayloadLen, ErrCorrupt)
-	case h.Size < 0:
-		return nil, fmt.Errorf("record header: size %d: %w", h.Size, ErrCorrupt)
+	}
+	count := int(binary.LittleEndian.Uint16(b[6:]))
+	h.Entries = make([]Entry, count)
+	var off int64
+	for i := range h.Entries {
+		p := b[recordHeaderSize+entrySize*i:]
+		e := Entry{
+			Kind:        Kind(p[0]),
+			PlainLen:    int64(binary.LittleEndian.Uint32(p[4:])),
+			ID:          sealmail.MessageID(binary.LittleEndian.Uint64(p[8:])),
+			Received:    int64(binary.LittleEndian.Uint64(p[16:])),
+			Size:        int64(binary.LittleEndian.Uint64(p[24:])),
+			PlainOffset: off,
+		}
+		copy(e.Digest[:], p[32:64])
+		switch {
+		case e.Kind != KindMessage && e.Kind != KindEnvelope && e.Kind != KindTombstone:
+			return nil, fmt.Errorf("record entry %d: unknown kind %d: %w", i, e.Kind, ErrCorrupt)
+		case e.ID == 0:
+			return nil, fmt.Errorf("record entry %d: message id 0: %w", i, ErrCorrupt)
+		case e.Size < 0 || e.PlainLen == 0:
+			return nil, fmt.Errorf("record entry %d: size %d, frame %d: %w", i, e.Size, e.PlainLen, ErrCorrupt)
+		}
+		off += e.PlainLen
+		h.Entries[i] = e
 	}
 	return h, nil
 }
@@ -122,14 +174,13 @@ func parseRecordHeader(b []byte) (*RecordHeader, error) {
 // encodeRecord returns the complete record bytes for h and payload.
 func encodeRecord(h *RecordHeader, payload []byte) []byte {
 	h.PayloadLen = int64(len(payload))
-	b := make([]byte, 0, recordOverhead+len(payload))
+	b := make([]byte, 0, h.Len())
 	b = appendRecordHeader(b, h)
 	b = append(b, payload...)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// checkRecordTrailer verifies the CRC over a complete record (header, payload
-// and trailer).
+// checkRecordTrailer verifies the CRC over a complete record.
 func checkRecordTrailer(rec []byte) error {
 	n := len(rec) - recordTrailer
 	if got, want := crc32.Checksum(rec[:n], castagnoli), binary.LittleEndian.Uint32(rec[n:]); got != want {

@@ -106,23 +106,29 @@ func Scan(r io.Reader, fn func(ScannedRecord) error) (seg *SegmentInfo, valid in
 func scanRecords(br *bufio.Reader, off int64, fn func(ScannedRecord) error) (int64, error) {
 	var buf []byte
 	for {
-		head, err := br.Peek(recordHeaderSize)
-		if err == io.EOF && len(head) == 0 {
+		if _, err := br.Peek(1); err == io.EOF {
 			return off, nil
 		}
-		if err != nil {
+		fixed := make([]byte, recordHeaderSize)
+		if _, err := io.ReadFull(br, fixed); err != nil {
 			return off, fmt.Errorf("record at %d: %w", off, errTorn(err))
 		}
-		h, err := parseRecordHeader(head)
+		hlen, err := peekRecordLen(fixed)
 		if err != nil {
 			return off, fmt.Errorf("record at %d: %w", off, err)
 		}
-		n := recordOverhead + h.PayloadLen
-		if int64(cap(buf)) < n {
-			buf = make([]byte, n)
+		buf = append(buf[:0], fixed...)
+		buf = growTo(buf, int(hlen))
+		if _, err := io.ReadFull(br, buf[recordHeaderSize:hlen]); err != nil {
+			return off, fmt.Errorf("record at %d: %w", off, errTorn(err))
 		}
-		buf = buf[:n]
-		if _, err := io.ReadFull(br, buf); err != nil {
+		h, err := parseRecordHeader(buf)
+		if err != nil {
+			return off, fmt.Errorf("record at %d: %w", off, err)
+		}
+		n := h.Len()
+		buf = growTo(buf, int(n))
+		if _, err := io.ReadFull(br, buf[hlen:n]); err != nil {
 			return off, fmt.Errorf("record at %d: %w", off, errTorn(err))
 		}
 		if err := checkRecordTrailer(buf); err != nil {
@@ -133,6 +139,16 @@ func scanRecords(br *bufio.Reader, off int64, fn func(ScannedRecord) error) (int
 		}
 		off += n
 	}
+}
+
+// growTo extends b to n bytes, keeping its content.
+func growTo(b []byte, n int) []byte {
+	if cap(b) < n {
+		nb := make([]byte, n)
+		copy(nb, b)
+		return nb
+	}
+	return b[:n]
 }
 
 // errTorn turns an unexpected end of file into ErrTorn.

@@ -244,7 +244,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(filepath.Join(dir, catalogFile), 0o600, &bolt.Options{Timeout: opts.CatalogTimeout})
+	// NoFreelistSync: the freelist is rebuilt at open instead of written at
+	// every commit, which halves the pages a small commit writes.
+	db, err := bolt.Open(filepath.Join(dir, catalogFile), 0o600, &bolt.Options{Timeout: opts.CatalogTimeout, NoFreelistSync: true})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open catalog %s: %w", filepath.Join(dir, catalogFile), ErrLocked)
 	}

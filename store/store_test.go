@@ -5,6 +5,8 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -50,7 +52,7 @@ func get(t *testing.T, s *Store, id sealmail.MessageID, ident age.Identity) []*P
 	}
 	var out []*Payload
 	for _, r := range recs {
-		p, err := OpenPayload(r.Payload, ident)
+		p, err := OpenPayload(r.Payload, r.Entry.PlainOffset, r.Entry.PlainLen, ident)
 		if err != nil {
 			t.Fatalf("OpenPayload(message %d): %v", id, err)
 		}
@@ -219,11 +221,16 @@ func TestOpenRepairsTail(t *testing.T) {
 	dir := s.Dir()
 	// A complete record that was written but never cataloged (crash between
 	// the segment sync and the catalog commit), then a torn one.
-	payload, err := s.codec.seal(&PayloadHeader{Version: 1, Kind: "message", Size: 5, SHA256: "1a5a3e4d2a09c77e4bd6b1b5bb00e0b3f8f2b5b1e4f2b1f1d6a0bd3fb3e5e5c0"}, []byte("m-new"))
+	sum := sha256.Sum256([]byte("m-new"))
+	frame, err := s.codec.compress(&PayloadHeader{Version: 1, Kind: "message", Size: 5, SHA256: hex.EncodeToString(sum[:])}, []byte("m-new"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := encodeRecord(&RecordHeader{Kind: KindMessage, ID: 4, Size: 5, Digest: keyedDigest(s.key, []byte("m-new"))}, payload)
+	payload, err := s.codec.encrypt([][]byte{frame})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := encodeRecord(&RecordHeader{Entries: []Entry{{Kind: KindMessage, ID: 4, Size: 5, Digest: keyedDigest(s.key, []byte("m-new")), PlainLen: int64(len(frame))}}}, payload)
 	s.Close()
 	seg := segmentPath(dir, 1)
 	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
@@ -438,7 +445,7 @@ func TestPostQuantumRecipient(t *testing.T) {
 	}
 	other, _ := age.GenerateHybridIdentity()
 	_, recs, _ := s.Records(r.ID)
-	if _, err := OpenPayload(recs[0].Payload, other); !IsNoIdentityMatch(err) {
+	if _, err := OpenPayload(recs[0].Payload, recs[0].Entry.PlainOffset, recs[0].Entry.PlainLen, other); !IsNoIdentityMatch(err) {
 		t.Errorf("OpenPayload with a wrong identity = %v, want no identity match", err)
 	}
 }
