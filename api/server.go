@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"slices"
 	"strconv"
@@ -61,6 +62,10 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("GET /v1/messages", s.list)
 	mux.HandleFunc("GET /v1/messages/{id}", s.get)
+	// Go runtime profiles, for diagnosing a slow daemon:
+	// curl --unix-socket DIR/control.sock http://sealmail/debug/pprof/profile?seconds=10
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	s.http = &http.Server{
 		Handler: s.checkPeer(mux),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {

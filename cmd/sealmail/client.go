@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/api"
+	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/store"
+)
+
+// archiveAPI is what the read commands need. Both a running daemon (through
+// [api.Client]) and an archive opened directly provide it, through the same
+// archive code.
+type archiveAPI interface {
+	Status(ctx context.Context) (*archive.Status, error)
+	List(ctx context.Context, o archive.ListOptions) ([]archive.MessageSummary, error)
+	Get(ctx context.Context, id sealmail.MessageID) (*archive.Sealed, error)
+	Close() error
+}
+
+// connect talks to the daemon serving g.data, or opens the archive directly
+// when no daemon runs.
+func connect(ctx context.Context, g *globalOptions) (archiveAPI, error) {
+	c, err := api.Dial(filepath.Join(g.data, api.SocketName))
+	if err == nil {
+		return c, nil
+	}
+	if !errors.Is(err, api.ErrNoDaemon) {
+		return nil, err
+	}
+	a, err := archive.Open(g.data, archive.Options{Logger: newLogger(g, nil)})
+	if errors.Is(err, store.ErrLocked) {
+		return nil, fmt.Errorf("the archive at %s is in use by a daemon whose control socket %s does not answer: "+
+			"check that the daemon is healthy (systemctl status sealmail) or stop it", g.data, filepath.Join(g.data, api.SocketName))
+	}
+	return a, err
+}

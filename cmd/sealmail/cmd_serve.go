@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sealmail/sealmail/api"
+	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/smtpd"
+	"github.com/sealmail/sealmail/store"
+)
+
+type serveOptions struct {
+	config         string
+	smtp           string
+	smtps          string
+	journalSources string
+}
+
+func newServeCommand(g *globalOptions) *cobra.Command {
+	o := &serveOptions{}
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the archive daemon: SMTP receiver and control socket",
+		Long: `Run the daemon: receive journaled mail over SMTP (STARTTLS, optionally
+implicit TLS) and serve the control socket DIR/control.sock to the CLI.
+
+Settings come from --config (TOML, or YAML for .yaml/.yml; see
+packaging/sealmail.toml); flags override the file. Without a certificate in
+the configuration a self-signed one is created under DIR/tls on first start.
+SIGTERM or SIGINT stops accepting, lets messages in flight finish, and exits.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runServe(cmd.Context(), g, o, cmd.ErrOrStderr())
+		},
+	}
+	c.Flags().StringVar(&o.config, "config", "", "configuration file (TOML or YAML)")
+	c.Flags().StringVar(&o.smtp, "smtp", "", "SMTP listen address with STARTTLS (default 0.0.0.0:25)")
+	c.Flags().StringVar(&o.smtps, "smtps", "", "implicit-TLS SMTP listen address (default: off)")
+	c.Flags().StringVar(&o.journalSources, "journal-sources", "", "client networks whose journal reports are trusted, CIDR[,CIDR…] (default loopback)")
+	return c
+}
+
+func newLogger(g *globalOptions, cfg *Config) *slog.Logger {
+	level := g.logLevel
+	format := "text"
+	if cfg != nil {
+		if cfg.Log.Level != "" && level == "info" {
+			level = cfg.Log.Level
+		}
+		if cfg.Log.Format != "" {
+			format = cfg.Log.Format
+		}
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	ho := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, ho))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, ho))
+}
+
+func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.Writer) error {
+	cfg, err := loadConfig(o.config)
+	if err != nil {
+		return err
+	}
+	if o.smtp != "" {
+		cfg.SMTP.Listen = o.smtp
+	}
+	if o.smtps != "" {
+		cfg.SMTP.ListenTLS = o.smtps
+	}
+	if o.journalSources != "" {
+		cfg.Journal.Sources = []string{o.journalSources}
+	}
+	if cfg.SMTP.Listen == "" {
+		cfg.SMTP.Listen = "0.0.0.0:25"
+	}
+	if errs := cfg.Validate(); len(errs) > 0 {
+		var b strings.Builder
+		for _, e := range errs {
+			fmt.Fprintf(&b, "\n  %v", e)
+		}
+		return usageError{fmt.Errorf("invalid configuration:%s", b.String())}
+	}
+	log := newLogger(g, cfg)
+
+	sealSize, _ := parseSize(cfg.Storage.SealSize)
+	minFree, _ := parseSize(cfg.Storage.MinFree)
+	if cfg.Storage.MinFree == "0" {
+		minFree = -1
+	}
+	sources, _ := parsePrefixes(cfg.Journal.Sources)
+	a, err := archive.Open(g.data, archive.Options{
+		Logger:                  log,
+		Store:                   store.Options{SealSize: sealSize},
+		JournalSources:          sources,
+		JournalUsers:            cfg.Journal.Users,
+		EncodedRecipientDomains: cfg.Journal.EncodedRecipientDomains,
+		MinFreeBytes:            minFree,
+	})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("the archive at %s is already open in another sealmail process (is the daemon running? see `sealmail status --data %s`)", g.data, g.data)
+	}
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	smtpOpts, err := smtpOptions(g, cfg, log)
+	if err != nil {
+		return err
+	}
+	srv := smtpd.New(a, smtpOpts)
+
+	var listeners []net.Listener
+	closeAll := func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}
+	l, err := net.Listen("tcp", cfg.SMTP.Listen)
+	if err != nil {
+		return fmt.Errorf("smtp listen: %w (is another mail server on %s? choose another with --smtp)", err, cfg.SMTP.Listen)
+	}
+	listeners = append(listeners, l)
+	addrs := []string{"smtp " + l.Addr().String()}
+	var ltls net.Listener
+	if cfg.SMTP.ListenTLS != "" {
+		if ltls, err = net.Listen("tcp", cfg.SMTP.ListenTLS); err != nil {
+			closeAll()
+			return fmt.Errorf("smtps listen: %w", err)
+		}
+		listeners = append(listeners, ltls)
+		addrs = append(addrs, "smtps "+ltls.Addr().String())
+	}
+	sockPath := filepath.Join(g.data, api.SocketName)
+	lctl, err := api.Listen(sockPath)
+	if err != nil {
+		closeAll()
+		return err
+	}
+	addrs = append(addrs, "control "+sockPath)
+	a.SetListeners(addrs)
+	ctl := api.NewServer(a, api.Options{Logger: log})
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	serve := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	serve("smtp", func() error { return srv.Serve(l) })
+	if ltls != nil {
+		serve("smtps", func() error { return srv.ServeTLS(ltls) })
+	}
+	serve("control socket", func() error { return ctl.Serve(lctl) })
+	log.Info("sealmail serving", "listeners", strings.Join(addrs, ", "), "data", g.data, "version", version)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-errc:
+		log.Error("listener failed; shutting down", "err", runErr)
+	}
+	// Shutdown order: stop SMTP (in-flight messages finish and get their
+	// 250), then the control socket, then the store (deferred Close).
+	timeout, _ := parseDuration(cfg.Storage.ShutdownT)
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("smtp shutdown", "err", err)
+	}
+	if err := ctl.Shutdown(sctx); err != nil {
+		log.Warn("control socket shutdown", "err", err)
+	}
+	wg.Wait()
+	os.Remove(sockPath)
+	if err := a.Close(); err != nil {
+		return fmt.Errorf("close archive: %w", err)
+	}
+	log.Info("stopped")
+	return runErr
+}
+
+func smtpOptions(g *globalOptions, cfg *Config, log *slog.Logger) (smtpd.Options, error) {
+	c := cfg.SMTP
+	host := c.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	certFile, keyFile := c.CertFile, c.KeyFile
+	if certFile == "" {
+		if err := os.MkdirAll(filepath.Join(g.data, "tls"), 0o700); err != nil {
+			return smtpd.Options{}, err
+		}
+		certFile, keyFile = filepath.Join(g.data, "tls", "cert.pem"), filepath.Join(g.data, "tls", "key.pem")
+	}
+	cert, err := smtpd.LoadOrCreateCertificate(certFile, keyFile, host)
+	if err != nil {
+		return smtpd.Options{}, fmt.Errorf("tls certificate: %w", err)
+	}
+	maxSize, _ := parseSize(c.MaxMessageSize)
+	cmdTimeout, _ := parseDuration(c.CommandTimeout)
+	dataTimeout, _ := parseDuration(c.DataTimeout)
+	allow, _ := parsePrefixes(c.AllowNetworks)
+	var auth map[string]smtpd.Credential
+	if len(c.Users) > 0 {
+		auth = make(map[string]smtpd.Credential, len(c.Users))
+		for u, h := range c.Users {
+			auth[u] = smtpd.BcryptHash(h)
+		}
+	}
+	return smtpd.Options{
+		Hostname:         host,
+		TLSConfig:        &tls.Config{Certificates: []tls.Certificate{cert}},
+		RequireTLS:       c.RequireTLS,
+		MaxMessageBytes:  maxSize,
+		MaxRecipients:    c.MaxRecipients,
+		MaxConnections:   c.MaxConnections,
+		CommandTimeout:   cmdTimeout,
+		DataTimeout:      dataTimeout,
+		AllowedNetworks:  allow,
+		AcceptRecipients: c.AcceptRecipients,
+		Auth:             auth,
+		RequireAuth:      c.RequireAuth,
+		Logger:           log,
+	}, nil
+}

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newStatusCommand(g *globalOptions) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show message count, sizes, segments and the daemon's listeners",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := connect(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			st, err := a.Status(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return json.NewEncoder(out).Encode(st)
+			}
+			printStatus(out, st.Archive, st.Dir, st.Messages, st.Receipts, st.OriginalBytes, st.StoredBytes, st.Segments, st.Sealed)
+			if st.Daemon {
+				fmt.Fprintf(out, "daemon:     running since %s (uptime %s)\n", st.Started.Format(time.RFC3339), time.Duration(st.UptimeSeconds)*time.Second)
+				for _, l := range st.Listeners {
+					fmt.Fprintf(out, "listening:  %s\n", l)
+				}
+			} else {
+				fmt.Fprintf(out, "daemon:     not running\n")
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	return c
+}
+
+func printStatus(out io.Writer, id, dir string, msgs, receipts, orig, stored int64, segs, sealed int) {
+	fmt.Fprintf(out, "archive:    %s (%s)\n", id, dir)
+	fmt.Fprintf(out, "messages:   %d (%d receipts)\n", msgs, receipts)
+	fmt.Fprintf(out, "original:   %s\n", humanBytes(orig))
+	fmt.Fprintf(out, "stored:     %s\n", humanBytes(stored))
+	fmt.Fprintf(out, "segments:   %d (%d sealed)\n", segs, sealed)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB (%d bytes)", float64(n)/float64(div), "KMGTPE"[exp], n)
+}

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"filippo.io/age"
+	"filippo.io/age/armor"
+	"filippo.io/age/plugin"
+	"golang.org/x/term"
+)
+
+// loadIdentities reads the operator's age identities from path: a plain
+// identity file (AGE-SECRET-KEY-…, AGE-SECRET-KEY-PQ-…, AGE-PLUGIN-… for
+// hardware tokens), or an identity file encrypted with a passphrase (as
+// `age -p` writes it, armored or binary). The passphrase comes from
+// SEALMAIL_PASSPHRASE or, failing that, from the terminal.
+func loadIdentities(path string, errOut io.Writer) ([]age.Identity, error) {
+	if path == "" {
+		return nil, usageError{errors.New("--identity FILE is required: the daemon cannot decrypt; give the age identity that matches the archive's recipient")}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read identity: %w", err)
+	}
+	if bytes.HasPrefix(b, []byte(armor.Header)) || bytes.HasPrefix(b, []byte("age-encryption.org/")) {
+		if b, err = decryptIdentityFile(b, path, errOut); err != nil {
+			return nil, err
+		}
+	}
+	var ids []age.Identity
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 1<<20)
+	var plain []string
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+		case strings.HasPrefix(line, "AGE-PLUGIN-"):
+			ui := plugin.NewTerminalUI(func(f string, v ...any) { fmt.Fprintf(errOut, f+"\n", v...) },
+				func(f string, v ...any) { fmt.Fprintf(errOut, "warning: "+f+"\n", v...) })
+			id, err := plugin.NewIdentity(line, ui)
+			if err != nil {
+				return nil, fmt.Errorf("identity %s line %d: %w", path, n, err)
+			}
+			ids = append(ids, id)
+		default:
+			plain = append(plain, line)
+		}
+	}
+	if len(plain) > 0 {
+		parsed, err := age.ParseIdentities(strings.NewReader(strings.Join(plain, "\n")))
+		if err != nil {
+			return nil, fmt.Errorf("identity %s: %w", path, err)
+		}
+		ids = append(ids, parsed...)
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("identity %s: no identities found", path)
+	}
+	return ids, nil
+}
+
+func decryptIdentityFile(b []byte, path string, errOut io.Writer) ([]byte, error) {
+	pass := os.Getenv("SEALMAIL_PASSPHRASE")
+	if pass == "" {
+		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+		if err != nil {
+			return nil, fmt.Errorf("identity %s is passphrase-protected: set SEALMAIL_PASSPHRASE or run on a terminal", path)
+		}
+		defer tty.Close()
+		fmt.Fprintf(tty, "Passphrase for %s: ", path)
+		p, err := term.ReadPassword(int(tty.Fd()))
+		fmt.Fprintln(tty)
+		if err != nil {
+			return nil, fmt.Errorf("read passphrase: %w", err)
+		}
+		pass = string(p)
+	}
+	id, err := age.NewScryptIdentity(pass)
+	if err != nil {
+		return nil, err
+	}
+	var r io.Reader = bytes.NewReader(b)
+	if bytes.HasPrefix(b, []byte(armor.Header)) {
+		r = armor.NewReader(r)
+	}
+	dr, err := age.Decrypt(r, id)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt identity %s: %w (wrong passphrase?)", path, err)
+	}
+	return io.ReadAll(dr)
+}
