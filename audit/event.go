@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package audit
+
+// Event types. Every audited operation uses one of these names as
+// [Event.Type]; `audit show --type` filters on them. The list is the one place
+// that defines them: add new types here, never as string literals elsewhere.
+const (
+	TypeDaemonStart    = "daemon.start"
+	TypeDaemonStop     = "daemon.stop"
+	TypeConfig         = "config"
+	TypeIngest         = "ingest"
+	TypeSegmentSeal    = "segment.seal"
+	TypeSegmentCompact = "segment.compact"
+	TypeAPICall        = "api.call"
+	TypeHoldCreate     = "hold.create"
+	TypeHoldRelease    = "hold.release"
+	TypePurge          = "purge"
+	TypeErase          = "erase"
+	TypePolicyChange   = "policy.change"
+	TypeExport         = "export"
+	TypeAuthOK         = "auth.ok"
+	TypeAuthFail       = "auth.fail"
+	TypeVerify         = "verify"
+
+	// TypeCheckpoint marks a signed checkpoint entry. Only the log itself
+	// writes it; [Log.Append] rejects it.
+	TypeCheckpoint = "checkpoint"
+)
+
+// Types lists every defined event type, in the order above.
+func Types() []string {
+	return []string{
+		TypeDaemonStart, TypeDaemonStop, TypeConfig, TypeIngest, TypeSegmentSeal,
+		TypeSegmentCompact, TypeAPICall, TypeHoldCreate, TypeHoldRelease, TypePurge,
+		TypeErase, TypePolicyChange, TypeExport, TypeAuthOK, TypeAuthFail, TypeVerify,
+		TypeCheckpoint,
+	}
+}
+
+// Event is what a caller asks to be logged.
+//
+// Fields carries the operation's structured facts (message ids, segment
+// numbers and hashes, counts, query ids, remote addresses, user names). It is
+// encoded with encoding/json, so keys come out sorted and values may be any
+// JSON-encodable Go value. Fields must never hold message content (bodies,
+// subjects, attachment names) or secrets (passwords, keys, tokens): the audit
+// log is readable by auditors and is kept for the life of the archive.
+// Numbers read back by [Read] are [encoding/json.Number], so 64-bit ids
+// survive exactly.
+type Event struct {
+	// Type is one of the Type… constants (any name of lowercase letters,
+	// digits, '.', '_' and '-' is accepted, but use the constants).
+	Type string
+	// Actor names who caused the operation: a user name, "smtpd", "daemon",
+	// "cli:root". Empty means the system itself.
+	Actor string
+	// Fields are the structured facts; nil is allowed.
+	Fields map[string]any
+}

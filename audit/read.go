@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package audit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// Filter selects entries for [Read]. The zero value selects every entry.
+type Filter struct {
+	// Since and Until, when not zero, keep entries with Since <= Time < Until.
+	Since, Until time.Time
+	// Types, when not empty, keeps entries whose type is listed.
+	Types []string
+	// FromSeq keeps entries with Seq >= FromSeq.
+	FromSeq uint64
+}
+
+func (f Filter) match(e Entry) bool {
+	switch {
+	case e.Seq < f.FromSeq:
+		return false
+	case !f.Since.IsZero() && e.Time.Before(f.Since):
+		return false
+	case !f.Until.IsZero() && !e.Time.Before(f.Until):
+		return false
+	case len(f.Types) > 0 && !slices.Contains(f.Types, e.Type):
+		return false
+	}
+	return true
+}
+
+// Read calls fn for every entry that f selects, oldest first. It reads
+// without locking, so it works while a [Log] appends: it stops at the last
+// complete line. If fn returns an error Read stops and returns it unwrapped,
+// so callers may stop early with a sentinel of their own.
+//
+// Read does not check the hash chain or signatures ([Verify] does); it fails
+// with [ErrCorrupt] on a line that does not parse and with
+// [ErrUnsupportedVersion] on a file of an unknown format version.
+func Read(ctx context.Context, dir string, f Filter, fn func(Entry) error) error {
+	ns, err := listFiles(dir)
+	if err != nil {
+		return fmt.Errorf("audit: read %s: %w", dir, err)
+	}
+	for _, n := range ns {
+		stop, err := readFile(ctx, dir, n, f, fn)
+		if err != nil || stop {
+			return err
+		}
+	}
+	return nil
+}
+
+func readFile(ctx context.Context, dir string, n int, f Filter, fn func(Entry) error) (bool, error) {
+	name := fileName(n)
+	fh, err := os.Open(filepath.Join(dir, name))
+	if err != nil {
+		return false, fmt.Errorf("audit: read %s: %w", name, err)
+	}
+	defer fh.Close()
+	lr := newLineReader(fh)
+	for lineNo := 1; ; lineNo++ {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		l, err := lr.next()
+		if errors.Is(err, io.EOF) || err == nil && !l.complete {
+			return false, nil // end, or a line still being written
+		}
+		if err != nil {
+			return false, fmt.Errorf("audit: read %s: %w", name, err)
+		}
+		if lineNo == 1 {
+			if _, err := parseHeader(l.b); err != nil {
+				if errors.Is(err, ErrUnsupportedVersion) {
+					return false, fmt.Errorf("audit: read %s: %w", name, err)
+				}
+				return false, fmt.Errorf("audit: read %s line 1: %w: %w", name, ErrCorrupt, err)
+			}
+			continue
+		}
+		if l.tooLong {
+			return false, fmt.Errorf("audit: read %s line %d: %w: line exceeds %d bytes", name, lineNo, ErrCorrupt, MaxLineBytes)
+		}
+		e, err := ParseEntry(l.b)
+		if err != nil {
+			return false, fmt.Errorf("audit: read %s line %d: %w: %w", name, lineNo, ErrCorrupt, err)
+		}
+		if !f.match(e) {
+			continue
+		}
+		if err := fn(e); err != nil {
+			return true, err
+		}
+	}
+}
+
+// LatestCheckpoint returns the newest checkpoint entry in the log in dir,
+// reading from the end, without locking. It does not check the signature
+// or the chain: [Verify] does. It fails with [ErrNoCheckpoint] if there is
+// none.
+func LatestCheckpoint(dir string) (Checkpoint, error) {
+	ns, err := listFiles(dir)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("audit: latest checkpoint: %w", err)
+	}
+	var cp Checkpoint
+	var cpErr error
+	found := false
+	err = scanBack(dir, ns, 0, func(e Entry) bool {
+		if e.Type != TypeCheckpoint {
+			return true
+		}
+		cp, cpErr = checkpointFromEntry(e)
+		found = true
+		return false
+	})
+	switch {
+	case err != nil:
+		return Checkpoint{}, fmt.Errorf("audit: latest checkpoint: %w", err)
+	case !found:
+		return Checkpoint{}, ErrNoCheckpoint
+	case cpErr != nil:
+		return Checkpoint{}, fmt.Errorf("audit: latest checkpoint: %w: %w", ErrCorrupt, cpErr)
+	}
+	return cp, nil
+}
+
+// scanBack calls fn for entries from the newest backwards, over at most
+// maxFiles files (0: all), until fn returns false. A torn final line is
+// skipped.
+func scanBack(dir string, ns []int, maxFiles int, fn func(Entry) bool) error {
+	for i := len(ns) - 1; i >= 0; i-- {
+		if maxFiles > 0 && len(ns)-i > maxFiles {
+			return nil
+		}
+		name := fileName(ns[i])
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return fmt.Errorf("read %s: %w", name, err)
+		}
+		b = b[:bytes.LastIndexByte(b, '\n')+1] // drop a torn or in-progress line
+		lines := bytes.Split(b, []byte("\n"))
+		lines = lines[:len(lines)-1] // the empty piece after the last newline
+		for j := len(lines) - 1; j >= 1; j-- {
+			e, err := parseEntry(lines[j], false)
+			if err != nil {
+				return fmt.Errorf("%s line %d: %w: %w", name, j+1, ErrCorrupt, err)
+			}
+			if !fn(e) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
