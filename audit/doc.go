@@ -10,7 +10,7 @@
 // [Read] lists entries for `audit show`; [Checkpoint.MarshalText] and
 // [ParseCheckpoint] carry checkpoints off the host and back. The on-disk
 // format, the hashing and signing rules and the threat model are specified
-// in docs/audit.md.
+// in docs/format.md ("Audit log format").
 //
 // # Invariants
 //

@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 )
 
-// Format constants; docs/audit.md specifies them.
+// Format constants; docs/format.md ("Audit log format") specifies them.
 const (
 	// Magic is the value of the "magic" key in every file header.
 	Magic = "sealmail-audit"

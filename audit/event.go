@@ -6,10 +6,17 @@ package audit
 // [Event.Type]; `audit show --type` filters on them. The list is the one place
 // that defines them: add new types here, never as string literals elsewhere.
 const (
-	TypeDaemonStart    = "daemon.start"
-	TypeDaemonStop     = "daemon.stop"
-	TypeConfig         = "config"
-	TypeIngest         = "ingest"
+	TypeDaemonStart = "daemon.start"
+	TypeDaemonStop  = "daemon.stop"
+	TypeConfig      = "config"
+	TypeIngest      = "ingest"
+	// TypeIngestRollback records ingest entries whose catalog commit failed
+	// after they were logged: those messages were not stored (the sender got
+	// a 4xx and retries).
+	TypeIngestRollback = "ingest.rollback"
+	// TypeRecover records a repair at start-up: the uncommitted tail of a
+	// segment (written, never acknowledged) cut off, or a torn audit line.
+	TypeRecover        = "recover"
 	TypeSegmentSeal    = "segment.seal"
 	TypeSegmentCompact = "segment.compact"
 	TypeAPICall        = "api.call"
@@ -31,7 +38,7 @@ const (
 // Types lists every defined event type, in the order above.
 func Types() []string {
 	return []string{
-		TypeDaemonStart, TypeDaemonStop, TypeConfig, TypeIngest, TypeSegmentSeal,
+		TypeDaemonStart, TypeDaemonStop, TypeConfig, TypeIngest, TypeIngestRollback, TypeRecover, TypeSegmentSeal,
 		TypeSegmentCompact, TypeAPICall, TypeHoldCreate, TypeHoldRelease, TypePurge,
 		TypeErase, TypePolicyChange, TypeExport, TypeAuthOK, TypeAuthFail, TypeVerify,
 		TypeCheckpoint,

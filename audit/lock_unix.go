@@ -10,21 +10,34 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 )
 
-// lockDir takes an exclusive, non-blocking flock on dir/lock. The lock goes
-// away with the process, so a crash never leaves a stale lock.
-func lockDir(dir string) (*os.File, error) {
+// lockDir takes an exclusive flock on dir/lock, waiting up to wait (10 s if
+// zero). The lock goes away with the process, so a crash never leaves a
+// stale lock.
+func lockDir(dir string, wait time.Duration) (*os.File, error) {
+	if wait <= 0 {
+		wait = 10 * time.Second
+	}
 	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+	deadline := time.Now().Add(wait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			f.Close()
 			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
 		}
-		return nil, err
+		time.Sleep(20 * time.Millisecond)
 	}
-	return f, nil
 }

@@ -114,10 +114,10 @@ func TestAppendInvalid(t *testing.T) {
 func TestCreateExistingAndLocked(t *testing.T) {
 	t.Parallel()
 	dir, l := newLog(t, Options{})
-	if _, err := Create(dir, Options{}); !errors.Is(err, ErrExist) && !errors.Is(err, ErrLocked) {
+	if _, err := Create(dir, Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrExist) && !errors.Is(err, ErrLocked) {
 		t.Errorf("Create on existing log = %v, want ErrExist or ErrLocked", err)
 	}
-	if _, err := Open(dir, Options{}); !errors.Is(err, ErrLocked) {
+	if _, err := Open(dir, Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
 		t.Errorf("second Open = %v, want ErrLocked", err)
 	}
 	l.Close()
@@ -530,5 +530,38 @@ func TestOpenCorruptLastLine(t *testing.T) {
 	writeLines(t, dir, 1, lines)
 	if _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "line 5") {
 		t.Errorf("Open with corrupt last line = %v, want ErrCorrupt naming line 5", err)
+	}
+}
+
+func TestAppendAllKeepsOrderAndSharesSyncs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l, err := Create(dir, Options{ArchiveID: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []Event
+	for i := range 50 {
+		evs = append(evs, Event{Type: TypeIngest, Actor: "smtp", Fields: map[string]any{"id": i + 1}})
+	}
+	es, err := l.AppendAll(context.Background(), evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range es {
+		if i > 0 && e.Seq != es[i-1].Seq+1 {
+			t.Errorf("entry %d has seq %d after %d: not consecutive", i, e.Seq, es[i-1].Seq)
+		}
+	}
+	syncs := l.syncs
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if syncs > 5 {
+		t.Errorf("AppendAll of 50 events took %d fsyncs, want a few", syncs)
+	}
+	rep, err := Verify(context.Background(), dir, nil)
+	if err != nil || !rep.OK() {
+		t.Fatalf("Verify = %+v, %v", rep, err)
 	}
 }
