@@ -3,10 +3,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/store"
 )
 
@@ -53,11 +56,23 @@ func (c *Client) Close() error {
 }
 
 func (c *Client) call(ctx context.Context, path string, q url.Values, out any) error {
+	return c.do(ctx, http.MethodGet, path, q, nil, out)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
 	u := "http://sealmail" + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return err
 	}
@@ -103,4 +118,45 @@ func (c *Client) List(ctx context.Context, o archive.ListOptions) ([]archive.Mes
 func (c *Client) Get(ctx context.Context, id sealmail.MessageID) (*archive.Sealed, error) {
 	var m archive.Sealed
 	return &m, c.call(ctx, "/v1/messages/"+id.String(), nil, &m)
+}
+
+func checkpointText(cps []audit.Checkpoint) (string, error) {
+	var b bytes.Buffer
+	for _, cp := range cps {
+		t, err := cp.MarshalText()
+		if err != nil {
+			return "", err
+		}
+		b.Write(t)
+	}
+	return b.String(), nil
+}
+
+// Verify is [archive.Archive.Verify] through the daemon.
+func (c *Client) Verify(ctx context.Context, external []audit.Checkpoint) (*archive.VerifyReport, error) {
+	text, err := checkpointText(external)
+	if err != nil {
+		return nil, err
+	}
+	var rep archive.VerifyReport
+	return &rep, c.do(ctx, http.MethodPost, "/v1/verify", nil, checkpointsBody{Checkpoints: text}, &rep)
+}
+
+// VerifyAudit is [archive.Archive.VerifyAudit] through the daemon.
+func (c *Client) VerifyAudit(ctx context.Context, external []audit.Checkpoint) (*audit.Report, error) {
+	text, err := checkpointText(external)
+	if err != nil {
+		return nil, err
+	}
+	var rep audit.Report
+	return &rep, c.do(ctx, http.MethodPost, "/v1/audit/verify", nil, checkpointsBody{Checkpoints: text}, &rep)
+}
+
+// Checkpoint is [archive.Archive.Checkpoint] through the daemon.
+func (c *Client) Checkpoint(ctx context.Context) (audit.Checkpoint, error) {
+	var b checkpointsBody
+	if err := c.do(ctx, http.MethodPost, "/v1/audit/checkpoint", nil, struct{}{}, &b); err != nil {
+		return audit.Checkpoint{}, err
+	}
+	return audit.ParseCheckpoint([]byte(b.Checkpoints))
 }

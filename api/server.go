@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"os/user"
 	"slices"
 	"strconv"
 
@@ -19,6 +21,7 @@ import (
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/store"
 )
 
@@ -62,6 +65,9 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("GET /v1/messages", s.list)
 	mux.HandleFunc("GET /v1/messages/{id}", s.get)
+	mux.HandleFunc("POST /v1/verify", s.verify)
+	mux.HandleFunc("POST /v1/audit/verify", s.verifyAudit)
+	mux.HandleFunc("POST /v1/audit/checkpoint", s.checkpoint)
 	// Go runtime profiles, for diagnosing a slow daemon:
 	// curl --unix-socket DIR/control.sock http://sealmail/debug/pprof/profile?seconds=10
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -70,7 +76,8 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 		Handler: s.checkPeer(mux),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if p, err := peerOf(c); err == nil {
-				return context.WithValue(ctx, peerKey{}, p)
+				ctx = context.WithValue(ctx, peerKey{}, p)
+				return archive.WithActor(ctx, p.String())
 			}
 			return ctx
 		},
@@ -111,6 +118,15 @@ func (s *Server) Serve(l net.Listener) error {
 
 // Shutdown stops the server, waiting for calls in progress until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+
+// String names the peer for the audit log: "socket:root(uid 0, pid 42)".
+func (p Peer) String() string {
+	name := "?"
+	if u, err := user.LookupId(strconv.Itoa(int(p.UID))); err == nil {
+		name = u.Username
+	}
+	return fmt.Sprintf("socket:%s(uid %d, pid %d)", name, p.UID, p.PID)
+}
 
 func peerOf(c net.Conn) (Peer, error) {
 	uc, ok := c.(*net.UnixConn)
@@ -182,6 +198,56 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	}
 	m, err := s.a.Get(r.Context(), id)
 	s.reply(w, m, err)
+}
+
+// checkpointsBody carries external checkpoints in their text form.
+type checkpointsBody struct {
+	Checkpoints string `json:"checkpoints"`
+}
+
+func (s *Server) externalCheckpoints(w http.ResponseWriter, r *http.Request) ([]audit.Checkpoint, bool) {
+	var b checkpointsBody
+	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<20)).Decode(&b); err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return nil, false
+	}
+	if b.Checkpoints == "" {
+		return nil, true
+	}
+	cps, err := audit.ParseCheckpoints([]byte(b.Checkpoints))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return nil, false
+	}
+	return cps, true
+}
+
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
+	cps, ok := s.externalCheckpoints(w, r)
+	if !ok {
+		return
+	}
+	rep, err := s.a.Verify(r.Context(), cps)
+	s.reply(w, rep, err)
+}
+
+func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) {
+	cps, ok := s.externalCheckpoints(w, r)
+	if !ok {
+		return
+	}
+	rep, err := s.a.VerifyAudit(r.Context(), cps)
+	s.reply(w, rep, err)
+}
+
+func (s *Server) checkpoint(w http.ResponseWriter, r *http.Request) {
+	cp, err := s.a.Checkpoint(r.Context())
+	if err != nil {
+		s.reply(w, nil, err)
+		return
+	}
+	text, err := cp.MarshalText()
+	s.reply(w, checkpointsBody{Checkpoints: string(text)}, err)
 }
 
 func (s *Server) reply(w http.ResponseWriter, v any, err error) {

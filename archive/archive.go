@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/store"
 )
 
@@ -36,8 +37,15 @@ type Options struct {
 	// "storage full" (SMTP 452) instead of risking a half-written message.
 	// Default 1 GiB; negative disables the check.
 	MinFreeBytes int64
+	// CheckpointEvery and CheckpointInterval say how often the audit log
+	// writes a signed checkpoint (defaults: 1000 entries, 5 minutes).
+	CheckpointEvery    int
+	CheckpointInterval time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// ReadOnly opens the store without changing it (no repair, no ingest),
+	// for the CLI when no daemon runs. The audit log still records reads.
+	ReadOnly bool
 }
 
 func (o *Options) setDefaults() {
@@ -64,6 +72,7 @@ type Archive struct {
 	opts  Options
 	log   *slog.Logger
 	store *store.Store
+	audit *audit.Log
 
 	mu        sync.Mutex
 	started   time.Time
@@ -73,37 +82,71 @@ type Archive struct {
 }
 
 // Create makes a new archive in dir that encrypts for the given age
-// recipients, and opens it.
+// recipients, with its audit log and signing key, and opens it.
 func Create(dir string, recipients []string, opts Options) (*Archive, error) {
 	opts.setDefaults()
-	s, err := store.Create(dir, recipients, opts.Store)
+	s, err := store.Create(dir, recipients, store.Options{Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
-	return newArchive(dir, s, opts), nil
+	id := s.Info().ID
+	if err := s.Close(); err != nil {
+		return nil, err
+	}
+	log, err := audit.Create(auditDir(dir), audit.Options{ArchiveID: id, Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("create audit log: %w", err)
+	}
+	if _, err := log.Append(context.Background(), audit.Event{Type: audit.TypeConfig, Actor: "init",
+		Fields: map[string]any{"op": "create", "archive": id, "recipients": recipients}}); err != nil {
+		log.Close()
+		return nil, err
+	}
+	if err := log.Close(); err != nil {
+		return nil, err
+	}
+	return Open(dir, opts)
 }
 
 // Open opens the archive in dir. Without an archive there it returns an
 // error that tells how to make one.
 func Open(dir string, opts Options) (*Archive, error) {
 	opts.setDefaults()
-	s, err := store.Open(dir, opts.Store)
+	info, err := store.ReadArchiveInfo(dir)
 	if errors.Is(err, store.ErrNoArchive) {
 		return nil, fmt.Errorf("no archive at %s: run `sealmail init --data %s`", dir, dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
-	return newArchive(dir, s, opts), nil
+	log, err := openAudit(dir, info.ID, opts)
+	if err != nil {
+		return nil, err
+	}
+	if n := log.TornBytes(); n > 0 {
+		log.Append(context.Background(), audit.Event{Type: audit.TypeRecover, Actor: "sealmail",
+			Fields: map[string]any{"audit_torn_bytes": n}})
+	}
+	so := opts.Store
+	so.ReadOnly = opts.ReadOnly
+	storeHooks(&so, log)
+	s, err := store.Open(dir, so)
+	if err != nil {
+		log.Close()
+		return nil, fmt.Errorf("open archive %s: %w", dir, err)
+	}
+	return &Archive{dir: dir, opts: opts, log: opts.Logger, store: s, audit: log, started: opts.Now()}, nil
 }
 
-func newArchive(dir string, s *store.Store, opts Options) *Archive {
-	return &Archive{dir: dir, opts: opts, log: opts.Logger, store: s, started: opts.Now()}
+// Close closes the archive after pending ingests have finished, and the
+// audit log after a final checkpoint. It is idempotent.
+func (a *Archive) Close() error {
+	err := a.store.Close()
+	if aerr := a.audit.Close(); err == nil {
+		err = aerr
+	}
+	return err
 }
-
-// Close closes the archive after pending ingests have finished. It is
-// idempotent.
-func (a *Archive) Close() error { return a.store.Close() }
 
 // Dir returns the archive directory.
 func (a *Archive) Dir() string { return a.dir }

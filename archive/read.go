@@ -4,9 +4,11 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/store"
 )
 
@@ -40,6 +42,9 @@ func (a *Archive) Status(ctx context.Context) (*Status, error) {
 		Archive: info.ID, Dir: a.dir, Messages: st.Messages, Receipts: st.Receipts,
 		OriginalBytes: st.OriginalBytes, StoredBytes: st.StoredBytes, Segments: st.Segments,
 		Sealed: st.Sealed, LastID: uint64(st.LastID), Recipients: info.Recipients,
+	}
+	if err := a.Log(ctx, audit.TypeAPICall, map[string]any{"op": "status"}); err != nil {
+		return nil, err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -81,7 +86,17 @@ func (a *Archive) List(ctx context.Context, o ListOptions) ([]MessageSummary, er
 		})
 		return o.Limit <= 0 || len(out) < o.Limit, nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	f := map[string]any{"op": "list", "after": uint64(o.After), "limit": o.Limit, "count": len(out)}
+	if len(out) > 0 {
+		f["first"], f["last"] = out[0].ID, out[len(out)-1].ID
+	}
+	if err := a.Log(ctx, audit.TypeAPICall, f); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Sealed is a stored message as the archive holds it: encrypted records the
@@ -101,19 +116,30 @@ type SealedRecord struct {
 	Payload     []byte `json:"payload"`
 	PlainOffset int64  `json:"plain_offset"`
 	PlainLen    int64  `json:"plain_len"`
+	Digest      []byte `json:"digest"` // keyed digest of the original, from the clear entry
 }
 
 // Get returns the encrypted records of message id: the message record, then
 // one envelope record per further receipt.
 func (a *Archive) Get(ctx context.Context, id sealmail.MessageID) (*Sealed, error) {
 	m, recs, err := a.store.Records(id)
+	f := map[string]any{"op": "get", "ids": []uint64{uint64(id)}}
+	if err != nil {
+		f["error"] = "not found"
+		if !errors.Is(err, store.ErrNotFound) {
+			f["error"] = err.Error()
+		}
+	}
+	if lerr := a.Log(ctx, audit.TypeAPICall, f); lerr != nil {
+		return nil, lerr
+	}
 	if err != nil {
 		return nil, err
 	}
 	out := &Sealed{ID: uint64(id), Received: m.Received, Size: m.Size}
 	for _, r := range recs {
 		out.Records = append(out.Records, SealedRecord{Kind: r.Entry.Kind.String(), Payload: r.Payload,
-			PlainOffset: r.Entry.PlainOffset, PlainLen: r.Entry.PlainLen})
+			PlainOffset: r.Entry.PlainOffset, PlainLen: r.Entry.PlainLen, Digest: r.Entry.Digest[:]})
 	}
 	return out, nil
 }

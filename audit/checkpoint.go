@@ -79,6 +79,17 @@ func (c Checkpoint) MarshalText() ([]byte, error) {
 }
 
 // String returns the text form, or a short description if c is incomplete.
+// UnmarshalText parses the form [Checkpoint.MarshalText] writes, so that a
+// checkpoint survives a JSON round trip.
+func (c *Checkpoint) UnmarshalText(b []byte) error {
+	cp, err := ParseCheckpoint(b)
+	if err != nil {
+		return err
+	}
+	*c = cp
+	return nil
+}
+
 func (c Checkpoint) String() string {
 	b, err := c.MarshalText()
 	if err != nil {

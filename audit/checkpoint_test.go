@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -179,5 +180,30 @@ func TestParseCheckpoints(t *testing.T) {
 		if _, err := ParseCheckpoints([]byte(bad)); err == nil {
 			t.Errorf("ParseCheckpoints(%q) = nil error, want error", bad)
 		}
+	}
+}
+
+func TestCheckpointJSONRoundTrip(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l, err := Create(dir, Options{ArchiveID: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cp, err := l.Checkpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(struct{ C *Checkpoint }{&cp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ C *Checkpoint }
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("unmarshal %s: %v", b, err)
+	}
+	if got.C.String() != cp.String() || got.C.Verify(l.PublicKey()) != nil {
+		t.Errorf("JSON round trip = %v, want %v", got.C, cp)
 	}
 }

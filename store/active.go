@@ -5,8 +5,10 @@ package store
 import (
 	"bufio"
 	"encoding/binary"
+
 	"errors"
 	"fmt"
+	"github.com/sealmail/sealmail"
 	"io"
 	"os"
 	"path/filepath"
@@ -30,6 +32,9 @@ func (s *Store) openActive() error {
 		return err
 	})
 	if err != nil {
+		return err
+	}
+	if err := s.checkNoNewerSegments(last); err != nil {
 		return err
 	}
 	if last == nil || last.State == SegmentSealed {
@@ -64,111 +69,93 @@ func (s *Store) openActive() error {
 	return nil
 }
 
-// repairTail catalogs the valid records after the committed length of the
-// active segment and truncates what follows them.
+// repairTail cuts the active segment back to its committed length. What
+// lies beyond it was written by a commit that never finished (a crash
+// between the segment write and the catalog commit, or a torn write): no
+// sender got a 250 for it, so the senders retry and nothing acknowledged is
+// lost. The tail is first copied to a side file, complete records found
+// there are reported to OnDiscard (their entries may have been audited
+// already), and their ids are never reused.
 func (s *Store) repairTail(size int64) error {
 	a := s.active
 	r := bufio.NewReaderSize(io.NewSectionReader(a.f, a.info.Size, size-a.info.Size), 1<<20)
-	var found []ScannedRecord
-	valid, scanErr := scanRecords(r, a.info.Size, func(rec ScannedRecord) error {
-		found = append(found, rec)
+	var found []Committed
+	var maxID sealmail.MessageID
+	_, scanErr := scanRecords(r, a.info.Size, func(rec ScannedRecord) error {
+		for k, e := range rec.Header.Entries {
+			found = append(found, Committed{Kind: e.Kind, ID: e.ID, Digest: e.Digest, Size: e.Size, Received: timeFromNanos(e.Received),
+				Location: Location{Segment: a.info.Seq, Offset: rec.Offset, Length: rec.Length, Entry: k}, RecordSHA256: rec.SHA256})
+			if e.Kind == KindMessage {
+				maxID = max(maxID, e.ID)
+			}
+		}
 		return nil
 	})
 	if scanErr != nil && !errors.Is(scanErr, ErrTorn) && !errors.Is(scanErr, ErrCorrupt) {
 		return fmt.Errorf("scan tail of segment %s: %w", a.info.Seq, scanErr)
 	}
-	if len(found) > 0 {
+	// One group commit writes at most MaxBatchBytes of frames (plus one
+	// more request) and some overhead. A longer tail is not one interrupted
+	// commit: the catalog is older than the segment. Cutting it off would
+	// destroy acknowledged messages.
+	if tail := size - a.info.Size; tail > 2*s.opts.MaxBatchBytes+maxPayload/64 && len(found) > 0 {
+		return fmt.Errorf("segment %s has %d bytes (%d entries) after its committed length: more than one "+
+			"interrupted group commit, so the catalog is older than the segment; restore catalog.db and run `sealmail verify`: %w",
+			a.info.Seq, tail, len(found), ErrCorrupt)
+	}
+	// Nothing is destroyed: the tail is kept in a side file first, so that
+	// even a catalog restored from an old backup (whose "uncommitted tail"
+	// holds acknowledged messages) loses nothing; verify names the file.
+	keep := filepath.Join(s.dir, "segments", fmt.Sprintf("%s.tail-%d", a.info.Seq, s.opts.Now().UnixNano()))
+	if err := copyRange(a.f, a.info.Size, size-a.info.Size, keep); err != nil {
+		return fmt.Errorf("keep uncommitted tail of segment %s: %w", a.info.Seq, err)
+	}
+	if s.opts.OnDiscard != nil {
+		if err := s.opts.OnDiscard(found, size-a.info.Size, keep); err != nil {
+			return fmt.Errorf("report discarded tail of segment %s: %w", a.info.Seq, err)
+		}
+	}
+	if maxID > 0 {
 		err := s.db.Update(func(tx *bolt.Tx) error {
-			for _, rec := range found {
-				if err := catalogRecord(tx, a.info.Seq, rec); err != nil {
-					return err
-				}
+			meta := tx.Bucket(bucketMeta)
+			if next := getU64(meta, metaNextID); uint64(maxID) >= next {
+				return putU64(meta, metaNextID, uint64(maxID)+1)
 			}
-			a.info.Size = valid
-			a.info.Records += int64(len(found))
-			return tx.Bucket(bucketSegments).Put(segKey(a.info.Seq), encodeSegment(&a.info))
+			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("catalog tail of segment %s: %w", a.info.Seq, err)
+			return fmt.Errorf("repair segment %s: %w", a.info.Seq, err)
 		}
-		s.log.Warn("cataloged records written before a crash", "segment", a.info.Seq.String(), "records", len(found))
 	}
-	if valid < size {
-		if err := a.f.Truncate(valid); err != nil {
-			return fmt.Errorf("truncate torn tail of segment %s: %w", a.info.Seq, err)
-		}
-		if err := a.f.Sync(); err != nil {
-			return fmt.Errorf("sync segment %s: %w", a.info.Seq, err)
-		}
-		s.log.Warn("truncated torn tail of segment", "segment", a.info.Seq.String(), "bytes", size-valid, "err", scanErr)
+	if err := a.f.Truncate(a.info.Size); err != nil {
+		return fmt.Errorf("truncate uncommitted tail of segment %s: %w", a.info.Seq, err)
 	}
+	if err := a.f.Sync(); err != nil {
+		return fmt.Errorf("sync segment %s: %w", a.info.Seq, err)
+	}
+	s.log.Warn("cut off the uncommitted tail of the active segment (never acknowledged; senders retry)",
+		"segment", a.info.Seq.String(), "bytes", size-a.info.Size, "entries", len(found), "kept_in", keep)
 	return nil
 }
 
-// catalogRecord adds the entries of a record found by a scan to the
-// catalog, skipping those already there. It is used for tail repair and
-// recovery.
-func catalogRecord(tx *bolt.Tx, seq SegmentSeq, rec ScannedRecord) error {
-	msgs := tx.Bucket(bucketMessages)
-	meta := tx.Bucket(bucketMeta)
-	c, err := decodeCounters(meta.Get(metaCounters))
+// copyRange writes n bytes of r from off into a new file at path, durably.
+func copyRange(r io.ReaderAt, off, n int64, path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o400)
 	if err != nil {
 		return err
 	}
-	for k, e := range rec.Header.Entries {
-		loc := Location{Segment: seq, Offset: rec.Offset, Length: rec.Length, Entry: k}
-		switch e.Kind {
-		case KindMessage:
-			if msgs.Get(idKey(e.ID)) != nil {
-				continue
-			}
-			m := &MessageInfo{ID: e.ID, State: StateLive, Location: loc, Received: timeFromNanos(e.Received), Size: e.Size, Digest: e.Digest, Receipts: 1}
-			if err := msgs.Put(idKey(e.ID), encodeMessage(m)); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketDigests).Put(e.Digest[:], idKey(e.ID)); err != nil {
-				return err
-			}
-			if next := getU64(meta, metaNextID); uint64(e.ID) >= next {
-				if err := putU64(meta, metaNextID, uint64(e.ID)+1); err != nil {
-					return err
-				}
-			}
-			c.Messages++
-			c.OriginalBytes += e.Size
-			c.Receipts++
-		case KindEnvelope:
-			v := msgs.Get(idKey(e.ID))
-			if v == nil {
-				return fmt.Errorf("envelope entry at %s:%d for unknown message %d: %w", seq, rec.Offset, e.ID, ErrCorrupt)
-			}
-			m, err := decodeMessage(e.ID, v)
-			if err != nil {
-				return err
-			}
-			// Skip an envelope that is already cataloged at this location.
-			envs := tx.Bucket(bucketEnvelopes)
-			known := false
-			for n := 2; n <= m.Receipts && !known; n++ {
-				l, err := decodeLocation(envs.Get(envelopeKey(e.ID, n)))
-				known = err == nil && l == loc
-			}
-			if known {
-				continue
-			}
-			m.Receipts++
-			if err := envs.Put(envelopeKey(e.ID, m.Receipts), encodeLocation(loc)); err != nil {
-				return err
-			}
-			if err := msgs.Put(idKey(e.ID), encodeMessage(m)); err != nil {
-				return err
-			}
-			c.Receipts++
-		case KindTombstone:
-			// Deletion is recorded in the catalog by its own operation.
-		}
+	if _, err := io.Copy(f, io.NewSectionReader(r, off, n)); err != nil {
+		f.Close()
+		return err
 	}
-	return meta.Put(metaCounters, encodeCounters(c))
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
 }
 
 // createSegment starts a new, empty active segment and records it.
@@ -244,3 +231,28 @@ func (s *Store) seal() error {
 func timeFromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
 
 func beUint32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
+
+// checkNoNewerSegments refuses a catalog that does not know every segment
+// file: it is older than the segments (restored from an old backup, or
+// replaced), and appending would write into a segment it believes active.
+func (s *Store) checkNoNewerSegments(last *SegmentInfo) error {
+	names, err := filepath.Glob(filepath.Join(s.dir, "segments", "*.seg"))
+	if err != nil {
+		return err
+	}
+	var known SegmentSeq
+	if last != nil {
+		known = last.Seq
+	}
+	for _, n := range names {
+		var seq uint32
+		if _, err := fmt.Sscanf(filepath.Base(n), "%08d.seg", &seq); err != nil {
+			continue
+		}
+		if SegmentSeq(seq) > known {
+			return fmt.Errorf("segment file %s is not in the catalog, which knows segments up to %08d: "+
+				"the catalog is older than the segments; run `sealmail verify` and restore catalog.db: %w", n, uint32(known), ErrCorrupt)
+		}
+	}
+	return nil
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"syscall"
 	"time"
 
@@ -38,8 +39,26 @@ type AppendResult struct {
 
 type appendReq struct {
 	entry Entry
-	frame []byte // the entry's compressed plaintext
+	frame []byte             // the entry's compressed plaintext
+	env   *sealmail.Envelope // for OnCommit
 	done  chan appendResp
+}
+
+// Committed describes one entry of a group commit, for the caller's audit
+// trail ([Options.OnCommit]).
+type Committed struct {
+	Kind     Kind
+	ID       sealmail.MessageID
+	Receipt  int // 1 for a new message, 2, 3, … for further envelopes
+	Digest   [32]byte
+	Size     int64
+	Received time.Time
+	Location Location
+	// RecordSHA256 is the SHA-256 of the whole record that holds the entry
+	// (shared by its entries). Audited, it makes a substituted record
+	// detectable without the identity.
+	RecordSHA256 [32]byte
+	Envelope     *sealmail.Envelope // nil for entries recovered at Open
 }
 
 type appendResp struct {
@@ -88,6 +107,7 @@ func (s *Store) Append(ctx context.Context, m *Message) (AppendResult, error) {
 	}
 	req := &appendReq{
 		entry: Entry{Received: m.Received.UnixNano(), Digest: digest},
+		env:   m.Envelope,
 		done:  make(chan appendResp, 1),
 	}
 	if existing != 0 {
@@ -196,6 +216,8 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 	off := start
 	resps := make([]appendResp, len(batch))
 	var recs [][]byte
+	committed := make([]Committed, len(batch))
+	logged := false // OnCommit succeeded: a failure after it must be reported
 
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
@@ -231,6 +253,7 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 			}
 			rec := encodeRecord(h, payload)
 			recs = append(recs, rec)
+			recSum := sha256.Sum256(rec)
 			for k, r := range batch[lo:hi] {
 				loc := Location{Segment: a.info.Seq, Offset: off, Length: int64(len(rec)), Entry: k}
 				switch r.entry.Kind {
@@ -263,20 +286,33 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 					return fmt.Errorf("append: unexpected entry kind %s", r.entry.Kind)
 				}
 				c.Receipts++
+				committed[lo+k] = Committed{Kind: r.entry.Kind, ID: r.entry.ID, Receipt: resps[lo+k].receipt, Digest: r.entry.Digest,
+					Size: r.entry.Size, Received: timeFromNanos(r.entry.Received), Location: loc, RecordSHA256: recSum, Envelope: r.env}
 			}
 			off += int64(len(rec))
 			lo = hi
 		}
-		// The records must be durable before the catalog that points at
-		// them commits: write and sync inside the transaction, so that a
-		// failure here rolls the catalog back.
-		for _, rec := range recs {
-			if _, err := a.f.Write(rec); err != nil {
-				return fmt.Errorf("write segment %s: %w", a.info.Seq, storageErr(err))
-			}
+		// The records (and their audit entries) must be durable before the
+		// catalog that points at them commits: write and sync inside the
+		// transaction, so that a failure here rolls the catalog back. The
+		// audit entries are written meanwhile, to another file.
+		var auditErr error
+		var wg sync.WaitGroup
+		if s.opts.OnCommit != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				auditErr = s.opts.OnCommit(committed)
+			}()
 		}
-		if err := a.f.Sync(); err != nil {
-			return &syncError{seq: a.info.Seq, err: storageErr(err)}
+		werr := s.writeSync(a, recs)
+		wg.Wait()
+		logged = s.opts.OnCommit != nil && auditErr == nil
+		if werr != nil {
+			return werr
+		}
+		if auditErr != nil {
+			return fmt.Errorf("audit: %w", auditErr)
 		}
 		seg := a.info
 		seg.Size = off
@@ -301,11 +337,27 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 			s.broken = terr
 			s.log.Error("cannot undo failed append", "segment", a.info.Seq.String(), "err", terr)
 		}
+		if logged && s.opts.OnRollback != nil {
+			s.opts.OnRollback(committed, err)
+		}
 		return nil, fmt.Errorf("commit %d entries: %w", len(batch), storageErr(err))
 	}
 	a.info.Size = off
 	a.info.Records += int64(len(recs))
 	return resps, nil
+}
+
+// writeSync appends recs to the active segment and fsyncs it.
+func (s *Store) writeSync(a *activeSegment, recs [][]byte) error {
+	for _, rec := range recs {
+		if _, err := a.f.Write(rec); err != nil {
+			return fmt.Errorf("write segment %s: %w", a.info.Seq, storageErr(err))
+		}
+	}
+	if err := a.f.Sync(); err != nil {
+		return &syncError{seq: a.info.Seq, err: storageErr(err)}
+	}
+	return nil
 }
 
 // undo cuts the active segment back to its committed length after a failed

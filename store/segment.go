@@ -4,6 +4,7 @@ package store
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -73,8 +74,9 @@ func parseSegmentHeader(b []byte) (*segmentHeader, error) {
 // ScannedRecord is one record found by [Scan].
 type ScannedRecord struct {
 	Header *RecordHeader
-	Offset int64 // of the record's first byte in the segment
-	Length int64 // of the whole record, header to trailer
+	Offset int64    // of the record's first byte in the segment
+	Length int64    // of the whole record, header to trailer
+	SHA256 [32]byte // of the whole record
 }
 
 // Scan reads a segment from r and calls fn for each valid record, in order.
@@ -134,7 +136,7 @@ func scanRecords(br *bufio.Reader, off int64, fn func(ScannedRecord) error) (int
 		if err := checkRecordTrailer(buf); err != nil {
 			return off, fmt.Errorf("record at %d: %w", off, err)
 		}
-		if err := fn(ScannedRecord{Header: h, Offset: off, Length: n}); err != nil {
+		if err := fn(ScannedRecord{Header: h, Offset: off, Length: n, SHA256: sha256.Sum256(buf[:n])}); err != nil {
 			return off, err
 		}
 		off += n

@@ -47,11 +47,29 @@ type Options struct {
 	// that the caller can audit its SHA-256. It must not call back into the
 	// Store.
 	OnSeal func(SegmentInfo)
+	// OnCommit is called by the writer goroutine for every group commit,
+	// while the segment is being synced and before the catalog commits, so
+	// that the caller can make an audit entry for each stored entry durable
+	// first. An error aborts the commit (the appends fail). It must not call
+	// back into the Store.
+	OnCommit func([]Committed) error
+	// OnRollback is called when a commit fails after OnCommit succeeded:
+	// the entries it was given were not stored.
+	OnRollback func([]Committed, error)
+	// OnDiscard is called at Open, before the active segment's uncommitted
+	// tail (bytes bytes, kept in the file keptIn) is cut off, with the
+	// entries of the complete records in it: written before a crash, never
+	// acknowledged, perhaps audited.
+	OnDiscard func(entries []Committed, bytes int64, keptIn string) error
 	// CatalogTimeout is how long Open waits for the catalog lock held by
-	// another process before it returns ErrLocked. Default 200 ms.
+	// another process before it returns ErrLocked. Default 10 s.
 	CatalogTimeout time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// ReadOnly opens the catalog read-only and changes nothing on disk: no
+	// tail repair, no writer; Append fails. Readers that run without the
+	// daemon (list, get, verify) use it.
+	ReadOnly bool
 }
 
 func (o *Options) setDefaults() {
@@ -70,7 +88,7 @@ func (o *Options) setDefaults() {
 		}
 	}
 	if o.CatalogTimeout <= 0 {
-		o.CatalogTimeout = 200 * time.Millisecond
+		o.CatalogTimeout = 10 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -206,7 +224,8 @@ type Store struct {
 	done chan struct{} // closed when the writer goroutine has exited
 
 	mu       sync.Mutex
-	closed   bool
+	closed   bool                       // no more appends
+	shut     bool                       // Close has run
 	inflight map[[32]byte]chan struct{} // digests being appended
 	appends  sync.WaitGroup
 
@@ -246,7 +265,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	// NoFreelistSync: the freelist is rebuilt at open instead of written at
 	// every commit, which halves the pages a small commit writes.
-	db, err := bolt.Open(filepath.Join(dir, catalogFile), 0o600, &bolt.Options{Timeout: opts.CatalogTimeout, NoFreelistSync: true})
+	db, err := bolt.Open(filepath.Join(dir, catalogFile), 0o600, &bolt.Options{Timeout: opts.CatalogTimeout, NoFreelistSync: true, ReadOnly: opts.ReadOnly})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open catalog %s: %w", filepath.Join(dir, catalogFile), ErrLocked)
 	}
@@ -262,6 +281,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := s.checkCatalog(); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if opts.ReadOnly {
+		s.closed = true // no writer: Append answers ErrClosed
+		return s, nil
 	}
 	if err := s.openActive(); err != nil {
 		db.Close()
@@ -298,18 +321,20 @@ func (s *Store) Info() ArchiveInfo { return *s.info }
 // the catalog. It is idempotent.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	if s.closed {
+	if s.shut {
 		s.mu.Unlock()
 		return nil
 	}
-	s.closed = true
+	s.shut, s.closed = true, true
 	s.mu.Unlock()
-	s.appends.Wait()
-	close(s.reqs)
-	<-s.done
 	var err error
-	if s.active != nil {
-		err = s.active.f.Close()
+	if !s.opts.ReadOnly {
+		s.appends.Wait()
+		close(s.reqs)
+		<-s.done
+		if s.active != nil {
+			err = s.active.f.Close()
+		}
 	}
 	if cerr := s.db.Close(); err == nil {
 		err = cerr
@@ -368,3 +393,6 @@ func fileSHA256(path string) ([32]byte, int64, error) {
 	copy(sum[:], h.Sum(nil))
 	return sum, n, nil
 }
+
+// ReadOnly reports whether the store was opened read-only.
+func (s *Store) ReadOnly() bool { return s.opts.ReadOnly }

@@ -11,6 +11,7 @@ import (
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/api"
 	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/store"
 )
 
@@ -21,6 +22,9 @@ type archiveAPI interface {
 	Status(ctx context.Context) (*archive.Status, error)
 	List(ctx context.Context, o archive.ListOptions) ([]archive.MessageSummary, error)
 	Get(ctx context.Context, id sealmail.MessageID) (*archive.Sealed, error)
+	Verify(ctx context.Context, external []audit.Checkpoint) (*archive.VerifyReport, error)
+	VerifyAudit(ctx context.Context, external []audit.Checkpoint) (*audit.Report, error)
+	Checkpoint(ctx context.Context) (audit.Checkpoint, error)
 	Close() error
 }
 
@@ -34,10 +38,10 @@ func connect(ctx context.Context, g *globalOptions) (archiveAPI, error) {
 	if !errors.Is(err, api.ErrNoDaemon) {
 		return nil, err
 	}
-	a, err := archive.Open(g.data, archive.Options{Logger: newLogger(g, nil)})
+	a, err := archive.Open(g.data, archive.Options{Logger: newLogger(g, nil), ReadOnly: true})
 	if errors.Is(err, store.ErrLocked) {
-		return nil, fmt.Errorf("the archive at %s is in use by a daemon whose control socket %s does not answer: "+
-			"check that the daemon is healthy (systemctl status sealmail) or stop it", g.data, filepath.Join(g.data, api.SocketName))
+		return nil, fmt.Errorf("the archive at %s is in use by another sealmail process, but no daemon answers on %s: "+
+			"wait for the other command to finish, or check the daemon (systemctl status sealmail)", g.data, filepath.Join(g.data, api.SocketName))
 	}
 	return a, err
 }

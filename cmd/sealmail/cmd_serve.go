@@ -20,6 +20,7 @@ import (
 
 	"github.com/sealmail/sealmail/api"
 	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/smtpd"
 	"github.com/sealmail/sealmail/store"
 )
@@ -125,9 +126,19 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 	}
 	defer a.Close()
 
+	dctx := archive.WithActor(context.Background(), "daemon")
 	smtpOpts, err := smtpOptions(g, cfg, log)
 	if err != nil {
 		return err
+	}
+	smtpOpts.OnAuth = func(user, remote string, ok bool) {
+		typ := audit.TypeAuthOK
+		if !ok {
+			typ = audit.TypeAuthFail
+		}
+		if err := a.Log(archive.WithActor(dctx, "smtpd"), typ, map[string]any{"user": user, "remote": remote, "method": "smtp-plain"}); err != nil {
+			log.Error("audit authentication", "err", err)
+		}
 	}
 	srv := smtpd.New(a, smtpOpts)
 
@@ -178,6 +189,12 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		serve("smtps", func() error { return srv.ServeTLS(ltls) })
 	}
 	serve("control socket", func() error { return ctl.Serve(lctl) })
+	if err := a.Log(dctx, audit.TypeDaemonStart, map[string]any{"version": version, "pid": os.Getpid(), "listeners": addrs}); err != nil {
+		return err
+	}
+	if err := a.Log(dctx, audit.TypeConfig, map[string]any{"op": "in force", "config": cfg.redacted()}); err != nil {
+		return err
+	}
 	log.Info("sealmail serving", "listeners", strings.Join(addrs, ", "), "data", g.data, "version", version)
 
 	var runErr error
@@ -203,6 +220,13 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 	}
 	wg.Wait()
 	os.Remove(sockPath)
+	reason := "signal"
+	if runErr != nil {
+		reason = runErr.Error()
+	}
+	if err := a.Log(dctx, audit.TypeDaemonStop, map[string]any{"reason": reason}); err != nil {
+		log.Error("audit daemon stop", "err", err)
+	}
 	if err := a.Close(); err != nil {
 		return fmt.Errorf("close archive: %w", err)
 	}

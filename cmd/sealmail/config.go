@@ -218,3 +218,16 @@ func parsePrefixes(ss []string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// redacted returns the configuration for the audit log: AUTH users are
+// named, their password hashes are not.
+func (c *Config) redacted() Config {
+	r := *c
+	if len(c.SMTP.Users) > 0 {
+		r.SMTP.Users = make(map[string]string, len(c.SMTP.Users))
+		for u := range c.SMTP.Users {
+			r.SMTP.Users[u] = "(bcrypt hash)"
+		}
+	}
+	return r
+}

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -24,17 +25,14 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// binary is a sealmail built without the race detector, for tests that run
-// the daemon as a real process (kill -9, restarts, load).
-var binary string
-
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"sealmail": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
 }
 
-// buildOnce builds the daemon binary for the process tests.
+// buildOnce builds sealmail without the race detector, for tests that run
+// the daemon as a real process (kill -9, restarts, load).
 var buildOnce = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "sealmail-bin")
 	if err != nil {
@@ -347,3 +345,5 @@ func contextT(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }

@@ -10,9 +10,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"os/user"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sealmail/sealmail/archive"
 )
 
 // Exit codes, documented in the root command's help.
@@ -54,6 +57,13 @@ func (e exitCodeError) Error() string { return e.err.Error() }
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Who runs this command, for the audit log of an archive it opens
+	// directly (through a daemon, the daemon names the socket's peer).
+	name := "?"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	ctx = archive.WithActor(ctx, fmt.Sprintf("cli:%s(uid %d)", name, os.Getuid()))
 	root := newRootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -106,6 +116,8 @@ Exit codes: 0 success, 1 error, 2 bad usage, 3 verification found problems,
 		newStatusCommand(g),
 		newListCommand(g),
 		newGetCommand(g),
+		newVerifyCommand(g),
+		newAuditCommand(g),
 	)
 	return root
 }

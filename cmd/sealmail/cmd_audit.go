@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sealmail/sealmail/audit"
+)
+
+func newAuditCommand(g *globalOptions) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "audit",
+		Short: "Read, anchor and verify the tamper-evident audit log",
+	}
+	c.AddCommand(newAuditCheckpointCommand(g), newAuditVerifyCommand(g), newAuditShowCommand(g))
+	return c
+}
+
+func newAuditCheckpointCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "checkpoint",
+		Short: "Write a signed checkpoint now and print it, to keep outside this host",
+		Long: `Write a signed checkpoint of the audit log now and print it in a stable text
+form. Keep it somewhere the archive's administrator cannot change (a ticket,
+an email to the auditor, another host). Later, ` + "`sealmail audit verify --checkpoint FILE`" + `
+proves that the log still extends it: nothing before it was rewritten or cut,
+even by someone holding the signing key.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := connect(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			cp, err := a.Checkpoint(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("checkpoint: %w", err)
+			}
+			text, err := cp.MarshalText()
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(text)
+			return err
+		},
+	}
+}
+
+func newAuditVerifyCommand(g *globalOptions) *cobra.Command {
+	var files []string
+	c := &cobra.Command{
+		Use:   "verify",
+		Short: "Verify the audit log's chain and signatures, and that it extends given checkpoints",
+		Long: `Verify the whole audit log: every entry's hash chain, every checkpoint's
+Ed25519 signature, and that the log still extends each checkpoint given with
+--checkpoint (so that truncating or rewriting it after that checkpoint is
+detected). Exit code 3 when a problem is found.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			external, err := readCheckpoints(files)
+			if err != nil {
+				return usageError{err}
+			}
+			a, err := connect(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			rep, err := a.VerifyAudit(cmd.Context(), external)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "audit log of archive %s: %d files, %d entries, %d signed checkpoints, head seq %d\n",
+				rep.Archive, rep.Files, rep.Entries, rep.Checkpoints, rep.LastSeq)
+			fmt.Fprintf(out, "extends %d of %d external checkpoints; %d entries not yet covered by a checkpoint\n", rep.External, len(external), rep.Unsigned)
+			for _, p := range rep.Problems {
+				fmt.Fprintf(out, "PROBLEM: %s\n", p)
+			}
+			if !rep.OK() {
+				return exitCodeError{exitProblems, fmt.Errorf("audit verify found %d problems", len(rep.Problems))}
+			}
+			fmt.Fprintln(out, "OK")
+			return nil
+		},
+	}
+	c.Flags().StringArrayVar(&files, "checkpoint", nil, "file with checkpoints from `sealmail audit checkpoint` (repeatable)")
+	return c
+}
+
+func newAuditShowCommand(g *globalOptions) *cobra.Command {
+	var (
+		asJSON bool
+		since  string
+		types  []string
+	)
+	c := &cobra.Command{
+		Use:   "show",
+		Short: "Print audit log entries",
+		Long:  "Print audit log entries, oldest first. --since takes RFC 3339 or YYYY-MM-DD;\n--type one of: " + strings.Join(audit.Types(), ", ") + ".",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var f audit.Filter
+			if since != "" {
+				t, err := time.Parse(time.RFC3339, since)
+				if err != nil {
+					if t, err = time.Parse(time.DateOnly, since); err != nil {
+						return usageError{fmt.Errorf("--since %q: want RFC 3339 (2026-11-27T10:00:00Z) or YYYY-MM-DD", since)}
+					}
+				}
+				f.Since = t
+			}
+			for _, t := range types {
+				if !validType(t) {
+					return usageError{fmt.Errorf("--type %q: want one of %s", t, strings.Join(audit.Types(), ", "))}
+				}
+			}
+			f.Types = types
+			out := cmd.OutOrStdout()
+			enc := json.NewEncoder(out)
+			return audit.Read(cmd.Context(), filepath.Join(g.data, "audit"), f, func(e audit.Entry) error {
+				if asJSON {
+					return enc.Encode(e)
+				}
+				fields, _ := json.Marshal(e.Fields)
+				_, err := fmt.Fprintf(out, "%d %s %-15s %s %s\n", e.Seq, e.Time.Format(time.RFC3339), e.Type, e.Actor, fields)
+				return err
+			})
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per entry")
+	c.Flags().StringVar(&since, "since", "", "only entries at or after this time")
+	c.Flags().StringArrayVar(&types, "type", nil, "only entries of this type (repeatable)")
+	return c
+}
+
+func validType(t string) bool {
+	for _, k := range audit.Types() {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
