@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# index.sh - sealmail's index (Bluge) against notmuch (Xapian) on the same
+# generated Maildir: indexing rate and 10 typical queries (the queries of
+# ../shared/bench/notmuch_bench.sh, see ../shared/research/baselines.md §4).
+#
+#   bench/index.sh [N] [query_runs]        (defaults 20000, 5)
+#   KEEP=1 bench/index.sh ...               keep the work directory
+#
+# Needs python3, go, notmuch and /usr/share/dict/words (Debian: notmuch,
+# wamerican). Work directory: mktemp under the CURRENT directory.
+# sealmail query latency is measured two ways: warm, in process on an open
+# index, and "open+query" (open the index and run the query once), which is
+# what a CLI invocation pays besides process start. notmuch's times are whole
+# `notmuch count` processes (process start + database open + query), as in
+# the baseline.
+set -euo pipefail
+N=${1:-20000}
+RUNS=${2:-5}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+GEN="$ROOT/../shared/bench/gen_mail.py"
+
+need=()
+command -v notmuch >/dev/null || need+=(notmuch)
+[ -f /usr/share/dict/words ] || need+=(wamerican)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "missing: apt-get install ${need[*]}" >&2
+  exit 1
+fi
+
+W=$(mktemp -d -p . idxbench.XXXXXX); W=$(cd "$W" && pwd)
+trap '[ -z "${KEEP:-}" ] && rm -rf "$W"' EXIT
+
+t0=$(date +%s.%N)
+python3 "$GEN" --out "$W/Maildir" -n "$N" --terms "$W/terms.json"
+t1=$(date +%s.%N)
+(cd "$ROOT" && go build -o "$W/indexbench" ./index/internal/indexbench)
+sync
+j() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$W/terms.json" "$1"; }
+MB=$(python3 -c "print(f'{$(j bytes)/1e6:.1f}')")
+echo "# corpus: $N messages, $MB MB, generated in $(python3 -c "print(f'{$t1-$t0:.1f}')") s; $(notmuch --version), $(nproc) CPU(s)"
+
+TS=$(j top_sender); MS=$(j mid_sender); CW=$(j common_word); MW=$(j mid_word); RW=$(j rare_word)
+WA=$(j word_a); WB=$(j word_b); SW=$(j subject_word)
+# notmuch query | sealmail query ("search:" = newest 50 hits, else a count)
+NM=(
+  "from:$TS"
+  "to:$MS"
+  "$MW"
+  "$RW"
+  "date:2024-03-01..2024-03-31"
+  "subject:$SW"
+  "from:$TS and $CW"
+  "$WA or $WB"
+  "from:$TS and date:2023-06-01..2023-12-31"
+  "$MW and date:2024-01-01..2024-12-31"
+)
+SM=(
+  "from:$TS"
+  "to:$MS"
+  "$MW"
+  "$RW"
+  "after:2024-03-01 before:2024-04-01"
+  "subject:$SW"
+  "from:$TS $CW"
+  "$WA OR $WB"
+  "from:$TS after:2023-06-01 before:2024-01-01"
+  "search:$MW after:2024-01-01 before:2025-01-01"
+)
+
+# sealmail: index, then queries.
+"$W/indexbench" -mail "$W/Maildir" -index "$W/sealmail-index" -runs "$RUNS" "${SM[@]}" >"$W/sealmail.out"
+read -r _ scount _ sbytes _ _ sel _ < <(head -1 "$W/sealmail.out")
+ssize=$(du -sm "$W/sealmail-index" | cut -f1)
+
+# notmuch: index, then queries.
+export NOTMUCH_CONFIG="$W/notmuch-config"
+cat >"$NOTMUCH_CONFIG" <<EOF
+[database]
+path=$W/Maildir
+[user]
+name=Bench
+primary_email=bench@load.test
+[new]
+tags=inbox;
+ignore=
+[search]
+exclude_tags=
+[maildir]
+synchronize_flags=false
+EOF
+n0=$(date +%s.%N)
+notmuch new --quiet
+n1=$(date +%s.%N)
+nel=$(python3 -c "print(f'{$n1-$n0:.2f}')")
+ncount=$(notmuch count '*')
+nsize=$(du -sm "$W/Maildir/.notmuch" | cut -f1)
+
+echo
+echo "| indexer | messages | wall s | msgs/s | MB/s | index MB |"
+echo "|---|---|---|---|---|---|"
+srate=$(python3 -c "print(f'{$scount/$sel:.0f}')")
+nrate=$(python3 -c "print(f'{$ncount/$nel:.0f}')")
+echo "| sealmail index (Bluge) | $scount | $sel | $srate | $(python3 -c "print(f'{$sbytes/1e6/$sel:.1f}')") | $ssize |"
+echo "| notmuch new (Xapian) | $ncount | $nel | $nrate | $(python3 -c "print(f'{$(j bytes)/1e6/$nel:.1f}')") | $nsize |"
+echo
+echo "indexing rate ratio sealmail/notmuch: $(python3 -c "print(f'{$srate/$nrate:.1f}x')")"
+
+# Time a notmuch query: 1 warm-up and RUNS runs of the whole process.
+nmtime() {
+  python3 - "$RUNS" "$@" <<'PY'
+import subprocess, sys, time, statistics
+runs = int(sys.argv[1]); args = sys.argv[2:]
+out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+ts = []
+for _ in range(runs):
+    t = time.perf_counter(); subprocess.run(args, capture_output=True, check=True); ts.append(time.perf_counter() - t)
+hits = out.strip() if args[1] == "count" else str(len(out.splitlines()))
+print(hits, f"{statistics.median(ts)*1e3:.2f}")
+PY
+}
+
+echo
+echo "| # | notmuch query | hits | notmuch median ms | sealmail query | hits | warm median ms | open+query ms |"
+echo "|---|---|---|---|---|---|---|---|"
+i=0
+nmeds=(); swarm=(); scold=()
+while IFS=$'\t' read -r sq shits smed _smin scld; do
+  nq=${NM[$i]}
+  if [ "$i" -eq 9 ]; then
+    read -r nhits nmed < <(nmtime notmuch search --output=files --limit=50 "$nq")
+  else
+    read -r nhits nmed < <(nmtime notmuch count "$nq")
+  fi
+  i=$((i + 1))
+  nmeds+=("$nmed"); swarm+=("$smed"); scold+=("$scld")
+  echo "| $i | \`$nq\` | $nhits | $nmed | \`$sq\` | $shits | $smed | $scld |"
+done < <(tail -n +2 "$W/sealmail.out")
+
+python3 - "${nmeds[*]}" "${swarm[*]}" "${scold[*]}" <<'PY'
+import sys, statistics as s
+n, w, c = ([float(x) for x in a.split()] for a in sys.argv[1:4])
+mn, mw, mc = s.median(n), s.median(w), s.median(c)
+print()
+print(f"median query latency: notmuch {mn:.2f} ms (whole process); sealmail warm {mw:.2f} ms, open+query {mc:.2f} ms")
+print(f"ratio notmuch/sealmail: warm {mn/mw:.1f}x, open+query {mn/mc:.1f}x")
+PY

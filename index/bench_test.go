@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package index
+
+import (
+	"context"
+	"testing"
+
+	"github.com/sealmail/sealmail"
+)
+
+// benchMessages are real list messages (notmuch's corpora).
+func benchMessages(b *testing.B) []corpusFile {
+	files := readCorpus(b, "notmuch-default", "notmuch-corpora/lkml")
+	if len(files) == 0 {
+		b.Fatal("no corpus")
+	}
+	return files
+}
+
+// BenchmarkIndex measures indexing throughput (messages/s, in batches of
+// 500 as the archive feeder writes them, durable per batch).
+func BenchmarkIndex(b *testing.B) {
+	files := benchMessages(b)
+	x := openTemp(b)
+	ctx := context.Background()
+	const batch = 500
+	var bytes int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i += batch {
+		var docs []Doc
+		for j := i; j < b.N && j < i+batch; j++ {
+			f := files[j%len(files)]
+			bytes += int64(len(f.raw))
+			docs = append(docs, Doc{ID: sealmail.MessageID(j + 1), Raw: f.raw})
+		}
+		if err := x.Add(ctx, docs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(bytes)/1e6/b.Elapsed().Seconds(), "MB/s")
+}
+
+// BenchmarkExtract measures text extraction alone.
+func BenchmarkExtract(b *testing.B) {
+	files := benchMessages(b)
+	var bytes int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f := files[i%len(files)]
+		bytes += int64(len(f.raw))
+		Extract(f.raw)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(bytes)/1e6/b.Elapsed().Seconds(), "MB/s")
+}
+
+// BenchmarkSearch measures a typical query with paging on an index of
+// 5,000 messages.
+func BenchmarkSearch(b *testing.B) {
+	files := benchMessages(b)
+	x := openTemp(b)
+	ctx := context.Background()
+	var docs []Doc
+	for j := range 5000 {
+		docs = append(docs, Doc{ID: sealmail.MessageID(j + 1), Raw: files[j%len(files)].raw})
+	}
+	if err := x.Add(ctx, docs); err != nil {
+		b.Fatal(err)
+	}
+	for _, q := range []string{"from:cworth", "kernel", `"signed-off-by" after:2010-01-01`, "to:@vger.kernel.org OR notmuch"} {
+		b.Run(q, func(b *testing.B) {
+			for range b.N {
+				if _, err := x.Search(ctx, q, SearchOptions{Limit: 50}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

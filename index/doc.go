@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package index is sealmail's full-text index: it extracts searchable text
+// from raw messages (MIME parts, charsets, encoded headers, nested messages,
+// attachment names and text-like attachments), keeps a Bluge index of it
+// together with the envelope senders and recipients, and answers queries in
+// the language of package [query].
+//
+// The index is derived data. The archive feeds it from the catalog and can
+// rebuild it from the store at any time; index knows nothing of segments or
+// storage.
+//
+// # Fields
+//
+// A bare word or phrase searches subject, body, header From/Sender/To/Cc/Bcc
+// (names and addresses), envelope addresses, attachment names and attachment
+// text. from: covers header From and Sender and the envelope sender; to:
+// covers To, Cc, Bcc and every envelope recipient; cc: and bcc: only their
+// own header and envelope recipients of that kind. An address field value
+// with "@" matches a whole address ("a@example.com") or a domain and its
+// subdomains ("@example.com"); any other value is a phrase of words of the
+// names and addresses ("keithp", "example.com", "Carl Worth"). Words are
+// maximal runs of letters, digits and "_", lower-cased, as in notmuch's
+// Xapian term generator; Han and kana characters are one word each, so a
+// Japanese or Chinese word is found as a phrase of its characters. There is
+// no stemming. Attachment text is indexed without positions: a phrase there
+// matches when all its words occur.
+//
+// Dates: a message is dated by its Date header, else by the time it was
+// received. after:D is inclusive of day D, before:D exclusive, days in UTC
+// (notmuch's date:D.. and date:..D-1 in a UTC time zone).
+//
+// # Invariants
+//
+//   - Extraction never fails or panics: an undecodable part is indexed as far
+//     as possible and the document gets flag:decode-error; a message over
+//     [MaxTextBytes], [MaxDepth] or [MaxParts] gets flag:truncated.
+//   - Add is durable when it returns nil; re-adding an ID replaces it.
+//   - Logs never contain message content or addresses.
+//
+// # Concurrency
+//
+// All methods of [Index] may be called concurrently. Add extracts text on
+// Options.Workers goroutines that it starts and waits for before returning;
+// writes are serialised. Searches read a consistent snapshot. One process at
+// a time may open an index directory (an flock on dir/LOCK).
+package index

@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package index
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/blugelabs/bluge"
+	"github.com/blugelabs/bluge/analysis"
+
+	"github.com/sealmail/sealmail"
+)
+
+// Field names of the Bluge mapping. Text fields ("words") are analyzed with
+// [wordTokenizer] and keep positions for phrase queries; "…_addr" fields are
+// keywords holding lower-case addresses and "@domain" terms.
+const (
+	fID          = "_id"
+	fSubject     = "subject"   // text, stored
+	fFrom        = "from"      // text: header From and Sender, envelope sender and on-behalf-of
+	fFromAddr    = "from_addr" // keyword
+	fTo          = "to"        // text: header To, Cc, Bcc and every envelope recipient
+	fToAddr      = "to_addr"
+	fCc          = "cc" // text: header Cc and envelope recipients of kind cc
+	fCcAddr      = "cc_addr"
+	fBcc         = "bcc" // text: header Bcc and envelope recipients of kind bcc
+	fBccAddr     = "bcc_addr"
+	fBody        = "body"
+	fAttachName  = "attachment_name"
+	fAttachText  = "attachment_text"
+	fMessageID   = "message_id" // keyword, lower-case, without <>
+	fDate        = "date"       // date-time, stored
+	fSort        = "sort"       // keyword, sortable: sortKey(date, id)
+	fSize        = "size"       // numeric, stored
+	fHas         = "has"        // keyword: "attachment"
+	fFlag        = "flag"       // keyword: see FlagDecodeError, FlagTruncated
+	fInvolved    = "involved"   // keyword: addresses involved (internal ones if configured)
+	fEnvSender   = "env_sender" // keyword: envelope sender addresses
+	fEnvRcpt     = "env_rcpt"   // keyword: "kind:address" per envelope recipient
+	fFromDisplay = "from_display"
+)
+
+// wordFields are searched by a bare word or phrase.
+var wordFields = []string{fSubject, fBody, fFrom, fTo, fAttachName, fAttachText}
+
+// Bluge keeps dates as int64 nanoseconds.
+var (
+	minDate = time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxDate = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// addrSet collects lower-case addresses and their domain terms.
+type addrSet struct {
+	seen  map[string]bool
+	terms []string
+}
+
+func (s *addrSet) addTerm(t string) {
+	if s.seen == nil {
+		s.seen = map[string]bool{}
+	}
+	if !s.seen[t] {
+		s.seen[t] = true
+		s.terms = append(s.terms, t)
+	}
+}
+
+// add records an address, "@domain" and "@parent.domain" down to two labels,
+// so from:@example.com also matches mail.example.com.
+func (s *addrSet) add(addr string) {
+	addr = normAddr(addr)
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || at == len(addr)-1 {
+		return
+	}
+	s.addTerm(addr)
+	dom := addr[at+1:]
+	for {
+		s.addTerm("@" + dom)
+		i := strings.IndexByte(dom, '.')
+		if i < 0 || strings.Count(dom, ".") < 2 {
+			break
+		}
+		dom = dom[i+1:]
+	}
+}
+
+func normAddr(a string) string {
+	a = strings.TrimSpace(a)
+	a = strings.TrimPrefix(a, "<")
+	a = strings.TrimSuffix(a, ">")
+	return strings.ToLower(strings.Trim(a, ".\"'"))
+}
+
+func isLocalRune(c rune) bool {
+	return isWordRune(c) || strings.ContainsRune(".!#$%&'*+-/=?^_`{|}~", c)
+}
+
+func isDomainRune(c rune) bool { return isWordRune(c) || c == '.' || c == '-' }
+
+// scanAddrs finds address-like tokens (local@domain) in decoded header text.
+// It is lenient on purpose: broken address lists are common and an address
+// must be searchable even when the list does not parse.
+func scanAddrs(s string) []string {
+	var out []string
+	rs := []rune(s)
+	for i, c := range rs {
+		if c != '@' {
+			continue
+		}
+		l := i
+		for l > 0 && isLocalRune(rs[l-1]) {
+			l--
+		}
+		r := i + 1
+		for r < len(rs) && isDomainRune(rs[r]) {
+			r++
+		}
+		if l == i || r == i+1 {
+			continue
+		}
+		out = append(out, string(rs[l:r]))
+	}
+	return out
+}
+
+// buildDocument builds the Bluge document for one message.
+func buildDocument(d *Doc, x *Extracted) *bluge.Document {
+	doc := bluge.NewDocument(d.ID.String())
+	text := func(name, v string) {
+		if v != "" {
+			doc.AddField(bluge.NewTextField(name, v).WithAnalyzer(textAnalyzer).SearchTermPositions())
+		}
+	}
+	kw := func(name string, vs []string) {
+		switch len(vs) {
+		case 0:
+		case 1:
+			doc.AddField(bluge.NewKeywordField(name, vs[0]))
+		default:
+			doc.AddField(bluge.NewTextField(name, strings.Join(vs, "\n")).WithAnalyzer(listAnalyzer))
+		}
+	}
+	joined := func(parts ...[]string) string {
+		var b strings.Builder
+		for _, p := range parts {
+			for _, v := range p {
+				if b.Len() > 0 {
+					b.WriteString(" , ")
+				}
+				b.WriteString(v)
+			}
+		}
+		return b.String()
+	}
+
+	var from, to, cc, bcc, involved addrSet
+	var envFrom, envTo, envCc, envBcc, envRcpt, envSender []string
+	for _, v := range append(append([]string{}, x.From...), x.Sender...) {
+		for _, a := range scanAddrs(v) {
+			from.add(a)
+		}
+	}
+	for _, v := range x.To {
+		for _, a := range scanAddrs(v) {
+			to.add(a)
+		}
+	}
+	for _, v := range x.Cc {
+		for _, a := range scanAddrs(v) {
+			to.add(a)
+			cc.add(a)
+		}
+	}
+	for _, v := range x.Bcc {
+		for _, a := range scanAddrs(v) {
+			to.add(a)
+			bcc.add(a)
+		}
+	}
+	for i := range d.Envelopes {
+		// Untrusted claims are evidence only and are not indexed: they must
+		// never decide who can find a message.
+		e := &d.Envelopes[i]
+		sender := e.Sender
+		if sender == "" {
+			sender = e.MailFrom // a plain SMTP envelope
+		}
+		rcpts := e.Recipients
+		if len(rcpts) == 0 {
+			for _, a := range e.RcptTo {
+				rcpts = append(rcpts, sealmail.Recipient{Address: a, Kind: sealmail.RcptUnknown})
+			}
+		}
+		for _, a := range []string{sender, e.OnBehalfOf} {
+			if a = normAddr(a); a != "" {
+				from.add(a)
+				envFrom = append(envFrom, a)
+				envSender = append(envSender, a)
+			}
+		}
+		for _, r := range rcpts {
+			a := normAddr(r.Address)
+			if a == "" {
+				continue
+			}
+			to.add(a)
+			envTo = append(envTo, a)
+			kind := r.Kind
+			if !kind.Valid() {
+				kind = sealmail.RcptUnknown
+			}
+			switch kind {
+			case sealmail.RcptCc:
+				cc.add(a)
+				envCc = append(envCc, a)
+			case sealmail.RcptBcc:
+				bcc.add(a)
+				envBcc = append(envBcc, a)
+			}
+			envRcpt = append(envRcpt, string(kind)+":"+a)
+			for _, x := range []string{r.ExpandedFrom, r.ForwardedFrom} {
+				if x = normAddr(x); x != "" {
+					involved.add(x)
+				}
+			}
+		}
+	}
+
+	text(fSubject, x.Subject)
+	if x.Subject != "" {
+		// Stored separately from the analyzed field to keep the text field lean.
+		doc.AddField(bluge.NewStoredOnlyField(fSubject+"_s", []byte(x.Subject)))
+	}
+	text(fFrom, joined(x.From, x.Sender, envFrom))
+	text(fTo, joined(x.To, x.Cc, x.Bcc, envTo))
+	text(fCc, joined(x.Cc, envCc))
+	text(fBcc, joined(x.Bcc, envBcc))
+	kw(fFromAddr, from.terms)
+	kw(fToAddr, to.terms)
+	kw(fCcAddr, cc.terms)
+	kw(fBccAddr, bcc.terms)
+	kw(fEnvSender, envSender)
+	kw(fEnvRcpt, envRcpt)
+	for _, s := range []*addrSet{&from, &to} {
+		for _, t := range s.terms {
+			if !strings.HasPrefix(t, "@") {
+				involved.add(t)
+			}
+		}
+	}
+	var inv []string
+	for _, a := range involved.terms {
+		if !strings.HasPrefix(a, "@") && internalAddr(a, d.Internal) {
+			inv = append(inv, a)
+		}
+	}
+	kw(fInvolved, inv)
+
+	text(fBody, x.Body)
+	text(fAttachName, strings.Join(x.AttachNames, " , "))
+	if x.AttachText != "" {
+		// No positions: attachment text is often large (CSV, logs) and
+		// positions would double the cost of indexing it. See phrase().
+		doc.AddField(bluge.NewTextField(fAttachText, x.AttachText).WithAnalyzer(textAnalyzer))
+	}
+	if x.MessageID != "" {
+		kw(fMessageID, []string{strings.ToLower(x.MessageID)})
+	}
+	date := x.Date
+	if date.IsZero() {
+		date = d.Received
+	}
+	if date.IsZero() {
+		date = time.Unix(0, 0)
+	}
+	if date.Before(minDate) {
+		date = minDate
+	} else if date.After(maxDate) {
+		date = maxDate
+	}
+	doc.AddField(bluge.NewDateTimeField(fDate, date).StoreValue())
+	doc.AddField(bluge.NewKeywordField(fSort, sortKey(date, d.ID)).Sortable())
+	doc.AddField(bluge.NewNumericField(fSize, float64(len(d.Raw))).StoreValue())
+	if x.HasAttachment {
+		doc.AddField(bluge.NewKeywordField(fHas, "attachment").StoreValue())
+	}
+	kw(fFlag, x.Flags())
+	if len(x.From) > 0 {
+		doc.AddField(bluge.NewStoredOnlyField(fFromDisplay, []byte(strings.Join(x.From, ", "))))
+	} else if len(envSender) > 0 {
+		doc.AddField(bluge.NewStoredOnlyField(fFromDisplay, []byte(envSender[0])))
+	}
+	return doc
+}
+
+// sortKey orders messages by date, then id, as one fixed-width term: sorting
+// on one single-term doc value is much cheaper than on a numeric date field
+// (whose doc values hold every precision-shifted term).
+func sortKey(date time.Time, id sealmail.MessageID) string {
+	return fmt.Sprintf("%016x%016x", uint64(date.UnixNano())^(1<<63), uint64(id))
+}
+
+// internalAddr reports whether addr is in one of the internal domains (or a
+// subdomain); with no internal domains configured every address is.
+func internalAddr(addr string, internal []string) bool {
+	if len(internal) == 0 {
+		return true
+	}
+	dom := addr[strings.LastIndexByte(addr, '@')+1:]
+	for _, d := range internal {
+		d = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(d), "@"))
+		if d != "" && (dom == d || strings.HasSuffix(dom, "."+d)) {
+			return true
+		}
+	}
+	return false
+}
+
+// textAnalyzer is stateless and shared by all indexes.
+var textAnalyzer = newAnalyzer()
+
+var _ analysis.Tokenizer = wordTokenizer{}
