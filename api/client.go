@@ -19,6 +19,7 @@ import (
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/archive"
 	"github.com/sealmail/sealmail/audit"
+	"github.com/sealmail/sealmail/index"
 	"github.com/sealmail/sealmail/store"
 )
 
@@ -159,4 +160,26 @@ func (c *Client) Checkpoint(ctx context.Context) (audit.Checkpoint, error) {
 		return audit.Checkpoint{}, err
 	}
 	return audit.ParseCheckpoint([]byte(b.Checkpoints))
+}
+
+// Search is [archive.Archive.Search] through the daemon.
+func (c *Client) Search(ctx context.Context, q string, o archive.SearchOptions) (*archive.SearchResult, error) {
+	v := url.Values{"q": {q}}
+	if o.Limit > 0 {
+		v.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Offset > 0 {
+		v.Set("offset", strconv.Itoa(o.Offset))
+	}
+	if o.Oldest {
+		v.Set("oldest", "1")
+	}
+	var res archive.SearchResult
+	return &res, c.call(ctx, "/v1/search", v, &res)
+}
+
+// IndexDocs is [archive.Archive.IndexDocs] through the daemon.
+func (c *Client) IndexDocs(ctx context.Context, docs []index.Doc, upTo sealmail.MessageID) error {
+	var out struct{}
+	return c.do(ctx, http.MethodPost, "/v1/index", nil, IndexBody{Docs: docs, UpTo: upTo}, &out)
 }

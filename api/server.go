@@ -22,6 +22,8 @@ import (
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/archive"
 	"github.com/sealmail/sealmail/audit"
+	"github.com/sealmail/sealmail/index"
+	"github.com/sealmail/sealmail/index/query"
 	"github.com/sealmail/sealmail/store"
 )
 
@@ -65,6 +67,8 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("GET /v1/messages", s.list)
 	mux.HandleFunc("GET /v1/messages/{id}", s.get)
+	mux.HandleFunc("GET /v1/search", s.search)
+	mux.HandleFunc("POST /v1/index", s.indexDocs)
 	mux.HandleFunc("POST /v1/verify", s.verify)
 	mux.HandleFunc("POST /v1/audit/verify", s.verifyAudit)
 	mux.HandleFunc("POST /v1/audit/checkpoint", s.checkpoint)
@@ -198,6 +202,55 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	}
 	m, err := s.a.Get(r.Context(), id)
 	s.reply(w, m, err)
+}
+
+func (s *Server) search(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var o archive.SearchOptions
+	var err error
+	if o.Limit, err = atoiParam(q.Get("limit")); err != nil {
+		writeError(w, http.StatusBadRequest, "limit: "+err.Error())
+		return
+	}
+	if o.Offset, err = atoiParam(q.Get("offset")); err != nil {
+		writeError(w, http.StatusBadRequest, "offset: "+err.Error())
+		return
+	}
+	o.Oldest = q.Get("oldest") == "1"
+	res, err := s.a.Search(r.Context(), q.Get("q"), o)
+	var se *query.SyntaxError
+	if errors.As(err, &se) {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.reply(w, res, err)
+}
+
+func atoiParam(v string) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errors.New("want a non-negative number")
+	}
+	return n, nil
+}
+
+// IndexBody carries documents that the CLI decrypted for reindexing.
+type IndexBody struct {
+	Docs []index.Doc        `json:"docs"`
+	UpTo sealmail.MessageID `json:"up_to"`
+}
+
+func (s *Server) indexDocs(w http.ResponseWriter, r *http.Request) {
+	var b IndexBody
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<30)).Decode(&b); err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return
+	}
+	err := s.a.IndexDocs(r.Context(), b.Docs, b.UpTo)
+	s.reply(w, struct{}{}, err)
 }
 
 // checkpointsBody carries external checkpoints in their text form.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/audit"
+	"github.com/sealmail/sealmail/index"
 	"github.com/sealmail/sealmail/store"
 )
 
@@ -68,11 +69,16 @@ func (o *Options) setDefaults() {
 
 // Archive is an open archive.
 type Archive struct {
-	dir   string
-	opts  Options
-	log   *slog.Logger
-	store *store.Store
-	audit *audit.Log
+	dir     string
+	opts    Options
+	log     *slog.Logger
+	store   *store.Store
+	audit   *audit.Log
+	index   *index.Index // nil when it could not be opened: search fails, ingest goes on
+	indexer *indexer     // nil when read-only
+
+	closeOnce sync.Once
+	closeErr  error
 
 	mu        sync.Mutex
 	started   time.Time
@@ -135,17 +141,42 @@ func Open(dir string, opts Options) (*Archive, error) {
 		log.Close()
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
-	return &Archive{dir: dir, opts: opts, log: opts.Logger, store: s, audit: log, started: opts.Now()}, nil
+	a := &Archive{dir: dir, opts: opts, log: opts.Logger, store: s, audit: log, started: opts.Now()}
+	// The index is derived data: if it cannot be opened the archive still
+	// ingests, and search says how to rebuild it.
+	if x, err := index.Open(indexDir(dir), index.Options{Logger: opts.Logger}); err != nil {
+		a.log.Error("index unavailable: search is off until it is rebuilt (delete DIR/index, run `sealmail reindex`)", "err", err)
+	} else {
+		a.index = x
+		if !opts.ReadOnly {
+			if err := a.startIndexer(x); err != nil {
+				a.Close()
+				return nil, err
+			}
+		}
+	}
+	return a, nil
 }
 
 // Close closes the archive after pending ingests have finished, and the
 // audit log after a final checkpoint. It is idempotent.
 func (a *Archive) Close() error {
-	err := a.store.Close()
-	if aerr := a.audit.Close(); err == nil {
-		err = aerr
-	}
-	return err
+	a.closeOnce.Do(func() {
+		err := a.store.Close()
+		if a.indexer != nil {
+			a.indexer.stop()
+		}
+		if a.index != nil {
+			if ierr := a.index.Close(); err == nil {
+				err = ierr
+			}
+		}
+		if aerr := a.audit.Close(); err == nil {
+			err = aerr
+		}
+		a.closeErr = err
+	})
+	return a.closeErr
 }
 
 // Dir returns the archive directory.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/index"
 	"github.com/sealmail/sealmail/journal"
 	"github.com/sealmail/sealmail/store"
 )
@@ -21,6 +22,9 @@ func (a *Archive) Ingest(ctx context.Context, env *sealmail.Envelope, data []byt
 		return 0, fmt.Errorf("ingest: %w", err)
 	}
 	a.log.Debug("ingested", "id", res.ID, "size", len(original), "duplicate", res.Duplicate)
+	if a.indexer != nil && !res.Duplicate {
+		a.indexer.offer(index.Doc{ID: res.ID, Raw: original, Envelopes: []sealmail.Envelope{*e}, Received: env.Received})
+	}
 	return res.ID, nil
 }
 

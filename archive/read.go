@@ -14,20 +14,21 @@ import (
 
 // Status summarises an archive for operators.
 type Status struct {
-	Archive       string    `json:"archive"` // archive id
-	Dir           string    `json:"dir"`
-	Messages      int64     `json:"messages"`
-	Receipts      int64     `json:"receipts"`
-	OriginalBytes int64     `json:"original_bytes"`
-	StoredBytes   int64     `json:"stored_bytes"`
-	Segments      int       `json:"segments"`
-	Sealed        int       `json:"sealed_segments"`
-	LastID        uint64    `json:"last_id"`
-	Recipients    []string  `json:"recipients"`
-	Daemon        bool      `json:"daemon"` // answered by a running daemon
-	Listeners     []string  `json:"listeners,omitempty"`
-	Started       time.Time `json:"started,omitzero"`
-	UptimeSeconds int64     `json:"uptime_seconds,omitempty"`
+	Archive        string    `json:"archive"` // archive id
+	Dir            string    `json:"dir"`
+	Messages       int64     `json:"messages"`
+	Receipts       int64     `json:"receipts"`
+	OriginalBytes  int64     `json:"original_bytes"`
+	StoredBytes    int64     `json:"stored_bytes"`
+	Segments       int       `json:"segments"`
+	Sealed         int       `json:"sealed_segments"`
+	LastID         uint64    `json:"last_id"`
+	Recipients     []string  `json:"recipients"`
+	IndexWatermark uint64    `json:"index_watermark"` // every message up to this id is searchable
+	Daemon         bool      `json:"daemon"`          // answered by a running daemon
+	Listeners      []string  `json:"listeners,omitempty"`
+	Started        time.Time `json:"started,omitzero"`
+	UptimeSeconds  int64     `json:"uptime_seconds,omitempty"`
 }
 
 // Status returns the archive's totals; when a daemon serves the archive, its
@@ -42,6 +43,9 @@ func (a *Archive) Status(ctx context.Context) (*Status, error) {
 		Archive: info.ID, Dir: a.dir, Messages: st.Messages, Receipts: st.Receipts,
 		OriginalBytes: st.OriginalBytes, StoredBytes: st.StoredBytes, Segments: st.Segments,
 		Sealed: st.Sealed, LastID: uint64(st.LastID), Recipients: info.Recipients,
+	}
+	if wm, err := a.store.IndexWatermark(); err == nil {
+		s.IndexWatermark = uint64(wm)
 	}
 	if err := a.Log(ctx, audit.TypeAPICall, map[string]any{"op": "status"}); err != nil {
 		return nil, err

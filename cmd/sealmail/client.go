@@ -12,6 +12,7 @@ import (
 	"github.com/sealmail/sealmail/api"
 	"github.com/sealmail/sealmail/archive"
 	"github.com/sealmail/sealmail/audit"
+	"github.com/sealmail/sealmail/index"
 	"github.com/sealmail/sealmail/store"
 )
 
@@ -25,12 +26,20 @@ type archiveAPI interface {
 	Verify(ctx context.Context, external []audit.Checkpoint) (*archive.VerifyReport, error)
 	VerifyAudit(ctx context.Context, external []audit.Checkpoint) (*audit.Report, error)
 	Checkpoint(ctx context.Context) (audit.Checkpoint, error)
+	Search(ctx context.Context, q string, o archive.SearchOptions) (*archive.SearchResult, error)
+	IndexDocs(ctx context.Context, docs []index.Doc, upTo sealmail.MessageID) error
 	Close() error
 }
 
 // connect talks to the daemon serving g.data, or opens the archive directly
-// when no daemon runs.
+// (read-only) when no daemon runs.
 func connect(ctx context.Context, g *globalOptions) (archiveAPI, error) {
+	return connectMode(ctx, g, true)
+}
+
+// connectMode is connect for commands that must write (reindex) when they
+// open the archive themselves.
+func connectMode(ctx context.Context, g *globalOptions, readOnly bool) (archiveAPI, error) {
 	c, err := api.Dial(filepath.Join(g.data, api.SocketName))
 	if err == nil {
 		return c, nil
@@ -38,7 +47,7 @@ func connect(ctx context.Context, g *globalOptions) (archiveAPI, error) {
 	if !errors.Is(err, api.ErrNoDaemon) {
 		return nil, err
 	}
-	a, err := archive.Open(g.data, archive.Options{Logger: newLogger(g, nil), ReadOnly: true})
+	a, err := archive.Open(g.data, archive.Options{Logger: newLogger(g, nil), ReadOnly: readOnly})
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("the archive at %s is in use by another sealmail process, but no daemon answers on %s: "+
 			"wait for the other command to finish, or check the daemon (systemctl status sealmail)", g.data, filepath.Join(g.data, api.SocketName))

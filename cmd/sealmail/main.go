@@ -116,6 +116,8 @@ Exit codes: 0 success, 1 error, 2 bad usage, 3 verification found problems,
 		newStatusCommand(g),
 		newListCommand(g),
 		newGetCommand(g),
+		newSearchCommand(g),
+		newReindexCommand(g),
 		newVerifyCommand(g),
 		newAuditCommand(g),
 	)

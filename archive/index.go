@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package archive
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/audit"
+	"github.com/sealmail/sealmail/index"
+)
+
+// The index is derived data, fed while the daemon still holds a message's
+// plaintext (it receives it over SMTP; it cannot decrypt stored messages).
+// Ingest hands each new message to the indexer goroutine and never waits for
+// it; the catalog's index watermark says up to which id everything is
+// indexed. Messages the indexer did not get to (a crash, a full queue) are
+// indexed again by `sealmail reindex`, which decrypts with the operator's
+// identity and sends the plaintext back through [Archive.IndexDocs].
+
+const (
+	indexQueue    = 4096            // documents waiting; beyond this ingest drops them (reindex later)
+	indexBatch    = 500             // documents per index commit
+	indexInterval = 2 * time.Second // longest wait before a partial batch is committed
+	indexMaxBytes = 64 << 20        // raw bytes per index commit
+)
+
+func indexDir(dir string) string { return filepath.Join(dir, "index") }
+
+// indexer owns the index writes of a daemon.
+type indexer struct {
+	x    *index.Index
+	a    *Archive
+	docs chan index.Doc
+	done chan struct{}
+
+	mu      sync.Mutex
+	pending map[sealmail.MessageID]bool // handed over or dropped, not yet indexed
+	maxID   sealmail.MessageID          // highest id handed to the indexer
+	// floor caps the watermark below messages stored before this start
+	// that were never indexed (a crash); reindex lifts it.
+	floor sealmail.MessageID
+}
+
+const noFloor = ^sealmail.MessageID(0)
+
+func (a *Archive) startIndexer(x *index.Index) error {
+	ix := &indexer{x: x, a: a, docs: make(chan index.Doc, indexQueue), done: make(chan struct{}),
+		pending: make(map[sealmail.MessageID]bool), floor: noFloor}
+	wm, err := a.store.IndexWatermark()
+	if err != nil {
+		return err
+	}
+	st, err := a.store.Stats()
+	if err != nil {
+		return err
+	}
+	ix.maxID = max(wm, st.LastID)
+	if wm < st.LastID {
+		ix.floor = wm
+		a.log.Warn("index: messages stored but not indexed (after a crash); run `sealmail reindex --identity FILE`",
+			"watermark", uint64(wm), "last_id", uint64(st.LastID))
+	}
+	a.indexer = ix
+	go ix.run()
+	return nil
+}
+
+// offer queues a new message for indexing without waiting.
+func (ix *indexer) offer(d index.Doc) {
+	ix.mu.Lock()
+	ix.pending[d.ID] = true
+	ix.maxID = max(ix.maxID, d.ID)
+	ix.mu.Unlock()
+	select {
+	case ix.docs <- d:
+	default:
+		// It stays pending: the watermark never passes it until reindex.
+		ix.a.log.Warn("index queue full: message not indexed now; run `sealmail reindex`", "id", d.ID)
+	}
+}
+
+func (ix *indexer) run() {
+	defer close(ix.done)
+	var batch []index.Doc
+	size := 0
+	tick := time.NewTicker(indexInterval)
+	defer tick.Stop()
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		ix.add(batch)
+		batch, size = batch[:0], 0
+	}
+	for {
+		select {
+		case d, ok := <-ix.docs:
+			if !ok {
+				flush()
+				return
+			}
+			batch = append(batch, d)
+			size += len(d.Raw)
+			if len(batch) >= indexBatch || size >= indexMaxBytes {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		}
+	}
+}
+
+func (ix *indexer) add(batch []index.Doc) {
+	if err := ix.x.Add(context.Background(), batch); err != nil {
+		ix.a.log.Error("index: add failed; messages stay unindexed until `sealmail reindex`", "count", len(batch), "err", err)
+		return
+	}
+	ix.indexed(batch, 0)
+}
+
+// indexed removes docs from pending, lifts the floor to upTo (reindex
+// covered everything up to it), and raises the catalog's watermark.
+func (ix *indexer) indexed(docs []index.Doc, upTo sealmail.MessageID) {
+	ix.mu.Lock()
+	for _, d := range docs {
+		delete(ix.pending, d.ID)
+	}
+	if upTo > 0 && ix.floor != noFloor && upTo >= ix.floor {
+		ix.floor = noFloor
+	}
+	w := min(ix.maxID, ix.floor)
+	for id := range ix.pending {
+		w = min(w, id-1)
+	}
+	ix.mu.Unlock()
+	ix.a.raiseWatermark(w)
+}
+
+// raiseWatermark records that every message up to w is indexed.
+func (a *Archive) raiseWatermark(w sealmail.MessageID) {
+	cur, err := a.store.IndexWatermark()
+	if err != nil || w <= cur {
+		return
+	}
+	if err := a.store.SetIndexWatermark(w); err != nil {
+		a.log.Error("index: record watermark", "err", err)
+	}
+}
+
+func (ix *indexer) stop() {
+	close(ix.docs)
+	<-ix.done
+}
+
+// SearchOptions selects a page of search results.
+type SearchOptions = index.SearchOptions
+
+// SearchResult is a page of hits and the total count.
+type SearchResult = index.Result
+
+// Search runs a query (see index/query) and returns one page of hits,
+// newest first unless opts.Oldest. The query text and the ids returned are
+// audited.
+func (a *Archive) Search(ctx context.Context, q string, opts SearchOptions) (*SearchResult, error) {
+	if a.index == nil {
+		return nil, fmt.Errorf("search: the index is not open")
+	}
+	res, err := a.index.Search(ctx, q, opts)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uint64, len(res.Hits))
+	for i, h := range res.Hits {
+		ids[i] = uint64(h.ID)
+	}
+	if err := a.Log(ctx, audit.TypeAPICall, map[string]any{"op": "search", "query": q, "total": res.Total, "ids": ids,
+		"offset": opts.Offset, "limit": opts.Limit}); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// IndexDocs indexes documents that the caller decrypted (reindex) and
+// raises the watermark to upTo when all documents up to it are in.
+func (a *Archive) IndexDocs(ctx context.Context, docs []index.Doc, upTo sealmail.MessageID) error {
+	if a.index == nil {
+		return fmt.Errorf("reindex: the index is not open")
+	}
+	if err := a.index.Add(ctx, docs); err != nil {
+		return fmt.Errorf("reindex: %w", err)
+	}
+	switch {
+	case a.indexer != nil:
+		a.indexer.indexed(docs, upTo)
+	case upTo > 0 && !a.store.ReadOnly():
+		a.raiseWatermark(upTo)
+	}
+	return nil
+}
+
+// IndexState says how far the index is.
+type IndexState struct {
+	Watermark uint64 `json:"watermark"` // every message up to this id is indexed
+	LastID    uint64 `json:"last_id"`
+}

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sealmail/sealmail/archive"
+)
+
+func newSearchCommand(g *globalOptions) *cobra.Command {
+	var (
+		asJSON, count, oldest bool
+		limit, offset         int
+	)
+	c := &cobra.Command{
+		Use:   "search QUERY",
+		Short: "Search archived messages",
+		Long: `Search archived messages, newest first. The query language:
+
+  from: to: cc: bcc:    an address, a domain (from:@example.com) or a word of a name
+                        (to: covers To, Cc, Bcc and the envelope recipients)
+  subject: body: attachment: filename: message-id:
+  after:YYYY-MM-DD (inclusive)  before:YYYY-MM-DD (exclusive)  has:attachment
+  larger:10M  smaller:500K
+  bare words (ANDed), "quoted phrases", AND OR NOT, -term, ( )
+
+Examples:
+  sealmail search 'from:@contoso.com subject:invoice after:2025-01-01'
+  sealmail search --count 'to:bob@example.com OR cc:bob@example.com'
+
+--json prints one object per line: id, date, from, subject, size, has_attachment.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if limit < 0 || offset < 0 {
+				return usageError{fmt.Errorf("--limit and --offset must not be negative")}
+			}
+			a, err := connect(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			q := strings.Join(args, " ")
+			o := archive.SearchOptions{Limit: limit, Offset: offset, Oldest: oldest}
+			if count {
+				o.Limit = 1
+			}
+			res, err := a.Search(cmd.Context(), q, o)
+			if err != nil {
+				return fmt.Errorf("search: %w", err)
+			}
+			out := cmd.OutOrStdout()
+			if count {
+				fmt.Fprintln(out, res.Total)
+				return nil
+			}
+			if asJSON {
+				enc := json.NewEncoder(out)
+				for _, h := range res.Hits {
+					if err := enc.Encode(struct {
+						ID            uint64    `json:"id"`
+						Date          time.Time `json:"date"`
+						From          string    `json:"from"`
+						Subject       string    `json:"subject"`
+						Size          int64     `json:"size"`
+						HasAttachment bool      `json:"has_attachment"`
+					}{uint64(h.ID), h.Date, h.From, h.Subject, h.Size, h.HasAttachment}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tDATE\tFROM\tSUBJECT")
+			for _, h := range res.Hits {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", h.ID, h.Date.Format("2006-01-02 15:04"), h.From, h.Subject)
+			}
+			tw.Flush()
+			fmt.Fprintf(cmd.ErrOrStderr(), "%d of %d matches\n", len(res.Hits), res.Total)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	c.Flags().BoolVar(&count, "count", false, "print only the number of matches")
+	c.Flags().BoolVar(&oldest, "oldest", false, "oldest first")
+	c.Flags().IntVar(&limit, "limit", 50, "at most N results")
+	c.Flags().IntVar(&offset, "offset", 0, "skip the first N results")
+	return c
+}
