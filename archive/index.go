@@ -23,10 +23,15 @@ import (
 // identity and sends the plaintext back through [Archive.IndexDocs].
 
 const (
-	indexQueue    = 4096            // documents waiting; beyond this ingest drops them (reindex later)
-	indexBatch    = 500             // documents per index commit
-	indexInterval = 2 * time.Second // longest wait before a partial batch is committed
-	indexMaxBytes = 64 << 20        // raw bytes per index commit
+	indexQueue    = 16384     // documents waiting; beyond this ingest drops them (reindex later)
+	indexMaxBytes = 256 << 20 // raw bytes held for the index; beyond this likewise
+	indexBatch    = 2000      // documents per index commit: Bluge's cost is per segment built
+	// The indexer yields to ingest: while messages keep arriving it waits,
+	// and commits once ingest has been quiet for indexQuiet, when half of
+	// indexMaxBytes is waiting, or when its oldest document has waited
+	// indexMaxWait. A commit takes at most indexBatch documents.
+	indexQuiet   = 500 * time.Millisecond
+	indexMaxWait = 30 * time.Second
 )
 
 func indexDir(dir string) string { return filepath.Join(dir, "index") }
@@ -39,6 +44,7 @@ type indexer struct {
 	done chan struct{}
 
 	mu      sync.Mutex
+	queued  int64                       // raw bytes handed over, not yet indexed
 	pending map[sealmail.MessageID]bool // handed over or dropped, not yet indexed
 	maxID   sealmail.MessageID          // highest id handed to the indexer
 	// floor caps the watermark below messages stored before this start
@@ -75,10 +81,21 @@ func (ix *indexer) offer(d index.Doc) {
 	ix.mu.Lock()
 	ix.pending[d.ID] = true
 	ix.maxID = max(ix.maxID, d.ID)
+	full := ix.queued+int64(len(d.Raw)) > indexMaxBytes
+	if !full {
+		ix.queued += int64(len(d.Raw))
+	}
 	ix.mu.Unlock()
+	if full {
+		ix.a.log.Warn("index queue full: message not indexed now; run `sealmail reindex`", "id", d.ID)
+		return
+	}
 	select {
 	case ix.docs <- d:
 	default:
+		ix.mu.Lock()
+		ix.queued -= int64(len(d.Raw))
+		ix.mu.Unlock()
 		// It stays pending: the watermark never passes it until reindex.
 		ix.a.log.Warn("index queue full: message not indexed now; run `sealmail reindex`", "id", d.ID)
 	}
@@ -87,15 +104,16 @@ func (ix *indexer) offer(d index.Doc) {
 func (ix *indexer) run() {
 	defer close(ix.done)
 	var batch []index.Doc
-	size := 0
-	tick := time.NewTicker(indexInterval)
+	var oldest, last time.Time // arrival of the batch's first and latest document
+	tick := time.NewTicker(indexQuiet)
 	defer tick.Stop()
 	flush := func() {
-		if len(batch) == 0 {
-			return
+		for len(batch) > 0 {
+			n := min(len(batch), indexBatch)
+			ix.add(batch[:n])
+			batch = batch[n:]
 		}
-		ix.add(batch)
-		batch, size = batch[:0], 0
+		batch = nil
 	}
 	for {
 		select {
@@ -104,13 +122,21 @@ func (ix *indexer) run() {
 				flush()
 				return
 			}
+			last = time.Now()
+			if len(batch) == 0 {
+				oldest = last
+			}
 			batch = append(batch, d)
-			size += len(d.Raw)
-			if len(batch) >= indexBatch || size >= indexMaxBytes {
+			ix.mu.Lock()
+			pressed := ix.queued >= indexMaxBytes/2
+			ix.mu.Unlock()
+			if pressed || time.Since(oldest) >= indexMaxWait {
 				flush()
 			}
-		case <-tick.C:
-			flush()
+		case now := <-tick.C:
+			if len(batch) > 0 && (now.Sub(last) >= indexQuiet || now.Sub(oldest) >= indexMaxWait) {
+				flush()
+			}
 		}
 	}
 }
@@ -128,7 +154,10 @@ func (ix *indexer) add(batch []index.Doc) {
 func (ix *indexer) indexed(docs []index.Doc, upTo sealmail.MessageID) {
 	ix.mu.Lock()
 	for _, d := range docs {
-		delete(ix.pending, d.ID)
+		if ix.pending[d.ID] {
+			delete(ix.pending, d.ID)
+			ix.queued -= int64(len(d.Raw))
+		}
 	}
 	if upTo > 0 && ix.floor != noFloor && upTo >= ix.floor {
 		ix.floor = noFloor
