@@ -183,3 +183,15 @@ func (c *Client) IndexDocs(ctx context.Context, docs []index.Doc, upTo sealmail.
 	var out struct{}
 	return c.do(ctx, http.MethodPost, "/v1/index", nil, IndexBody{Docs: docs, UpTo: upTo}, &out)
 }
+
+// IDs is [archive.Archive.IDs] through the daemon.
+func (c *Client) IDs(ctx context.Context, q string) ([]sealmail.MessageID, error) {
+	var ids []sealmail.MessageID
+	return ids, c.call(ctx, "/v1/ids", url.Values{"q": {q}}, &ids)
+}
+
+// RecordExport is [archive.Archive.RecordExport] through the daemon.
+func (c *Client) RecordExport(ctx context.Context, r archive.ExportRecord) error {
+	var out struct{}
+	return c.do(ctx, http.MethodPost, "/v1/audit/export", nil, r, &out)
+}

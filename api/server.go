@@ -69,6 +69,8 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 	mux.HandleFunc("GET /v1/messages/{id}", s.get)
 	mux.HandleFunc("GET /v1/search", s.search)
 	mux.HandleFunc("POST /v1/index", s.indexDocs)
+	mux.HandleFunc("GET /v1/ids", s.ids)
+	mux.HandleFunc("POST /v1/audit/export", s.recordExport)
 	mux.HandleFunc("POST /v1/verify", s.verify)
 	mux.HandleFunc("POST /v1/audit/verify", s.verifyAudit)
 	mux.HandleFunc("POST /v1/audit/checkpoint", s.checkpoint)
@@ -235,6 +237,25 @@ func atoiParam(v string) (int, error) {
 		return 0, errors.New("want a non-negative number")
 	}
 	return n, nil
+}
+
+func (s *Server) ids(w http.ResponseWriter, r *http.Request) {
+	ids, err := s.a.IDs(r.Context(), r.URL.Query().Get("q"))
+	var se *query.SyntaxError
+	if errors.As(err, &se) {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.reply(w, ids, err)
+}
+
+func (s *Server) recordExport(w http.ResponseWriter, r *http.Request) {
+	var rec archive.ExportRecord
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<20)).Decode(&rec); err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return
+	}
+	s.reply(w, struct{}{}, s.a.RecordExport(r.Context(), rec))
 }
 
 // IndexBody carries documents that the CLI decrypted for reindexing.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -236,4 +237,39 @@ func (a *Archive) IndexDocs(ctx context.Context, docs []index.Doc, upTo sealmail
 type IndexState struct {
 	Watermark uint64 `json:"watermark"` // every message up to this id is indexed
 	LastID    uint64 `json:"last_id"`
+}
+
+// IDs returns the ids of every message a query matches, in ascending order,
+// for export and holds. The query and the count are audited.
+func (a *Archive) IDs(ctx context.Context, q string) ([]sealmail.MessageID, error) {
+	if a.index == nil {
+		return nil, fmt.Errorf("search: the index is not open")
+	}
+	var ids []sealmail.MessageID
+	if err := a.index.IDs(ctx, q, func(id sealmail.MessageID) error { ids = append(ids, id); return nil }); err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	if err := a.Log(ctx, audit.TypeAPICall, map[string]any{"op": "ids", "query": q, "total": len(ids)}); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// ExportRecord is what the audit log keeps of an export.
+type ExportRecord struct {
+	Query          string   `json:"query"`
+	Format         string   `json:"format"`
+	Output         string   `json:"output"`
+	Count          int      `json:"count"`
+	IDs            []uint64 `json:"ids"`
+	ManifestSHA256 string   `json:"manifest_sha256"` // of manifest.sha256, which covers the manifests and files
+	OutputSHA256   string   `json:"output_sha256,omitempty"`
+}
+
+// RecordExport audits an export the CLI wrote (it decrypts; the daemon
+// never sees the plaintext it exports).
+func (a *Archive) RecordExport(ctx context.Context, r ExportRecord) error {
+	return a.Log(ctx, audit.TypeExport, map[string]any{"query": r.Query, "format": r.Format, "output": r.Output,
+		"count": r.Count, "ids": r.IDs, "manifest_sha256": r.ManifestSHA256, "output_sha256": r.OutputSHA256})
 }

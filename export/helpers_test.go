@@ -37,6 +37,7 @@ var debPackage = map[string]string{
 	"unzip":     "unzip",
 	"sha256sum": "coreutils",
 	"python3":   "python3",
+	"pffexport": "pff-tools",
 }
 
 // corpusItems loads every file under the named corpus subdirectories (in

@@ -50,11 +50,8 @@ type Mbox struct {
 // NewMbox creates the mbox file at path. Neither it nor its manifest files
 // (PATH.manifest.csv, .json, .sha256) may exist.
 func NewMbox(path string, opts Options) (*Mbox, error) {
-	for _, n := range []string{ManifestCSV, ManifestJSON, ManifestSHA256} {
-		p := path + "." + n
-		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("export: create %s: %s exists", path, p)
-		}
+	if err := checkBeside(path); err != nil {
+		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -111,11 +108,22 @@ func (w *Mbox) close() error {
 	if err != nil {
 		return fmt.Errorf("export: finish %s: %w", w.path, err)
 	}
-	dir, base := filepath.Split(filepath.Clean(w.path))
+	mboxFile := FileDigest{Name: filepath.Base(w.path), Size: w.sum.n, SHA256: hex.EncodeToString(w.sum.h.Sum(nil))}
+	if err := manifestBeside(&w.st, w.path, mboxFile); err != nil {
+		return err
+	}
+	w.st.opts.Logger.Info("export finished", "format", "mbox", "path", w.path, "count", w.st.man.Count)
+	return nil
+}
+
+// Manifest returns a copy of the manifest so far.
+// manifestBeside writes the manifest files next to a single-file export at
+// path (PATH.manifest.csv, .json, .sha256) and records out as its output.
+func manifestBeside(st *state, path string, out FileDigest) error {
+	dir, base := filepath.Split(filepath.Clean(path))
 	if dir == "" {
 		dir = "."
 	}
-	mboxFile := FileDigest{Name: base, Size: w.sum.n, SHA256: hex.EncodeToString(w.sum.h.Sum(nil))}
 	create := func(name string) (io.Writer, func() error, error) {
 		path := filepath.Join(dir, name)
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -137,18 +145,24 @@ func (w *Mbox) close() error {
 			return nil
 		}, nil
 	}
-	if err := emitManifest(&w.st.man, w.st.opts.Now(), base+".", []FileDigest{mboxFile}, create); err != nil {
+	if err := emitManifest(&st.man, st.opts.Now(), base+".", []FileDigest{out}, create); err != nil {
 		return err
 	}
-	w.st.man.Output = mboxFile
-	if err := syncDir(dir); err != nil {
-		return err
+	st.man.Output = out
+	return syncDir(dir)
+}
+
+// checkBeside refuses an export whose manifest files already exist.
+func checkBeside(path string) error {
+	for _, n := range []string{ManifestCSV, ManifestJSON, ManifestSHA256} {
+		p := path + "." + n
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("export: create %s: %s exists", path, p)
+		}
 	}
-	w.st.opts.Logger.Info("export finished", "format", "mbox", "path", w.path, "count", w.st.man.Count)
 	return nil
 }
 
-// Manifest returns a copy of the manifest so far.
 func (w *Mbox) Manifest() Manifest {
 	w.st.mu.Lock()
 	defer w.st.mu.Unlock()

@@ -28,6 +28,8 @@ type archiveAPI interface {
 	Checkpoint(ctx context.Context) (audit.Checkpoint, error)
 	Search(ctx context.Context, q string, o archive.SearchOptions) (*archive.SearchResult, error)
 	IndexDocs(ctx context.Context, docs []index.Doc, upTo sealmail.MessageID) error
+	IDs(ctx context.Context, q string) ([]sealmail.MessageID, error)
+	RecordExport(ctx context.Context, r archive.ExportRecord) error
 	Close() error
 }
 

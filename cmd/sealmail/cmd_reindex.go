@@ -12,7 +12,6 @@ import (
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/archive"
 	"github.com/sealmail/sealmail/index"
-	"github.com/sealmail/sealmail/store"
 )
 
 func newReindexCommand(g *globalOptions) *cobra.Command {
@@ -75,26 +74,11 @@ func runReindex(ctx context.Context, g *globalOptions, identity string, all bool
 		return nil
 	}
 	for i, r := range rows {
-		m, err := a.Get(ctx, sealmail.MessageID(r.ID))
+		it, err := decryptItem(ctx, a, sealmail.MessageID(r.ID), ids, identity)
 		if err != nil {
 			return fmt.Errorf("reindex %d: %w", r.ID, err)
 		}
-		d := index.Doc{ID: sealmail.MessageID(r.ID), Received: r.Received}
-		for k, rec := range m.Records {
-			p, err := store.OpenPayload(rec.Payload, rec.PlainOffset, rec.PlainLen, ids...)
-			if store.IsNoIdentityMatch(err) {
-				return fmt.Errorf("the identity in %s does not match this archive's recipients", identity)
-			}
-			if err != nil {
-				return fmt.Errorf("reindex %d: %w", r.ID, err)
-			}
-			if k == 0 {
-				d.Raw = p.Original
-			}
-			if p.Header.Envelope != nil {
-				d.Envelopes = append(d.Envelopes, *p.Header.Envelope)
-			}
-		}
+		d := index.Doc{ID: it.ID, Raw: it.Raw, Envelopes: it.Envelopes, Received: it.Received}
 		batch = append(batch, d)
 		size += len(d.Raw)
 		if len(batch) >= 200 || size >= 32<<20 {

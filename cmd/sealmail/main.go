@@ -118,6 +118,7 @@ Exit codes: 0 success, 1 error, 2 bad usage, 3 verification found problems,
 		newGetCommand(g),
 		newSearchCommand(g),
 		newReindexCommand(g),
+		newExportCommand(g),
 		newVerifyCommand(g),
 		newAuditCommand(g),
 	)

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestExport exports a query's matches as EML (folder and zip), mbox and
+// PST; the EML files are the originals byte for byte, the manifests verify
+// with sha256sum, readers open the rest, and the audit log records each
+// export with its query, count and manifest hash.
+func TestExport(t *testing.T) {
+	t.Parallel()
+	sha := needTool(t, "sha256sum", "coreutils")
+	needTool(t, "unzip", "unzip")
+	dir, identity := initArchive(t)
+	d := startDaemon(t, dir)
+	var sent [][]byte
+	var last uint64
+	for i := range 6 {
+		to := "bob@example.org"
+		if i%2 == 1 {
+			to = "eve@example.net"
+		}
+		msg := []byte(fmt.Sprintf("From: a@example.com\r\nTo: %s\r\nSubject: export %d\r\n\r\nbody %d\nbare LF\r\n", to, i, i))
+		code, reply := sendOne(t, d.addr, msg)
+		if code != 250 {
+			t.Fatalf("send: %d %s", code, reply)
+		}
+		last, _ = queuedID(reply)
+		if i%2 == 0 {
+			sent = append(sent, msg)
+		}
+	}
+	waitIndexed(t, dir, last)
+	work := t.TempDir()
+	for _, tc := range []struct{ format, out string }{
+		{"eml", "eml-dir"}, {"eml", "export.zip"}, {"mbox", "export.mbox"}, {"pst", "export.pst"},
+	} {
+		out := filepath.Join(work, tc.out)
+		so, errOut, code := cli(t, nil, "export", "--query", "to:bob@example.org", "--format", tc.format, "--out", out, "--data", dir, "--identity", identity)
+		if code != 0 || !strings.Contains(string(so), "exported 3 messages") {
+			t.Fatalf("export %s: exit %d: %s%s", tc.format, code, so, errOut)
+		}
+		sumDir, sumFile := out, "manifest.sha256"
+		if tc.format != "eml" || strings.HasSuffix(tc.out, ".zip") {
+			sumDir, sumFile = work, tc.out+".manifest.sha256"
+			if strings.HasSuffix(tc.out, ".zip") {
+				sumDir = t.TempDir()
+				if b, err := exec.Command("unzip", "-q", out, "-d", sumDir).CombinedOutput(); err != nil {
+					t.Fatalf("unzip: %v %s", err, b)
+				}
+				sumFile = "manifest.sha256"
+			}
+		}
+		cmd := exec.Command(sha, "-c", "--strict", sumFile)
+		cmd.Dir = sumDir
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: sha256sum -c: %v\n%s", tc.format, err, b)
+		}
+		if tc.format == "eml" {
+			files, _ := filepath.Glob(filepath.Join(sumDir, "*.eml"))
+			if len(files) != 3 {
+				t.Fatalf("%s: %d .eml files, want 3", tc.out, len(files))
+			}
+			for i, f := range files {
+				if b, _ := os.ReadFile(f); !bytes.Equal(b, sent[i]) {
+					t.Errorf("%s: %s = %q, want the original %q", tc.out, f, b, sent[i])
+				}
+			}
+		}
+	}
+	d.stop()
+	out, _, _ := cli(t, nil, "audit", "show", "--type", "export", "--data", dir)
+	if n := strings.Count(string(out), "manifest_sha256"); n != 4 || !strings.Contains(string(out), `"query":"to:bob@example.org"`) {
+		t.Errorf("audit log has %d export entries, want 4 with the query:\n%s", n, out)
+	}
+}
