@@ -19,9 +19,8 @@ import (
 // with the manifest files beside them. Each message file is written and
 // fsync'd by Add; Close writes the manifests and fsyncs the directory.
 type EMLDir struct {
-	dir      string
-	st       state
-	closeErr error
+	dir string
+	st  state
 }
 
 // NewEMLDir starts an EML export into dir, which must not exist (it is
@@ -71,16 +70,7 @@ func (w *EMLDir) Add(ctx context.Context, it Item) error {
 
 // Close writes manifest.csv, manifest.json and manifest.sha256 (which
 // lists every message file and both manifests) and fsyncs the directory.
-func (w *EMLDir) Close() error {
-	w.st.mu.Lock()
-	defer w.st.mu.Unlock()
-	if w.st.closed {
-		return w.closeErr
-	}
-	w.st.closed = true
-	w.closeErr = w.close()
-	return w.closeErr
-}
+func (w *EMLDir) Close() error { return w.st.finish(w.close) }
 
 func (w *EMLDir) close() error {
 	create := func(name string) (io.Writer, func() error, error) {
@@ -136,12 +126,11 @@ func messageFiles(m *Manifest) []FileDigest {
 // original bytes and any unzip tool extracts them unchanged; the manifest
 // entries are deflated. Zip64 is used when needed.
 type EMLZip struct {
-	path     string
-	f        *os.File
-	sum      *countHash // hashes the archive as written
-	zw       *zip.Writer
-	st       state
-	closeErr error
+	path string
+	f    *os.File
+	sum  *countHash // hashes the archive as written
+	zw   *zip.Writer
+	st   state
 }
 
 // NewEMLZip creates the zip archive at path, which must not exist.
@@ -191,16 +180,7 @@ func (w *EMLZip) Add(ctx context.Context, it Item) error {
 
 // Close writes the manifest entries and the zip central directory, then
 // fsyncs the archive and its directory.
-func (w *EMLZip) Close() error {
-	w.st.mu.Lock()
-	defer w.st.mu.Unlock()
-	if w.st.closed {
-		return w.closeErr
-	}
-	w.st.closed = true
-	w.closeErr = w.close()
-	return w.closeErr
-}
+func (w *EMLZip) Close() error { return w.st.finish(w.close) }
 
 func (w *EMLZip) close() error {
 	if w.st.err != nil {

@@ -87,12 +87,25 @@ func emlName(it Item) string {
 // state is what every writer shares: options, manifest rows, the ids seen
 // and the closed flag. Its methods are called with mu held.
 type state struct {
-	mu     sync.Mutex
-	opts   Options
-	man    Manifest
-	seen   map[sealmail.MessageID]bool
-	closed bool
-	err    error // sticky: the output is damaged, further Adds fail
+	mu       sync.Mutex
+	opts     Options
+	man      Manifest
+	seen     map[sealmail.MessageID]bool
+	closed   bool
+	closeErr error
+	err      error // sticky: the output is damaged, further Adds fail
+}
+
+// finish runs close once, with mu held, and returns its result on every
+// call: a writer's Close.
+func (s *state) finish(close func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		s.closeErr = close()
+	}
+	return s.closeErr
 }
 
 func newState(opts Options, format, digest string) state {

@@ -39,12 +39,11 @@ import (
 // PATH.manifest.sha256 (covering the mbox file and both manifests) and
 // fsyncs the directory.
 type Mbox struct {
-	path     string
-	f        *os.File
-	sum      *countHash // hashes the mbox file as written
-	bw       *bufio.Writer
-	st       state
-	closeErr error
+	path string
+	f    *os.File
+	sum  *countHash // hashes the mbox file as written
+	bw   *bufio.Writer
+	st   state
 }
 
 // NewMbox creates the mbox file at path. Neither it nor its manifest files
@@ -82,16 +81,7 @@ func (w *Mbox) Add(ctx context.Context, it Item) error {
 
 // Close flushes and fsyncs the mbox, writes its manifest files and fsyncs
 // the directory.
-func (w *Mbox) Close() error {
-	w.st.mu.Lock()
-	defer w.st.mu.Unlock()
-	if w.st.closed {
-		return w.closeErr
-	}
-	w.st.closed = true
-	w.closeErr = w.close()
-	return w.closeErr
-}
+func (w *Mbox) Close() error { return w.st.finish(w.close) }
 
 func (w *Mbox) close() error {
 	if w.st.err != nil {

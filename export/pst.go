@@ -20,11 +20,10 @@ import (
 // The manifest's sha256 and size are those of the original messages; the
 // PST holds them converted to MAPI properties, with their transport headers.
 type PST struct {
-	path     string
-	w        *pst.Writer
-	folder   pst.FolderID
-	st       state
-	closeErr error
+	path   string
+	w      *pst.Writer
+	folder pst.FolderID
+	st     state
 }
 
 var _ Writer = (*PST)(nil)
@@ -72,16 +71,7 @@ func (w *PST) Add(ctx context.Context, it Item) error {
 }
 
 // Close finishes the PST and writes the manifest.
-func (w *PST) Close() error {
-	w.st.mu.Lock()
-	defer w.st.mu.Unlock()
-	if w.st.closed {
-		return w.closeErr
-	}
-	w.st.closed = true
-	w.closeErr = w.close()
-	return w.closeErr
-}
+func (w *PST) Close() error { return w.st.finish(w.close) }
 
 func (w *PST) close() error {
 	err := w.w.Close()
