@@ -28,11 +28,15 @@ const (
 	indexMaxBytes = 256 << 20 // raw bytes held for the index; beyond this likewise
 	indexBatch    = 2000      // documents per index commit: Bluge's cost is per segment built
 	// The indexer yields to ingest: while messages keep arriving it waits,
-	// and commits once ingest has been quiet for indexQuiet, when half of
-	// indexMaxBytes is waiting, or when its oldest document has waited
+	// and commits once ingest has been quiet for indexQuiet, when
+	// indexFlushBytes are waiting, or when its oldest document has waited
 	// indexMaxWait. A commit takes at most indexBatch documents.
-	indexQuiet   = 500 * time.Millisecond
-	indexMaxWait = 30 * time.Second
+	indexFlushBytes = 32 << 20
+	indexQuiet      = 500 * time.Millisecond
+	indexMaxWait    = 30 * time.Second
+	// indexStopBudget bounds how long closing the archive spends indexing
+	// what waits; the rest stays for `sealmail reindex`.
+	indexStopBudget = 15 * time.Second
 )
 
 func indexDir(dir string) string { return filepath.Join(dir, "index") }
@@ -120,7 +124,17 @@ func (ix *indexer) run() {
 		select {
 		case d, ok := <-ix.docs:
 			if !ok {
-				flush()
+				// Closing: index what waits, in small commits, within the
+				// budget; what is left keeps the watermark down.
+				deadline := time.Now().Add(indexStopBudget)
+				for len(batch) > 0 && time.Now().Before(deadline) {
+					n := min(len(batch), 100)
+					ix.add(batch[:n])
+					batch = batch[n:]
+				}
+				if len(batch) > 0 {
+					ix.a.log.Warn("index: messages not indexed at shutdown; run `sealmail reindex --identity FILE`", "count", len(batch))
+				}
 				return
 			}
 			last = time.Now()
@@ -129,7 +143,7 @@ func (ix *indexer) run() {
 			}
 			batch = append(batch, d)
 			ix.mu.Lock()
-			pressed := ix.queued >= indexMaxBytes/2
+			pressed := ix.queued >= indexFlushBytes
 			ix.mu.Unlock()
 			if pressed || time.Since(oldest) >= indexMaxWait {
 				flush()

@@ -98,7 +98,7 @@ type daemon struct {
 	t      *testing.T
 	dir    string
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *lockedWriter
 	addr   string // SMTP address
 	done   chan struct{}
 }
@@ -119,9 +119,9 @@ func initArchive(t *testing.T, args ...string) (string, string) {
 // it answers on the control socket.
 func startDaemon(t *testing.T, dir string, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, dir: dir, stderr: new(bytes.Buffer), done: make(chan struct{})}
+	d := &daemon{t: t, dir: dir, stderr: &lockedWriter{w: new(bytes.Buffer)}, done: make(chan struct{})}
 	d.cmd = exec.Command(sealmailBinary(t), append([]string{"serve", "--data", dir, "--smtp", "127.0.0.1:0"}, args...)...)
-	d.cmd.Stderr = &lockedWriter{w: d.stderr}
+	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -182,6 +182,13 @@ func (d *daemon) kill() {
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer
+}
+
+// String returns what was written so far.
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return fmt.Sprint(l.w)
 }
 
 func (l *lockedWriter) Write(b []byte) (int, error) {
