@@ -30,8 +30,12 @@ test:
 test-short:
 	$(GO) test -short ./...
 
+# Load benchmarks against yardsticks measured in the same run (see
+# docs/benchmarks.md): ingest vs Postfix's smtp-sink, indexing and queries vs
+# notmuch.
 bench: build
 	./bench/ingest.sh
+	./bench/index.sh 20000 5
 
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
