@@ -17,6 +17,7 @@ import (
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/index"
+	"github.com/sealmail/sealmail/policy"
 	"github.com/sealmail/sealmail/store"
 )
 
@@ -44,6 +45,10 @@ type Options struct {
 	CheckpointInterval time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Retention, if set, gives every ingested message its retention rule
+	// and retain-until; without it no message is ever eligible for
+	// deletion.
+	Retention *policy.Compiled
 	// ReadOnly opens the store without changing it (no repair, no ingest),
 	// for the CLI when no daemon runs. The audit log still records reads.
 	ReadOnly bool

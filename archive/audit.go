@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/store"
@@ -96,6 +97,9 @@ func committedFields(c store.Committed) map[string]any {
 	if c.Receipt > 0 {
 		f["receipt"] = c.Receipt
 	}
+	if r := retention(c.RetainUntil, c.Forever); r != "" {
+		f["retain_until"] = r
+	}
 	if e := c.Envelope; e != nil {
 		f["source"] = string(e.Source)
 		f["client_ip"] = e.ClientIP
@@ -131,4 +135,15 @@ func openAudit(dir, archiveID string, opts Options) (*audit.Log, error) {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	return log, nil
+}
+
+// retention formats a retain-until for people and the audit log.
+func retention(until time.Time, forever bool) string {
+	switch {
+	case forever:
+		return "forever"
+	case until.IsZero():
+		return ""
+	}
+	return until.UTC().Format(time.RFC3339)
 }

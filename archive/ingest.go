@@ -3,12 +3,15 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net/mail"
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/index"
 	"github.com/sealmail/sealmail/journal"
+	"github.com/sealmail/sealmail/policy"
 	"github.com/sealmail/sealmail/store"
 )
 
@@ -17,7 +20,12 @@ import (
 // message is durable. A message is never refused for its content.
 func (a *Archive) Ingest(ctx context.Context, env *sealmail.Envelope, data []byte) (sealmail.MessageID, error) {
 	original, report, e := a.envelope(env, data)
-	res, err := a.store.Append(ctx, &store.Message{Original: original, Report: report, Envelope: e, Received: env.Received})
+	m := &store.Message{Original: original, Report: report, Envelope: e, Received: env.Received}
+	if a.opts.Retention != nil {
+		_, m.RetainUntil, m.Forever = a.opts.Retention.Evaluate(policy.Facts{
+			Envelopes: []sealmail.Envelope{*e}, Header: headerOf(original), Received: env.Received})
+	}
+	res, err := a.store.Append(ctx, m)
 	if err != nil {
 		return 0, fmt.Errorf("ingest: %w", err)
 	}
@@ -43,4 +51,14 @@ func (a *Archive) envelope(env *sealmail.Envelope, data []byte) (original, repor
 		report = nil
 	}
 	return res.Original, report, &res.Envelope
+}
+
+// headerOf parses the original's header for retention rules; a header that
+// does not parse gives none (malformed mail is archived all the same).
+func headerOf(original []byte) map[string][]string {
+	m, err := mail.ReadMessage(bytes.NewReader(original))
+	if err != nil {
+		return nil
+	}
+	return m.Header
 }

@@ -69,6 +69,9 @@ type MessageSummary struct {
 	Receipts int       `json:"receipts"`
 	State    string    `json:"state"`
 	Segment  string    `json:"segment"`
+	// RetainUntil is RFC 3339, "forever", or empty when no retention policy
+	// was in force (then the message is never eligible for deletion).
+	RetainUntil string `json:"retain_until,omitempty"`
 }
 
 // ListOptions selects rows for [Archive.List].
@@ -87,6 +90,7 @@ func (a *Archive) List(ctx context.Context, o ListOptions) ([]MessageSummary, er
 		out = append(out, MessageSummary{
 			ID: uint64(m.ID), Received: m.Received, Size: m.Size, Receipts: m.Receipts,
 			State: m.State.String(), Segment: m.Location.Segment.String(),
+			RetainUntil: retention(m.RetainUntil, m.Forever),
 		})
 		return o.Limit <= 0 || len(out) < o.Limit, nil
 	})

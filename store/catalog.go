@@ -67,7 +67,8 @@ type MessageInfo struct {
 	Received    time.Time
 	Size        int64 // original bytes
 	Digest      [32]byte
-	RetainUntil time.Time // zero: not set
+	RetainUntil time.Time // zero: not set (never eligible for deletion)
+	Forever     bool      // kept forever by retention policy
 	Receipts    int       // number of envelopes: 1 + duplicate deliveries
 }
 
@@ -85,7 +86,10 @@ func encodeMessage(m *MessageInfo) []byte {
 	b = binary.LittleEndian.AppendUint64(b, uint64(m.Size))
 	b = append(b, m.Digest[:]...)
 	var ru int64
-	if !m.RetainUntil.IsZero() {
+	switch {
+	case m.Forever:
+		ru = -1
+	case !m.RetainUntil.IsZero():
 		ru = m.RetainUntil.Unix()
 	}
 	return binary.LittleEndian.AppendUint64(b, uint64(ru))
@@ -115,7 +119,10 @@ func decodeMessage(id sealmail.MessageID, b []byte) (*MessageInfo, error) {
 		Size:     int64(binary.LittleEndian.Uint64(b[34:])),
 	}
 	copy(m.Digest[:], b[42:74])
-	if ru := int64(binary.LittleEndian.Uint64(b[74:])); ru != 0 {
+	switch ru := int64(binary.LittleEndian.Uint64(b[74:])); {
+	case ru == -1:
+		m.Forever = true
+	case ru != 0:
 		m.RetainUntil = time.Unix(ru, 0).UTC()
 	}
 	if m.State != StateLive && m.State != StateDeleted {

@@ -24,6 +24,11 @@ type Message struct {
 	Report   []byte             // the journal report it arrived in, or nil
 	Envelope *sealmail.Envelope // how this copy arrived; stored encrypted
 	Received time.Time
+	// RetainUntil and Forever are what the retention policy decided for
+	// this delivery. A further delivery of a stored original can only
+	// lengthen its retention.
+	RetainUntil time.Time
+	Forever     bool
 }
 
 // AppendResult tells where a message went.
@@ -38,10 +43,12 @@ type AppendResult struct {
 }
 
 type appendReq struct {
-	entry Entry
-	frame []byte             // the entry's compressed plaintext
-	env   *sealmail.Envelope // for OnCommit
-	done  chan appendResp
+	entry   Entry
+	frame   []byte             // the entry's compressed plaintext
+	env     *sealmail.Envelope // for OnCommit
+	until   time.Time          // retention
+	forever bool
+	done    chan appendResp
 }
 
 // Committed describes one entry of a group commit, for the caller's audit
@@ -59,6 +66,8 @@ type Committed struct {
 	// detectable without the identity.
 	RecordSHA256 [32]byte
 	Envelope     *sealmail.Envelope // nil for entries recovered at Open
+	RetainUntil  time.Time          // what the retention policy decided for this delivery
+	Forever      bool
 }
 
 type appendResp struct {
@@ -106,9 +115,11 @@ func (s *Store) Append(ctx context.Context, m *Message) (AppendResult, error) {
 		SHA256: hex.EncodeToString(sum[:]), Envelope: m.Envelope, ReportSize: int64(len(m.Report)),
 	}
 	req := &appendReq{
-		entry: Entry{Received: m.Received.UnixNano(), Digest: digest},
-		env:   m.Envelope,
-		done:  make(chan appendResp, 1),
+		entry:   Entry{Received: m.Received.UnixNano(), Digest: digest},
+		env:     m.Envelope,
+		until:   m.RetainUntil,
+		forever: m.Forever,
+		done:    make(chan appendResp, 1),
 	}
 	if existing != 0 {
 		ph.Kind = KindEnvelope.String()
@@ -259,7 +270,7 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 				switch r.entry.Kind {
 				case KindMessage:
 					mi := &MessageInfo{ID: r.entry.ID, State: StateLive, Location: loc, Received: timeFromNanos(r.entry.Received),
-						Size: r.entry.Size, Digest: r.entry.Digest, Receipts: 1}
+						Size: r.entry.Size, Digest: r.entry.Digest, Receipts: 1, RetainUntil: r.until, Forever: r.forever}
 					if err := msgs.Put(idKey(mi.ID), encodeMessage(mi)); err != nil {
 						return err
 					}
@@ -275,6 +286,11 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 						return fmt.Errorf("add envelope to message %d: %w", r.entry.ID, err)
 					}
 					mi.Receipts++
+					if r.forever {
+						mi.Forever = true
+					} else if !mi.Forever && r.until.After(mi.RetainUntil) {
+						mi.RetainUntil = r.until
+					}
 					if err := tx.Bucket(bucketEnvelopes).Put(envelopeKey(mi.ID, mi.Receipts), encodeLocation(loc)); err != nil {
 						return err
 					}
@@ -287,7 +303,8 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 				}
 				c.Receipts++
 				committed[lo+k] = Committed{Kind: r.entry.Kind, ID: r.entry.ID, Receipt: resps[lo+k].receipt, Digest: r.entry.Digest,
-					Size: r.entry.Size, Received: timeFromNanos(r.entry.Received), Location: loc, RecordSHA256: recSum, Envelope: r.env}
+					Size: r.entry.Size, Received: timeFromNanos(r.entry.Received), Location: loc, RecordSHA256: recSum, Envelope: r.env,
+					RetainUntil: r.until, Forever: r.forever}
 			}
 			off += int64(len(rec))
 			lo = hi

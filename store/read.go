@@ -21,6 +21,21 @@ type Record struct {
 	Payload  []byte
 }
 
+// Message returns the catalog entry of id.
+func (s *Store) Message(id sealmail.MessageID) (*MessageInfo, error) {
+	var m *MessageInfo
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMessages).Get(idKey(id))
+		if v == nil {
+			return fmt.Errorf("message %d: %w", id, ErrNotFound)
+		}
+		var err error
+		m, err = decodeMessage(id, v)
+		return err
+	})
+	return m, err
+}
+
 // Records returns the stored entries of message id: the message entry
 // first, then one envelope entry per further receipt. Each record's CRC is
 // checked; the payloads are not decrypted.

@@ -453,3 +453,33 @@ func TestPostQuantumRecipient(t *testing.T) {
 		t.Errorf("OpenPayload with a wrong identity = %v, want no identity match", err)
 	}
 }
+
+func TestRetentionRecorded(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t, Options{})
+	ctx := context.Background()
+	m := msg("retained")
+	m.RetainUntil = time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC)
+	r, err := s.Append(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi, _ := s.Message(r.ID)
+	if !mi.RetainUntil.Equal(m.RetainUntil) || mi.Forever {
+		t.Errorf("retain-until %v forever %v, want %v", mi.RetainUntil, mi.Forever, m.RetainUntil)
+	}
+	// A later delivery of the same original under a shorter rule does not
+	// shorten it; one kept forever makes it forever.
+	m2 := msg("retained")
+	m2.RetainUntil = time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.Append(ctx, m2)
+	if mi, _ := s.Message(r.ID); !mi.RetainUntil.Equal(m.RetainUntil) {
+		t.Errorf("shorter second delivery changed retain-until to %v", mi.RetainUntil)
+	}
+	m3 := msg("retained")
+	m3.Forever = true
+	s.Append(ctx, m3)
+	if mi, _ := s.Message(r.ID); !mi.Forever {
+		t.Errorf("delivery kept forever did not make the message forever: %+v", mi)
+	}
+}

@@ -52,9 +52,9 @@ func newListCommand(g *globalOptions) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tRECEIVED\tSIZE\tRECEIPTS\tSTATE")
+			fmt.Fprintln(tw, "ID\tRECEIVED\tSIZE\tRECEIPTS\tSTATE\tRETAIN UNTIL")
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\n", r.ID, r.Received.Format(time.RFC3339), r.Size, r.Receipts, r.State)
+				fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\n", r.ID, r.Received.Format(time.RFC3339), r.Size, r.Receipts, r.State, r.RetainUntil)
 			}
 			return tw.Flush()
 		},

@@ -21,6 +21,7 @@ import (
 	"github.com/sealmail/sealmail/api"
 	"github.com/sealmail/sealmail/archive"
 	"github.com/sealmail/sealmail/audit"
+	"github.com/sealmail/sealmail/policy"
 	"github.com/sealmail/sealmail/smtpd"
 	"github.com/sealmail/sealmail/store"
 )
@@ -110,6 +111,12 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		minFree = -1
 	}
 	sources, _ := parsePrefixes(cfg.Journal.Sources)
+	var retention *policy.Compiled
+	if cfg.Retention != nil {
+		if retention, err = cfg.Retention.Compile(); err != nil {
+			return usageError{fmt.Errorf("retention: %w", err)}
+		}
+	}
 	a, err := archive.Open(g.data, archive.Options{
 		Logger:                  log,
 		Store:                   store.Options{SealSize: sealSize},
@@ -117,6 +124,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		JournalUsers:            cfg.Journal.Users,
 		EncodedRecipientDomains: cfg.Journal.EncodedRecipientDomains,
 		MinFreeBytes:            minFree,
+		Retention:               retention,
 	})
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("the archive at %s is already open in another sealmail process (is the daemon running? see `sealmail status --data %s`)", g.data, g.data)

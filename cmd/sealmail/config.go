@@ -16,6 +16,8 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"gopkg.in/yaml.v3"
+
+	"github.com/sealmail/sealmail/policy"
 )
 
 // Config is the daemon's configuration file (TOML, or YAML for a .yaml/.yml
@@ -26,6 +28,9 @@ type Config struct {
 	Journal JournalConfig `toml:"journal" yaml:"journal"`
 	Storage StorageConfig `toml:"storage" yaml:"storage"`
 	Log     LogConfig     `toml:"log" yaml:"log"`
+	// Retention rules (docs/retention.md). Without them no message is ever
+	// eligible for deletion.
+	Retention *policy.Policy `toml:"retention" yaml:"retention"`
 }
 
 // SMTPConfig configures the SMTP receiver.
@@ -146,6 +151,11 @@ func (c *Config) Validate() []error {
 	}
 	if c.SMTP.MaxRecipients < 0 || c.SMTP.MaxConnections < 0 {
 		bad("smtp.max_recipients and smtp.max_connections must not be negative")
+	}
+	if c.Retention != nil {
+		for _, e := range c.Retention.Validate() {
+			bad("retention: %v", e)
+		}
 	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"os/user"
 	"syscall"
+	_ "time/tzdata" // retention time zones (Europe/Berlin) also where /usr/share/zoneinfo is missing
 
 	"github.com/spf13/cobra"
 
