@@ -16,7 +16,7 @@ const module = "github.com/sealmail/sealmail"
 // may import nothing of ours but the root package.
 var layers = map[string][]string{
 	"cmd/sealmail": {"smtpd", "api", "archive", "store", "audit", "index", "journal", "policy", "export", "export/pst", "index/query"},
-	"api":          {"archive", "store", "audit", "index", "index/query"},
+	"api":          {"archive", "store", "audit", "index", "index/query", "policy"},
 	"archive":      {"journal", "store", "index", "index/query", "policy", "audit", "export", "export/pst"},
 	"index":        {"index/query"},
 	"policy":       {"index/query"},

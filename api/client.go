@@ -195,3 +195,21 @@ func (c *Client) RecordExport(ctx context.Context, r archive.ExportRecord) error
 	var out struct{}
 	return c.do(ctx, http.MethodPost, "/v1/audit/export", nil, r, &out)
 }
+
+// Holds is [archive.Archive.Holds] through the daemon.
+func (c *Client) Holds(ctx context.Context) ([]archive.HoldInfo, error) {
+	var hs []archive.HoldInfo
+	return hs, c.call(ctx, "/v1/holds", nil, &hs)
+}
+
+// CreateHold is [archive.Archive.CreateHold] through the daemon.
+func (c *Client) CreateHold(ctx context.Context, name, q, reason string) (*archive.HoldInfo, error) {
+	var h archive.HoldInfo
+	return &h, c.do(ctx, http.MethodPost, "/v1/holds", nil, HoldBody{Name: name, Query: q, Reason: reason}, &h)
+}
+
+// ReleaseHold is [archive.Archive.ReleaseHold] through the daemon.
+func (c *Client) ReleaseHold(ctx context.Context, name, reason string) (*archive.HoldInfo, error) {
+	var h archive.HoldInfo
+	return &h, c.do(ctx, http.MethodPost, "/v1/holds/"+url.PathEscape(name)+"/release", nil, HoldBody{Reason: reason}, &h)
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/index"
 	"github.com/sealmail/sealmail/index/query"
+	"github.com/sealmail/sealmail/policy"
 	"github.com/sealmail/sealmail/store"
 )
 
@@ -71,6 +72,9 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 	mux.HandleFunc("POST /v1/index", s.indexDocs)
 	mux.HandleFunc("GET /v1/ids", s.ids)
 	mux.HandleFunc("POST /v1/audit/export", s.recordExport)
+	mux.HandleFunc("GET /v1/holds", s.holds)
+	mux.HandleFunc("POST /v1/holds", s.createHold)
+	mux.HandleFunc("POST /v1/holds/{name}/release", s.releaseHold)
 	mux.HandleFunc("POST /v1/verify", s.verify)
 	mux.HandleFunc("POST /v1/audit/verify", s.verifyAudit)
 	mux.HandleFunc("POST /v1/audit/checkpoint", s.checkpoint)
@@ -256,6 +260,50 @@ func (s *Server) recordExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.reply(w, struct{}{}, s.a.RecordExport(r.Context(), rec))
+}
+
+// HoldBody asks for a hold to be created or released.
+type HoldBody struct {
+	Name   string `json:"name"`
+	Query  string `json:"query"`
+	Reason string `json:"reason"`
+}
+
+func (s *Server) holds(w http.ResponseWriter, r *http.Request) {
+	hs, err := s.a.Holds(r.Context())
+	s.reply(w, hs, err)
+}
+
+func (s *Server) createHold(w http.ResponseWriter, r *http.Request) {
+	var b HoldBody
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&b); err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return
+	}
+	h, err := s.a.CreateHold(r.Context(), b.Name, b.Query, b.Reason)
+	s.replyUser(w, h, err)
+}
+
+func (s *Server) releaseHold(w http.ResponseWriter, r *http.Request) {
+	var b HoldBody
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&b); err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return
+	}
+	h, err := s.a.ReleaseHold(r.Context(), r.PathValue("name"), b.Reason)
+	s.replyUser(w, h, err)
+}
+
+// replyUser answers errors the caller can fix (a bad query, a duplicate
+// hold name) with 400 and their text.
+func (s *Server) replyUser(w http.ResponseWriter, v any, err error) {
+	var se *query.SyntaxError
+	var he *policy.HoldError
+	if errors.As(err, &se) || errors.As(err, &he) {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.reply(w, v, err)
 }
 
 // IndexBody carries documents that the CLI decrypted for reindexing.

@@ -82,6 +82,7 @@ type Archive struct {
 	index   *index.Index // nil when it could not be opened: search fails, ingest goes on
 	indexer *indexer     // nil when read-only
 
+	holdMu    sync.Mutex // serialises changes to the holds
 	closeOnce sync.Once
 	closeErr  error
 

@@ -18,6 +18,8 @@ var (
 	ErrNoArchive = errors.New("store: no archive")
 	// ErrExists reports Create on a directory that already holds an archive.
 	ErrExists = errors.New("store: archive already exists")
+	// ErrReadOnly reports a change asked of a store opened read-only.
+	ErrReadOnly = errors.New("store: opened read-only (the daemon is not running; this needs it, or run as the daemon's user with it stopped)")
 	// ErrLocked reports a catalog held open by another process (the daemon).
 	ErrLocked = errors.New("store: catalog is locked by another process")
 )

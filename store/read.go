@@ -3,6 +3,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -197,4 +198,26 @@ func (s *Store) SetIndexWatermark(id sealmail.MessageID) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		return putU64(tx.Bucket(bucketMeta), metaWatermark, uint64(id))
 	})
+}
+
+// metaHolds is the meta key under which the archive keeps its legal holds,
+// as opaque bytes the store does not interpret (docs/format.md).
+var metaHolds = []byte("holds")
+
+// Holds returns the stored legal-hold document, nil if none.
+func (s *Store) Holds() ([]byte, error) {
+	var b []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b = bytes.Clone(tx.Bucket(bucketMeta).Get(metaHolds))
+		return nil
+	})
+	return b, err
+}
+
+// SetHolds replaces the stored legal-hold document, durably.
+func (s *Store) SetHolds(b []byte) error {
+	if s.opts.ReadOnly {
+		return fmt.Errorf("set holds: %w", ErrReadOnly)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaHolds, b) })
 }

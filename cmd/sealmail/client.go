@@ -30,6 +30,9 @@ type archiveAPI interface {
 	IndexDocs(ctx context.Context, docs []index.Doc, upTo sealmail.MessageID) error
 	IDs(ctx context.Context, q string) ([]sealmail.MessageID, error)
 	RecordExport(ctx context.Context, r archive.ExportRecord) error
+	Holds(ctx context.Context) ([]archive.HoldInfo, error)
+	CreateHold(ctx context.Context, name, q, reason string) (*archive.HoldInfo, error)
+	ReleaseHold(ctx context.Context, name, reason string) (*archive.HoldInfo, error)
 	Close() error
 }
 

@@ -120,6 +120,7 @@ Exit codes: 0 success, 1 error, 2 bad usage, 3 verification found problems,
 		newSearchCommand(g),
 		newReindexCommand(g),
 		newExportCommand(g),
+		newHoldCommand(g),
 		newVerifyCommand(g),
 		newAuditCommand(g),
 	)
