@@ -85,8 +85,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	if resp.StatusCode != http.StatusOK {
 		var e errorBody
 		json.NewDecoder(resp.Body).Decode(&e)
-		if resp.StatusCode == http.StatusNotFound {
+		switch resp.StatusCode {
+		case http.StatusNotFound:
 			return fmt.Errorf("daemon: %s: %w", e.Error, store.ErrNotFound)
+		case http.StatusGone:
+			return fmt.Errorf("%s: %w", e.Error, store.ErrDeleted)
 		}
 		return fmt.Errorf("daemon: %s (HTTP %d)", e.Error, resp.StatusCode)
 	}
@@ -212,4 +215,10 @@ func (c *Client) CreateHold(ctx context.Context, name, q, reason string) (*archi
 func (c *Client) ReleaseHold(ctx context.Context, name, reason string) (*archive.HoldInfo, error) {
 	var h archive.HoldInfo
 	return &h, c.do(ctx, http.MethodPost, "/v1/holds/"+url.PathEscape(name)+"/release", nil, HoldBody{Reason: reason}, &h)
+}
+
+// Purge is [archive.Archive.Purge] through the daemon.
+func (c *Client) Purge(ctx context.Context, o archive.PurgeOptions) (*archive.PurgeReport, error) {
+	var rep archive.PurgeReport
+	return &rep, c.do(ctx, http.MethodPost, "/v1/purge", nil, o, &rep)
 }

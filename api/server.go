@@ -16,6 +16,7 @@ import (
 	"os/user"
 	"slices"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -75,6 +76,7 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 	mux.HandleFunc("GET /v1/holds", s.holds)
 	mux.HandleFunc("POST /v1/holds", s.createHold)
 	mux.HandleFunc("POST /v1/holds/{name}/release", s.releaseHold)
+	mux.HandleFunc("POST /v1/purge", s.purge)
 	mux.HandleFunc("POST /v1/verify", s.verify)
 	mux.HandleFunc("POST /v1/audit/verify", s.verifyAudit)
 	mux.HandleFunc("POST /v1/audit/checkpoint", s.checkpoint)
@@ -262,6 +264,16 @@ func (s *Server) recordExport(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, struct{}{}, s.a.RecordExport(r.Context(), rec))
 }
 
+func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
+	var o archive.PurgeOptions
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&o); err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return
+	}
+	rep, err := s.a.Purge(r.Context(), o)
+	s.reply(w, rep, err)
+}
+
 // HoldBody asks for a hold to be created or released.
 type HoldBody struct {
 	Name   string `json:"name"`
@@ -376,6 +388,8 @@ func (s *Server) reply(w http.ResponseWriter, v any, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, store.ErrDeleted):
+		writeError(w, http.StatusGone, strings.TrimSuffix(err.Error(), ": "+store.ErrDeleted.Error()))
 	case err != nil:
 		s.log.Error("control socket call failed", "err", err)
 		writeError(w, http.StatusInternalServerError, err.Error())

@@ -78,6 +78,8 @@ type MessageSummary struct {
 type ListOptions struct {
 	After sealmail.MessageID // only ids greater than this
 	Limit int                // at most this many; 0 means no limit
+	// Deleted lists deleted messages too.
+	Deleted bool
 }
 
 // List returns cataloged messages in id order (oldest first).
@@ -86,6 +88,9 @@ func (a *Archive) List(ctx context.Context, o ListOptions) ([]MessageSummary, er
 	err := a.store.List(o.After, func(m *store.MessageInfo) (bool, error) {
 		if err := ctx.Err(); err != nil {
 			return false, err
+		}
+		if m.State == store.StateDeleted && !o.Deleted {
+			return true, nil
 		}
 		out = append(out, MessageSummary{
 			ID: uint64(m.ID), Received: m.Received, Size: m.Size, Receipts: m.Receipts,
@@ -131,12 +136,12 @@ type SealedRecord struct {
 // one envelope record per further receipt.
 func (a *Archive) Get(ctx context.Context, id sealmail.MessageID) (*Sealed, error) {
 	m, recs, err := a.store.Records(id)
+	if de := (*store.DeletedError)(nil); errors.As(err, &de) {
+		err = a.deletedWhy(ctx, de)
+	}
 	f := map[string]any{"op": "get", "ids": []uint64{uint64(id)}}
 	if err != nil {
-		f["error"] = "not found"
-		if !errors.Is(err, store.ErrNotFound) {
-			f["error"] = err.Error()
-		}
+		f["error"] = err.Error()
 	}
 	if lerr := a.Log(ctx, audit.TypeAPICall, f); lerr != nil {
 		return nil, lerr

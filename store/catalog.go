@@ -70,9 +70,13 @@ type MessageInfo struct {
 	RetainUntil time.Time // zero: not set (never eligible for deletion)
 	Forever     bool      // kept forever by retention policy
 	Receipts    int       // number of envelopes: 1 + duplicate deliveries
+	// DeletedAt and DeletedAudit say when a deleted message was deleted and
+	// which audit entry ordered it.
+	DeletedAt    time.Time
+	DeletedAudit uint64
 }
 
-const messageValueSize = 1 + 1 + 2 + 4 + 8 + 8 + 2 + 8 + 8 + 32 + 8
+const messageValueSize = 1 + 1 + 2 + 4 + 8 + 8 + 2 + 8 + 8 + 32 + 8 + 8 + 8
 
 func encodeMessage(m *MessageInfo) []byte {
 	b := make([]byte, 0, messageValueSize)
@@ -92,7 +96,13 @@ func encodeMessage(m *MessageInfo) []byte {
 	case !m.RetainUntil.IsZero():
 		ru = m.RetainUntil.Unix()
 	}
-	return binary.LittleEndian.AppendUint64(b, uint64(ru))
+	b = binary.LittleEndian.AppendUint64(b, uint64(ru))
+	var del int64
+	if !m.DeletedAt.IsZero() {
+		del = m.DeletedAt.UnixNano()
+	}
+	b = binary.LittleEndian.AppendUint64(b, uint64(del))
+	return binary.LittleEndian.AppendUint64(b, m.DeletedAudit)
 }
 
 func decodeMessage(id sealmail.MessageID, b []byte) (*MessageInfo, error) {
@@ -125,6 +135,10 @@ func decodeMessage(id sealmail.MessageID, b []byte) (*MessageInfo, error) {
 	case ru != 0:
 		m.RetainUntil = time.Unix(ru, 0).UTC()
 	}
+	if del := int64(binary.LittleEndian.Uint64(b[82:])); del != 0 {
+		m.DeletedAt = time.Unix(0, del).UTC()
+	}
+	m.DeletedAudit = binary.LittleEndian.Uint64(b[90:])
 	if m.State != StateLive && m.State != StateDeleted {
 		return nil, fmt.Errorf("catalog message %d: state %d: %w", id, m.State, ErrCorrupt)
 	}

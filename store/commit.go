@@ -48,6 +48,7 @@ type appendReq struct {
 	env     *sealmail.Envelope // for OnCommit
 	until   time.Time          // retention
 	forever bool
+	audit   uint64 // tombstones: the audit entry that ordered the deletion
 	done    chan appendResp
 }
 
@@ -140,6 +141,56 @@ func (s *Store) Append(ctx context.Context, m *Message) (AppendResult, error) {
 		return AppendResult{}, resp.err
 	}
 	return AppendResult{ID: resp.id, Duplicate: existing != 0, Receipt: resp.receipt, Digest: digest, Location: resp.loc}, nil
+}
+
+// Deletion asks for one message to be deleted.
+type Deletion struct {
+	ID     sealmail.MessageID
+	Reason string // "retention", "erasure"
+	Audit  uint64 // the audit entry that ordered it
+}
+
+// Delete marks messages deleted: a tombstone entry per message (encrypted
+// like any other, giving the reason and the audit entry) is written and
+// synced, then the catalog marks them deleted and forgets their digests.
+// Their records' bytes stay in the segments until compaction reclaims them.
+func (s *Store) Delete(ctx context.Context, dels []Deletion, at time.Time) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.appends.Add(1)
+	s.mu.Unlock()
+	defer s.appends.Done()
+	reqs := make([]*appendReq, 0, len(dels))
+	for _, d := range dels {
+		m, err := s.Message(d.ID)
+		if err != nil {
+			return err
+		}
+		if m.State != StateLive {
+			continue
+		}
+		frame, err := s.codec.compress(&PayloadHeader{Version: 1, Kind: KindTombstone.String(), Received: at.UTC(), Reason: d.Reason, Audit: d.Audit})
+		if err != nil {
+			return err
+		}
+		reqs = append(reqs, &appendReq{
+			entry: Entry{Kind: KindTombstone, ID: d.ID, Received: at.UnixNano(), Digest: m.Digest, PlainLen: int64(len(frame))},
+			frame: frame, audit: d.Audit, done: make(chan appendResp, 1),
+		})
+	}
+	for _, r := range reqs {
+		s.reqs <- r
+	}
+	var first error
+	for _, r := range reqs {
+		if resp := <-r.done; resp.err != nil && first == nil {
+			first = resp.err
+		}
+	}
+	return first
 }
 
 // lockDigest serialises appends of the same original, so that the second of
@@ -298,6 +349,25 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 						return err
 					}
 					resps[lo+k] = appendResp{id: mi.ID, receipt: mi.Receipts, loc: loc}
+				case KindTombstone:
+					mi, err := decodeMessage(r.entry.ID, msgs.Get(idKey(r.entry.ID)))
+					if err != nil {
+						return fmt.Errorf("delete message %d: %w", r.entry.ID, err)
+					}
+					if mi.State == StateLive {
+						mi.State = StateDeleted
+						mi.DeletedAt, mi.DeletedAudit = timeFromNanos(r.entry.Received), r.audit
+						c.Messages--
+						c.OriginalBytes -= mi.Size
+						// A new delivery of the same bytes is a new message.
+						if err := tx.Bucket(bucketDigests).Delete(mi.Digest[:]); err != nil {
+							return err
+						}
+						if err := msgs.Put(idKey(mi.ID), encodeMessage(mi)); err != nil {
+							return err
+						}
+					}
+					resps[lo+k] = appendResp{id: mi.ID, loc: loc}
 				default:
 					return fmt.Errorf("append: unexpected entry kind %s", r.entry.Kind)
 				}

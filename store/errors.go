@@ -2,7 +2,13 @@
 
 package store
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sealmail/sealmail"
+)
 
 var (
 	// ErrUnsupportedVersion reports a segment, record or catalog value written
@@ -18,8 +24,24 @@ var (
 	ErrNoArchive = errors.New("store: no archive")
 	// ErrExists reports Create on a directory that already holds an archive.
 	ErrExists = errors.New("store: archive already exists")
+	// ErrDeleted reports a message that was deleted; see [DeletedError].
+	ErrDeleted = errors.New("store: message deleted")
 	// ErrReadOnly reports a change asked of a store opened read-only.
 	ErrReadOnly = errors.New("store: opened read-only (the daemon is not running; this needs it, or run as the daemon's user with it stopped)")
 	// ErrLocked reports a catalog held open by another process (the daemon).
 	ErrLocked = errors.New("store: catalog is locked by another process")
 )
+
+// DeletedError reports a message that was deleted (by retention policy or
+// erasure); the catalog keeps when and on which audit entry's order.
+type DeletedError struct {
+	ID    sealmail.MessageID
+	At    time.Time
+	Audit uint64
+}
+
+func (e *DeletedError) Unwrap() error { return ErrDeleted }
+
+func (e *DeletedError) Error() string {
+	return fmt.Sprintf("message %d was deleted on %s (audit entry %d)", e.ID, e.At.Format(time.RFC3339), e.Audit)
+}

@@ -52,6 +52,9 @@ func (s *Store) Records(id sealmail.MessageID) (*MessageInfo, []Record, error) {
 		if m, err = decodeMessage(id, v); err != nil {
 			return err
 		}
+		if m.State == StateDeleted {
+			return &DeletedError{ID: id, At: m.DeletedAt, Audit: m.DeletedAudit}
+		}
 		locs = append(locs, m.Location)
 		envs := tx.Bucket(bucketEnvelopes)
 		for n := 2; n <= m.Receipts; n++ {

@@ -33,6 +33,7 @@ type archiveAPI interface {
 	Holds(ctx context.Context) ([]archive.HoldInfo, error)
 	CreateHold(ctx context.Context, name, q, reason string) (*archive.HoldInfo, error)
 	ReleaseHold(ctx context.Context, name, reason string) (*archive.HoldInfo, error)
+	Purge(ctx context.Context, o archive.PurgeOptions) (*archive.PurgeReport, error)
 	Close() error
 }
 

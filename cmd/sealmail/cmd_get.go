@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -49,6 +50,9 @@ The archive is decrypted here, with --identity; the daemon never sees it.
 			}
 			defer a.Close()
 			m, err := a.Get(cmd.Context(), id)
+			if errors.Is(err, store.ErrDeleted) {
+				return errors.New(strings.TrimSuffix(err.Error(), ": "+store.ErrDeleted.Error()))
+			}
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("message %d is not in the archive (see `sealmail list`)", id)
 			}

@@ -121,6 +121,7 @@ Exit codes: 0 success, 1 error, 2 bad usage, 3 verification found problems,
 		newReindexCommand(g),
 		newExportCommand(g),
 		newHoldCommand(g),
+		newPurgeCommand(g),
 		newVerifyCommand(g),
 		newAuditCommand(g),
 	)

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/audit"
+	"github.com/sealmail/sealmail/policy"
+	"github.com/sealmail/sealmail/store"
+)
+
+// PurgeOptions says what a purge may delete.
+type PurgeOptions struct {
+	DryRun bool
+	// AsOf is the instant eligibility is judged at; zero means now. Only a
+	// dry run may look ahead.
+	AsOf time.Time
+}
+
+// PurgeReport says what a purge deleted (or would delete) and why the rest
+// stays.
+type PurgeReport struct {
+	AsOf     time.Time      `json:"as_of"`
+	DryRun   bool           `json:"dry_run"`
+	Deleted  []uint64       `json:"deleted"` // or eligible, in a dry run
+	Kept     map[string]int `json:"kept"`    // reason → count
+	AuditSeq uint64         `json:"audit_seq,omitempty"`
+}
+
+// Purge deletes every live message whose retention has ended and that no
+// active legal hold covers. Hold queries are run against the index, so a
+// message the index does not hold yet (above the watermark) is kept: its
+// hold status is unknown. The purge is audited (with every id) before
+// anything is deleted; each deletion is a tombstone in the store.
+func (a *Archive) Purge(ctx context.Context, o PurgeOptions) (*PurgeReport, error) {
+	now := a.opts.Now()
+	if !o.AsOf.IsZero() {
+		if !o.DryRun && o.AsOf.After(now) {
+			return nil, errors.New("purge: only a dry run may look ahead (--as-of in the future)")
+		}
+		now = o.AsOf
+	}
+	if a.index == nil {
+		return nil, errors.New("purge: the index is not open, so legal holds cannot be checked; rebuild it with `sealmail reindex --all`")
+	}
+	a.holdMu.Lock()
+	defer a.holdMu.Unlock()
+	hs, err := a.loadHolds()
+	if err != nil {
+		return nil, err
+	}
+	held := make(map[sealmail.MessageID][]string)
+	for _, h := range hs.Active() {
+		err := a.index.IDs(ctx, h.Query, func(id sealmail.MessageID) error {
+			held[id] = append(held[id], h.Name)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("purge: hold %q: %w", h.Name, err)
+		}
+	}
+	wm, err := a.store.IndexWatermark()
+	if err != nil {
+		return nil, err
+	}
+	rep := &PurgeReport{AsOf: now.UTC(), DryRun: o.DryRun, Kept: map[string]int{}}
+	err = a.store.List(0, func(m *store.MessageInfo) (bool, error) {
+		if m.State != store.StateLive {
+			return true, nil
+		}
+		switch ok, _ := policy.Eligible(now, m.RetainUntil, m.Forever, held[m.ID]); {
+		case len(held[m.ID]) > 0:
+			rep.Kept["held"]++
+		case !ok && m.RetainUntil.IsZero() && !m.Forever:
+			rep.Kept["no retention decided"]++
+		case !ok:
+			rep.Kept["retained"]++
+		case m.ID > wm:
+			rep.Kept["not yet indexed (hold status unknown)"]++
+		default:
+			rep.Deleted = append(rep.Deleted, uint64(m.ID))
+		}
+		return true, ctx.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	e, err := a.audit.Append(ctx, audit.Event{Type: audit.TypePurge, Actor: actorOf(ctx), Fields: map[string]any{
+		"as_of": rep.AsOf.Format(time.RFC3339), "dry_run": o.DryRun, "ids": rep.Deleted, "count": len(rep.Deleted), "kept": rep.Kept,
+	}})
+	if err != nil {
+		return nil, err
+	}
+	rep.AuditSeq = e.Seq
+	if o.DryRun || len(rep.Deleted) == 0 {
+		return rep, nil
+	}
+	dels := make([]store.Deletion, len(rep.Deleted))
+	ids := make([]sealmail.MessageID, len(rep.Deleted))
+	for i, id := range rep.Deleted {
+		dels[i] = store.Deletion{ID: sealmail.MessageID(id), Reason: "retention", Audit: e.Seq}
+		ids[i] = sealmail.MessageID(id)
+	}
+	if err := a.store.Delete(ctx, dels, a.opts.Now()); err != nil {
+		return nil, fmt.Errorf("purge: %w", err)
+	}
+	if err := a.index.Delete(ctx, ids); err != nil {
+		a.log.Error("purge: remove from index (search may still list them; `sealmail reindex --all` rebuilds it)", "err", err)
+	}
+	return rep, nil
+}
+
+// deletedWhy turns a store.DeletedError into the reason an operator reads:
+// which operation deleted the message, when, on which audit entry.
+func (a *Archive) deletedWhy(ctx context.Context, de *store.DeletedError) error {
+	what := "deleted"
+	stop := errors.New("found")
+	audit.Read(ctx, auditDir(a.dir), audit.Filter{FromSeq: de.Audit}, func(e audit.Entry) error {
+		switch e.Type {
+		case audit.TypePurge:
+			what = "deleted by retention policy"
+		case audit.TypeErase:
+			what = "erased on request"
+		}
+		return stop
+	})
+	return fmt.Errorf("message %d was %s on %s (audit entry %d): %w", de.ID, what, de.At.Format(time.DateOnly), de.Audit, store.ErrDeleted)
+}

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/audit"
+	"github.com/sealmail/sealmail/policy"
+	"github.com/sealmail/sealmail/store"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) set(t time.Time)     { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }
+
+// TestPurgeFollowsRetentionAndHolds runs retention, a legal hold and purge
+// on a real archive with an injected clock.
+func TestPurgeFollowsRetentionAndHolds(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)}
+	pol := &policy.Policy{Default: policy.Rule{Name: "short", Keep: "30d"},
+		Rules: []policy.Rule{{Name: "letters", Headers: map[string]string{"Subject": "letter"}, Keep: "6y", From: "end-of-year"}}}
+	ret, err := pol.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := age.GenerateX25519Identity()
+	a, err := Create(t.TempDir(), []string{id.Recipient().String()}, Options{Now: clk.now, Retention: ret, MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := WithActor(context.Background(), "test")
+	for i, subj := range []string{"note one", "held note", "note three", "a letter"} {
+		env := &sealmail.Envelope{MailFrom: "a@example.com", RcptTo: []string{"b@example.org"}, ClientIP: "192.0.2.1", Received: clk.now()}
+		if _, err := a.Ingest(ctx, env, []byte(fmt.Sprintf("Subject: %s\r\n\r\nbody %d\r\n", subj, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for st, _ := a.Status(ctx); st.IndexWatermark < 4; st, _ = a.Status(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatal("index did not catch up")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := a.CreateHold(ctx, "case-1", "subject:held", "litigation"); err != nil {
+		t.Fatal(err)
+	}
+
+	// One second before the end of the 30 days nothing may go; at the end
+	// the two unheld short-lived notes may.
+	clk.add(30*24*time.Hour - time.Second)
+	if rep, err := a.Purge(ctx, PurgeOptions{DryRun: true}); err != nil || len(rep.Deleted) != 0 {
+		t.Fatalf("purge a second early = %+v, %v; want nothing", rep, err)
+	}
+	clk.add(time.Second)
+	rep, err := a.Purge(ctx, PurgeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(rep.Deleted) != "[1 3]" || rep.Kept["held"] != 1 || rep.Kept["retained"] != 1 {
+		t.Fatalf("purge = %+v, want 1 and 3 deleted, 2 held, 4 retained", rep)
+	}
+	_, err = a.Get(ctx, 1)
+	if !errors.Is(err, store.ErrDeleted) || !strings.Contains(err.Error(), "deleted by retention policy on 2025-04-14") ||
+		!strings.Contains(err.Error(), fmt.Sprintf("audit entry %d", rep.AuditSeq)) {
+		t.Errorf("Get(1) after purge = %v", err)
+	}
+	if rows, _ := a.List(ctx, ListOptions{}); len(rows) != 2 {
+		t.Errorf("List after purge: %d messages, want 2", len(rows))
+	}
+	if res, _ := a.Search(ctx, "note", SearchOptions{}); res.Total != 1 {
+		t.Errorf("search after purge finds %d, want only the held one", res.Total)
+	}
+	if v, err := a.Verify(ctx, nil); err != nil || !v.OK() {
+		t.Fatalf("verify after purge: %v %v", err, v.Problems)
+	}
+
+	// Released, the held message follows retention; the letter stays until
+	// 1 January 2032 (6 years from the end of 2025).
+	if _, err := a.ReleaseHold(ctx, "case-1", "settled"); err != nil {
+		t.Fatal(err)
+	}
+	if rep, _ := a.Purge(ctx, PurgeOptions{}); fmt.Sprint(rep.Deleted) != "[2]" {
+		t.Errorf("purge after release = %v, want [2]", rep.Deleted)
+	}
+	if rep, _ := a.Purge(ctx, PurgeOptions{DryRun: true, AsOf: time.Date(2031, 12, 31, 23, 59, 59, 0, time.UTC)}); len(rep.Deleted) != 0 {
+		t.Errorf("letter eligible before 2032: %v", rep.Deleted)
+	}
+	if rep, _ := a.Purge(ctx, PurgeOptions{DryRun: true, AsOf: time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC)}); fmt.Sprint(rep.Deleted) != "[4]" {
+		t.Errorf("letter not eligible on 2032-01-01: %v", rep.Deleted)
+	}
+	if _, err := a.Purge(ctx, PurgeOptions{AsOf: time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC)}); err == nil {
+		t.Error("a real purge looked ahead")
+	}
+
+	var purges int
+	audit.Read(ctx, auditDir(a.dir), audit.Filter{Types: []string{audit.TypePurge, audit.TypeHoldCreate, audit.TypeHoldRelease}}, func(e audit.Entry) error {
+		purges++
+		return nil
+	})
+	if purges != 7 { // 5 purge runs (3 dry), hold create and release
+		t.Errorf("%d purge and hold entries in the audit log, want 7", purges)
+	}
+}
