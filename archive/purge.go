@@ -4,6 +4,7 @@ package archive
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -30,6 +31,8 @@ type PurgeReport struct {
 	Deleted  []uint64       `json:"deleted"` // or eligible, in a dry run
 	Kept     map[string]int `json:"kept"`    // reason → count
 	AuditSeq uint64         `json:"audit_seq,omitempty"`
+	// Reclaimed is the bytes compaction removed from sealed segments.
+	Reclaimed int64 `json:"reclaimed_bytes"`
 }
 
 // Purge deletes every live message whose retention has ended and that no
@@ -112,7 +115,48 @@ func (a *Archive) Purge(ctx context.Context, o PurgeOptions) (*PurgeReport, erro
 	if err := a.index.Delete(ctx, ids); err != nil {
 		a.log.Error("purge: remove from index (search may still list them; `sealmail reindex --all` rebuilds it)", "err", err)
 	}
+	n, err := a.Compact(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("purge: deleted, but reclaiming their bytes failed (run purge again): %w", err)
+	}
+	rep.Reclaimed = n
 	return rep, nil
+}
+
+// Compact rewrites every sealed segment that holds records of deleted
+// messages only, and returns the bytes reclaimed. Each compaction is
+// audited (both hashes, every dropped entry) before its catalog change
+// commits. Records in the active segment wait until it is sealed.
+func (a *Archive) Compact(ctx context.Context) (int64, error) {
+	segs, err := a.store.Segments()
+	if err != nil {
+		return 0, err
+	}
+	var reclaimed int64
+	for _, si := range segs {
+		if si.State != store.SegmentSealed {
+			continue
+		}
+		c, err := a.store.Compact(ctx, si.Seq, func(c *store.Compaction) error {
+			dropped := make([]map[string]any, len(c.Dropped))
+			for i, d := range c.Dropped {
+				dropped[i] = map[string]any{"id": uint64(d.ID), "kind": d.Kind.String(), "entry": d.Location.Entry,
+					"record": hex.EncodeToString(d.RecordSHA256[:])}
+			}
+			_, err := a.audit.Append(ctx, audit.Event{Type: audit.TypeSegmentCompact, Actor: actorOf(ctx), Fields: map[string]any{
+				"segment": c.Segment.String(), "old_sha256": hex.EncodeToString(c.OldSHA256[:]), "old_size": c.OldSize,
+				"sha256": hex.EncodeToString(c.NewSHA256[:]), "size": c.NewSize, "dropped": dropped,
+			}})
+			return err
+		})
+		if err != nil {
+			return reclaimed, err
+		}
+		if c != nil {
+			reclaimed += c.OldSize - c.NewSize
+		}
+	}
+	return reclaimed, nil
 }
 
 // deletedWhy turns a store.DeletedError into the reason an operator reads:

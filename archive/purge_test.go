@@ -40,7 +40,8 @@ func TestPurgeFollowsRetentionAndHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _ := age.GenerateX25519Identity()
-	a, err := Create(t.TempDir(), []string{id.Recipient().String()}, Options{Now: clk.now, Retention: ret, MinFreeBytes: -1})
+	a, err := Create(t.TempDir(), []string{id.Recipient().String()}, Options{Now: clk.now, Retention: ret, MinFreeBytes: -1,
+		Store: store.Options{SealSize: 1}}) // every commit seals: purged records become compactable
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +77,9 @@ func TestPurgeFollowsRetentionAndHolds(t *testing.T) {
 	}
 	if fmt.Sprint(rep.Deleted) != "[1 3]" || rep.Kept["held"] != 1 || rep.Kept["retained"] != 1 {
 		t.Fatalf("purge = %+v, want 1 and 3 deleted, 2 held, 4 retained", rep)
+	}
+	if rep.Reclaimed <= 0 {
+		t.Errorf("purge reclaimed %d bytes, want the purged records' bytes", rep.Reclaimed)
 	}
 	_, err = a.Get(ctx, 1)
 	if !errors.Is(err, store.ErrDeleted) || !strings.Contains(err.Error(), "deleted by retention policy on 2025-04-14") ||
@@ -115,6 +119,14 @@ func TestPurgeFollowsRetentionAndHolds(t *testing.T) {
 		purges++
 		return nil
 	})
+	var compactions int
+	audit.Read(ctx, auditDir(a.dir), audit.Filter{Types: []string{audit.TypeSegmentCompact}}, func(audit.Entry) error { compactions++; return nil })
+	if compactions < 2 {
+		t.Errorf("%d segment.compact entries, want one per compacted segment (at least 2)", compactions)
+	}
+	if v, err := a.Verify(ctx, nil); err != nil || !v.OK() {
+		t.Fatalf("verify at the end: %v %v", err, v.Problems)
+	}
 	if purges != 7 { // 5 purge runs (3 dry), hold create and release
 		t.Errorf("%d purge and hold entries in the audit log, want 7", purges)
 	}

@@ -73,7 +73,8 @@ func (a *Archive) Verify(ctx context.Context, external []audit.Checkpoint) (*Ver
 	byRecord := make(map[string]*auditedEntry) // record SHA-256 / entry index
 	byID := make(map[uint64][]*auditedEntry)
 	sealed := make(map[string]string) // segment → SHA-256 at sealing
-	err = audit.Read(ctx, auditDir(a.dir), audit.Filter{Types: []string{audit.TypeIngest, audit.TypeIngestRollback, audit.TypeRecover, audit.TypeSegmentSeal}},
+	err = audit.Read(ctx, auditDir(a.dir), audit.Filter{Types: []string{audit.TypeIngest, audit.TypeIngestRollback, audit.TypeRecover,
+		audit.TypeSegmentSeal, audit.TypeSegmentCompact}},
 		func(e audit.Entry) error {
 			if e.Seq > head {
 				return nil
@@ -110,6 +111,17 @@ func (a *Archive) Verify(ctx context.Context, external []audit.Checkpoint) (*Ver
 				}
 			case audit.TypeSegmentSeal:
 				sealed[str(f["segment"])] = str(f["sha256"])
+			case audit.TypeSegmentCompact:
+				if sealed[str(f["segment"])] != str(f["old_sha256"]) {
+					problem("audit entry %d: compaction of segment %v starts from SHA-256 %v, not the one the log recorded", e.Seq, f["segment"], f["old_sha256"])
+				}
+				sealed[str(f["segment"])] = str(f["sha256"])
+				for _, d := range list(f["dropped"]) {
+					m, _ := d.(map[string]any)
+					if ae := byRecord[str(m["record"])+"/"+strconv.FormatUint(num(m["entry"]), 10)]; ae != nil {
+						ae.undone = true
+					}
+				}
 			}
 			return nil
 		})

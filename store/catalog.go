@@ -200,9 +200,10 @@ type SegmentInfo struct {
 	Records   int64
 	Sealed    time.Time
 	SHA256    [32]byte // of the whole file, set when sealed
+	Gen       uint32   // compactions so far; names the file
 }
 
-const segmentValueSize = 1 + 1 + 8 + 8 + 8 + 8 + 32
+const segmentValueSize = 1 + 1 + 8 + 8 + 8 + 8 + 32 + 4
 
 func encodeSegment(s *SegmentInfo) []byte {
 	b := make([]byte, 0, segmentValueSize)
@@ -215,7 +216,8 @@ func encodeSegment(s *SegmentInfo) []byte {
 		sealed = s.Sealed.UnixNano()
 	}
 	b = binary.LittleEndian.AppendUint64(b, uint64(sealed))
-	return append(b, s.SHA256[:]...)
+	b = append(b, s.SHA256[:]...)
+	return binary.LittleEndian.AppendUint32(b, s.Gen)
 }
 
 func decodeSegment(seq SegmentSeq, archiveID [16]byte, b []byte) (*SegmentInfo, error) {
@@ -240,6 +242,7 @@ func decodeSegment(seq SegmentSeq, archiveID [16]byte, b []byte) (*SegmentInfo, 
 		s.Sealed = time.Unix(0, n).UTC()
 	}
 	copy(s.SHA256[:], b[34:66])
+	s.Gen = binary.LittleEndian.Uint32(b[66:])
 	if s.State != SegmentActive && s.State != SegmentSealed {
 		return nil, fmt.Errorf("catalog segment %s: state %d: %w", seq, s.State, ErrCorrupt)
 	}

@@ -89,7 +89,11 @@ func (s *Store) ReadRecord(l Location) (*RecordHeader, []byte, error) {
 	if l.Length < recordHeaderSize+entrySize+4+recordTrailer || l.Length > maxPayload+1<<23 {
 		return nil, nil, fmt.Errorf("record at %s:%d: length %d: %w", l.Segment, l.Offset, l.Length, ErrCorrupt)
 	}
-	f, err := os.Open(segmentPath(s.dir, l.Segment))
+	si, err := s.segment(l.Segment)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := os.Open(si.path(s.dir))
 	if err != nil {
 		return nil, nil, fmt.Errorf("open segment %s: %w", l.Segment, err)
 	}
@@ -223,4 +227,19 @@ func (s *Store) SetHolds(b []byte) error {
 		return fmt.Errorf("set holds: %w", ErrReadOnly)
 	}
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaHolds, b) })
+}
+
+// segment returns the catalog entry of one segment.
+func (s *Store) segment(seq SegmentSeq) (*SegmentInfo, error) {
+	var si *SegmentInfo
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketSegments).Get(segKey(seq))
+		if v == nil {
+			return fmt.Errorf("segment %s is not in the catalog: %w", seq, ErrCorrupt)
+		}
+		var err error
+		si, err = decodeSegment(seq, s.id, v)
+		return err
+	})
+	return si, err
 }

@@ -31,6 +31,15 @@ func segmentPath(dir string, seq SegmentSeq) string {
 	return filepath.Join(dir, "segments", segmentName(seq))
 }
 
+// path is the segment's file: NNNNNNNN.seg, or NNNNNNNN.gG.seg after its
+// G-th compaction.
+func (si *SegmentInfo) path(dir string) string {
+	if si.Gen == 0 {
+		return segmentPath(dir, si.Seq)
+	}
+	return filepath.Join(dir, "segments", fmt.Sprintf("%s.g%d.seg", si.Seq, si.Gen))
+}
+
 // segmentHeader is the fixed header at the start of every segment file.
 type segmentHeader struct {
 	Seq       SegmentSeq

@@ -223,11 +223,12 @@ type Store struct {
 	reqs chan *appendReq
 	done chan struct{} // closed when the writer goroutine has exited
 
-	mu       sync.Mutex
-	closed   bool                       // no more appends
-	shut     bool                       // Close has run
-	inflight map[[32]byte]chan struct{} // digests being appended
-	appends  sync.WaitGroup
+	mu        sync.Mutex
+	compactMu sync.Mutex                 // one compaction at a time
+	closed    bool                       // no more appends
+	shut      bool                       // Close has run
+	inflight  map[[32]byte]chan struct{} // digests being appended
+	appends   sync.WaitGroup
 
 	// Owned by the writer goroutine after Open.
 	active *activeSegment
@@ -285,6 +286,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.ReadOnly {
 		s.closed = true // no writer: Append answers ErrClosed
 		return s, nil
+	}
+	if err := s.removeStaleSegmentFiles(); err != nil {
+		db.Close()
+		return nil, err
 	}
 	if err := s.openActive(); err != nil {
 		db.Close()

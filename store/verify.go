@@ -69,15 +69,14 @@ func (s *Store) Verify(ctx context.Context, fn func(SegmentInfo, ScannedRecord))
 	add := func(seg SegmentSeq, off int64, id sealmail.MessageID, format string, v ...any) {
 		res.Findings = append(res.Findings, Finding{Segment: seg, Offset: off, ID: id, Problem: fmt.Sprintf(format, v...)})
 	}
-	known := make(map[SegmentSeq]bool)
+	known := make(map[string]bool)
 	for _, si := range segs {
-		known[si.Seq] = true
+		known[si.path(s.dir)] = true
 		res.Committed[si.Seq] = si.Size
 	}
 	names, _ := filepath.Glob(filepath.Join(s.dir, "segments", "*.seg"))
 	for _, n := range names {
-		var seq uint32
-		if _, err := fmt.Sscanf(filepath.Base(n), "%08d.seg", &seq); err != nil || !known[SegmentSeq(seq)] {
+		if !known[n] {
 			add(0, -1, 0, "file %s is not a segment the catalog knows", n)
 		}
 	}
@@ -110,6 +109,9 @@ func (s *Store) Verify(ctx context.Context, fn func(SegmentInfo, ScannedRecord))
 			}
 			check := func(l Location, kind Kind, what string) {
 				e, ok := seen[l]
+				if m.State == StateDeleted && (!ok || e.ID != id || e.Kind != kind) {
+					return // its record was compacted away
+				}
 				switch {
 				case !ok:
 					add(l.Segment, l.Offset, id, "the catalog's %s points at entry %d of a record that is missing or damaged", what, l.Entry)
@@ -146,7 +148,7 @@ func (s *Store) Verify(ctx context.Context, fn func(SegmentInfo, ScannedRecord))
 
 func (s *Store) verifySegment(si SegmentInfo, seen map[Location]Entry, res *VerifyResult,
 	add func(SegmentSeq, int64, sealmail.MessageID, string, ...any), fn func(SegmentInfo, ScannedRecord)) {
-	f, err := os.Open(segmentPath(s.dir, si.Seq))
+	f, err := os.Open(si.path(s.dir))
 	if err != nil {
 		add(si.Seq, -1, 0, "cannot open: %v", err)
 		return

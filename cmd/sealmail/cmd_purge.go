@@ -29,8 +29,12 @@ every id before anything is deleted; get of a purged message then says when
 and on which audit entry. --dry-run lists what would go, also as of a
 future date (--as-of YYYY-MM-DD).
 
-The purged messages' bytes stay encrypted in their segments: reclaiming them
-(segment compaction) is not built yet.`,
+After deleting, purge compacts every sealed segment that holds records of
+deleted messages only (both hashes audited) to reclaim their bytes. A record
+holds the messages of one group commit encrypted together; the daemon cannot
+decrypt, so a record that still holds a live message keeps its bytes until
+all of them are gone, and the active segment's records wait until it is
+sealed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var o archive.PurgeOptions
@@ -63,6 +67,9 @@ The purged messages' bytes stay encrypted in their segments: reclaiming them
 				verb = "would delete"
 			}
 			fmt.Fprintf(out, "as of %s: %s %d messages (audit entry %d)\n", rep.AsOf.Format(time.RFC3339), verb, len(rep.Deleted), rep.AuditSeq)
+			if rep.Reclaimed > 0 {
+				fmt.Fprintf(out, "reclaimed %s\n", humanBytes(rep.Reclaimed))
+			}
 			if dryRun && len(rep.Deleted) > 0 {
 				fmt.Fprintf(out, "ids: %v\n", rep.Deleted)
 			}
