@@ -222,3 +222,9 @@ func (c *Client) Purge(ctx context.Context, o archive.PurgeOptions) (*archive.Pu
 	var rep archive.PurgeReport
 	return &rep, c.do(ctx, http.MethodPost, "/v1/purge", nil, o, &rep)
 }
+
+// Erase is [archive.Archive.Erase] through the daemon.
+func (c *Client) Erase(ctx context.Context, o archive.EraseOptions) (*archive.EraseReport, error) {
+	var rep archive.EraseReport
+	return &rep, c.do(ctx, http.MethodPost, "/v1/erase", nil, o, &rep)
+}

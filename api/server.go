@@ -77,6 +77,7 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 	mux.HandleFunc("POST /v1/holds", s.createHold)
 	mux.HandleFunc("POST /v1/holds/{name}/release", s.releaseHold)
 	mux.HandleFunc("POST /v1/purge", s.purge)
+	mux.HandleFunc("POST /v1/erase", s.erase)
 	mux.HandleFunc("POST /v1/verify", s.verify)
 	mux.HandleFunc("POST /v1/audit/verify", s.verifyAudit)
 	mux.HandleFunc("POST /v1/audit/checkpoint", s.checkpoint)
@@ -272,6 +273,16 @@ func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, err := s.a.Purge(r.Context(), o)
 	s.reply(w, rep, err)
+}
+
+func (s *Server) erase(w http.ResponseWriter, r *http.Request) {
+	var o archive.EraseOptions
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&o); err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return
+	}
+	rep, err := s.a.Erase(r.Context(), o)
+	s.replyUser(w, rep, err)
 }
 
 // HoldBody asks for a hold to be created or released.

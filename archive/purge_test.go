@@ -131,3 +131,52 @@ func TestPurgeFollowsRetentionAndHolds(t *testing.T) {
 		t.Errorf("%d purge and hold entries in the audit log, want 7", purges)
 	}
 }
+
+// TestErase: a GDPR erasure refuses what is held or still retained, deletes
+// the rest, and with the override deletes retained mail too, never held.
+func TestErase(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)}
+	ret, _ := (&policy.Policy{Default: policy.Rule{Name: "year", Keep: "1y"}}).Compile()
+	id, _ := age.GenerateX25519Identity()
+	a, err := Create(t.TempDir(), []string{id.Recipient().String()}, Options{Now: clk.now, Retention: ret, MinFreeBytes: -1,
+		Store: store.Options{SealSize: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := WithActor(context.Background(), "dpo")
+	for i, subj := range []string{"about jane doe", "jane doe in court", "unrelated"} {
+		env := &sealmail.Envelope{MailFrom: "a@example.com", RcptTo: []string{"b@example.org"}, ClientIP: "192.0.2.1", Received: clk.now()}
+		if _, err := a.Ingest(ctx, env, []byte(fmt.Sprintf("Subject: %s\r\n\r\nbody %d\r\n", subj, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for st, _ := a.Status(ctx); st.IndexWatermark < 3; st, _ = a.Status(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatal("index did not catch up")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := a.CreateHold(ctx, "court", "subject:court", "case"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := a.Erase(ctx, EraseOptions{Query: `"jane doe"`, Reason: "Art. 17 request 12"})
+	if err != nil || len(rep.Erased) != 0 || len(rep.Refused) != 2 {
+		t.Fatalf("erase within retention = %+v, %v; want both refused", rep, err)
+	}
+	rep, err = a.Erase(ctx, EraseOptions{Query: `"jane doe"`, Reason: "Art. 17 request 12", OverrideRetention: true})
+	if err != nil || fmt.Sprint(rep.Erased) != "[1]" || len(rep.Refused) != 1 || !strings.Contains(rep.Refused[0].Why, "court") {
+		t.Fatalf("erase with override = %+v, %v; want 1 erased, 2 refused (held)", rep, err)
+	}
+	if _, err := a.Get(ctx, 1); err == nil || !strings.Contains(err.Error(), "erased on request") {
+		t.Errorf("Get(1) after erasure = %v", err)
+	}
+	if _, err := a.Get(ctx, 3); err != nil {
+		t.Errorf("Get(3), not matched, = %v", err)
+	}
+	if v, err := a.Verify(ctx, nil); err != nil || !v.OK() {
+		t.Fatalf("verify after erase: %v %v", err, v.Problems)
+	}
+}

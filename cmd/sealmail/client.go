@@ -34,6 +34,7 @@ type archiveAPI interface {
 	CreateHold(ctx context.Context, name, q, reason string) (*archive.HoldInfo, error)
 	ReleaseHold(ctx context.Context, name, reason string) (*archive.HoldInfo, error)
 	Purge(ctx context.Context, o archive.PurgeOptions) (*archive.PurgeReport, error)
+	Erase(ctx context.Context, o archive.EraseOptions) (*archive.EraseReport, error)
 	Close() error
 }
 

@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -87,5 +88,47 @@ sealed.`,
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "only list what would be deleted")
 	c.Flags().StringVar(&asOf, "as-of", "", "with --dry-run: judge as of this date (YYYY-MM-DD)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return c
+}
+
+func newEraseCommand(g *globalOptions) *cobra.Command {
+	var o archive.EraseOptions
+	c := &cobra.Command{
+		Use:   "erase --query Q --reason TEXT [--override-retention]",
+		Short: "Erase the messages a query matches (GDPR Art. 17), unless held or still retained",
+		Long: `Erase the messages a query matches that no legal hold covers and whose
+retention has ended; the others are refused and listed with the reason.
+--override-retention erases retained messages too, after a person has
+weighed the legal ground for keeping them; it is audited as such. Legal
+holds always win. The request, the reason and every id are audited first;
+the bytes are reclaimed like purge's.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.Query == "" || o.Reason == "" {
+				return usageError{errors.New("--query and --reason are required")}
+			}
+			a, err := connectMode(cmd.Context(), g, false)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			rep, err := a.Erase(cmd.Context(), o)
+			if err != nil {
+				return fmt.Errorf("erase: %w", err)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "erased %d messages (audit entry %d): %v\n", len(rep.Erased), rep.AuditSeq, rep.Erased)
+			for _, r := range rep.Refused {
+				fmt.Fprintf(out, "refused %d: %s\n", r.ID, r.Why)
+			}
+			if len(rep.Refused) > 0 && !o.OverrideRetention {
+				fmt.Fprintln(out, "(retained messages can be erased with --override-retention; held ones only after the hold is released)")
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&o.Query, "query", "", "which messages (search syntax)")
+	c.Flags().StringVar(&o.Reason, "reason", "", "the request (e.g. its reference): kept in the audit log")
+	c.Flags().BoolVar(&o.OverrideRetention, "override-retention", false, "also erase messages whose retention has not ended")
 	return c
 }

@@ -122,6 +122,7 @@ Exit codes: 0 success, 1 error, 2 bad usage, 3 verification found problems,
 		newExportCommand(g),
 		newHoldCommand(g),
 		newPurgeCommand(g),
+		newEraseCommand(g),
 		newVerifyCommand(g),
 		newAuditCommand(g),
 	)

@@ -39,4 +39,14 @@ func TestPurgeCommand(t *testing.T) {
 	if _, errOut, code := cli(t, nil, "purge", "--as-of", future, "--data", dir); code != exitUsage {
 		t.Errorf("purge --as-of without --dry-run: exit %d %s", code, errOut)
 	}
+	// Erasure: refused while retained; with the override the unheld one
+	// goes, the held one stays.
+	out, errOut, code = cli(t, nil, "erase", "--query", "*", "--reason", "Art. 17 #3", "--data", dir)
+	if code != 0 || !strings.Contains(string(out), "erased 0 messages") || strings.Count(string(out), "refused ") != 2 {
+		t.Errorf("erase: exit %d:\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = cli(t, nil, "erase", "--query", "*", "--reason", "Art. 17 #3", "--override-retention", "--data", dir)
+	if code != 0 || !strings.Contains(string(out), "erased 1 messages") || !strings.Contains(string(out), "keep-evidence") {
+		t.Errorf("erase --override-retention: exit %d:\n%s%s", code, out, errOut)
+	}
 }

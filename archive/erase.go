@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/audit"
+	"github.com/sealmail/sealmail/policy"
+	"github.com/sealmail/sealmail/store"
+)
+
+// EraseOptions is a GDPR erasure request (Art. 17).
+type EraseOptions struct {
+	Query  string
+	Reason string
+	// OverrideRetention deletes messages whose retention has not ended
+	// (the legal ground for keeping them has to be weighed by a person);
+	// legal holds always win.
+	OverrideRetention bool
+}
+
+// Refusal names a message erase kept, and why.
+type Refusal struct {
+	ID  uint64 `json:"id"`
+	Why string `json:"why"`
+}
+
+// EraseReport says what was erased and what was refused.
+type EraseReport struct {
+	Erased    []uint64  `json:"erased"`
+	Refused   []Refusal `json:"refused"`
+	AuditSeq  uint64    `json:"audit_seq"`
+	Reclaimed int64     `json:"reclaimed_bytes"`
+}
+
+// Erase deletes the messages a query matches that no legal hold covers and
+// whose retention has ended (or, with OverrideRetention, has not); it
+// refuses the others and says why. The request, its reason, the override
+// and every id are audited before anything is deleted.
+func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, error) {
+	if o.Reason == "" {
+		return nil, errors.New("erase: a reason is required (it goes into the audit log)")
+	}
+	if a.index == nil {
+		return nil, errors.New("erase: the index is not open; rebuild it with `sealmail reindex --all`")
+	}
+	a.holdMu.Lock()
+	defer a.holdMu.Unlock()
+	var ids []sealmail.MessageID
+	if err := a.index.IDs(ctx, o.Query, func(id sealmail.MessageID) error { ids = append(ids, id); return nil }); err != nil {
+		return nil, err
+	}
+	hs, err := a.loadHolds()
+	if err != nil {
+		return nil, err
+	}
+	held := make(map[sealmail.MessageID][]string)
+	for _, h := range hs.Active() {
+		err := a.index.IDs(ctx, h.Query, func(id sealmail.MessageID) error {
+			held[id] = append(held[id], h.Name)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("erase: hold %q: %w", h.Name, err)
+		}
+	}
+	now := a.opts.Now()
+	rep := &EraseReport{}
+	for _, id := range ids {
+		m, err := a.store.Message(id)
+		if err != nil || m.State != store.StateLive {
+			continue
+		}
+		if ok, why := policy.Erasable(now, m.RetainUntil, m.Forever, held[id], o.OverrideRetention); ok {
+			rep.Erased = append(rep.Erased, uint64(id))
+		} else {
+			rep.Refused = append(rep.Refused, Refusal{ID: uint64(id), Why: why})
+		}
+	}
+	e, err := a.audit.Append(ctx, audit.Event{Type: audit.TypeErase, Actor: actorOf(ctx), Fields: map[string]any{
+		"query": o.Query, "reason": o.Reason, "override_retention": o.OverrideRetention,
+		"ids": rep.Erased, "refused": rep.Refused,
+	}})
+	if err != nil {
+		return nil, err
+	}
+	rep.AuditSeq = e.Seq
+	if len(rep.Erased) == 0 {
+		return rep, nil
+	}
+	dels := make([]store.Deletion, len(rep.Erased))
+	gone := make([]sealmail.MessageID, len(rep.Erased))
+	for i, id := range rep.Erased {
+		dels[i] = store.Deletion{ID: sealmail.MessageID(id), Reason: "erasure", Audit: e.Seq}
+		gone[i] = sealmail.MessageID(id)
+	}
+	if err := a.store.Delete(ctx, dels, now); err != nil {
+		return nil, fmt.Errorf("erase: %w", err)
+	}
+	if err := a.index.Delete(ctx, gone); err != nil {
+		a.log.Error("erase: remove from index (`sealmail reindex --all` rebuilds it)", "err", err)
+	}
+	n, err := a.Compact(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("erase: deleted, but reclaiming their bytes failed (run purge): %w", err)
+	}
+	rep.Reclaimed = n
+	return rep, nil
+}
