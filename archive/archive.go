@@ -49,6 +49,9 @@ type Options struct {
 	// and retain-until; without it no message is ever eligible for
 	// deletion.
 	Retention *policy.Compiled
+	// LockTimeout is how long Open waits for another process that holds
+	// the archive (default 10 s).
+	LockTimeout time.Duration
 	// ReadOnly opens the store without changing it (no repair, no ingest),
 	// for the CLI when no daemon runs. The audit log still records reads.
 	ReadOnly bool
@@ -79,7 +82,8 @@ type Archive struct {
 	log     *slog.Logger
 	store   *store.Store
 	audit   *audit.Log
-	index   *index.Index // nil when it could not be opened: search fails, ingest goes on
+	indexMu sync.Mutex
+	index   *index.Index // opened by idx; nil until then, or when it could not be opened
 	indexer *indexer     // nil when read-only
 
 	holdMu    sync.Mutex // serialises changes to the holds
@@ -141,6 +145,9 @@ func Open(dir string, opts Options) (*Archive, error) {
 	}
 	so := opts.Store
 	so.ReadOnly = opts.ReadOnly
+	if so.CatalogTimeout == 0 {
+		so.CatalogTimeout = opts.LockTimeout
+	}
 	storeHooks(&so, log)
 	s, err := store.Open(dir, so)
 	if err != nil {
@@ -149,16 +156,16 @@ func Open(dir string, opts Options) (*Archive, error) {
 	}
 	a := &Archive{dir: dir, opts: opts, log: opts.Logger, store: s, audit: log, started: opts.Now()}
 	// The index is derived data: if it cannot be opened the archive still
-	// ingests, and search says how to rebuild it.
-	if x, err := index.Open(indexDir(dir), index.Options{Logger: opts.Logger}); err != nil {
-		a.log.Error("index unavailable: search is off until it is rebuilt (delete DIR/index, run `sealmail reindex`)", "err", err)
-	} else {
-		a.index = x
-		if !opts.ReadOnly {
-			if err := a.startIndexer(x); err != nil {
-				a.Close()
-				return nil, err
-			}
+	// ingests, and search says how to rebuild it. A read-only archive (the
+	// CLI without a daemon) opens it only when a command needs it, so that
+	// a status call never holds it while the daemon starts.
+	if !opts.ReadOnly {
+		x, err := a.idx()
+		if err != nil {
+			a.log.Error("index unavailable: search is off until it is rebuilt (delete DIR/index, run `sealmail reindex --all`)", "err", err)
+		} else if err := a.startIndexer(x); err != nil {
+			a.Close()
+			return nil, err
 		}
 	}
 	return a, nil
@@ -168,15 +175,20 @@ func Open(dir string, opts Options) (*Archive, error) {
 // audit log after a final checkpoint. It is idempotent.
 func (a *Archive) Close() error {
 	a.closeOnce.Do(func() {
-		err := a.store.Close()
+		// The indexer first: its last commit raises the watermark in the
+		// store. Ingest has stopped (the SMTP server shuts down first); a
+		// late message is not offered and stays for reindex.
 		if a.indexer != nil {
 			a.indexer.stop()
 		}
+		err := a.store.Close()
+		a.indexMu.Lock()
 		if a.index != nil {
 			if ierr := a.index.Close(); err == nil {
 				err = ierr
 			}
 		}
+		a.indexMu.Unlock()
 		if aerr := a.audit.Close(); err == nil {
 			err = aerr
 		}
@@ -248,4 +260,26 @@ func (a *Archive) trusted(env *sealmail.Envelope) bool {
 		}
 	}
 	return false
+}
+
+// idx returns the open index, opening it on first use. A daemon that finds
+// it locked (a CLI command holding it a moment) waits up to 10 s.
+func (a *Archive) idx() (*index.Index, error) {
+	a.indexMu.Lock()
+	defer a.indexMu.Unlock()
+	if a.index != nil {
+		return a.index, nil
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		x, err := index.Open(indexDir(a.dir), index.Options{Logger: a.log})
+		if err == nil {
+			a.index = x
+			return x, nil
+		}
+		if !errors.Is(err, index.ErrLocked) || a.opts.ReadOnly || time.Now().After(deadline) {
+			return nil, fmt.Errorf("search index: %w (if it is damaged: delete DIR/index and run `sealmail reindex --all`)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -124,7 +124,7 @@ func committedFields(c store.Committed) map[string]any {
 // it recorded.
 func openAudit(dir, archiveID string, opts Options) (*audit.Log, error) {
 	log, err := audit.Open(auditDir(dir), audit.Options{ArchiveID: archiveID, Logger: opts.Logger,
-		CheckpointEvery: opts.CheckpointEvery, CheckpointInterval: opts.CheckpointInterval})
+		CheckpointEvery: opts.CheckpointEvery, CheckpointInterval: opts.CheckpointInterval, LockTimeout: opts.LockTimeout})
 	if errors.Is(err, audit.ErrNotExist) {
 		return nil, fmt.Errorf("the audit log %s is missing: restore it from a backup and run `sealmail verify`", auditDir(dir))
 	}

@@ -45,13 +45,14 @@ func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, erro
 	if o.Reason == "" {
 		return nil, errors.New("erase: a reason is required (it goes into the audit log)")
 	}
-	if a.index == nil {
-		return nil, errors.New("erase: the index is not open; rebuild it with `sealmail reindex --all`")
+	x, err := a.idx()
+	if err != nil {
+		return nil, fmt.Errorf("erase: %w", err)
 	}
 	a.holdMu.Lock()
 	defer a.holdMu.Unlock()
 	var ids []sealmail.MessageID
-	if err := a.index.IDs(ctx, o.Query, func(id sealmail.MessageID) error { ids = append(ids, id); return nil }); err != nil {
+	if err := x.IDs(ctx, o.Query, func(id sealmail.MessageID) error { ids = append(ids, id); return nil }); err != nil {
 		return nil, err
 	}
 	hs, err := a.loadHolds()
@@ -60,7 +61,7 @@ func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, erro
 	}
 	held := make(map[sealmail.MessageID][]string)
 	for _, h := range hs.Active() {
-		err := a.index.IDs(ctx, h.Query, func(id sealmail.MessageID) error {
+		err := x.IDs(ctx, h.Query, func(id sealmail.MessageID) error {
 			held[id] = append(held[id], h.Name)
 			return nil
 		})
@@ -101,7 +102,7 @@ func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, erro
 	if err := a.store.Delete(ctx, dels, now); err != nil {
 		return nil, fmt.Errorf("erase: %w", err)
 	}
-	if err := a.index.Delete(ctx, gone); err != nil {
+	if err := x.Delete(ctx, gone); err != nil {
 		a.log.Error("erase: remove from index (`sealmail reindex --all` rebuilds it)", "err", err)
 	}
 	n, err := a.Compact(ctx)

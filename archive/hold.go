@@ -43,8 +43,8 @@ func (a *Archive) saveHolds(hs *policy.Holds) error {
 
 func (a *Archive) holdInfo(ctx context.Context, h policy.Hold) HoldInfo {
 	hi := HoldInfo{Hold: h, Active: h.Active(), Matches: -1}
-	if a.index != nil {
-		if n, err := a.index.Count(ctx, h.Query); err == nil {
+	if x, err := a.idx(); err == nil {
+		if n, err := x.Count(ctx, h.Query); err == nil {
 			hi.Matches = n
 		}
 	}

@@ -49,6 +49,7 @@ type indexer struct {
 	done chan struct{}
 
 	mu      sync.Mutex
+	stopped bool
 	queued  int64                       // raw bytes handed over, not yet indexed
 	pending map[sealmail.MessageID]bool // handed over or dropped, not yet indexed
 	maxID   sealmail.MessageID          // highest id handed to the indexer
@@ -84,26 +85,21 @@ func (a *Archive) startIndexer(x *index.Index) error {
 // offer queues a new message for indexing without waiting.
 func (ix *indexer) offer(d index.Doc) {
 	ix.mu.Lock()
-	ix.pending[d.ID] = true
-	ix.maxID = max(ix.maxID, d.ID)
-	full := ix.queued+int64(len(d.Raw)) > indexMaxBytes
-	if !full {
-		ix.queued += int64(len(d.Raw))
-	}
-	ix.mu.Unlock()
-	if full {
-		ix.a.log.Warn("index queue full: message not indexed now; run `sealmail reindex`", "id", d.ID)
+	defer ix.mu.Unlock()
+	if ix.stopped {
 		return
 	}
-	select {
-	case ix.docs <- d:
-	default:
-		ix.mu.Lock()
-		ix.queued -= int64(len(d.Raw))
-		ix.mu.Unlock()
-		// It stays pending: the watermark never passes it until reindex.
-		ix.a.log.Warn("index queue full: message not indexed now; run `sealmail reindex`", "id", d.ID)
+	ix.pending[d.ID] = true // until indexed: the watermark never passes it
+	ix.maxID = max(ix.maxID, d.ID)
+	if ix.queued+int64(len(d.Raw)) <= indexMaxBytes {
+		select {
+		case ix.docs <- d: // never blocks: ingest does not wait for the index
+			ix.queued += int64(len(d.Raw))
+			return
+		default:
+		}
 	}
+	ix.a.log.Warn("index queue full: message not indexed now; run `sealmail reindex`", "id", d.ID)
 }
 
 func (ix *indexer) run() {
@@ -171,7 +167,7 @@ func (ix *indexer) indexed(docs []index.Doc, upTo sealmail.MessageID) {
 	for _, d := range docs {
 		if ix.pending[d.ID] {
 			delete(ix.pending, d.ID)
-			ix.queued -= int64(len(d.Raw))
+			ix.queued = max(0, ix.queued-int64(len(d.Raw)))
 		}
 	}
 	if upTo > 0 && ix.floor != noFloor && upTo >= ix.floor {
@@ -197,7 +193,10 @@ func (a *Archive) raiseWatermark(w sealmail.MessageID) {
 }
 
 func (ix *indexer) stop() {
+	ix.mu.Lock()
+	ix.stopped = true
 	close(ix.docs)
+	ix.mu.Unlock()
 	<-ix.done
 }
 
@@ -211,10 +210,11 @@ type SearchResult = index.Result
 // newest first unless opts.Oldest. The query text and the ids returned are
 // audited.
 func (a *Archive) Search(ctx context.Context, q string, opts SearchOptions) (*SearchResult, error) {
-	if a.index == nil {
-		return nil, fmt.Errorf("search: the index is not open")
+	x, err := a.idx()
+	if err != nil {
+		return nil, err
 	}
-	res, err := a.index.Search(ctx, q, opts)
+	res, err := x.Search(ctx, q, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -232,10 +232,11 @@ func (a *Archive) Search(ctx context.Context, q string, opts SearchOptions) (*Se
 // IndexDocs indexes documents that the caller decrypted (reindex) and
 // raises the watermark to upTo when all documents up to it are in.
 func (a *Archive) IndexDocs(ctx context.Context, docs []index.Doc, upTo sealmail.MessageID) error {
-	if a.index == nil {
-		return fmt.Errorf("reindex: the index is not open")
+	x, err := a.idx()
+	if err != nil {
+		return fmt.Errorf("reindex: %w", err)
 	}
-	if err := a.index.Add(ctx, docs); err != nil {
+	if err := x.Add(ctx, docs); err != nil {
 		return fmt.Errorf("reindex: %w", err)
 	}
 	switch {
@@ -256,11 +257,12 @@ type IndexState struct {
 // IDs returns the ids of every message a query matches, in ascending order,
 // for export and holds. The query and the count are audited.
 func (a *Archive) IDs(ctx context.Context, q string) ([]sealmail.MessageID, error) {
-	if a.index == nil {
-		return nil, fmt.Errorf("search: the index is not open")
+	x, err := a.idx()
+	if err != nil {
+		return nil, err
 	}
 	var ids []sealmail.MessageID
-	if err := a.index.IDs(ctx, q, func(id sealmail.MessageID) error { ids = append(ids, id); return nil }); err != nil {
+	if err := x.IDs(ctx, q, func(id sealmail.MessageID) error { ids = append(ids, id); return nil }); err != nil {
 		return nil, err
 	}
 	slices.Sort(ids)

@@ -48,8 +48,9 @@ func (a *Archive) Purge(ctx context.Context, o PurgeOptions) (*PurgeReport, erro
 		}
 		now = o.AsOf
 	}
-	if a.index == nil {
-		return nil, errors.New("purge: the index is not open, so legal holds cannot be checked; rebuild it with `sealmail reindex --all`")
+	x, err := a.idx()
+	if err != nil {
+		return nil, fmt.Errorf("purge: legal holds cannot be checked: %w", err)
 	}
 	a.holdMu.Lock()
 	defer a.holdMu.Unlock()
@@ -59,7 +60,7 @@ func (a *Archive) Purge(ctx context.Context, o PurgeOptions) (*PurgeReport, erro
 	}
 	held := make(map[sealmail.MessageID][]string)
 	for _, h := range hs.Active() {
-		err := a.index.IDs(ctx, h.Query, func(id sealmail.MessageID) error {
+		err := x.IDs(ctx, h.Query, func(id sealmail.MessageID) error {
 			held[id] = append(held[id], h.Name)
 			return nil
 		})
@@ -112,7 +113,7 @@ func (a *Archive) Purge(ctx context.Context, o PurgeOptions) (*PurgeReport, erro
 	if err := a.store.Delete(ctx, dels, a.opts.Now()); err != nil {
 		return nil, fmt.Errorf("purge: %w", err)
 	}
-	if err := a.index.Delete(ctx, ids); err != nil {
+	if err := x.Delete(ctx, ids); err != nil {
 		a.log.Error("purge: remove from index (search may still list them; `sealmail reindex --all` rebuilds it)", "err", err)
 	}
 	n, err := a.Compact(ctx)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/api"
@@ -35,6 +36,7 @@ type archiveAPI interface {
 	ReleaseHold(ctx context.Context, name, reason string) (*archive.HoldInfo, error)
 	Purge(ctx context.Context, o archive.PurgeOptions) (*archive.PurgeReport, error)
 	Erase(ctx context.Context, o archive.EraseOptions) (*archive.EraseReport, error)
+	ApplyPolicy(ctx context.Context, facts []archive.PolicyFacts) ([]archive.PolicyChange, error)
 	Close() error
 }
 
@@ -47,17 +49,30 @@ func connect(ctx context.Context, g *globalOptions) (archiveAPI, error) {
 // connectMode is connect for commands that must write (reindex) when they
 // open the archive themselves.
 func connectMode(ctx context.Context, g *globalOptions, readOnly bool) (archiveAPI, error) {
-	c, err := api.Dial(filepath.Join(g.data, api.SocketName))
-	if err == nil {
-		return c, nil
+	sock := filepath.Join(g.data, api.SocketName)
+	// While a daemon starts, it holds the archive before its socket
+	// answers: try both for a while.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := api.Dial(sock)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, api.ErrNoDaemon) {
+			return nil, err
+		}
+		a, err := archive.Open(g.data, archive.Options{Logger: newLogger(g, nil), ReadOnly: readOnly, LockTimeout: 300 * time.Millisecond})
+		if !errors.Is(err, store.ErrLocked) {
+			return a, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the archive at %s is in use by another sealmail process, but no daemon answers on %s: "+
+				"wait for the other command to finish, or check the daemon (systemctl status sealmail)", g.data, sock)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	if !errors.Is(err, api.ErrNoDaemon) {
-		return nil, err
-	}
-	a, err := archive.Open(g.data, archive.Options{Logger: newLogger(g, nil), ReadOnly: readOnly})
-	if errors.Is(err, store.ErrLocked) {
-		return nil, fmt.Errorf("the archive at %s is in use by another sealmail process, but no daemon answers on %s: "+
-			"wait for the other command to finish, or check the daemon (systemctl status sealmail)", g.data, filepath.Join(g.data, api.SocketName))
-	}
-	return a, err
 }

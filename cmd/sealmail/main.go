@@ -123,6 +123,7 @@ Exit codes: 0 success, 1 error, 2 bad usage, 3 verification found problems,
 		newHoldCommand(g),
 		newPurgeCommand(g),
 		newEraseCommand(g),
+		newPolicyCommand(g),
 		newVerifyCommand(g),
 		newAuditCommand(g),
 	)

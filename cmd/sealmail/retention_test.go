@@ -74,3 +74,31 @@ keep = "forever"
 		t.Errorf("serve with a bad retention period: exit %d, %s", code, errOut)
 	}
 }
+
+// TestPolicyApply archives messages without retention rules, then restarts
+// the daemon with rules and applies them to the stored messages.
+func TestPolicyApply(t *testing.T) {
+	t.Parallel()
+	dir, identity := initArchive(t)
+	d := startDaemon(t, dir)
+	for _, subj := range []string{"[invoice] 1", "note"} {
+		if code, reply := sendOne(t, d.addr, []byte("From: a@example.com\r\nSubject: "+subj+"\r\n\r\nx\r\n")); code != 250 {
+			t.Fatalf("send: %d %s", code, reply)
+		}
+	}
+	d.stop()
+	d = startDaemon(t, dir, "--config", writeConfig(t, "[retention.default]\nname = \"d\"\nkeep = \"6y\"\n[[retention.rules]]\nname = \"inv\"\nheaders = { Subject = \"[invoice]\" }\nkeep = \"forever\"\n"))
+	out, errOut, code := cli(t, nil, "policy", "apply", "--identity", identity, "--data", dir)
+	if code != 0 || !strings.Contains(string(out), "re-evaluated 2 messages, 2 changed") || !strings.Contains(string(out), "1: (none) -> forever") {
+		t.Fatalf("policy apply: exit %d:\n%s%s", code, out, errOut)
+	}
+	out, _, _ = cli(t, nil, "policy", "apply", "--identity", identity, "--data", dir)
+	if !strings.Contains(string(out), "2 messages, 0 changed") {
+		t.Errorf("second policy apply changed something:\n%s", out)
+	}
+	d.stop()
+	audit, _, _ := cli(t, nil, "audit", "show", "--type", "policy.change", "--data", dir)
+	if strings.Count(string(audit), `"op":"apply"`) != 2 {
+		t.Errorf("audit log lacks the policy applications:\n%s", audit)
+	}
+}
