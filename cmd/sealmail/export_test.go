@@ -29,7 +29,7 @@ func TestExport(t *testing.T) {
 		if i%2 == 1 {
 			to = "eve@example.net"
 		}
-		msg := []byte(fmt.Sprintf("From: a@example.com\r\nTo: %s\r\nSubject: export %d\r\n\r\nbody %d\nbare LF\r\n", to, i, i))
+		msg := []byte(fmt.Sprintf("From: a@example.com\r\nTo: %s\r\nSubject: export %d\r\n\r\nbody %d\nbare LF\r\nFrom the desk of A\r\n", to, i, i))
 		code, reply := sendOne(t, d.addr, msg)
 		if code != 250 {
 			t.Fatalf("send: %d %s", code, reply)
@@ -65,6 +65,9 @@ func TestExport(t *testing.T) {
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("%s: sha256sum -c: %v\n%s", tc.format, err, b)
 		}
+		if tc.format == "mbox" {
+			checkMboxWithNotmuch(t, out)
+		}
 		if tc.format == "eml" {
 			files, _ := filepath.Glob(filepath.Join(sumDir, "*.eml"))
 			if len(files) != 3 {
@@ -81,5 +84,49 @@ func TestExport(t *testing.T) {
 	out, _, _ := cli(t, nil, "audit", "show", "--type", "export", "--data", dir)
 	if n := strings.Count(string(out), "manifest_sha256"); n != 4 || !strings.Contains(string(out), `"query":"to:bob@example.org"`) {
 		t.Errorf("audit log has %d export entries, want 4 with the query:\n%s", n, out)
+	}
+}
+
+// checkMboxWithNotmuch reads an exported mbox with real readers: Debian's
+// mb2md splits it into a Maildir (undoing the "From " quoting) and notmuch
+// indexes that.
+func checkMboxWithNotmuch(t *testing.T, mbox string) {
+	t.Helper()
+	mb2md := needTool(t, "mb2md", "mb2md")
+	notmuch := needTool(t, "notmuch", "notmuch")
+	dir := t.TempDir()
+	maildir := filepath.Join(dir, "mail")
+	if b, err := exec.Command(mb2md, "-s", mbox, "-d", maildir).CombinedOutput(); err != nil {
+		t.Fatalf("mb2md: %v\n%s", err, b)
+	}
+	cfg := filepath.Join(dir, "notmuch-config")
+	os.WriteFile(cfg, []byte("[database]\npath="+maildir+"\n[new]\ntags=inbox\n"), 0o600)
+	run := func(args ...string) string {
+		cmd := exec.Command(notmuch, args...)
+		cmd.Env = append(os.Environ(), "NOTMUCH_CONFIG="+cfg)
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("notmuch %v: %v\n%s", args, err, b)
+		}
+		return string(b)
+	}
+	run("new", "--quiet")
+	if n := strings.TrimSpace(run("count", "*")); n != "3" {
+		t.Errorf("notmuch counts %s messages in the mbox, want 3", n)
+	}
+	subjects := run("search", "--output=summary", "*")
+	for _, s := range []string{"export 0", "export 2", "export 4"} {
+		if !strings.Contains(subjects, s) {
+			t.Errorf("notmuch does not list %q:\n%s", s, subjects)
+		}
+	}
+	if n := strings.TrimSpace(run("count", "body:desk")); n != "3" {
+		t.Errorf("the quoted \"From the desk\" lines: notmuch finds %s, want 3", n)
+	}
+	files, _ := filepath.Glob(filepath.Join(maildir, "cur", "*"))
+	for _, f := range files {
+		if b, _ := os.ReadFile(f); !bytes.Contains(b, []byte("\nFrom the desk of A\n")) {
+			t.Errorf("%s: the body's From line was not restored:\n%s", f, b)
+		}
 	}
 }
