@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -270,10 +271,21 @@ func (a *Archive) idx() (*index.Index, error) {
 	if a.index != nil {
 		return a.index, nil
 	}
+	// A new index (deleted, never built) holds nothing whatever the
+	// watermark says: reset it, or purge would take every message for
+	// indexed and no hold would match.
+	_, statErr := os.Stat(indexDir(a.dir))
+	fresh := errors.Is(statErr, os.ErrNotExist)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		x, err := index.Open(indexDir(a.dir), index.Options{Logger: a.log})
 		if err == nil {
+			if fresh && !a.opts.ReadOnly {
+				if err := a.store.SetIndexWatermark(0); err != nil {
+					x.Close()
+					return nil, err
+				}
+			}
 			a.index = x
 			return x, nil
 		}

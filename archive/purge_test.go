@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -178,5 +179,48 @@ func TestErase(t *testing.T) {
 	}
 	if v, err := a.Verify(ctx, nil); err != nil || !v.OK() {
 		t.Fatalf("verify after erase: %v %v", err, v.Problems)
+	}
+}
+
+// TestPurgeWithoutIndexKeepsEverything: with the index deleted, nothing is
+// known to be indexed, so no hold can be checked and purge keeps all.
+func TestPurgeWithoutIndexKeepsEverything(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)}
+	ret, _ := (&policy.Policy{Default: policy.Rule{Name: "d", Keep: "1d"}}).Compile()
+	id, _ := age.GenerateX25519Identity()
+	dir := t.TempDir()
+	a, err := Create(dir, []string{id.Recipient().String()}, Options{Now: clk.now, Retention: ret, MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := WithActor(context.Background(), "test")
+	env := &sealmail.Envelope{MailFrom: "a@example.com", ClientIP: "192.0.2.1", Received: clk.now()}
+	if _, err := a.Ingest(ctx, env, []byte("Subject: held\r\n\r\nx\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for st, _ := a.Status(ctx); st.IndexWatermark < 1; st, _ = a.Status(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatal("index did not catch up")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := a.CreateHold(ctx, "h", "subject:held", "r"); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if err := os.RemoveAll(indexDir(dir)); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(48 * time.Hour)
+	a, err = Open(dir, Options{Now: clk.now, Retention: ret, MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	rep, err := a.Purge(ctx, PurgeOptions{})
+	if err != nil || len(rep.Deleted) != 0 {
+		t.Fatalf("purge with a deleted index = %+v, %v; want nothing deleted", rep, err)
 	}
 }
