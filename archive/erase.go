@@ -55,19 +55,9 @@ func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, erro
 	if err := x.IDs(ctx, o.Query, func(id sealmail.MessageID) error { ids = append(ids, id); return nil }); err != nil {
 		return nil, err
 	}
-	hs, err := a.loadHolds()
+	held, err := a.heldBy(ctx, x)
 	if err != nil {
-		return nil, err
-	}
-	held := make(map[sealmail.MessageID][]string)
-	for _, h := range hs.Active() {
-		err := x.IDs(ctx, h.Query, func(id sealmail.MessageID) error {
-			held[id] = append(held[id], h.Name)
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("erase: hold %q: %w", h.Name, err)
-		}
+		return nil, fmt.Errorf("erase: %w", err)
 	}
 	now := a.opts.Now()
 	rep := &EraseReport{}

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/audit"
+	"github.com/sealmail/sealmail/index"
 	"github.com/sealmail/sealmail/index/query"
 	"github.com/sealmail/sealmail/policy"
 )
@@ -113,4 +115,24 @@ func (a *Archive) Holds(ctx context.Context) ([]HoldInfo, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// heldBy runs every active hold's query and returns, per message, the
+// holds that cover it. The caller holds holdMu.
+func (a *Archive) heldBy(ctx context.Context, x *index.Index) (map[sealmail.MessageID][]string, error) {
+	hs, err := a.loadHolds()
+	if err != nil {
+		return nil, err
+	}
+	held := make(map[sealmail.MessageID][]string)
+	for _, h := range hs.Active() {
+		err := x.IDs(ctx, h.Query, func(id sealmail.MessageID) error {
+			held[id] = append(held[id], h.Name)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("hold %q: %w", h.Name, err)
+		}
+	}
+	return held, nil
 }

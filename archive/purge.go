@@ -54,19 +54,9 @@ func (a *Archive) Purge(ctx context.Context, o PurgeOptions) (*PurgeReport, erro
 	}
 	a.holdMu.Lock()
 	defer a.holdMu.Unlock()
-	hs, err := a.loadHolds()
+	held, err := a.heldBy(ctx, x)
 	if err != nil {
-		return nil, err
-	}
-	held := make(map[sealmail.MessageID][]string)
-	for _, h := range hs.Active() {
-		err := x.IDs(ctx, h.Query, func(id sealmail.MessageID) error {
-			held[id] = append(held[id], h.Name)
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("purge: hold %q: %w", h.Name, err)
-		}
+		return nil, fmt.Errorf("purge: %w", err)
 	}
 	wm, err := a.store.IndexWatermark()
 	if err != nil {
