@@ -228,3 +228,9 @@ func (c *Client) Erase(ctx context.Context, o archive.EraseOptions) (*archive.Er
 	var rep archive.EraseReport
 	return &rep, c.do(ctx, http.MethodPost, "/v1/erase", nil, o, &rep)
 }
+
+// ApplyPolicy is [archive.Archive.ApplyPolicy] through the daemon.
+func (c *Client) ApplyPolicy(ctx context.Context, facts []archive.PolicyFacts) ([]archive.PolicyChange, error) {
+	var ch []archive.PolicyChange
+	return ch, c.do(ctx, http.MethodPost, "/v1/policy/apply", nil, facts, &ch)
+}

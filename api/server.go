@@ -78,6 +78,7 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 	mux.HandleFunc("POST /v1/holds/{name}/release", s.releaseHold)
 	mux.HandleFunc("POST /v1/purge", s.purge)
 	mux.HandleFunc("POST /v1/erase", s.erase)
+	mux.HandleFunc("POST /v1/policy/apply", s.applyPolicy)
 	mux.HandleFunc("POST /v1/verify", s.verify)
 	mux.HandleFunc("POST /v1/audit/verify", s.verifyAudit)
 	mux.HandleFunc("POST /v1/audit/checkpoint", s.checkpoint)
@@ -283,6 +284,16 @@ func (s *Server) erase(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, err := s.a.Erase(r.Context(), o)
 	s.replyUser(w, rep, err)
+}
+
+func (s *Server) applyPolicy(w http.ResponseWriter, r *http.Request) {
+	var facts []archive.PolicyFacts
+	if err := json.NewDecoder(io.LimitReader(r.Body, 256<<20)).Decode(&facts); err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return
+	}
+	ch, err := s.a.ApplyPolicy(r.Context(), facts)
+	s.reply(w, ch, err)
 }
 
 // HoldBody asks for a hold to be created or released.

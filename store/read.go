@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -242,4 +243,23 @@ func (s *Store) segment(seq SegmentSeq) (*SegmentInfo, error) {
 		return err
 	})
 	return si, err
+}
+
+// SetRetention changes a live message's retain-until (policy re-evaluation)
+// and returns the previous value.
+func (s *Store) SetRetention(id sealmail.MessageID, until time.Time, forever bool) (prev time.Time, prevForever bool, err error) {
+	if s.opts.ReadOnly {
+		return prev, false, fmt.Errorf("set retention: %w", ErrReadOnly)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		msgs := tx.Bucket(bucketMessages)
+		m, err := decodeMessage(id, msgs.Get(idKey(id)))
+		if err != nil {
+			return err
+		}
+		prev, prevForever = m.RetainUntil, m.Forever
+		m.RetainUntil, m.Forever = until, forever
+		return msgs.Put(idKey(id), encodeMessage(m))
+	})
+	return prev, prevForever, err
 }
