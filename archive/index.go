@@ -32,8 +32,11 @@ const (
 	// indexFlushBytes are waiting, or when its oldest document has waited
 	// indexMaxWait. A commit takes at most indexBatch documents.
 	indexFlushBytes = 32 << 20
-	indexQuiet      = 500 * time.Millisecond
-	indexMaxWait    = 30 * time.Second
+	// indexCommitBytes bounds the raw bytes of one index commit, so that a
+	// commit is short and closing the archive never waits long for one.
+	indexCommitBytes = 8 << 20
+	indexQuiet       = 500 * time.Millisecond
+	indexMaxWait     = 30 * time.Second
 	// indexStopBudget bounds how long closing the archive spends indexing
 	// what waits; the rest stays for `sealmail reindex`.
 	indexStopBudget = 15 * time.Second
@@ -110,7 +113,7 @@ func (ix *indexer) run() {
 	defer tick.Stop()
 	flush := func() {
 		for len(batch) > 0 {
-			n := min(len(batch), indexBatch)
+			n := commitSize(batch, indexBatch)
 			ix.add(batch[:n])
 			batch = batch[n:]
 		}
@@ -124,7 +127,7 @@ func (ix *indexer) run() {
 				// budget; what is left keeps the watermark down.
 				deadline := time.Now().Add(indexStopBudget)
 				for len(batch) > 0 && time.Now().Before(deadline) {
-					n := min(len(batch), 100)
+					n := commitSize(batch, 100)
 					ix.add(batch[:n])
 					batch = batch[n:]
 				}
@@ -139,9 +142,11 @@ func (ix *indexer) run() {
 			}
 			batch = append(batch, d)
 			ix.mu.Lock()
-			pressed := ix.queued >= indexFlushBytes
+			pressed, stopping := ix.queued >= indexFlushBytes, ix.stopped
 			ix.mu.Unlock()
-			if pressed || time.Since(oldest) >= indexMaxWait {
+			// Closing: collect what is queued; the budgeted commits below
+			// index as much of it as time allows.
+			if !stopping && (pressed || time.Since(oldest) >= indexMaxWait) {
 				flush()
 			}
 		case now := <-tick.C:
@@ -150,6 +155,17 @@ func (ix *indexer) run() {
 			}
 		}
 	}
+}
+
+// commitSize is how many of docs go into one index commit: at most max,
+// and at most indexCommitBytes of raw bytes (at least one).
+func commitSize(docs []index.Doc, max int) int {
+	n, size := 0, 0
+	for n < len(docs) && n < max && (n == 0 || size+len(docs[n].Raw) <= indexCommitBytes) {
+		size += len(docs[n].Raw)
+		n++
+	}
+	return n
 }
 
 func (ix *indexer) add(batch []index.Doc) {

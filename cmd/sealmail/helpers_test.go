@@ -162,7 +162,14 @@ func (d *daemon) stop() {
 	select {
 	case <-d.done:
 	case <-time.After(60 * time.Second):
-		d.cmd.Process.Kill()
+		// SIGQUIT makes the Go runtime print every goroutine: the log then
+		// shows where shutdown hung.
+		d.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-d.done:
+		case <-time.After(5 * time.Second):
+			d.cmd.Process.Kill()
+		}
 		d.t.Fatalf("daemon did not stop within 60s after SIGTERM: %s", d.stderr)
 	}
 	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
