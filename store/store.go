@@ -19,6 +19,7 @@ import (
 
 	"filippo.io/age"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // File is the part of *os.File that segments are written through. Tests
@@ -267,7 +268,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	// NoFreelistSync: the freelist is rebuilt at open instead of written at
 	// every commit, which halves the pages a small commit writes.
 	db, err := bolt.Open(filepath.Join(dir, catalogFile), 0o600, &bolt.Options{Timeout: opts.CatalogTimeout, NoFreelistSync: true, ReadOnly: opts.ReadOnly})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open catalog %s: %w", filepath.Join(dir, catalogFile), ErrLocked)
 	}
 	if err != nil {

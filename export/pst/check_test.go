@@ -206,7 +206,6 @@ func (c *checker) run() {
 		c.errorf("density list page trailer invalid")
 	}
 	c.checkNodes(h)
-	return
 }
 
 func (c *checker) checkMapPage(p []byte, off int64, ptype byte) {
