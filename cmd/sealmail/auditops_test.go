@@ -26,7 +26,7 @@ func TestEveryOperationIsAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := writeConfig(t, fmt.Sprintf("[smtp]\n[smtp.users]\nexchange = %q\n[journal]\nusers = [\"exchange\"]\n[storage]\nseal_size = \"2K\"\n", hash))
+	cfg := writeConfig(t, fmt.Sprintf("[smtp]\n[smtp.users]\nexchange = %q\n[journal]\nusers = [\"exchange\"]\n[storage]\nseal_size = \"2K\"\n[audit]\ncheckpoint_every = 5\n", hash))
 	d := startDaemon(t, dir, "--config", cfg)
 
 	c, err := dialSMTP(d.addr, true)
@@ -61,6 +61,7 @@ func TestEveryOperationIsAudited(t *testing.T) {
 	}
 	types := map[string]int{}
 	ops := map[string]bool{}
+	run, maxRun := 0, 0 // entries between checkpoints
 	for _, line := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
 		var e struct {
 			Type   string         `json:"type"`
@@ -71,6 +72,11 @@ func TestEveryOperationIsAudited(t *testing.T) {
 			t.Fatalf("audit show line %q: %v", line, err)
 		}
 		types[e.Type]++
+		if e.Type == "checkpoint" {
+			run = 0
+		} else if run++; run > maxRun {
+			maxRun = run
+		}
 		if op, ok := e.Fields["op"].(string); ok && e.Type == "api.call" {
 			ops[op] = true
 			// Through the daemon the socket's peer; without it (status polled
@@ -85,10 +91,14 @@ func TestEveryOperationIsAudited(t *testing.T) {
 		}
 	}
 	for typ, min := range map[string]int{"config": 2, "daemon.start": 1, "daemon.stop": 1, "ingest": 4, "segment.seal": 1,
-		"api.call": 4, "auth.ok": 1, "auth.fail": 1, "verify": 2, "checkpoint": 1} {
+		"api.call": 4, "auth.ok": 1, "auth.fail": 1, "verify": 2,
+		"checkpoint": 5} { // checkpoint_every = 5
 		if types[typ] < min {
 			t.Errorf("audit log has %d %s entries, want at least %d (all: %v)", types[typ], typ, min, types)
 		}
+	}
+	if maxRun > 6 {
+		t.Errorf("%d entries in a row without a checkpoint, with checkpoint_every = 5", maxRun)
 	}
 	for _, op := range []string{"status", "list", "get", "checkpoint"} {
 		if !ops[op] {

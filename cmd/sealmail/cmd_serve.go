@@ -111,6 +111,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		minFree = -1
 	}
 	sources, _ := parsePrefixes(cfg.Journal.Sources)
+	cpInterval, _ := parseDuration(cfg.Audit.CheckpointInterval)
 	var retention *policy.Compiled
 	if cfg.Retention != nil {
 		if retention, err = cfg.Retention.Compile(); err != nil {
@@ -125,6 +126,8 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		EncodedRecipientDomains: cfg.Journal.EncodedRecipientDomains,
 		MinFreeBytes:            minFree,
 		Retention:               retention,
+		CheckpointEvery:         cfg.Audit.CheckpointEvery,
+		CheckpointInterval:      cpInterval,
 	})
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("the archive at %s is already open in another sealmail process (is the daemon running? see `sealmail status --data %s`)", g.data, g.data)

@@ -28,6 +28,7 @@ type Config struct {
 	Journal JournalConfig `toml:"journal" yaml:"journal"`
 	Storage StorageConfig `toml:"storage" yaml:"storage"`
 	Log     LogConfig     `toml:"log" yaml:"log"`
+	Audit   AuditConfig   `toml:"audit" yaml:"audit"`
 	// Retention rules (docs/retention.md). Without them no message is ever
 	// eligible for deletion.
 	Retention *policy.Policy `toml:"retention" yaml:"retention"`
@@ -67,6 +68,12 @@ type StorageConfig struct {
 	SealSize  string `toml:"seal_size" yaml:"seal_size"`               // default "1GiB"
 	MinFree   string `toml:"min_free" yaml:"min_free"`                 // default "1GiB"; "0" disables
 	ShutdownT string `toml:"shutdown_timeout" yaml:"shutdown_timeout"` // default "30s"
+}
+
+// AuditConfig says how often the audit log writes a signed checkpoint.
+type AuditConfig struct {
+	CheckpointEvery    int    `toml:"checkpoint_every" yaml:"checkpoint_every"`       // entries; default 1000
+	CheckpointInterval string `toml:"checkpoint_interval" yaml:"checkpoint_interval"` // default "5m"
 }
 
 // LogConfig configures diagnostics.
@@ -130,7 +137,7 @@ func (c *Config) Validate() []error {
 			bad("%s: %v", s.key, err)
 		}
 	}
-	for _, d := range []struct{ key, v string }{{"smtp.command_timeout", c.SMTP.CommandTimeout}, {"smtp.data_timeout", c.SMTP.DataTimeout}, {"storage.shutdown_timeout", c.Storage.ShutdownT}} {
+	for _, d := range []struct{ key, v string }{{"smtp.command_timeout", c.SMTP.CommandTimeout}, {"smtp.data_timeout", c.SMTP.DataTimeout}, {"storage.shutdown_timeout", c.Storage.ShutdownT}, {"audit.checkpoint_interval", c.Audit.CheckpointInterval}} {
 		if _, err := parseDuration(d.v); err != nil {
 			bad("%s: %v", d.key, err)
 		}
@@ -148,6 +155,9 @@ func (c *Config) Validate() []error {
 	}
 	if (c.SMTP.CertFile == "") != (c.SMTP.KeyFile == "") {
 		bad("smtp.cert_file and smtp.key_file: give both or neither")
+	}
+	if c.Audit.CheckpointEvery < 0 {
+		bad("audit.checkpoint_every = %d: want a positive number of entries", c.Audit.CheckpointEvery)
 	}
 	if c.SMTP.MaxRecipients < 0 || c.SMTP.MaxConnections < 0 {
 		bad("smtp.max_recipients and smtp.max_connections must not be negative")
