@@ -53,19 +53,9 @@ func NewEMLDir(dir string, opts Options) (*EMLDir, error) {
 // Add writes it.Raw to <dir>/YYYYMMDD-HHMMSS-<id>.eml and fsyncs it. A
 // failed Add leaves no file behind and the export usable.
 func (w *EMLDir) Add(ctx context.Context, it Item) error {
-	w.st.mu.Lock()
-	defer w.st.mu.Unlock()
-	if err := w.st.check(ctx, it); err != nil {
-		return err
-	}
 	name := emlName(it)
 	path := filepath.Join(w.dir, name)
-	if err := writeFileSync(path, it.Raw); err != nil {
-		return fmt.Errorf("export: write message %s to %s: %w", it.ID, path, err)
-	}
-	w.st.record(it, name)
-	w.st.opts.Logger.Debug("exported message", "id", it.ID, "file", name)
-	return nil
+	return w.st.add(ctx, it, name, path, false, func() error { return writeFileSync(path, it.Raw) })
 }
 
 // Close writes manifest.csv, manifest.json and manifest.sha256 (which
@@ -104,11 +94,7 @@ func (w *EMLDir) close() error {
 }
 
 // Manifest returns a copy of the manifest so far.
-func (w *EMLDir) Manifest() Manifest {
-	w.st.mu.Lock()
-	defer w.st.mu.Unlock()
-	return w.st.manifest()
-}
+func (w *EMLDir) Manifest() Manifest { return w.st.manifest() }
 
 // messageFiles lists the message files of an EML export for
 // manifest.sha256.
@@ -148,12 +134,12 @@ func NewEMLZip(path string, opts Options) (*EMLZip, error) {
 // Add appends it.Raw as the entry YYYYMMDD-HHMMSS-<id>.eml. An I/O error
 // damages the archive: later Adds and Close return it.
 func (w *EMLZip) Add(ctx context.Context, it Item) error {
-	w.st.mu.Lock()
-	defer w.st.mu.Unlock()
-	if err := w.st.check(ctx, it); err != nil {
-		return err
-	}
 	name := emlName(it)
+	return w.st.add(ctx, it, name, w.path, true, func() error { return w.writeEntry(name, it) })
+}
+
+// writeEntry adds one stored (uncompressed) zip entry.
+func (w *EMLZip) writeEntry(name string, it Item) error {
 	hdr := &zip.FileHeader{
 		Name:               name,
 		Method:             zip.Store,
@@ -169,13 +155,7 @@ func (w *EMLZip) Add(ctx context.Context, it Item) error {
 	if err == nil {
 		_, err = ew.Write(it.Raw)
 	}
-	if err != nil {
-		w.st.err = fmt.Errorf("export: write message %s to %s: %w", it.ID, w.path, err)
-		return w.st.err
-	}
-	w.st.record(it, name)
-	w.st.opts.Logger.Debug("exported message", "id", it.ID, "file", name)
-	return nil
+	return err
 }
 
 // Close writes the manifest entries and the zip central directory, then
@@ -220,11 +200,7 @@ func (w *EMLZip) close() error {
 }
 
 // Manifest returns a copy of the manifest so far.
-func (w *EMLZip) Manifest() Manifest {
-	w.st.mu.Lock()
-	defer w.st.mu.Unlock()
-	return w.st.manifest()
-}
+func (w *EMLZip) Manifest() Manifest { return w.st.manifest() }
 
 // setModified sets the entry time to the received time when the zip
 // MS-DOS date field can hold it (1980–2107).

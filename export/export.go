@@ -141,6 +141,28 @@ func (s *state) check(ctx context.Context, it Item) error {
 }
 
 // record appends the manifest row for it.
+// add is every writer's Add: under the lock it checks it, runs write, and
+// records it in the manifest (as file, "" for single-file exports). A write
+// error into a shared output (zip, mbox, pst) damages it: it is kept and
+// returned by every later call. A failed EML file does not.
+func (s *state) add(ctx context.Context, it Item, file, target string, sticky bool, write func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx, it); err != nil {
+		return err
+	}
+	if err := write(); err != nil {
+		err = fmt.Errorf("export: write message %s to %s: %w", it.ID, target, err)
+		if sticky {
+			s.err = err
+		}
+		return err
+	}
+	s.record(it, file)
+	s.opts.Logger.Debug("exported message", "id", it.ID, "file", file)
+	return nil
+}
+
 func (s *state) record(it Item, file string) {
 	s.seen[it.ID] = true
 	sum := sha256.Sum256(it.Raw)
@@ -152,7 +174,10 @@ func (s *state) record(it Item, file string) {
 	s.man.Count = len(s.man.Messages)
 }
 
+// manifest returns a copy of the manifest so far: a writer's Manifest.
 func (s *state) manifest() Manifest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	m := s.man
 	m.Messages = slices.Clone(s.man.Messages)
 	if m.Messages == nil {

@@ -65,18 +65,7 @@ func NewMbox(path string, opts Options) (*Mbox, error) {
 // Add appends one message. An I/O error damages the mbox: later Adds and
 // Close return it.
 func (w *Mbox) Add(ctx context.Context, it Item) error {
-	w.st.mu.Lock()
-	defer w.st.mu.Unlock()
-	if err := w.st.check(ctx, it); err != nil {
-		return err
-	}
-	if err := writeMboxMessage(w.bw, it); err != nil {
-		w.st.err = fmt.Errorf("export: write message %s to %s: %w", it.ID, w.path, err)
-		return w.st.err
-	}
-	w.st.record(it, "")
-	w.st.opts.Logger.Debug("exported message", "id", it.ID)
-	return nil
+	return w.st.add(ctx, it, "", w.path, true, func() error { return writeMboxMessage(w.bw, it) })
 }
 
 // Close flushes and fsyncs the mbox, writes its manifest files and fsyncs
@@ -153,11 +142,7 @@ func checkBeside(path string) error {
 	return nil
 }
 
-func (w *Mbox) Manifest() Manifest {
-	w.st.mu.Lock()
-	defer w.st.mu.Unlock()
-	return w.st.manifest()
-}
+func (w *Mbox) Manifest() Manifest { return w.st.manifest() }
 
 // writeMboxMessage writes the "From " line, the quoted body and the empty
 // line that ends a message.

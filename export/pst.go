@@ -57,17 +57,7 @@ func NewPST(path string, opts Options) (*PST, error) {
 // Add appends one message, with its first envelope's recipients (Bcc
 // included).
 func (w *PST) Add(ctx context.Context, it Item) error {
-	w.st.mu.Lock()
-	defer w.st.mu.Unlock()
-	if err := w.st.check(ctx, it); err != nil {
-		return err
-	}
-	if err := w.w.AddMessage(w.folder, it.Raw, firstEnvelope(it)); err != nil {
-		w.st.err = fmt.Errorf("export: write message %s to %s: %w", it.ID, w.path, err)
-		return w.st.err
-	}
-	w.st.record(it, "")
-	return nil
+	return w.st.add(ctx, it, "", w.path, true, func() error { return w.w.AddMessage(w.folder, it.Raw, firstEnvelope(it)) })
 }
 
 // Close finishes the PST and writes the manifest.
@@ -95,11 +85,7 @@ func (w *PST) close() error {
 }
 
 // Manifest returns the manifest; complete after Close.
-func (w *PST) Manifest() Manifest {
-	w.st.mu.Lock()
-	defer w.st.mu.Unlock()
-	return w.st.manifest()
-}
+func (w *PST) Manifest() Manifest { return w.st.manifest() }
 
 func firstEnvelope(it Item) *sealmail.Envelope {
 	if len(it.Envelopes) == 0 {
