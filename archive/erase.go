@@ -83,22 +83,8 @@ func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, erro
 	if len(rep.Erased) == 0 {
 		return rep, nil
 	}
-	dels := make([]store.Deletion, len(rep.Erased))
-	gone := make([]sealmail.MessageID, len(rep.Erased))
-	for i, id := range rep.Erased {
-		dels[i] = store.Deletion{ID: sealmail.MessageID(id), Reason: "erasure", Audit: e.Seq}
-		gone[i] = sealmail.MessageID(id)
-	}
-	if err := a.store.Delete(ctx, dels, now); err != nil {
+	if rep.Reclaimed, err = a.delete(ctx, x, rep.Erased, "erasure", e.Seq); err != nil {
 		return nil, fmt.Errorf("erase: %w", err)
 	}
-	if err := x.Delete(ctx, gone); err != nil {
-		a.log.Error("erase: remove from index (`sealmail reindex --all` rebuilds it)", "err", err)
-	}
-	n, err := a.Compact(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("erase: deleted, but reclaiming their bytes failed (run purge): %w", err)
-	}
-	rep.Reclaimed = n
 	return rep, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/audit"
+	"github.com/sealmail/sealmail/index"
 	"github.com/sealmail/sealmail/policy"
 	"github.com/sealmail/sealmail/store"
 )
@@ -94,24 +95,33 @@ func (a *Archive) Purge(ctx context.Context, o PurgeOptions) (*PurgeReport, erro
 	if o.DryRun || len(rep.Deleted) == 0 {
 		return rep, nil
 	}
-	dels := make([]store.Deletion, len(rep.Deleted))
-	ids := make([]sealmail.MessageID, len(rep.Deleted))
-	for i, id := range rep.Deleted {
-		dels[i] = store.Deletion{ID: sealmail.MessageID(id), Reason: "retention", Audit: e.Seq}
-		ids[i] = sealmail.MessageID(id)
-	}
-	if err := a.store.Delete(ctx, dels, a.opts.Now()); err != nil {
+	if rep.Reclaimed, err = a.delete(ctx, x, rep.Deleted, "retention", e.Seq); err != nil {
 		return nil, fmt.Errorf("purge: %w", err)
 	}
-	if err := x.Delete(ctx, ids); err != nil {
-		a.log.Error("purge: remove from index (search may still list them; `sealmail reindex --all` rebuilds it)", "err", err)
+	return rep, nil
+}
+
+// delete removes messages that an audit entry (seq) ordered deleted: a
+// tombstone each in the store, out of the index, then compaction reclaims
+// what it can. It returns the bytes reclaimed.
+func (a *Archive) delete(ctx context.Context, x *index.Index, ids []uint64, reason string, seq uint64) (int64, error) {
+	dels := make([]store.Deletion, len(ids))
+	gone := make([]sealmail.MessageID, len(ids))
+	for i, id := range ids {
+		dels[i] = store.Deletion{ID: sealmail.MessageID(id), Reason: reason, Audit: seq}
+		gone[i] = sealmail.MessageID(id)
+	}
+	if err := a.store.Delete(ctx, dels, a.opts.Now()); err != nil {
+		return 0, err
+	}
+	if err := x.Delete(ctx, gone); err != nil {
+		a.log.Error("remove deleted messages from the index (search may still list them; `sealmail reindex --all` rebuilds it)", "err", err)
 	}
 	n, err := a.Compact(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("purge: deleted, but reclaiming their bytes failed (run purge again): %w", err)
+		return n, fmt.Errorf("deleted, but reclaiming their bytes failed (run purge again): %w", err)
 	}
-	rep.Reclaimed = n
-	return rep, nil
+	return n, nil
 }
 
 // Compact rewrites every sealed segment that holds records of deleted
