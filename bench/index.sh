@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # index.sh - sealmail's index (Bluge) against notmuch (Xapian) on the same
 # generated Maildir: indexing rate and 10 typical queries (the queries of
-# ../shared/bench/notmuch_bench.sh, see ../shared/research/baselines.md §4).
+# the notmuch yardstick in docs/benchmarks.md, "How the yardsticks were measured").
 #
 #   bench/index.sh [N] [query_runs]        (defaults 20000, 5)
 #   KEEP=1 bench/index.sh ...               keep the work directory
@@ -17,7 +17,7 @@ set -euo pipefail
 N=${1:-20000}
 RUNS=${2:-5}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-GEN="$ROOT/../shared/bench/gen_mail.py"
+GEN="$ROOT/bench/gen_mail.py"
 
 need=()
 command -v notmuch >/dev/null || need+=(notmuch)

@@ -202,11 +202,16 @@ func (w *EMLZip) close() error {
 // Manifest returns a copy of the manifest so far.
 func (w *EMLZip) Manifest() Manifest { return w.st.manifest() }
 
-// setModified sets the entry time to the received time when the zip
-// MS-DOS date field can hold it (1980–2107).
+// setModified sets the entry time to the received time (UTC) when the zip
+// MS-DOS date field can hold it (1980–2107). [zip.Writer.CreateRaw], unlike
+// CreateHeader, does not derive the MS-DOS fields from Modified, so they are
+// set here (APPNOTE.TXT 4.4.6: date = day | month<<5 | (year-1980)<<9,
+// time = seconds/2 | minute<<5 | hour<<11).
 func setModified(hdr *zip.FileHeader, it Item) {
 	t := it.Received.UTC()
 	if y := t.Year(); y >= 1980 && y <= 2107 {
 		hdr.Modified = t
+		hdr.ModifiedDate = uint16(t.Day() | int(t.Month())<<5 | (y-1980)<<9)
+		hdr.ModifiedTime = uint16(t.Second()/2 | t.Minute()<<5 | t.Hour()<<11)
 	}
 }

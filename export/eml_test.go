@@ -138,6 +138,12 @@ func TestEMLZip(t *testing.T) {
 		if zf.Name != emlName(it) || zf.Method != zip.Store {
 			t.Errorf("entry %d = %q method %d, want %q method 0", i, zf.Name, zf.Method, emlName(it))
 		}
+		// The MS-DOS time field has a 2-second resolution and no zone.
+		want := it.Received.UTC().Truncate(2 * time.Second)
+		if got := zf.Modified; got.Year() != want.Year() || got.YearDay() != want.YearDay() ||
+			got.Hour() != want.Hour() || got.Minute() != want.Minute() || got.Second() != want.Second() {
+			t.Errorf("entry %s modified %v, want the received time %v", zf.Name, got, want)
+		}
 		rc, err := zf.Open()
 		if err != nil {
 			t.Fatal(err)
