@@ -15,7 +15,8 @@ const module = "github.com/sealmail/sealmail"
 // for each package, the project packages it may import. Packages not listed
 // may import nothing of ours but the root package.
 var layers = map[string][]string{
-	"cmd/sealmail": {"smtpd", "api", "archive", "store", "audit", "index", "journal", "policy", "export", "export/pst", "index/query"},
+	"cmd/sealmail": {"smtpd", "api", "archive", "store", "audit", "index", "journal", "policy", "export", "export/pst", "index/query", "access"},
+	"access":       {"index/query"},
 	"api":          {"archive", "store", "audit", "index", "index/query", "policy"},
 	"archive":      {"journal", "store", "index", "index/query", "policy", "audit", "export", "export/pst"},
 	"index":        {"index/query"},
@@ -34,7 +35,8 @@ var why = map[string]string{
 
 // thirdParty confines libraries to the packages that own them.
 var thirdParty = map[string][]string{
-	"go.etcd.io/bbolt":                {"store"},
+	"go.etcd.io/bbolt":                {"store", "access"},
+	"github.com/pquerna/otp":          {"access"},
 	"github.com/emersion/go-smtp":     {"smtpd"},
 	"github.com/blugelabs/bluge":      {"index"},
 	"github.com/spf13/cobra":          {"cmd/sealmail"},
