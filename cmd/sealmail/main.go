@@ -126,6 +126,7 @@ Exit codes: 0 success, 1 error, 2 bad usage, 3 verification found problems,
 		newPolicyCommand(g),
 		newVerifyCommand(g),
 		newAuditCommand(g),
+		newUserCommand(g),
 	)
 	return root
 }
