@@ -37,6 +37,7 @@ var why = map[string]string{
 var thirdParty = map[string][]string{
 	"go.etcd.io/bbolt":                {"store", "access"},
 	"github.com/pquerna/otp":          {"access"},
+	"github.com/go-webauthn/webauthn": {"access"},
 	"github.com/emersion/go-smtp":     {"smtpd"},
 	"github.com/blugelabs/bluge":      {"index"},
 	"github.com/spf13/cobra":          {"cmd/sealmail"},

@@ -29,6 +29,11 @@ func (s *Server) routes() {
 	s.Handle("POST "+APIVersion+"/users/{name}/disable", PermUsers, http.HandlerFunc(s.disableUser))
 	s.Handle("POST "+APIVersion+"/users/{name}/enable", PermUsers, http.HandlerFunc(s.enableUser))
 	s.Handle("POST "+APIVersion+"/users/{name}/reset", PermUsers, http.HandlerFunc(s.resetUser))
+	s.mux.HandleFunc("POST "+APIVersion+"/session/webauthn", s.beginWebAuthnLogin)
+	s.Handle("POST "+APIVersion+"/webauthn/register", PermSession, http.HandlerFunc(s.beginWebAuthnRegistration))
+	s.Handle("POST "+APIVersion+"/webauthn/register/finish", PermSession, http.HandlerFunc(s.finishWebAuthnRegistration))
+	s.Handle("GET "+APIVersion+"/webauthn/credentials", PermSession, http.HandlerFunc(s.webAuthnCredentials))
+	s.Handle("DELETE "+APIVersion+"/webauthn/credentials/{id}", PermSession, http.HandlerFunc(s.removeWebAuthnCredential))
 }
 
 // LoginBody is the body of POST /api/v1/session.
@@ -37,9 +42,19 @@ type LoginBody struct {
 	Password     string `json:"password"`
 	TOTP         string `json:"totp,omitempty"`
 	RecoveryCode string `json:"recovery_code,omitempty"`
+	// WebAuthn is the answer to a WebAuthn challenge from
+	// POST /api/v1/session/webauthn.
+	WebAuthn *WebAuthnLogin `json:"webauthn,omitempty"`
 	// Cookie asks for a browser session: the token goes into an HttpOnly
 	// cookie instead of the response, which carries a CSRF token instead.
 	Cookie bool `json:"cookie,omitempty"`
+}
+
+// WebAuthnLogin is a WebAuthn second factor: the ceremony id and the
+// PublicKeyCredential that navigator.credentials.get() returned.
+type WebAuthnLogin struct {
+	Ceremony   string          `json:"ceremony"`
+	Credential json.RawMessage `json:"credential"`
 }
 
 // LoginReply is the answer to a successful sign-in.
@@ -70,8 +85,18 @@ func decodeLogin(data []byte) (LoginBody, error) {
 		return LoginBody{}, fmt.Errorf("%w: password too long", ErrInvalid)
 	case len(b.TOTP) > 16 || len(b.RecoveryCode) > 64:
 		return LoginBody{}, fmt.Errorf("%w: code too long", ErrInvalid)
-	case b.TOTP != "" && b.RecoveryCode != "":
-		return LoginBody{}, fmt.Errorf("%w: send totp or recovery_code, not both", ErrInvalid)
+	}
+	factors := 0
+	for _, set := range []bool{b.TOTP != "", b.RecoveryCode != "", b.WebAuthn != nil} {
+		if set {
+			factors++
+		}
+	}
+	if factors > 1 {
+		return LoginBody{}, fmt.Errorf("%w: send one of totp, recovery_code and webauthn", ErrInvalid)
+	}
+	if w := b.WebAuthn; w != nil && (w.Ceremony == "" || len(w.Ceremony) > 64 || len(w.Credential) == 0) {
+		return LoginBody{}, fmt.Errorf("%w: webauthn needs a ceremony and a credential", ErrInvalid)
 	}
 	return b, nil
 }
@@ -109,8 +134,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	ns, err := s.st.Login(r.Context(), LoginRequest{User: b.User, Password: b.Password, TOTP: b.TOTP,
-		RecoveryCode: b.RecoveryCode, Remote: remoteIP(r), Cookie: b.Cookie})
+	req := LoginRequest{User: b.User, Password: b.Password, TOTP: b.TOTP,
+		RecoveryCode: b.RecoveryCode, Remote: remoteIP(r), Cookie: b.Cookie}
+	if b.WebAuthn != nil {
+		req.WebAuthnCeremony, req.WebAuthn = b.WebAuthn.Ceremony, b.WebAuthn.Credential
+	}
+	ns, err := s.st.Login(r.Context(), req)
 	var te *ThrottledError
 	switch {
 	case errors.As(err, &te):
@@ -308,10 +337,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrInvalid):
 		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, ErrNoUser), errors.Is(err, ErrNoSuchSession):
+	case errors.Is(err, ErrNoUser), errors.Is(err, ErrNoSuchSession), errors.Is(err, ErrNoSuchCredential), errors.Is(err, ErrWebAuthnOff):
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, ErrUserExists), errors.Is(err, ErrLastAdmin):
 		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, ErrBusy):
+		w.Header().Set("Retry-After", "60")
+		writeError(w, http.StatusTooManyRequests, err.Error())
 	default:
 		s.log.Error("request", "path", r.URL.Path, "remote", remoteIP(r), "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error")
@@ -331,4 +363,84 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
+}
+
+// WebAuthnChallenge is the answer to the begin calls of WebAuthn: PublicKey
+// goes to navigator.credentials.get() or .create() (as "publicKey").
+type WebAuthnChallenge struct {
+	// Ceremony identifies a sign-in challenge; it goes back with the answer.
+	Ceremony  string `json:"ceremony,omitempty"`
+	PublicKey any    `json:"publicKey"`
+}
+
+func (s *Server) beginWebAuthnLogin(w http.ResponseWriter, r *http.Request) {
+	id, assertion, err := s.st.BeginWebAuthnLogin(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, WebAuthnChallenge{Ceremony: id, PublicKey: assertion.Response})
+}
+
+func (s *Server) beginWebAuthnRegistration(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	creation, err := s.st.BeginWebAuthnRegistration(r.Context(), p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, WebAuthnChallenge{PublicKey: creation.Response})
+}
+
+// WebAuthnRegisterBody is the body of POST /api/v1/webauthn/register/finish.
+type WebAuthnRegisterBody struct {
+	// Name tells the user's credentials apart ("YubiKey 5", "laptop").
+	Name       string          `json:"name"`
+	Credential json.RawMessage `json:"credential"`
+}
+
+func (s *Server) finishWebAuthnRegistration(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	data, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var b WebAuthnRegisterBody
+	if err := decodeStrict(data, &b); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	c, err := s.st.FinishWebAuthnRegistration(r.Context(), p, remoteIP(r), b.Name, b.Credential)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, c)
+}
+
+// WebAuthnCredentialsReply is the answer to GET /api/v1/webauthn/credentials.
+type WebAuthnCredentialsReply struct {
+	Credentials []WebAuthnCredential `json:"credentials"`
+}
+
+func (s *Server) webAuthnCredentials(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	list, err := s.st.WebAuthnCredentials(r.Context(), p.User)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []WebAuthnCredential{}
+	}
+	writeJSON(w, http.StatusOK, WebAuthnCredentialsReply{Credentials: list})
+}
+
+func (s *Server) removeWebAuthnCredential(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	if err := s.st.RemoveWebAuthnCredential(r.Context(), p.Actor(remoteIP(r)), p.User, r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

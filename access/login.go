@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -13,13 +14,17 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// LoginRequest is one sign-in attempt: a password and either a TOTP code or
-// a recovery code.
+// LoginRequest is one sign-in attempt: a password and either a TOTP code, a
+// recovery code or a WebAuthn assertion.
 type LoginRequest struct {
 	User         string
 	Password     string
 	TOTP         string
 	RecoveryCode string
+	// WebAuthnCeremony is the id [State.BeginWebAuthnLogin] returned;
+	// WebAuthn the authenticator's answer (PublicKeyCredential JSON).
+	WebAuthnCeremony string
+	WebAuthn         json.RawMessage
 	// Remote is the client's address (an IP, no port): failures are counted
 	// against it as well as against User.
 	Remote string
@@ -199,6 +204,12 @@ func (s *State) secondFactor(tx *bolt.Tx, rec *userRecord, req LoginRequest, now
 			return "", "", err
 		}
 		return MethodTOTP, "", nil
+	case req.WebAuthnCeremony != "":
+		reason, err := s.checkWebAuthn(tx, rec, req.WebAuthnCeremony, req.WebAuthn, now)
+		if reason != "" || err != nil {
+			return "", reason, err
+		}
+		return MethodWebAuthn, "", nil
 	case req.RecoveryCode != "":
 		rest, ok := useRecovery(rec.RecoverySalt, rec.Recovery, req.RecoveryCode)
 		if !ok {

@@ -31,11 +31,13 @@ type Options struct {
 	// Hostnames go into a self-signed certificate besides localhost,
 	// 127.0.0.1 and ::1 (names or IP addresses). Nil means os.Hostname.
 	Hostnames []string
-	// Password, Sessions, Lockout and Issuer are passed to the [State].
+	// Password, Sessions, Lockout, Issuer and WebAuthn are passed to the
+	// [State].
 	Password PasswordParams
 	Sessions SessionOptions
 	Lockout  LockoutOptions
 	Issuer   string
+	WebAuthn WebAuthnOptions
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -65,7 +67,8 @@ func NewServer(opts Options) (*Server, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	st, err := OpenState(opts.StateDir, StateOptions{Logger: opts.Logger, Audit: opts.Audit, Now: opts.Now,
-		Password: opts.Password, Sessions: opts.Sessions, Lockout: opts.Lockout, Issuer: opts.Issuer})
+		Password: opts.Password, Sessions: opts.Sessions, Lockout: opts.Lockout, Issuer: opts.Issuer,
+		WebAuthn: opts.WebAuthn})
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -57,6 +58,8 @@ type StateOptions struct {
 	// Issuer names the service in authenticator apps (otpauth:// URIs).
 	// Default "sealmail".
 	Issuer string
+	// WebAuthn enables security keys and passkeys as a second factor.
+	WebAuthn WebAuthnOptions
 }
 
 // State is the reader's state directory: users, sessions, used TOTP steps
@@ -71,6 +74,10 @@ type State struct {
 
 	pruneMu   sync.Mutex
 	lastPrune time.Time
+
+	// wa is nil unless WebAuthn is configured.
+	wa         *webauthn.WebAuthn
+	ceremonies ceremonies
 }
 
 // OpenState opens the state in dir, creating dir (mode 0700) and access.db
@@ -89,6 +96,10 @@ func OpenState(dir string, opts StateOptions) (*State, error) {
 	opts.Password = opts.Password.withDefaults()
 	opts.Sessions = opts.Sessions.withDefaults()
 	opts.Lockout = opts.Lockout.withDefaults()
+	wa, err := newWebAuthn(opts.WebAuthn)
+	if err != nil {
+		return nil, err
+	}
 	if err := prepareDir(dir); err != nil {
 		return nil, err
 	}
@@ -110,6 +121,7 @@ func OpenState(dir string, opts StateOptions) (*State, error) {
 		opts:    opts,
 		log:     opts.Logger,
 		hashing: make(chan struct{}, opts.Password.Concurrency),
+		wa:      wa,
 	}, nil
 }
 

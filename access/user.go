@@ -30,6 +30,8 @@ type User struct {
 	Changed   time.Time `json:"changed"`
 	// RecoveryCodesLeft is how many unused recovery codes the user has.
 	RecoveryCodesLeft int `json:"recovery_codes_left"`
+	// WebAuthnCredentials is how many WebAuthn credentials are registered.
+	WebAuthnCredentials int `json:"webauthn_credentials"`
 }
 
 // userRecord is a user as stored in the users bucket (docs/format.md).
@@ -44,13 +46,18 @@ type userRecord struct {
 	TOTPSecret   string       `json:"totp_secret"`
 	RecoverySalt []byte       `json:"recovery_salt"`
 	Recovery     [][]byte     `json:"recovery"`
-	Created      time.Time    `json:"created"`
-	Changed      time.Time    `json:"changed"`
+	// WebAuthnID is the user handle for WebAuthn (random, 32 bytes), made
+	// at the first registration; WebAuthn are the registered credentials.
+	WebAuthnID []byte         `json:"webauthn_id,omitempty"`
+	WebAuthn   []webauthnCred `json:"webauthn,omitempty"`
+	Created    time.Time      `json:"created"`
+	Changed    time.Time      `json:"changed"`
 }
 
 func (r *userRecord) public() User {
 	return User{Name: r.Name, Role: r.Role, Addresses: r.Addresses, Scope: r.Scope, Expires: r.Expires,
-		Disabled: r.Disabled, Created: r.Created, Changed: r.Changed, RecoveryCodesLeft: len(r.Recovery)}
+		Disabled: r.Disabled, Created: r.Created, Changed: r.Changed, RecoveryCodesLeft: len(r.Recovery),
+		WebAuthnCredentials: len(r.WebAuthn)}
 }
 
 // expired reports whether r's account has passed its expiry date.
@@ -296,8 +303,8 @@ func (s *State) EnableUser(ctx context.Context, by Actor, name string) error {
 }
 
 // ResetUser gives name a new password (pw, or a generated one if empty), a
-// new TOTP secret and new recovery codes, ends their sessions and clears
-// their lockout. It does not enable a disabled user.
+// new TOTP secret and new recovery codes, removes their WebAuthn
+// credentials, ends their sessions and clears their lockout. It does not enable a disabled user.
 func (s *State) ResetUser(ctx context.Context, by Actor, name, pw string) (Credentials, error) {
 	if pw != "" {
 		if err := validPassword(pw); err != nil {
@@ -324,6 +331,7 @@ func (s *State) ResetUser(ctx context.Context, by Actor, name, pw string) (Crede
 		}
 		// Keep changes made meanwhile (disable) and replace the factors.
 		cur.Password, cur.TOTPSecret, cur.RecoverySalt, cur.Recovery = rec.Password, rec.TOTPSecret, rec.RecoverySalt, rec.Recovery
+		cur.WebAuthn = nil
 		cur.Changed = s.now()
 		rec = cur
 		if err := putUser(tx, cur); err != nil {
