@@ -3,6 +3,7 @@
 package access
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"net/netip"
 	"time"
@@ -68,7 +69,13 @@ type failureRecord struct {
 	LockedUntil time.Time `json:"locked_until,omitzero"`
 }
 
-func userFailureKey(name string) []byte { return []byte("u:" + name) }
+// userFailureKey is the counter key of a user name: its SHA-256, because
+// names that are not users are counted too, and people type passwords into
+// the name field.
+func userFailureKey(name string) []byte {
+	h := sha256.Sum256([]byte(name))
+	return append([]byte("u:"), h[:]...)
+}
 
 // addressFailureKey is the counter key of a client address: the IPv4
 // address, or the /64 an IPv6 address is in (one host usually has a whole

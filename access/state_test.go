@@ -190,12 +190,17 @@ func TestSecretsNotInDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok, _ := ParseToken(ns.Token)
+	// A password typed into the name field is counted, but not kept.
+	typo := "Tr0ub4dor&3-typed-as-name"
+	if _, err := f.st.Login(bg, LoginRequest{User: typo, Password: "x", TOTP: "000000", Remote: "192.0.2.1"}); !errors.Is(err, ErrSignInFailed) {
+		t.Fatal(err)
+	}
 	f.st.Close()
 	raw, err := os.ReadFile(filepath.Join(f.dir, DBName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets := append([]string{c.Password, ns.Token, string(tok)}, c.RecoveryCodes...)
+	secrets := append([]string{c.Password, ns.Token, string(tok), typo}, c.RecoveryCodes...)
 	for _, code := range c.RecoveryCodes {
 		secrets = append(secrets, normalizeRecovery(code))
 	}

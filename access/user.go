@@ -123,7 +123,7 @@ func normalizeAddresses(in []string) ([]string, error) {
 	return out, nil
 }
 
-func (nu *NewUser) validate() error {
+func (nu *NewUser) validate(now time.Time) error {
 	if err := validName(nu.Name); err != nil {
 		return err
 	}
@@ -140,6 +140,9 @@ func (nu *NewUser) validate() error {
 	}
 	if nu.Role != RoleAuditor && (nu.Scope != "" || !nu.Expires.IsZero()) {
 		return fmt.Errorf("%w: only auditors have a scope or an expiry date", ErrInvalid)
+	}
+	if !nu.Expires.IsZero() && !nu.Expires.After(now) {
+		return fmt.Errorf("%w: expiry date %s is not in the future", ErrInvalid, nu.Expires.Format(time.RFC3339))
 	}
 	if nu.Scope != "" {
 		if _, err := query.Parse(nu.Scope); err != nil {
@@ -186,7 +189,7 @@ func (s *State) secrets(ctx context.Context, rec *userRecord, pw string) (Creden
 
 // AddUser adds a user and returns the credentials to hand over.
 func (s *State) AddUser(ctx context.Context, by Actor, nu NewUser) (Credentials, error) {
-	if err := nu.validate(); err != nil {
+	if err := nu.validate(s.now()); err != nil {
 		return Credentials{}, err
 	}
 	now := s.now()
