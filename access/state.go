@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/webauthn"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // DBName is the database's file name in the state directory.
@@ -105,7 +106,7 @@ func OpenState(dir string, opts StateOptions) (*State, error) {
 	}
 	path := filepath.Join(dir, DBName)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("access: open %s: in use by another process (a running reader?)", path)
 	}
 	if err != nil {

@@ -111,9 +111,11 @@ func (k *softKey) create(t *testing.T, publicKey json.RawMessage) json.RawMessag
 		t.Fatalf("user.id %q: %v", o.User.ID, err)
 	}
 	k.userHandle = uh
-	x, y := make([]byte, 32), make([]byte, 32)
-	k.priv.PublicKey.X.FillBytes(x)
-	k.priv.PublicKey.Y.FillBytes(y)
+	pub, err := k.priv.PublicKey.Bytes() // 0x04 ‖ x ‖ y
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := pub[1:33], pub[33:65]
 	// RFC 9053 §7.1.1: EC2 key, ES256, curve P-256.
 	cose := cbor(cborMap{{1, 2}, {3, -7}, {-1, 1}, {-2, x}, {-3, y}})
 	rp := sha256.Sum256([]byte(k.rpID))
@@ -254,7 +256,7 @@ func TestHTTPSWebAuthn(t *testing.T) {
 		t.Errorf("WebAuthn sign-in with a fresh counter: %d, want 200", code)
 	}
 	// A challenge is good once.
-	resp, data = s.call(t, "POST", "/api/v1/session/webauthn", "", nil, nil)
+	_, data = s.call(t, "POST", "/api/v1/session/webauthn", "", nil, nil)
 	var ch struct {
 		Ceremony  string          `json:"ceremony"`
 		PublicKey json.RawMessage `json:"publicKey"`
