@@ -5,6 +5,7 @@ package access
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -390,5 +391,40 @@ func TestCheckTOTPTable(t *testing.T) {
 		if step != tc.step || reason != tc.reason {
 			t.Errorf("checkTOTP(%q, last %d) = %d, %q; want %d, %q", tc.code, tc.last, step, reason, tc.step, tc.reason)
 		}
+	}
+}
+
+// TestLoginConcurrentGuesses: parallel attempts against one user name are
+// counted before they are checked, so only one of them is checked; the
+// others are refused by the backoff.
+func TestLoginConcurrentGuesses(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, StateOptions{Lockout: LockoutOptions{BaseDelay: time.Minute, MaxDelay: time.Minute, UserThreshold: 100, AddressThreshold: 100}})
+	f.clk.tick = 0
+	f.add(t, "alice", RoleAdmin)
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			// Different addresses: only the user name's counter is shared.
+			_, err := f.st.Login(bg, LoginRequest{User: "alice", Password: "guess", TOTP: "000000", Remote: fmt.Sprintf("192.0.2.%d", i+1)})
+			errs <- err
+		}()
+	}
+	checked, throttled := 0, 0
+	for range n {
+		err := <-errs
+		var te *ThrottledError
+		switch {
+		case errors.Is(err, ErrSignInFailed):
+			checked++
+		case errors.As(err, &te):
+			throttled++
+		default:
+			t.Errorf("Login = %v", err)
+		}
+	}
+	if checked != 1 || throttled != n-1 {
+		t.Errorf("%d attempts checked, %d throttled; want 1 and %d", checked, throttled, n-1)
 	}
 }

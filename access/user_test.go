@@ -217,3 +217,25 @@ func TestPasswordDefaults(t *testing.T) {
 		t.Errorf("hash with default options = %+v, %v", h, err)
 	}
 }
+
+// TestUserChangeAuditFailureRollsBack: a user change that cannot be audited
+// does not happen.
+func TestUserChangeAuditFailureRollsBack(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, StateOptions{})
+	f.add(t, "root", RoleAdmin)
+	f.add(t, "jane", RoleAdmin)
+	f.rec.fail = errors.New("audit log unavailable")
+	if _, err := f.st.AddUser(bg, cli, NewUser{Name: "olga", Role: RoleOfficer}); err == nil {
+		t.Errorf("AddUser with a failing audit succeeded")
+	}
+	if _, err := f.st.User(bg, "olga"); !errors.Is(err, ErrNoUser) {
+		t.Errorf("user added although not audited: %v", err)
+	}
+	if err := f.st.DisableUser(bg, cli, "jane"); err == nil {
+		t.Errorf("DisableUser with a failing audit succeeded")
+	}
+	if u, _ := f.st.User(bg, "jane"); u.Disabled {
+		t.Errorf("user disabled although not audited")
+	}
+}
