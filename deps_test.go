@@ -19,18 +19,27 @@ var layers = map[string][]string{
 	"access":       {"index/query"},
 	"api":          {"archive", "store", "audit", "index", "index/query", "policy"},
 	"archive":      {"journal", "store", "index", "index/query", "policy", "audit", "export", "export/pst"},
-	"index":        {"index/query"},
+	"index":        {"index/query", "mimepart"},
 	"policy":       {"index/query"},
-	"export":       {"export/pst"},
+	"journal":      {"mimepart"},
+	"export":       {"export/pst", "mimepart"},
+	"export/pst":   {"mimepart"},
 }
 
 // why explains the rules a failure most likely breaks.
 var why = map[string]string{
-	"store":   "store knows nothing of MIME, the index or SMTP",
-	"index":   "index knows nothing of segments",
-	"smtpd":   "smtpd sees the archive only through its Ingester interface",
-	"journal": "leaves never import each other",
-	"audit":   "leaves never import each other",
+	"store":    "store knows nothing of MIME, the index or SMTP",
+	"index":    "index knows nothing of segments",
+	"smtpd":    "smtpd sees the archive only through its Ingester interface",
+	"journal":  "leaves never import each other",
+	"audit":    "leaves never import each other",
+	"mimepart": "mimepart is the bottom-tier MIME reader: it imports nothing of ours",
+}
+
+// onlyLibs lists the packages that may use no module but these (and the
+// standard library).
+var onlyLibs = map[string][]string{
+	"mimepart": {"github.com/emersion/go-message"},
 }
 
 // thirdParty confines libraries to the packages that own them.
@@ -44,7 +53,7 @@ var thirdParty = map[string][]string{
 	"github.com/klauspost/compress":   {"store"},
 	"github.com/pelletier/go-toml/v2": {"cmd/sealmail"},
 	"gopkg.in/yaml.v3":                {"cmd/sealmail"},
-	"github.com/emersion/go-message":  {"index", "journal", "export", "export/pst"},
+	"github.com/emersion/go-message":  {"mimepart", "index", "journal", "export", "export/pst"},
 }
 
 func TestDependencyDirection(t *testing.T) {
@@ -84,6 +93,9 @@ func TestDependencyDirection(t *testing.T) {
 			}
 			if rel == "" && strings.Contains(imp, ".") {
 				t.Errorf("root package imports %s: it must use the standard library only", imp)
+			}
+			if libs, ok := onlyLibs[rel]; ok && strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") && !allowed(libs, imp) {
+				t.Errorf("%s imports %s: it may use only the standard library and %v", pkgName(rel), imp, libs)
 			}
 			for lib, owners := range thirdParty {
 				if (imp == lib || strings.HasPrefix(imp, lib+"/")) && !allowed(owners, rel) {

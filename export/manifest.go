@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/mimepart"
 )
 
 // Manifest is the chain-of-custody record of one export: what was
@@ -93,18 +94,18 @@ const (
 )
 
 func newRow(it Item) Row {
-	h := headerFields(it.Raw, "date", "from", "to", "subject")
+	h := mimepart.ParseHeader(it.Raw)
 	r := Row{
 		ID:         it.ID,
 		Received:   it.Received.UTC(),
 		Date:       it.Received.UTC(),
 		DateSource: "received",
-		From:       decodeText(h["from"]),
-		To:         decodeText(h["to"]),
-		Subject:    decodeText(h["subject"]),
+		From:       decodeText(h.Get("from")),
+		To:         decodeText(h.Get("to")),
+		Subject:    decodeText(h.Get("subject")),
 		Size:       int64(len(it.Raw)),
 	}
-	if d, ok := parseDate(h["date"]); ok {
+	if d, ok := mimepart.ParseDate(h.Get("date")); ok {
 		r.Date, r.DateSource = d, "header"
 	}
 	return r

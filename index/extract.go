@@ -3,14 +3,14 @@
 package index
 
 import (
-	"bytes"
 	"fmt"
-	"net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"golang.org/x/net/html"
+
+	"github.com/sealmail/sealmail/mimepart"
 )
 
 // Extraction bounds. A message that hits one is indexed as far as it got and
@@ -81,40 +81,47 @@ func Extract(raw []byte) (x *Extracted) {
 
 // extract is Extract without the panic guard (for fuzzing).
 func (w *walker) extract(raw []byte) *Extracted {
-	hdr, body := splitMessage(raw)
-	h := parseHeader(hdr)
+	top := mimepart.Parse(raw, mimepart.Options{MaxDepth: MaxDepth, MaxParts: MaxParts})
+	h := top.Header
 	x := w.x
-	x.Subject = w.words(h.get("subject"))
-	x.From = w.all(h["from"])
-	x.Sender = w.all(h["sender"])
-	x.To = w.all(h["to"])
-	x.Cc = w.all(h["cc"])
-	x.Bcc = w.all(h["bcc"])
-	x.MessageID = cleanMessageID(h.get("message-id"))
-	x.Date = parseDate(h.get("date"))
-	w.entity(h, body, 0, false, "text/plain")
+	x.Subject = w.words(h.Get("subject"))
+	x.From = w.all(h.Values("from"))
+	x.Sender = w.all(h.Values("sender"))
+	x.To = w.all(h.Values("to"))
+	x.Cc = w.all(h.Values("cc"))
+	x.Bcc = w.all(h.Values("bcc"))
+	x.MessageID = cleanMessageID(h.Get("message-id"))
+	x.Date, _ = mimepart.ParseDate(h.Get("date"))
+	w.entity(top, false, "text/plain")
 	x.Body = w.body.String()
 	x.AttachText = w.att.String()
-	if w.cs.unknown {
-		x.DecodeError = true
+	if top.Truncated() {
+		x.Truncated = true
 	}
 	return x
 }
 
 type walker struct {
-	x     *Extracted
-	cs    charsets
-	parts int
-	used  int
-	body  strings.Builder
-	att   strings.Builder
+	x    *Extracted
+	used int
+	body strings.Builder
+	att  strings.Builder
+}
+
+// ok flags the document when a decoder reports a problem.
+func (w *walker) ok(ok bool) {
+	if !ok {
+		w.x.DecodeError = true
+	}
 }
 
 func (w *walker) words(s string) string {
 	if s == "" {
 		return ""
 	}
-	return decodeWords(s, &w.cs)
+	d, ok := mimepart.DecodeWords(s)
+	w.ok(ok)
+	return d
 }
 
 func (w *walker) all(vals []string) []string {
@@ -165,19 +172,21 @@ func textLikeName(name string) bool {
 	return false
 }
 
-// entity indexes one MIME entity. def is the default content type (RFC 2046
+// entity indexes one MIME part. def is the default content type (RFC 2046
 // §5.1.5: message/rfc822 inside multipart/digest).
-func (w *walker) entity(h header, body []byte, depth int, inAttach bool, def string) {
-	if depth > MaxDepth || w.parts >= MaxParts || w.used >= MaxTextBytes {
+func (w *walker) entity(p *mimepart.Part, inAttach bool, def string) {
+	if w.used >= MaxTextBytes {
 		w.x.Truncated = true
 		return
 	}
-	w.parts++
-	ct, params := mediaType(h.get("content-type"), &w.cs)
-	if ct == "" || !strings.Contains(ct, "/") {
+	h := p.Header
+	ct, params := p.ContentType, p.Params
+	w.ok(p.ParamsOK)
+	if ct == "" {
 		ct = def
 	}
-	disp, dparams := mediaType(h.get("content-disposition"), &w.cs)
+	disp, dparams, ok := mimepart.ParseParams(h.Get("content-disposition"))
+	w.ok(ok)
 	name := dparams["filename"]
 	if name == "" {
 		name = params["name"]
@@ -185,17 +194,16 @@ func (w *walker) entity(h header, body []byte, depth int, inAttach bool, def str
 	name = strings.TrimSpace(w.words(name))
 
 	if strings.HasPrefix(ct, "multipart/") {
-		boundary := params["boundary"]
-		if boundary == "" {
+		if !p.IsMultipart() {
 			// No boundary: read the body as text, as most readers do.
-			w.text(&w.body, inAttach, "text/plain", "", body)
+			w.text(&w.body, inAttach, "text/plain", "", p.Body())
 			return
 		}
 		child := "text/plain"
 		if ct == "multipart/digest" {
 			child = "message/rfc822"
 		}
-		parts := splitMultipart(body, boundary)
+		parts := p.Parts()
 		switch ct {
 		case "multipart/signed":
 			// RFC 1847 §2.1: the second part is the signature, not an
@@ -205,9 +213,8 @@ func (w *walker) entity(h header, body []byte, depth int, inAttach bool, def str
 			// RFC 1847 §2.2: a control part and ciphertext; nothing to index.
 			return
 		}
-		for _, p := range parts {
-			ph, pb := splitMessage(p)
-			w.entity(parseHeader(ph), pb, depth+1, inAttach, child)
+		for _, c := range parts {
+			w.entity(c, inAttach, child)
 			if w.x.Truncated {
 				return
 			}
@@ -223,7 +230,10 @@ func (w *walker) entity(h header, body []byte, depth int, inAttach bool, def str
 	if isAttach {
 		w.x.HasAttachment = true
 	}
-	data := w.decodeCTE(h.get("content-transfer-encoding"), body)
+	// RFC 2045 §6.4: an unknown encoding makes the body opaque; index the
+	// raw bytes anyway (they are often plain text) and flag it.
+	data, ok := mimepart.DecodeTransfer(h.Get("content-transfer-encoding"), p.Body())
+	w.ok(ok)
 	target := &w.body
 	if isAttach || inAttach {
 		target = &w.att
@@ -233,14 +243,17 @@ func (w *walker) entity(h header, body []byte, depth int, inAttach bool, def str
 	switch {
 	case ct == "message/rfc822" || ct == "message/global" ||
 		(isAttach && strings.HasSuffix(lname, ".eml") && !strings.HasPrefix(ct, "text/")):
-		nh, nb := splitMessage(data)
-		nhp := parseHeader(nh)
+		msg := p.Nested(data)
+		if msg == nil {
+			w.x.Truncated = true
+			return
+		}
 		for _, k := range []string{"from", "to", "cc", "subject"} {
-			for _, v := range nhp[k] {
+			for _, v := range msg.Header.Values(k) {
 				w.add(target, w.words(v))
 			}
 		}
-		w.entity(nhp, nb, depth+1, inAttach, "text/plain")
+		w.entity(msg, inAttach, "text/plain")
 	case strings.HasPrefix(ct, "text/") || ct == "message/delivery-status" ||
 		ct == "message/disposition-notification" || ct == "message/feedback-report" ||
 		ct == "application/ics" || (isAttach && textLikeName(name)):
@@ -263,131 +276,12 @@ func (w *walker) text(target *strings.Builder, inAttach bool, kind, charset stri
 		data = data[:MaxTextBytes]
 		w.x.Truncated = true
 	}
-	s := w.cs.decode(charset, data)
+	s, ok := mimepart.DecodeCharset(charset, data)
+	w.ok(ok)
 	if kind == "text/html" {
 		s = htmlText(s)
 	}
 	w.add(target, s)
-}
-
-func (w *walker) decodeCTE(cte string, body []byte) []byte {
-	cte = strings.ToLower(strings.TrimSpace(cte))
-	if i := strings.IndexAny(cte, "; \t"); i >= 0 {
-		cte = cte[:i]
-	}
-	switch cte {
-	case "", "7bit", "8bit", "binary", "7-bit", "8-bit", "8bits", "plain", "none", "text":
-		return body
-	case "base64":
-		bad := false
-		out := decodeBase64Lenient(body, &bad)
-		if bad {
-			w.x.DecodeError = true
-		}
-		return out
-	case "quoted-printable":
-		return decodeQP(body)
-	case "x-uuencode", "uuencode", "x-uue":
-		return decodeUU(body)
-	}
-	// RFC 2045 §6.4: an unknown encoding makes the body opaque; index the
-	// raw bytes anyway (they are often plain text) and flag it.
-	w.x.DecodeError = true
-	return body
-}
-
-// decodeUU decodes the first uuencoded file in body ("begin ... end").
-func decodeUU(body []byte) []byte {
-	var out []byte
-	in := false
-	for len(body) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			line, body = body[:i], body[i+1:]
-		} else {
-			line, body = body, nil
-		}
-		line = bytes.TrimRight(line, "\r")
-		if !in {
-			in = bytes.HasPrefix(line, []byte("begin "))
-			continue
-		}
-		if bytes.Equal(line, []byte("end")) || len(line) == 0 {
-			break
-		}
-		n := int((line[0] - ' ') & 63)
-		line = line[1:]
-		var dec []byte
-		for i := 0; i < len(line) && len(dec) < n; i += 4 {
-			var c [4]byte
-			for k := 0; k < 4; k++ {
-				if i+k < len(line) {
-					c[k] = (line[i+k] - ' ') & 63
-				}
-			}
-			dec = append(dec, c[0]<<2|c[1]>>4, c[1]<<4|c[2]>>2, c[2]<<6|c[3])
-		}
-		if len(dec) > n {
-			dec = dec[:n]
-		}
-		out = append(out, dec...)
-	}
-	return out
-}
-
-// splitMultipart returns the body parts of a multipart body (RFC 2046
-// §5.1.1). A delimiter is "--boundary" at the start of a line followed only
-// by optional "--" and whitespace. A missing close delimiter ends the last
-// part at the end of the body.
-func splitMultipart(b []byte, boundary string) [][]byte {
-	delim := []byte("--" + boundary)
-	var parts [][]byte
-	start := -1
-	i := 0
-	for i < len(b) && len(parts) < MaxParts {
-		j := bytes.Index(b[i:], delim)
-		if j < 0 {
-			break
-		}
-		at := i + j
-		after := at + len(delim)
-		if at > 0 && b[at-1] != '\n' {
-			i = after
-			continue
-		}
-		k := after
-		closing := bytes.HasPrefix(b[k:], []byte("--"))
-		if closing {
-			k += 2
-		}
-		lineEnd := len(b)
-		if e := bytes.IndexByte(b[k:], '\n'); e >= 0 {
-			lineEnd = k + e + 1
-		}
-		if len(bytes.TrimSpace(b[k:lineEnd])) != 0 {
-			i = after
-			continue
-		}
-		if start >= 0 {
-			end := at
-			if end > start && b[end-1] == '\n' {
-				end--
-				if end > start && b[end-1] == '\r' {
-					end--
-				}
-			}
-			parts = append(parts, b[start:end])
-		}
-		if closing {
-			return parts
-		}
-		start = lineEnd
-		i = lineEnd
-	}
-	if start >= 0 && start <= len(b) && len(parts) < MaxParts {
-		parts = append(parts, b[start:])
-	}
-	return parts
 }
 
 // inlineTags are HTML elements that do not separate words.
@@ -450,39 +344,6 @@ func cleanMessageID(s string) string {
 		return strings.TrimSpace(s[i+1:])
 	}
 	return s
-}
-
-// parseDate parses an RFC 5322 date leniently; zero if unreadable.
-func parseDate(s string) time.Time {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return time.Time{}
-	}
-	if t, err := mail.ParseDate(s); err == nil {
-		return t
-	}
-	// Trailing comments and junk, "(PST)", doubled zones.
-	if i := strings.IndexByte(s, '('); i > 0 {
-		if t, err := mail.ParseDate(strings.TrimSpace(s[:i])); err == nil {
-			return t
-		}
-	}
-	for _, layout := range []string{
-		"Mon, 2 Jan 2006 15:04:05 -0700 MST",
-		"Mon, 2 Jan 2006 15:04:05 MST",
-		"Mon, 2 Jan 2006 15:04 -0700",
-		"2 Jan 2006 15:04:05 -0700",
-		"Mon Jan 2 15:04:05 2006",
-		"Mon Jan 2 15:04:05 MST 2006",
-		"Mon, 2 Jan 06 15:04:05 -0700",
-		"2006-01-02 15:04:05 -0700",
-		time.RFC3339,
-	} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t
-		}
-	}
-	return time.Time{}
 }
 
 // String summarises e for debugging without message content.

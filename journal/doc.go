@@ -39,8 +39,8 @@
 //
 // # Reports
 //
-// A report is multipart; its body parts are located by a byte-offset
-// boundary scanner (RFC 2046 §5.1.1), never by re-serialising MIME.
+// A report is multipart; its body parts are located by package mimepart as
+// byte offsets into DATA (RFC 2046 §5.1.1), never by re-serialising MIME.
 //
 //   - The envelope block is the first text/plain or text/html part that has a
 //     Sender: line, searched as Microsoft's UnJournal agent does (research

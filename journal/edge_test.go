@@ -329,33 +329,6 @@ func TestParseBlock(t *testing.T) {
 	}
 }
 
-func TestSplitMultipart(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in     string
-		parts  []string
-		closed bool
-	}{
-		{"pre\r\n--b\r\nA\r\n--b\r\nB\r\n--b--\r\nepi", []string{"A", "B"}, true},
-		{"--b\nA\n\n--b  \nB\n--b--", []string{"A\n", "B"}, true},
-		{"--b\r\n\r\n--b--\r\n", []string{""}, true},
-		{"--b\r\nA\r\n--bb\r\n--b -\r\nC", []string{"A\r\n--bb\r\n--b -\r\nC"}, false},
-		{"no delimiters at all", nil, false},
-		{"x--b\r\n--b\r\nA", []string{"A"}, false},
-	}
-	for _, tt := range tests {
-		data := []byte(tt.in)
-		spans, closed := splitMultipart(data, 0, len(data), "b")
-		var got []string
-		for _, s := range spans {
-			got = append(got, string(data[s.start:s.end]))
-		}
-		if !reflect.DeepEqual(got, tt.parts) || closed != tt.closed {
-			t.Errorf("splitMultipart(%q) = %q, %v, want %q, %v", tt.in, got, closed, tt.parts, tt.closed)
-		}
-	}
-}
-
 // checkInvariants asserts what Parse promises for any input.
 func checkInvariants(t testing.TB, data []byte, res *Result) {
 	t.Helper()

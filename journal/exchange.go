@@ -5,6 +5,8 @@ package journal
 import (
 	"fmt"
 	"strings"
+
+	"github.com/sealmail/sealmail/mimepart"
 )
 
 // report is what findReport learnt about a journal report.
@@ -12,7 +14,7 @@ type report struct {
 	kind, format    string
 	reportMessageID string // the report's own Message-ID header
 	block           block  // the envelope block
-	original        span   // the original's bytes in data
+	original        []byte // the original's bytes: a subslice of data
 	warnings        []string
 	// malformed, when set, says why the report cannot be used; the other
 	// fields except kind and format are then not meaningful.
@@ -25,20 +27,20 @@ type report struct {
 // compared case-insensitively → 2003). Headers such as
 // X-MS-Exchange-Organization-Processed-By-Journaling are loop-prevention
 // stamps on originals and do not mark a report.
-func reportFormat(h header) string {
-	if _, ok := h.get("X-MS-Journal-Report"); ok {
+func reportFormat(h mimepart.Header) string {
+	if _, ok := h.Lookup("X-MS-Journal-Report"); ok {
 		return FormatExchange2007
 	}
 	// The in-organisation name, before the header firewall renames it
 	// (research §1.2, "Organization and forest X-headers").
-	if _, ok := h.get("X-MS-Exchange-Organization-Journal-Report"); ok {
+	if _, ok := h.Lookup("X-MS-Exchange-Organization-Journal-Report"); ok {
 		return FormatExchange2007
 	}
-	if _, ok := h.get("X-MS-Gcc-Journal-Report"); ok {
+	if _, ok := h.Lookup("X-MS-Gcc-Journal-Report"); ok {
 		return FormatExchangeGCC
 	}
 	for _, name := range []string{"Content-Identifier", "Content-Identifer"} {
-		for _, v := range h.values(name) {
+		for _, v := range h.Values(name) {
 			if strings.EqualFold(strings.TrimSpace(v), "ExJournalReport") {
 				return FormatExchange2003
 			}
@@ -47,36 +49,32 @@ func reportFormat(h header) string {
 	return ""
 }
 
-// maxDepth bounds recursion into nested multiparts while looking for the
-// envelope block.
-const maxDepth = 8
-
 // findReport decides whether the top-level entity is a journal report, or an
 // NDR that wraps one (research §1.7), and parses it. ok is false for a
 // message that is neither.
-func findReport(data []byte, top entity) (report, bool) {
-	if f := reportFormat(top.header); f != "" {
-		return parseReport(data, top, KindReport, f), true
+func findReport(top *mimepart.Part) (report, bool) {
+	if f := reportFormat(top.Header); f != "" {
+		return parseReport(top, KindReport, f), true
 	}
 	// A journal NDR to the alternate journaling mailbox: multipart/report
 	// whose message/rfc822 part is a journal report. The top level carries
 	// no marker.
-	mt, params := mediaType(top.header)
-	if mt != "multipart/report" {
+	if mediaType(top) != "multipart/report" {
 		return report{}, false
 	}
-	parts, _ := splitMultipart(data, top.bodyStart, top.end, params["boundary"])
-	for _, p := range parts {
-		pe := parseEntity(data, p.start, p.end)
-		if pmt, _ := mediaType(pe.header); pmt != "message/rfc822" {
+	for _, pe := range top.Parts() {
+		if mediaType(pe) != "message/rfc822" {
 			continue
 		}
-		inner := parseEntity(data, pe.bodyStart, pe.end)
-		f := reportFormat(inner.header)
+		inner := pe.Message()
+		if inner == nil {
+			continue
+		}
+		f := reportFormat(inner.Header)
 		if f == "" {
 			continue
 		}
-		r := parseReport(data, inner, KindNDR, FormatJournalNDR)
+		r := parseReport(inner, KindNDR, FormatJournalNDR)
 		if r.malformed == "" {
 			r.warnings = append(r.warnings, fmt.Sprintf("journal report (%s) unwrapped from a non-delivery report", f))
 		}
@@ -88,33 +86,29 @@ func findReport(data []byte, top entity) (report, bool) {
 // parseReport parses a journal report entity: the envelope block from the
 // first text part that yields a Sender: line, the original from the
 // message/rfc822 part.
-func parseReport(data []byte, rep entity, kind, format string) report {
+func parseReport(rep *mimepart.Part, kind, format string) report {
 	r := report{kind: kind, format: format}
-	r.reportMessageID, _ = rep.header.get("Message-ID")
+	r.reportMessageID = rep.Header.Get("Message-ID")
 	r.reportMessageID = strings.Join(strings.Fields(r.reportMessageID), "")
 	if format == FormatExchangeGCC {
 		r.warnings = append(r.warnings, "GCC journal report variant (X-MS-Gcc-Journal-Report)")
 	}
-	mt, params := mediaType(rep.header)
+	mt := mediaType(rep)
 	if !strings.HasPrefix(mt, "multipart/") {
 		r.malformed = "report is " + mt + ", not multipart"
 		return r
 	}
-	if params["boundary"] == "" {
+	if rep.Params["boundary"] == "" {
 		r.malformed = "multipart report without boundary"
 		return r
 	}
-	parts, closed := splitMultipart(data, rep.bodyStart, rep.end, params["boundary"])
-	if len(parts) == 0 {
+	ents := rep.Parts()
+	if len(ents) == 0 {
 		r.malformed = "report has no body parts"
 		return r
 	}
-	if !closed {
+	if !rep.Closed() {
 		r.warnings = append(r.warnings, "report multipart has no close delimiter")
-	}
-	ents := make([]entity, len(parts))
-	for i, p := range parts {
-		ents[i] = parseEntity(data, p.start, p.end)
 	}
 
 	// The envelope block. Microsoft's UnJournal agent (research §1.3,
@@ -125,7 +119,7 @@ func parseReport(data []byte, rep entity, kind, format string) report {
 	var found bool
 	for _, attachments := range []bool{false, true} {
 		for _, e := range ents {
-			if b, ok := findBlock(data, e, attachments, 0); ok {
+			if b, ok := findBlock(e, attachments); ok {
 				r.block, found = b, true
 				break
 			}
@@ -148,14 +142,14 @@ func parseReport(data []byte, rep entity, kind, format string) report {
 	var messages int
 	var chosenProtected bool
 	for i, e := range ents {
-		if pmt, _ := mediaType(e.header); pmt != "message/rfc822" {
+		if mediaType(e) != "message/rfc822" {
 			continue
 		}
 		messages++
 		if chosenProtected {
 			continue
 		}
-		if p := isProtected(data, e); chosen < 0 || p {
+		if p := isProtected(e); chosen < 0 || p {
 			chosen, chosenProtected = i, p
 		}
 	}
@@ -164,19 +158,19 @@ func parseReport(data []byte, rep entity, kind, format string) report {
 		return r
 	}
 	e := ents[chosen]
-	if !parts[chosen].terminated {
+	if !e.Terminated {
 		r.malformed = "message/rfc822 part is not terminated by a boundary (truncated report)"
 		return r
 	}
-	if e.noBlankLine {
+	if !e.Separated {
 		r.malformed = "message/rfc822 part has no header/body separator"
 		return r
 	}
-	r.original = span{start: e.bodyStart, end: e.end, terminated: true}
+	r.original = e.Body()
 	if messages > 1 {
 		r.warnings = append(r.warnings, fmt.Sprintf("report carries %d message parts (e.g. an IRM-decrypted copy); part %d archived as the original", messages, chosen+1))
 	}
-	if cte, ok := e.header.get("Content-Transfer-Encoding"); ok {
+	if cte, ok := e.Header.Lookup("Content-Transfer-Encoding"); ok {
 		switch strings.ToLower(strings.TrimSpace(cte)) {
 		case "7bit", "8bit", "binary", "":
 		default:
@@ -185,24 +179,20 @@ func parseReport(data []byte, rep entity, kind, format string) report {
 			r.warnings = append(r.warnings, "message/rfc822 part has Content-Transfer-Encoding "+cte+"; archived as encoded")
 		}
 	}
-	if isTNEF(data, r.original) {
+	if isTNEF(e) {
 		r.warnings = append(r.warnings, "original carries TNEF (winmail.dat); disable TNEF toward the archive (Set-RemoteDomain -TNEFEnabled $false)")
 	}
 	return r
 }
 
-// findBlock looks for the envelope block in entity e and, for multiparts, its
+// findBlock looks for the envelope block in part e and, for multiparts, its
 // descendants. attachments selects which pass this is: parts with
 // Content-Disposition: attachment are only considered in the second pass.
-func findBlock(data []byte, e entity, attachments bool, depth int) (block, bool) {
-	if depth > maxDepth {
-		return block{}, false
-	}
-	mt, params := mediaType(e.header)
+func findBlock(e *mimepart.Part, attachments bool) (block, bool) {
+	mt := mediaType(e)
 	if strings.HasPrefix(mt, "multipart/") {
-		parts, _ := splitMultipart(data, e.bodyStart, e.end, params["boundary"])
-		for _, p := range parts {
-			if b, ok := findBlock(data, parseEntity(data, p.start, p.end), attachments, depth+1); ok {
+		for _, p := range e.Parts() {
+			if b, ok := findBlock(p, attachments); ok {
 				return b, true
 			}
 		}
@@ -211,12 +201,12 @@ func findBlock(data []byte, e entity, attachments bool, depth int) (block, bool)
 	if mt != "text/plain" && mt != "text/html" {
 		return block{}, false
 	}
-	disp, _ := e.header.get("Content-Disposition")
-	isAttachment := strings.HasPrefix(strings.ToLower(strings.TrimSpace(disp)), "attachment")
+	disp := e.Header.Get("Content-Disposition")
+	isAttachment := strings.HasPrefix(strings.ToLower(disp), "attachment")
 	if isAttachment != attachments {
 		return block{}, false
 	}
-	text, note := decodeText(e.header, e.body(data))
+	text, note := decodeText(e)
 	if mt == "text/html" {
 		text = htmlToText(text)
 	}
@@ -233,38 +223,37 @@ func findBlock(data []byte, e entity, attachments bool, depth int) (block, bool)
 // isProtected reports whether the embedded message in part is an
 // IRM-protected one: Content-Class: rpmsg.message or an
 // application/x-microsoft-rpmsg-message part (research §1.8).
-func isProtected(data []byte, part entity) bool {
-	msg := parseEntity(data, part.bodyStart, part.end)
-	for _, v := range msg.header.values("Content-Class") {
+func isProtected(part *mimepart.Part) bool {
+	msg := part.Message()
+	if msg == nil {
+		return false
+	}
+	for _, v := range msg.Header.Values("Content-Class") {
 		if strings.EqualFold(strings.TrimSpace(v), "rpmsg.message") {
 			return true
 		}
 	}
-	return hasPartType(data, msg, 0, "application/x-microsoft-rpmsg-message")
+	return hasPartType(msg, "application/x-microsoft-rpmsg-message")
 }
 
-// isTNEF reports whether the embedded message in data[s.start:s.end] has an
+// isTNEF reports whether the message embedded in part has an
 // application/ms-tnef (winmail.dat) part (research §1.5).
-func isTNEF(data []byte, s span) bool {
-	msg := parseEntity(data, s.start, s.end)
-	return hasPartType(data, msg, 0, "application/ms-tnef", "application/vnd.ms-tnef")
+func isTNEF(part *mimepart.Part) bool {
+	msg := part.Message()
+	return msg != nil && hasPartType(msg, "application/ms-tnef", "application/vnd.ms-tnef")
 }
 
 // hasPartType reports whether e or one of its multipart descendants has one
 // of the media types. Embedded messages are not entered.
-func hasPartType(data []byte, e entity, depth int, types ...string) bool {
-	mt, params := mediaType(e.header)
+func hasPartType(e *mimepart.Part, types ...string) bool {
+	mt := mediaType(e)
 	for _, t := range types {
 		if mt == t {
 			return true
 		}
 	}
-	if !strings.HasPrefix(mt, "multipart/") || depth >= maxDepth {
-		return false
-	}
-	parts, _ := splitMultipart(data, e.bodyStart, e.end, params["boundary"])
-	for _, p := range parts {
-		if hasPartType(data, parseEntity(data, p.start, p.end), depth+1, types...) {
+	for _, p := range e.Parts() {
+		if hasPartType(p, types...) {
 			return true
 		}
 	}

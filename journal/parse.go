@@ -75,8 +75,8 @@ type Result struct {
 // slices. It is safe for concurrent use.
 func Parse(data []byte, smtp sealmail.Envelope, opts Options) *Result {
 	res := &Result{Original: data, Format: FormatPlain, Kind: KindPlain}
-	top := parseEntity(data, 0, len(data))
-	rep, ok := findReport(data, top)
+	top := parse(data)
+	rep, ok := findReport(top)
 	if !ok {
 		res.Envelope = plainEnvelope(top, smtp, opts)
 		return res
@@ -117,7 +117,7 @@ func Parse(data []byte, smtp sealmail.Envelope, opts Options) *Result {
 	env.ReportMessageID = claimed.ReportMessageID
 	env.Warnings = rep.warnings
 	res.Envelope = env
-	res.Original = data[rep.original.start:rep.original.end:rep.original.end]
+	res.Original = rep.original
 	return res
 }
 

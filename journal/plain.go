@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/mimepart"
 )
 
 // plainEnvelope builds the envelope of a message that is not a journal
@@ -18,7 +19,7 @@ import (
 // in header order, and an address already listed (compared
 // case-insensitively) is not repeated. From an untrusted client such headers
 // are only the sender's claim and are ignored.
-func plainEnvelope(top entity, smtp sealmail.Envelope, opts Options) sealmail.Envelope {
+func plainEnvelope(top *mimepart.Part, smtp sealmail.Envelope, opts Options) sealmail.Envelope {
 	env := transport(smtp)
 	env.Sender = smtp.MailFrom
 	env.Recipients = smtpRecipients(smtp.RcptTo, opts)
@@ -30,7 +31,7 @@ func plainEnvelope(top entity, smtp sealmail.Envelope, opts Options) sealmail.En
 		seen[strings.ToLower(r.Address)] = true
 	}
 	for _, name := range []string{"X-Original-To", "Delivered-To"} {
-		for _, v := range top.header.values(name) {
+		for _, v := range top.Header.Values(name) {
 			for _, a := range headerAddresses(v) {
 				k := strings.ToLower(a)
 				if seen[k] {

@@ -205,7 +205,7 @@ func TestParseMessage(t *testing.T) {
 			"", "", "", 1, "a", "hello"},
 	}
 	for _, tc := range tests {
-		m := parseMessage([]byte(tc.raw), 0)
+		m := parseMessage([]byte(tc.raw))
 		from := ""
 		if m.from != nil {
 			from = m.from.email
@@ -225,7 +225,7 @@ func TestParseAttachedMessage(t *testing.T) {
 	raw := "Subject: outer\nContent-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: text/plain\n\nouter body\n--o\n" +
 		"Content-Type: message/rfc822\n\nSubject: inner\nContent-Type: multipart/mixed; boundary=i\n\n--i\nContent-Type: text/plain\n\ninner body\n--i\n" +
 		"Content-Disposition: attachment; filename=in.bin\n\nDATA\n--i--\n--o--\n"
-	m := parseMessage([]byte(raw), 0)
+	m := parseMessage([]byte(raw))
 	if len(m.atts) != 1 || m.atts[0].msg == nil {
 		t.Fatalf("parseMessage: %d attachments, want 1 attached message", len(m.atts))
 	}
@@ -236,7 +236,7 @@ func TestParseAttachedMessage(t *testing.T) {
 }
 
 func TestRecipientsFromEnvelope(t *testing.T) {
-	m := parseMessage([]byte("To: A <a@x.org>\nCc: b@x.org\n\n"), 0)
+	m := parseMessage([]byte("To: A <a@x.org>\nCc: b@x.org\n\n"))
 	env := &sealmail.Envelope{Recipients: []sealmail.Recipient{
 		{Address: "A@x.org", Kind: sealmail.RcptTo},       // already in To
 		{Address: "hidden@x.org", Kind: sealmail.RcptBcc}, // Bcc
@@ -286,7 +286,7 @@ func FuzzParseMessage(f *testing.F) {
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/rfc822\n\nSubject: x\n\n--b--"))
 	f.Add([]byte("Subject: =?utf-8?q?=E2=98=BA?=\nContent-Type: text/html; charset=koi8-r\nContent-Transfer-Encoding: quoted-printable\n\n=F0=F2"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		m := parseMessage(raw, 0)
+		m := parseMessage(raw)
 		var check func(m *mailMsg)
 		check = func(m *mailMsg) {
 			for _, s := range []string{m.subject, m.text, m.rawHeaders, string(m.html)} {

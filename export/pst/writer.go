@@ -157,7 +157,7 @@ func (w *Writer) AddMessage(folder FolderID, raw []byte, env *sealmail.Envelope)
 	if w.nextMsg >= 1<<26 {
 		return fmt.Errorf("pst: add message: %w", ErrTooLarge)
 	}
-	m := parseMessage(raw, 0)
+	m := parseMessage(raw)
 	if err := checkSizes(m, 0); err != nil {
 		return fmt.Errorf("pst: add message: %w", err)
 	}

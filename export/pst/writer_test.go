@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/mimepart"
 )
 
 const corpusDir = "../../../shared/corpus"
@@ -59,7 +60,7 @@ func corpusMessages(t *testing.T, n int) []string {
 		if err != nil || bytes.HasPrefix(b, []byte("From ")) {
 			return nil
 		}
-		hdr, _ := splitHeader(b)
+		hdr := mimepart.Parse(b, mimepart.Options{}).HeaderBytes()
 		if !bytes.Contains(bytes.ToLower(hdr), []byte("subject:")) && !bytes.Contains(bytes.ToLower(hdr), []byte("from:")) {
 			return nil
 		}
@@ -133,7 +134,7 @@ func attHashes(m *mailMsg) (hs []string, nested int) {
 }
 
 func expect(path, folder string, raw []byte, env *sealmail.Envelope) expected {
-	m := parseMessage(raw, 0)
+	m := parseMessage(raw)
 	e := expected{path: path, folder: folder, subject: strings.TrimLeft(m.subject, "\x01"), text: m.text, html: m.html, raw: raw}
 	from := m.sender
 	if from == nil {
@@ -366,14 +367,14 @@ func TestCorpusReadpst(t *testing.T) {
 				continue
 			}
 			total++
-			m := parseMessage(raw, 0)
+			m := parseMessage(raw)
 			if strings.TrimSpace(m.subject) != strings.TrimSpace(e.subject) {
 				t.Errorf("%s: readpst subject %q, want %q", e.path, m.subject, e.subject)
 			}
 			// readpst leaves out empty attachments and the attachments of
 			// attached messages; compare the rest.
 			hs, nested := topHashes(m), countNested(m)
-			if want := topHashes(parseMessage(e.raw, 0)); !slices.Equal(hs, want) || nested != e.nested {
+			if want := topHashes(parseMessage(e.raw)); !slices.Equal(hs, want) || nested != e.nested {
 				t.Errorf("%s: readpst attachments %v (%d nested), want %v (%d nested)", e.path, hs, nested, e.atts, e.nested)
 			}
 		}
