@@ -73,7 +73,7 @@ func (a *Archive) CreateHold(ctx context.Context, name, q, reason string) (*Hold
 		return nil, err
 	}
 	hi := a.holdInfo(ctx, h)
-	if err := a.Log(ctx, audit.TypeHoldCreate, map[string]any{"name": name, "query": q, "reason": reason, "matches": hi.Matches}); err != nil {
+	if err := a.logEvent(ctx, audit.TypeHoldCreate, holdCreateFields{Name: name, Query: q, Reason: reason, Matches: hi.Matches}); err != nil {
 		return nil, err
 	}
 	return &hi, nil
@@ -94,7 +94,7 @@ func (a *Archive) ReleaseHold(ctx context.Context, name, reason string) (*HoldIn
 	if err := a.saveHolds(hs); err != nil {
 		return nil, err
 	}
-	if err := a.Log(ctx, audit.TypeHoldRelease, map[string]any{"name": name, "query": h.Query, "reason": reason}); err != nil {
+	if err := a.logEvent(ctx, audit.TypeHoldRelease, holdReleaseFields{Name: name, Query: h.Query, Reason: reason}); err != nil {
 		return nil, err
 	}
 	hi := a.holdInfo(ctx, h)
@@ -111,7 +111,7 @@ func (a *Archive) Holds(ctx context.Context) ([]HoldInfo, error) {
 	for _, h := range hs.All() {
 		out = append(out, a.holdInfo(ctx, h))
 	}
-	if err := a.Log(ctx, audit.TypeAPICall, map[string]any{"op": "holds"}); err != nil {
+	if err := a.logEvent(ctx, audit.TypeAPICall, callFields{Op: "holds"}); err != nil {
 		return nil, err
 	}
 	return out, nil
