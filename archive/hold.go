@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/audit"
@@ -16,9 +17,16 @@ import (
 
 // HoldInfo is a legal hold and how many messages its query matches now.
 type HoldInfo struct {
-	policy.Hold
-	Active  bool `json:"active"`
-	Matches int  `json:"matches"` // messages the query matches in the index now (-1: unknown)
+	Name          string    `json:"name"`
+	Query         string    `json:"query"` // search syntax
+	Reason        string    `json:"reason"`
+	CreatedBy     string    `json:"created_by"`
+	Created       time.Time `json:"created"`
+	Released      time.Time `json:"released,omitzero"` // zero while active
+	ReleasedBy    string    `json:"released_by,omitempty"`
+	ReleaseReason string    `json:"release_reason,omitempty"`
+	Active        bool      `json:"active"`
+	Matches       int       `json:"matches"` // messages the query matches in the index now (-1: unknown)
 }
 
 func (a *Archive) loadHolds() (*policy.Holds, error) {
@@ -44,7 +52,8 @@ func (a *Archive) saveHolds(hs *policy.Holds) error {
 }
 
 func (a *Archive) holdInfo(ctx context.Context, h policy.Hold) HoldInfo {
-	hi := HoldInfo{Hold: h, Active: h.Active(), Matches: -1}
+	hi := HoldInfo{Name: h.Name, Query: h.Query, Reason: h.Reason, CreatedBy: h.CreatedBy, Created: h.Created,
+		Released: h.Released, ReleasedBy: h.ReleasedBy, ReleaseReason: h.ReleaseReason, Active: h.Active(), Matches: -1}
 	if x, err := a.idx(); err == nil {
 		if n, err := x.Count(ctx, h.Query); err == nil {
 			hi.Matches = n

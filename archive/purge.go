@@ -63,7 +63,7 @@ func (a *Archive) Purge(ctx context.Context, o PurgeOptions) (*PurgeReport, erro
 	if err != nil {
 		return nil, err
 	}
-	rep := &PurgeReport{AsOf: now.UTC(), DryRun: o.DryRun, Kept: map[string]int{}}
+	rep := &PurgeReport{AsOf: now.UTC(), DryRun: o.DryRun, Deleted: []uint64{}, Kept: map[string]int{}}
 	err = a.store.List(0, func(m *store.MessageInfo) (bool, error) {
 		if m.State != store.StateLive {
 			return true, nil

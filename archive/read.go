@@ -113,7 +113,7 @@ func (a *Archive) List(ctx context.Context, o ListOptions) ([]MessageSummary, er
 }
 
 // Sealed is a stored message as the archive holds it: encrypted records the
-// caller decrypts with [store.OpenPayload].
+// caller decrypts with [Sealed.Decrypt].
 type Sealed struct {
 	ID       uint64         `json:"id"`
 	Received time.Time      `json:"received"`
@@ -123,7 +123,7 @@ type Sealed struct {
 
 // SealedRecord is one stored entry: its kind, and the age file that holds
 // it with the place of its zstd frame in that file's plaintext (pass all
-// three to [store.OpenPayload]).
+// three to store.OpenPayload, as [Sealed.DecryptRecord] does).
 type SealedRecord struct {
 	Kind        string `json:"kind"`
 	Payload     []byte `json:"payload"`

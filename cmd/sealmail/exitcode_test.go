@@ -66,6 +66,15 @@ func TestExitCodesThroughDaemon(t *testing.T) {
 	if code != 0 || !strings.Contains(string(out), `"problems":[]`) {
 		t.Errorf("audit verify --json: exit %d:\n%s%s", code, out, errOut)
 	}
+	// Lists in --json reports are [] when empty, never null.
+	out, errOut, code = cli(t, nil, "purge", "--dry-run", "--json", "--data", dir)
+	if code != 0 || !strings.Contains(string(out), `"deleted":[]`) {
+		t.Errorf("purge --dry-run --json: exit %d:\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = cli(t, nil, "erase", "--query", "subject:absent", "--reason", "r", "--json", "--data", dir)
+	if code != 0 || !strings.Contains(string(out), `"erased":[],"refused":[]`) {
+		t.Errorf("erase --json of nothing: exit %d:\n%s%s", code, out, errOut)
+	}
 	d.stop()
 	runExitCases(t, dir, []exitCase{{"bad query, no daemon", []string{"search", "from:("}, exitUsage, "query: at 5"}})
 }
