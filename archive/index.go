@@ -217,11 +217,28 @@ func (ix *indexer) stop() {
 	<-ix.done
 }
 
-// SearchOptions selects a page of search results.
-type SearchOptions = index.SearchOptions
+// SearchOptions selects a page of search results. The zero value gives
+// the newest 50 matches.
+type SearchOptions struct {
+	Limit, Offset int
+	Oldest        bool // oldest first; default newest first by date
+}
 
 // SearchResult is a page of hits and the total count.
-type SearchResult = index.Result
+type SearchResult struct {
+	Total int         `json:"total"`
+	Hits  []SearchHit `json:"hits"`
+}
+
+// SearchHit is one message a search found.
+type SearchHit struct {
+	ID            sealmail.MessageID `json:"id"`
+	Date          time.Time          `json:"date"`
+	From          string             `json:"from"`
+	Subject       string             `json:"subject"`
+	Size          int64              `json:"size"`
+	HasAttachment bool               `json:"has_attachment"`
+}
 
 // Search runs a query (see index/query) and returns one page of hits,
 // newest first unless opts.Oldest. The query text and the ids returned are
@@ -234,12 +251,14 @@ func (a *Archive) Search(ctx context.Context, q string, opts SearchOptions) (*Se
 	if err != nil {
 		return nil, err
 	}
-	res, err := x.Search(ctx, q, opts)
+	found, err := x.Search(ctx, q, index.SearchOptions{Limit: opts.Limit, Offset: opts.Offset, Oldest: opts.Oldest})
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]uint64, len(res.Hits))
-	for i, h := range res.Hits {
+	res := &SearchResult{Total: found.Total, Hits: make([]SearchHit, len(found.Hits))}
+	ids := make([]uint64, len(found.Hits))
+	for i, h := range found.Hits {
+		res.Hits[i] = SearchHit{ID: h.ID, Date: h.Date, From: h.From, Subject: h.Subject, Size: h.Size, HasAttachment: h.HasAttachment}
 		ids[i] = uint64(h.ID)
 	}
 	if err := a.logEvent(ctx, audit.TypeAPICall, searchCallFields{Op: "search", Query: q, Total: res.Total, IDs: ids,
