@@ -362,7 +362,9 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	// The status is sent; a failed body write is the client's broken
+	// connection and nothing more can be told to it.
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // WebAuthnChallenge is the answer to the begin calls of WebAuthn: PublicKey

@@ -80,7 +80,7 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	cert, err := loadCertificate(opts.StateDir, opts.CertFile, opts.KeyFile, hosts, st.now())
 	if err != nil {
-		st.Close()
+		_ = st.Close() // nothing was written; the certificate error is the news
 		return nil, err
 	}
 	s := &Server{st: st, log: opts.Logger, mux: http.NewServeMux(), cert: cert}

@@ -37,7 +37,7 @@ type WebAuthnOptions struct {
 // MethodWebAuthn is the sign-in method with a WebAuthn assertion.
 const MethodWebAuthn = "password+webauthn"
 
-// ReasonWebAuthn: the WebAuthn assertion was missing, unknown, expired,
+// ReasonWebAuthn says the WebAuthn assertion was missing, unknown, expired,
 // invalid, of another user or of a cloned authenticator.
 const ReasonWebAuthn Reason = "webauthn"
 

@@ -18,9 +18,6 @@ import (
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/archive"
-	"github.com/sealmail/sealmail/audit"
-	"github.com/sealmail/sealmail/index"
-	"github.com/sealmail/sealmail/store"
 )
 
 // ErrNoDaemon reports that no daemon answers on the control socket.
@@ -42,7 +39,7 @@ func Dial(path string) (*Client, error) {
 		}
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	c.Close()
+	_ = c.Close() // only a probe
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", path)
@@ -83,20 +80,27 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var e errorBody
-		json.NewDecoder(resp.Body).Decode(&e)
-		switch resp.StatusCode {
-		case http.StatusNotFound:
-			return fmt.Errorf("daemon: %s: %w", e.Error, store.ErrNotFound)
-		case http.StatusGone:
-			return fmt.Errorf("%s: %w", e.Error, store.ErrDeleted)
-		}
-		return fmt.Errorf("daemon: %s (HTTP %d)", e.Error, resp.StatusCode)
+		return replyError(resp)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return fmt.Errorf("control socket: decode reply: %w", err)
 	}
 	return nil
+}
+
+// replyError rebuilds the *[archive.Error] a daemon sent: its code and
+// fields survive the socket, so errors.Is(err, archive.ErrNotFound) and
+// [archive.AsError] work as on an archive opened directly. An internal
+// error's message says that it happened in the daemon.
+func replyError(resp *http.Response) error {
+	var b ErrorBody
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&b); err != nil || b.Error == nil || b.Error.Code == "" {
+		return &archive.Error{Code: archive.CodeInternal, Message: fmt.Sprintf("daemon: HTTP %d without an error body", resp.StatusCode)}
+	}
+	if b.Error.Code == archive.CodeInternal {
+		b.Error.Message = "daemon: " + b.Error.Message
+	}
+	return b.Error
 }
 
 // Status is [archive.Archive.Status] through the daemon.
@@ -124,7 +128,7 @@ func (c *Client) Get(ctx context.Context, id sealmail.MessageID) (*archive.Seale
 	return &m, c.call(ctx, "/v1/messages/"+id.String(), nil, &m)
 }
 
-func checkpointText(cps []audit.Checkpoint) (string, error) {
+func checkpointText(cps []archive.Checkpoint) (string, error) {
 	var b bytes.Buffer
 	for _, cp := range cps {
 		t, err := cp.MarshalText()
@@ -137,7 +141,7 @@ func checkpointText(cps []audit.Checkpoint) (string, error) {
 }
 
 // Verify is [archive.Archive.Verify] through the daemon.
-func (c *Client) Verify(ctx context.Context, external []audit.Checkpoint) (*archive.VerifyReport, error) {
+func (c *Client) Verify(ctx context.Context, external []archive.Checkpoint) (*archive.VerifyReport, error) {
 	text, err := checkpointText(external)
 	if err != nil {
 		return nil, err
@@ -147,22 +151,29 @@ func (c *Client) Verify(ctx context.Context, external []audit.Checkpoint) (*arch
 }
 
 // VerifyAudit is [archive.Archive.VerifyAudit] through the daemon.
-func (c *Client) VerifyAudit(ctx context.Context, external []audit.Checkpoint) (*audit.Report, error) {
+func (c *Client) VerifyAudit(ctx context.Context, external []archive.Checkpoint) (*archive.AuditReport, error) {
 	text, err := checkpointText(external)
 	if err != nil {
 		return nil, err
 	}
-	var rep audit.Report
+	var rep archive.AuditReport
 	return &rep, c.do(ctx, http.MethodPost, "/v1/audit/verify", nil, checkpointsBody{Checkpoints: text}, &rep)
 }
 
 // Checkpoint is [archive.Archive.Checkpoint] through the daemon.
-func (c *Client) Checkpoint(ctx context.Context) (audit.Checkpoint, error) {
+func (c *Client) Checkpoint(ctx context.Context) (archive.Checkpoint, error) {
 	var b checkpointsBody
 	if err := c.do(ctx, http.MethodPost, "/v1/audit/checkpoint", nil, struct{}{}, &b); err != nil {
-		return audit.Checkpoint{}, err
+		return archive.Checkpoint{}, err
 	}
-	return audit.ParseCheckpoint([]byte(b.Checkpoints))
+	cps, err := archive.ParseCheckpoints([]byte(b.Checkpoints))
+	if err != nil {
+		return archive.Checkpoint{}, fmt.Errorf("control socket: checkpoint: %w", err)
+	}
+	if len(cps) != 1 {
+		return archive.Checkpoint{}, fmt.Errorf("control socket: %d checkpoints in the reply, want 1", len(cps))
+	}
+	return cps[0], nil
 }
 
 // Search is [archive.Archive.Search] through the daemon.
@@ -182,7 +193,7 @@ func (c *Client) Search(ctx context.Context, q string, o archive.SearchOptions) 
 }
 
 // IndexDocs is [archive.Archive.IndexDocs] through the daemon.
-func (c *Client) IndexDocs(ctx context.Context, docs []index.Doc, upTo sealmail.MessageID) error {
+func (c *Client) IndexDocs(ctx context.Context, docs []archive.IndexDoc, upTo sealmail.MessageID) error {
 	var out struct{}
 	return c.do(ctx, http.MethodPost, "/v1/index", nil, IndexBody{Docs: docs, UpTo: upTo}, &out)
 }
@@ -234,3 +245,10 @@ func (c *Client) ApplyPolicy(ctx context.Context, facts []archive.PolicyFacts) (
 	var ch []archive.PolicyChange
 	return ch, c.do(ctx, http.MethodPost, "/v1/policy/apply", nil, facts, &ch)
 }
+
+// The client serves the CLI's operations that decrypt on its side.
+var (
+	_ archive.ReindexSource = (*Client)(nil)
+	_ archive.PolicySource  = (*Client)(nil)
+	_ archive.ExportSource  = (*Client)(nil)
+)

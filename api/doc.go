@@ -9,6 +9,10 @@
 //     checked: only root and the daemon's own user are served.
 //   - The API carries only what the archive returns: stored age records, never
 //     an identity and never plaintext.
+//   - An error crosses the socket typed: every reply that is not 200 carries
+//     an [ErrorBody], the *archive.Error of the daemon-side error, and the
+//     [Client] returns that *archive.Error, so that callers test errors (and
+//     the CLI chooses its exit code) the same way with or without a daemon.
 //
 // # Concurrency
 //

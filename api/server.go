@@ -16,17 +16,11 @@ import (
 	"os/user"
 	"slices"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/archive"
-	"github.com/sealmail/sealmail/audit"
-	"github.com/sealmail/sealmail/index"
-	"github.com/sealmail/sealmail/index/query"
-	"github.com/sealmail/sealmail/policy"
-	"github.com/sealmail/sealmail/store"
 )
 
 // SocketName is the control socket's file name in the archive directory.
@@ -169,7 +163,7 @@ func (s *Server) checkPeer(next http.Handler) http.Handler {
 		p, ok := r.Context().Value(peerKey{}).(Peer)
 		if !ok || (p.UID != 0 && !slices.Contains(s.opts.AllowUIDs, p.UID)) {
 			s.log.Warn("control socket: refused peer", "uid", p.UID, "pid", p.PID)
-			writeError(w, http.StatusForbidden, "permission denied: run as root or as the daemon's user")
+			s.writeError(w, &archive.Error{Code: archive.CodePermission, Message: "permission denied: run as root or as the daemon's user"})
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -187,7 +181,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("after"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "after: want a message id")
+			s.badRequest(w, "after: want a message id")
 			return
 		}
 		o.After = sealmail.MessageID(n)
@@ -195,7 +189,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, "limit: want a non-negative number")
+			s.badRequest(w, "limit: want a non-negative number")
 			return
 		}
 		o.Limit = n
@@ -207,7 +201,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	id, err := sealmail.ParseMessageID(r.PathValue("id"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		s.badRequest(w, err.Error())
 		return
 	}
 	m, err := s.a.Get(r.Context(), id)
@@ -219,20 +213,15 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	var o archive.SearchOptions
 	var err error
 	if o.Limit, err = atoiParam(q.Get("limit")); err != nil {
-		writeError(w, http.StatusBadRequest, "limit: "+err.Error())
+		s.badRequest(w, "limit: "+err.Error())
 		return
 	}
 	if o.Offset, err = atoiParam(q.Get("offset")); err != nil {
-		writeError(w, http.StatusBadRequest, "offset: "+err.Error())
+		s.badRequest(w, "offset: "+err.Error())
 		return
 	}
 	o.Oldest = q.Get("oldest") == "1"
 	res, err := s.a.Search(r.Context(), q.Get("q"), o)
-	var se *query.SyntaxError
-	if errors.As(err, &se) {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	s.reply(w, res, err)
 }
 
@@ -249,18 +238,13 @@ func atoiParam(v string) (int, error) {
 
 func (s *Server) ids(w http.ResponseWriter, r *http.Request) {
 	ids, err := s.a.IDs(r.Context(), r.URL.Query().Get("q"))
-	var se *query.SyntaxError
-	if errors.As(err, &se) {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	s.reply(w, ids, err)
 }
 
 func (s *Server) recordExport(w http.ResponseWriter, r *http.Request) {
 	var rec archive.ExportRecord
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<20)).Decode(&rec); err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		s.badRequest(w, "body: "+err.Error())
 		return
 	}
 	s.reply(w, struct{}{}, s.a.RecordExport(r.Context(), rec))
@@ -269,7 +253,7 @@ func (s *Server) recordExport(w http.ResponseWriter, r *http.Request) {
 func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
 	var o archive.PurgeOptions
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&o); err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		s.badRequest(w, "body: "+err.Error())
 		return
 	}
 	rep, err := s.a.Purge(r.Context(), o)
@@ -279,17 +263,17 @@ func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
 func (s *Server) erase(w http.ResponseWriter, r *http.Request) {
 	var o archive.EraseOptions
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&o); err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		s.badRequest(w, "body: "+err.Error())
 		return
 	}
 	rep, err := s.a.Erase(r.Context(), o)
-	s.replyUser(w, rep, err)
+	s.reply(w, rep, err)
 }
 
 func (s *Server) applyPolicy(w http.ResponseWriter, r *http.Request) {
 	var facts []archive.PolicyFacts
 	if err := json.NewDecoder(io.LimitReader(r.Body, 256<<20)).Decode(&facts); err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		s.badRequest(w, "body: "+err.Error())
 		return
 	}
 	ch, err := s.a.ApplyPolicy(r.Context(), facts)
@@ -311,45 +295,33 @@ func (s *Server) holds(w http.ResponseWriter, r *http.Request) {
 func (s *Server) createHold(w http.ResponseWriter, r *http.Request) {
 	var b HoldBody
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&b); err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		s.badRequest(w, "body: "+err.Error())
 		return
 	}
 	h, err := s.a.CreateHold(r.Context(), b.Name, b.Query, b.Reason)
-	s.replyUser(w, h, err)
+	s.reply(w, h, err)
 }
 
 func (s *Server) releaseHold(w http.ResponseWriter, r *http.Request) {
 	var b HoldBody
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&b); err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		s.badRequest(w, "body: "+err.Error())
 		return
 	}
 	h, err := s.a.ReleaseHold(r.Context(), r.PathValue("name"), b.Reason)
-	s.replyUser(w, h, err)
-}
-
-// replyUser answers errors the caller can fix (a bad query, a duplicate
-// hold name) with 400 and their text.
-func (s *Server) replyUser(w http.ResponseWriter, v any, err error) {
-	var se *query.SyntaxError
-	var he *policy.HoldError
-	if errors.As(err, &se) || errors.As(err, &he) {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	s.reply(w, v, err)
+	s.reply(w, h, err)
 }
 
 // IndexBody carries documents that the CLI decrypted for reindexing.
 type IndexBody struct {
-	Docs []index.Doc        `json:"docs"`
+	Docs []archive.IndexDoc `json:"docs"`
 	UpTo sealmail.MessageID `json:"up_to"`
 }
 
 func (s *Server) indexDocs(w http.ResponseWriter, r *http.Request) {
 	var b IndexBody
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<30)).Decode(&b); err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		s.badRequest(w, "body: "+err.Error())
 		return
 	}
 	err := s.a.IndexDocs(r.Context(), b.Docs, b.UpTo)
@@ -361,18 +333,18 @@ type checkpointsBody struct {
 	Checkpoints string `json:"checkpoints"`
 }
 
-func (s *Server) externalCheckpoints(w http.ResponseWriter, r *http.Request) ([]audit.Checkpoint, bool) {
+func (s *Server) externalCheckpoints(w http.ResponseWriter, r *http.Request) ([]archive.Checkpoint, bool) {
 	var b checkpointsBody
 	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<20)).Decode(&b); err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		s.badRequest(w, "body: "+err.Error())
 		return nil, false
 	}
 	if b.Checkpoints == "" {
 		return nil, true
 	}
-	cps, err := audit.ParseCheckpoints([]byte(b.Checkpoints))
+	cps, err := archive.ParseCheckpoints([]byte(b.Checkpoints))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		s.badRequest(w, err.Error())
 		return nil, false
 	}
 	return cps, true
@@ -406,29 +378,54 @@ func (s *Server) checkpoint(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, checkpointsBody{Checkpoints: string(text)}, err)
 }
 
+// reply answers v, or err as a typed error body ([ErrorBody]).
 func (s *Server) reply(w http.ResponseWriter, v any, err error) {
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, store.ErrDeleted):
-		writeError(w, http.StatusGone, strings.TrimSuffix(err.Error(), ": "+store.ErrDeleted.Error()))
-	case err != nil:
-		s.log.Error("control socket call failed", "err", err)
-		writeError(w, http.StatusInternalServerError, err.Error())
-	default:
-		w.Header().Set("Content-Type", "application/json")
-		if err := json.NewEncoder(w).Encode(v); err != nil {
-			s.log.Warn("control socket: write reply", "err", err)
+	if err != nil {
+		e := archive.AsError(err)
+		if e.Code == archive.CodeInternal {
+			s.log.Error("control socket call failed", "err", err)
 		}
+		s.writeError(w, e)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		s.log.Warn("control socket: write reply", "err", err)
 	}
 }
 
-type errorBody struct {
-	Error string `json:"error"`
+// ErrorBody is the body of every reply that is not 200 OK: the error's
+// code, message and fields ([archive.Error]). The client rebuilds the
+// *archive.Error from it, so that callers on both sides of the socket test
+// errors the same way.
+type ErrorBody struct {
+	Error *archive.Error `json:"error"`
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
+// statusOf maps an error code to its HTTP status.
+func statusOf(c archive.Code) int {
+	switch c {
+	case archive.CodeInvalid:
+		return http.StatusBadRequest
+	case archive.CodeNotFound:
+		return http.StatusNotFound
+	case archive.CodeDeleted:
+		return http.StatusGone
+	case archive.CodePermission:
+		return http.StatusForbidden
+	}
+	return http.StatusInternalServerError
+}
+
+// badRequest answers a request the server could not decode.
+func (s *Server) badRequest(w http.ResponseWriter, msg string) {
+	s.writeError(w, &archive.Error{Code: archive.CodeInvalid, Message: msg})
+}
+
+func (s *Server) writeError(w http.ResponseWriter, e *archive.Error) {
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(errorBody{Error: msg})
+	w.WriteHeader(statusOf(e.Code))
+	if err := json.NewEncoder(w).Encode(ErrorBody{Error: e}); err != nil {
+		s.log.Warn("control socket: write error reply", "err", err)
+	}
 }

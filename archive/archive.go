@@ -25,7 +25,11 @@ import (
 // Options configures an Archive. The zero value is safe.
 type Options struct {
 	Logger *slog.Logger
-	// Store configures the segment store.
+	// SealSize is the size at which a segment is sealed; 0 means
+	// store's default (1 GiB). It overrides Store.SealSize when set.
+	SealSize int64
+	// Store configures the segment store (tests inject faults with its
+	// OpenFile).
 	Store store.Options
 	// JournalSources are the client networks whose journal reports are
 	// trusted. Nil means loopback only.
@@ -48,8 +52,8 @@ type Options struct {
 	Now func() time.Time
 	// Retention, if set, gives every ingested message its retention rule
 	// and retain-until; without it no message is ever eligible for
-	// deletion.
-	Retention *policy.Compiled
+	// deletion. Open compiles it and fails on an invalid rule.
+	Retention *RetentionPolicy
 	// LockTimeout is how long Open waits for another process that holds
 	// the archive (default 10 s).
 	LockTimeout time.Duration
@@ -76,6 +80,10 @@ func (o *Options) setDefaults() {
 	}
 }
 
+// RetentionPolicy is the retention rules of a configuration's [retention]
+// section (docs/retention.md).
+type RetentionPolicy = policy.Policy
+
 // Archive is an open archive.
 type Archive struct {
 	dir     string
@@ -96,6 +104,8 @@ type Archive struct {
 	listeners []string
 	freeAt    time.Time // when free space was last measured
 	free      int64
+
+	retention *policy.Compiled // from opts.Retention; nil without rules
 }
 
 // Create makes a new archive in dir that encrypts for the given age
@@ -115,8 +125,8 @@ func Create(dir string, recipients []string, opts Options) (*Archive, error) {
 		return nil, fmt.Errorf("create audit log: %w", err)
 	}
 	if _, err := log.Append(context.Background(), audit.Event{Type: audit.TypeConfig, Actor: "init",
-		Fields: map[string]any{"op": "create", "archive": id, "recipients": recipients}}); err != nil {
-		log.Close()
+		Fields: createFields{Op: "create", Archive: id, Recipients: recipients}}); err != nil {
+		_ = log.Close() // the append's error is the one to report
 		return nil, err
 	}
 	if err := log.Close(); err != nil {
@@ -125,13 +135,23 @@ func Create(dir string, recipients []string, opts Options) (*Archive, error) {
 	return Open(dir, opts)
 }
 
+// Exists reports whether dir holds an archive.
+func Exists(dir string) bool { return store.Exists(dir) }
+
 // Open opens the archive in dir. Without an archive there it returns an
 // error that tells how to make one.
 func Open(dir string, opts Options) (*Archive, error) {
 	opts.setDefaults()
+	var retention *policy.Compiled
+	if opts.Retention != nil {
+		var err error
+		if retention, err = opts.Retention.Compile(); err != nil {
+			return nil, invalid("retention: %v", err)
+		}
+	}
 	info, err := store.ReadArchiveInfo(dir)
 	if errors.Is(err, store.ErrNoArchive) {
-		return nil, fmt.Errorf("no archive at %s: run `sealmail init --data %s`", dir, dir)
+		return nil, fmt.Errorf("no archive at %s: run `sealmail init --data %s`: %w", dir, dir, ErrNoArchive)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
@@ -141,21 +161,27 @@ func Open(dir string, opts Options) (*Archive, error) {
 		return nil, err
 	}
 	if n := log.TornBytes(); n > 0 {
-		log.Append(context.Background(), audit.Event{Type: audit.TypeRecover, Actor: "sealmail",
-			Fields: map[string]any{"audit_torn_bytes": n}})
+		if _, err := log.Append(context.Background(), audit.Event{Type: audit.TypeRecover, Actor: "sealmail",
+			Fields: recoverFields{AuditTornBytes: n}}); err != nil {
+			_ = log.Close()
+			return nil, fmt.Errorf("audit the torn line cut from the audit log: %w", err)
+		}
 	}
 	so := opts.Store
 	so.ReadOnly = opts.ReadOnly
+	if opts.SealSize > 0 {
+		so.SealSize = opts.SealSize
+	}
 	if so.CatalogTimeout == 0 {
 		so.CatalogTimeout = opts.LockTimeout
 	}
-	storeHooks(&so, log)
+	storeHooks(&so, log, opts.Logger)
 	s, err := store.Open(dir, so)
 	if err != nil {
-		log.Close()
+		_ = log.Close() // the store's error is the one to report
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
-	a := &Archive{dir: dir, opts: opts, log: opts.Logger, store: s, audit: log, started: opts.Now()}
+	a := &Archive{dir: dir, opts: opts, retention: retention, log: opts.Logger, store: s, audit: log, started: opts.Now()}
 	// The index is derived data: if it cannot be opened the archive still
 	// ingests, and search says how to rebuild it. A read-only archive (the
 	// CLI without a daemon) opens it only when a command needs it, so that
@@ -165,7 +191,7 @@ func Open(dir string, opts Options) (*Archive, error) {
 		if err != nil {
 			a.log.Error("index unavailable: search is off until it is rebuilt (delete DIR/index, run `sealmail reindex --all`)", "err", err)
 		} else if err := a.startIndexer(x); err != nil {
-			a.Close()
+			_ = a.Close()
 			return nil, err
 		}
 	}
@@ -197,9 +223,6 @@ func (a *Archive) Close() error {
 	})
 	return a.closeErr
 }
-
-// Dir returns the archive directory.
-func (a *Archive) Dir() string { return a.dir }
 
 // SetListeners records the addresses the daemon serves on, for Status.
 func (a *Archive) SetListeners(addrs []string) {
@@ -282,7 +305,7 @@ func (a *Archive) idx() (*index.Index, error) {
 		if err == nil {
 			if fresh && !a.opts.ReadOnly {
 				if err := a.store.SetIndexWatermark(0); err != nil {
-					x.Close()
+					_ = x.Close()
 					return nil, err
 				}
 			}

@@ -7,8 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
-	"time"
 
 	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/store"
@@ -32,25 +32,47 @@ func actorOf(ctx context.Context) string {
 
 func auditDir(dir string) string { return filepath.Join(dir, "audit") }
 
-// Log appends one entry to the audit log and returns when it is durable.
-// Callers use it for what only they see (daemon start and stop,
-// authentication); the archive logs its own operations.
-func (a *Archive) Log(ctx context.Context, typ string, fields map[string]any) error {
+// logEvent appends one entry, with the facts of its type (auditfields.go),
+// and returns when it is durable.
+func (a *Archive) logEvent(ctx context.Context, typ string, fields any) error {
 	_, err := a.audit.Append(ctx, audit.Event{Type: typ, Actor: actorOf(ctx), Fields: fields})
 	return err
 }
 
-// AuditLog returns the archive's audit log (for checkpoints).
-func (a *Archive) AuditLog() *audit.Log { return a.audit }
+// LogDaemonStart audits a daemon's start: its version, pid and listeners.
+func (a *Archive) LogDaemonStart(ctx context.Context, version string, pid int, listeners []string) error {
+	return a.logEvent(ctx, audit.TypeDaemonStart, daemonStartFields{Version: version, PID: pid, Listeners: listeners})
+}
+
+// LogDaemonStop audits a daemon's stop and why.
+func (a *Archive) LogDaemonStop(ctx context.Context, reason string) error {
+	return a.logEvent(ctx, audit.TypeDaemonStop, daemonStopFields{Reason: reason})
+}
+
+// LogConfig audits the configuration a daemon runs with. config must hold
+// no secrets (password hashes are redacted by the caller).
+func (a *Archive) LogConfig(ctx context.Context, config any) error {
+	return a.logEvent(ctx, audit.TypeConfig, configFields{Op: "in force", Config: config})
+}
+
+// LogAuth audits an SMTP AUTH attempt: who, from where, and whether it
+// succeeded.
+func (a *Archive) LogAuth(ctx context.Context, user, remote string, ok bool) error {
+	typ := audit.TypeAuthOK
+	if !ok {
+		typ = audit.TypeAuthFail
+	}
+	return a.logEvent(ctx, typ, authFields{User: user, Remote: remote, Method: "smtp-plain"})
+}
 
 // storeHooks connects the store's writer to the audit log: every stored
 // entry is logged before its catalog entry commits.
-func storeHooks(o *store.Options, log *audit.Log) {
+func storeHooks(o *store.Options, log *audit.Log, logger *slog.Logger) {
 	ctx := WithActor(context.Background(), "smtpd")
 	o.OnCommit = func(cs []store.Committed) error {
 		evs := make([]audit.Event, len(cs))
 		for i, c := range cs {
-			evs[i] = audit.Event{Type: audit.TypeIngest, Actor: "smtpd", Fields: committedFields(c)}
+			evs[i] = audit.Event{Type: audit.TypeIngest, Actor: "smtpd", Fields: ingestOf(c)}
 		}
 		_, err := log.AppendAll(ctx, evs)
 		return err
@@ -61,62 +83,26 @@ func storeHooks(o *store.Options, log *audit.Log) {
 			ids[i] = uint64(c.ID)
 		}
 		// The error text is ours (paths, errno), never message content.
-		log.Append(ctx, audit.Event{Type: audit.TypeIngestRollback, Actor: "smtpd", Fields: map[string]any{"ids": ids, "error": cause.Error()}})
+		if _, err := log.Append(ctx, audit.Event{Type: audit.TypeIngestRollback, Actor: "smtpd",
+			Fields: rollbackFields{IDs: ids, Error: cause.Error()}}); err != nil {
+			// verify then names these ingest entries as missing records.
+			logger.Error("audit an ingest rollback", "err", err)
+		}
 	}
 	o.OnDiscard = func(cs []store.Committed, bytes int64, keptIn string) error {
-		entries := make([]map[string]any, len(cs))
-		for i, c := range cs {
-			entries[i] = map[string]any{"id": uint64(c.ID), "kind": c.Kind.String(), "entry": c.Location.Entry,
-				"record": hex.EncodeToString(c.RecordSHA256[:])}
-		}
-		_, err := log.Append(ctx, audit.Event{Type: audit.TypeRecover, Actor: "sealmail", Fields: map[string]any{
-			"op": "discard uncommitted tail", "bytes": bytes, "entries": entries, "kept_in": filepath.Base(keptIn),
+		_, err := log.Append(ctx, audit.Event{Type: audit.TypeRecover, Actor: "sealmail", Fields: recoverFields{
+			Op: "discard uncommitted tail", Bytes: bytes, Entries: droppedOf(cs), KeptIn: filepath.Base(keptIn),
 		}})
 		return err
 	}
 	o.OnSeal = func(si store.SegmentInfo) {
-		log.Append(ctx, audit.Event{Type: audit.TypeSegmentSeal, Actor: "sealmail", Fields: map[string]any{
-			"segment": si.Seq.String(), "sha256": hex.EncodeToString(si.SHA256[:]), "size": si.Size, "records": si.Records,
-		}})
-	}
-}
-
-// committedFields are the audit facts of one stored entry: ids, digest,
-// size and transport facts, never content or addresses.
-func committedFields(c store.Committed) map[string]any {
-	f := map[string]any{
-		"id":      uint64(c.ID),
-		"kind":    c.Kind.String(),
-		"digest":  hex.EncodeToString(c.Digest[:]),
-		"size":    c.Size,
-		"segment": c.Location.Segment.String(),
-		"offset":  c.Location.Offset,
-		"entry":   c.Location.Entry,
-		"record":  hex.EncodeToString(c.RecordSHA256[:]),
-	}
-	if c.Receipt > 0 {
-		f["receipt"] = c.Receipt
-	}
-	if r := retention(c.RetainUntil, c.Forever); r != "" {
-		f["retain_until"] = r
-	}
-	if e := c.Envelope; e != nil {
-		f["source"] = string(e.Source)
-		f["client_ip"] = e.ClientIP
-		if e.TLS != "" {
-			f["tls"] = e.TLS
-		}
-		if e.AuthUser != "" {
-			f["auth_user"] = e.AuthUser
-		}
-		if e.Untrusted != nil {
-			f["untrusted_report"] = true
-		}
-		if len(e.Warnings) > 0 {
-			f["warnings"] = len(e.Warnings)
+		if _, err := log.Append(ctx, audit.Event{Type: audit.TypeSegmentSeal, Actor: "sealmail", Fields: sealFields{
+			Segment: si.Seq.String(), SHA256: hex.EncodeToString(si.SHA256[:]), Size: si.Size, Records: si.Records,
+		}}); err != nil {
+			// verify then names the segment as sealed without a seal entry.
+			logger.Error("audit a segment seal", "segment", si.Seq.String(), "err", err)
 		}
 	}
-	return f
 }
 
 // openAudit opens the archive's audit log. A missing log in an archive is
@@ -135,15 +121,4 @@ func openAudit(dir, archiveID string, opts Options) (*audit.Log, error) {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	return log, nil
-}
-
-// retention formats a retain-until for people and the audit log.
-func retention(until time.Time, forever bool) string {
-	switch {
-	case forever:
-		return "forever"
-	case until.IsZero():
-		return ""
-	}
-	return until.UTC().Format(time.RFC3339)
 }

@@ -3,16 +3,23 @@
 // Package archive is sealmail's one facade: every way in (the SMTP receiver,
 // the control socket, the CLI without a daemon) goes through an [Archive] to
 // ingest, list, read and report, so that there is no second implementation
-// to drift.
+// to drift. Callers above it (the CLI, the control socket) see only its
+// types and errors ([Error], [AsError], [ErrNotFound], …), never a leaf's;
+// the operations that need the operator's identity ([Sealed.Decrypt],
+// [Reindex], [ReapplyPolicy], [Export], [VerifyContent]) run in the CLI
+// against an [Archive] or the control socket's client alike.
 //
 // # Invariants
 //
 //   - [Archive.Ingest] returns success only after the store has made the
 //     message durable; the caller may then acknowledge it.
-//   - The archive never decrypts: [Archive.Get] returns the stored age
-//     records and the caller decrypts with an identity it holds.
+//   - An [Archive] never decrypts and never holds an identity: [Archive.Get]
+//     returns the stored age records, and the caller decrypts them
+//     ([Sealed.Decrypt]) with an identity it holds, in its own process.
 //   - A journal report's envelope is trusted only from a configured
 //     journaling source (client network or AUTH user).
+//   - Every audit entry the archive writes has the fields of its type's
+//     struct (auditfields.go); docs/format.md lists them.
 //
 // # Concurrency
 //

@@ -4,11 +4,11 @@ package archive
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/audit"
+	"github.com/sealmail/sealmail/index/query"
 	"github.com/sealmail/sealmail/policy"
 	"github.com/sealmail/sealmail/store"
 )
@@ -21,6 +21,9 @@ type EraseOptions struct {
 	// (the legal ground for keeping them has to be weighed by a person);
 	// legal holds always win.
 	OverrideRetention bool
+	// DryRun reports what would be erased and refused without deleting;
+	// the request is audited all the same.
+	DryRun bool
 }
 
 // Refusal names a message erase kept, and why.
@@ -29,8 +32,10 @@ type Refusal struct {
 	Why string `json:"why"`
 }
 
-// EraseReport says what was erased and what was refused.
+// EraseReport says what was erased (or would be, in a dry run) and what was
+// refused.
 type EraseReport struct {
+	DryRun    bool      `json:"dry_run"`
 	Erased    []uint64  `json:"erased"`
 	Refused   []Refusal `json:"refused"`
 	AuditSeq  uint64    `json:"audit_seq"`
@@ -43,7 +48,10 @@ type EraseReport struct {
 // and every id are audited before anything is deleted.
 func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, error) {
 	if o.Reason == "" {
-		return nil, errors.New("erase: a reason is required (it goes into the audit log)")
+		return nil, invalid("erase: a reason is required (it goes into the audit log)")
+	}
+	if _, err := query.Parse(o.Query); err != nil {
+		return nil, fmt.Errorf("erase: %w", err)
 	}
 	x, err := a.idx()
 	if err != nil {
@@ -60,7 +68,7 @@ func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, erro
 		return nil, fmt.Errorf("erase: %w", err)
 	}
 	now := a.opts.Now()
-	rep := &EraseReport{}
+	rep := &EraseReport{DryRun: o.DryRun, Erased: []uint64{}, Refused: []Refusal{}}
 	for _, id := range ids {
 		m, err := a.store.Message(id)
 		if err != nil || m.State != store.StateLive {
@@ -72,15 +80,15 @@ func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, erro
 			rep.Refused = append(rep.Refused, Refusal{ID: uint64(id), Why: why})
 		}
 	}
-	e, err := a.audit.Append(ctx, audit.Event{Type: audit.TypeErase, Actor: actorOf(ctx), Fields: map[string]any{
-		"query": o.Query, "reason": o.Reason, "override_retention": o.OverrideRetention,
-		"ids": rep.Erased, "refused": rep.Refused,
+	e, err := a.audit.Append(ctx, audit.Event{Type: audit.TypeErase, Actor: actorOf(ctx), Fields: eraseFields{
+		Query: o.Query, Reason: o.Reason, OverrideRetention: o.OverrideRetention,
+		IDs: rep.Erased, Refused: rep.Refused, DryRun: o.DryRun,
 	}})
 	if err != nil {
 		return nil, err
 	}
 	rep.AuditSeq = e.Seq
-	if len(rep.Erased) == 0 {
+	if o.DryRun || len(rep.Erased) == 0 {
 		return rep, nil
 	}
 	if rep.Reclaimed, err = a.delete(ctx, x, rep.Erased, "erasure", e.Seq); err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/audit"
@@ -16,9 +17,16 @@ import (
 
 // HoldInfo is a legal hold and how many messages its query matches now.
 type HoldInfo struct {
-	policy.Hold
-	Active  bool `json:"active"`
-	Matches int  `json:"matches"` // messages the query matches in the index now (-1: unknown)
+	Name          string    `json:"name"`
+	Query         string    `json:"query"` // search syntax
+	Reason        string    `json:"reason"`
+	CreatedBy     string    `json:"created_by"`
+	Created       time.Time `json:"created"`
+	Released      time.Time `json:"released,omitzero"` // zero while active
+	ReleasedBy    string    `json:"released_by,omitempty"`
+	ReleaseReason string    `json:"release_reason,omitempty"`
+	Active        bool      `json:"active"`
+	Matches       int       `json:"matches"` // messages the query matches in the index now (-1: unknown)
 }
 
 func (a *Archive) loadHolds() (*policy.Holds, error) {
@@ -44,7 +52,8 @@ func (a *Archive) saveHolds(hs *policy.Holds) error {
 }
 
 func (a *Archive) holdInfo(ctx context.Context, h policy.Hold) HoldInfo {
-	hi := HoldInfo{Hold: h, Active: h.Active(), Matches: -1}
+	hi := HoldInfo{Name: h.Name, Query: h.Query, Reason: h.Reason, CreatedBy: h.CreatedBy, Created: h.Created,
+		Released: h.Released, ReleasedBy: h.ReleasedBy, ReleaseReason: h.ReleaseReason, Active: h.Active(), Matches: -1}
 	if x, err := a.idx(); err == nil {
 		if n, err := x.Count(ctx, h.Query); err == nil {
 			hi.Matches = n
@@ -73,7 +82,7 @@ func (a *Archive) CreateHold(ctx context.Context, name, q, reason string) (*Hold
 		return nil, err
 	}
 	hi := a.holdInfo(ctx, h)
-	if err := a.Log(ctx, audit.TypeHoldCreate, map[string]any{"name": name, "query": q, "reason": reason, "matches": hi.Matches}); err != nil {
+	if err := a.logEvent(ctx, audit.TypeHoldCreate, holdCreateFields{Name: name, Query: q, Reason: reason, Matches: hi.Matches}); err != nil {
 		return nil, err
 	}
 	return &hi, nil
@@ -94,7 +103,7 @@ func (a *Archive) ReleaseHold(ctx context.Context, name, reason string) (*HoldIn
 	if err := a.saveHolds(hs); err != nil {
 		return nil, err
 	}
-	if err := a.Log(ctx, audit.TypeHoldRelease, map[string]any{"name": name, "query": h.Query, "reason": reason}); err != nil {
+	if err := a.logEvent(ctx, audit.TypeHoldRelease, holdReleaseFields{Name: name, Query: h.Query, Reason: reason}); err != nil {
 		return nil, err
 	}
 	hi := a.holdInfo(ctx, h)
@@ -111,7 +120,7 @@ func (a *Archive) Holds(ctx context.Context) ([]HoldInfo, error) {
 	for _, h := range hs.All() {
 		out = append(out, a.holdInfo(ctx, h))
 	}
-	if err := a.Log(ctx, audit.TypeAPICall, map[string]any{"op": "holds"}); err != nil {
+	if err := a.logEvent(ctx, audit.TypeAPICall, callFields{Op: "holds"}); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/index"
+	"github.com/sealmail/sealmail/index/query"
 )
 
 // The index is derived data, fed while the daemon still holds a message's
@@ -216,30 +217,52 @@ func (ix *indexer) stop() {
 	<-ix.done
 }
 
-// SearchOptions selects a page of search results.
-type SearchOptions = index.SearchOptions
+// SearchOptions selects a page of search results. The zero value gives
+// the newest 50 matches.
+type SearchOptions struct {
+	Limit, Offset int
+	Oldest        bool // oldest first; default newest first by date
+}
 
 // SearchResult is a page of hits and the total count.
-type SearchResult = index.Result
+type SearchResult struct {
+	Total int         `json:"total"`
+	Hits  []SearchHit `json:"hits"`
+}
+
+// SearchHit is one message a search found.
+type SearchHit struct {
+	ID            sealmail.MessageID `json:"id"`
+	Date          time.Time          `json:"date"`
+	From          string             `json:"from"`
+	Subject       string             `json:"subject"`
+	Size          int64              `json:"size"`
+	HasAttachment bool               `json:"has_attachment"`
+}
 
 // Search runs a query (see index/query) and returns one page of hits,
 // newest first unless opts.Oldest. The query text and the ids returned are
 // audited.
 func (a *Archive) Search(ctx context.Context, q string, opts SearchOptions) (*SearchResult, error) {
+	if _, err := query.Parse(q); err != nil {
+		return nil, err // the caller's to fix, whatever state the index is in
+	}
 	x, err := a.idx()
 	if err != nil {
 		return nil, err
 	}
-	res, err := x.Search(ctx, q, opts)
+	found, err := x.Search(ctx, q, index.SearchOptions{Limit: opts.Limit, Offset: opts.Offset, Oldest: opts.Oldest})
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]uint64, len(res.Hits))
-	for i, h := range res.Hits {
+	res := &SearchResult{Total: found.Total, Hits: make([]SearchHit, len(found.Hits))}
+	ids := make([]uint64, len(found.Hits))
+	for i, h := range found.Hits {
+		res.Hits[i] = SearchHit{ID: h.ID, Date: h.Date, From: h.From, Subject: h.Subject, Size: h.Size, HasAttachment: h.HasAttachment}
 		ids[i] = uint64(h.ID)
 	}
-	if err := a.Log(ctx, audit.TypeAPICall, map[string]any{"op": "search", "query": q, "total": res.Total, "ids": ids,
-		"offset": opts.Offset, "limit": opts.Limit}); err != nil {
+	if err := a.logEvent(ctx, audit.TypeAPICall, searchCallFields{Op: "search", Query: q, Total: res.Total, IDs: ids,
+		Offset: opts.Offset, Limit: opts.Limit}); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -247,7 +270,11 @@ func (a *Archive) Search(ctx context.Context, q string, opts SearchOptions) (*Se
 
 // IndexDocs indexes documents that the caller decrypted (reindex) and
 // raises the watermark to upTo when all documents up to it are in.
-func (a *Archive) IndexDocs(ctx context.Context, docs []index.Doc, upTo sealmail.MessageID) error {
+func (a *Archive) IndexDocs(ctx context.Context, in []IndexDoc, upTo sealmail.MessageID) error {
+	docs := make([]index.Doc, len(in))
+	for i, d := range in {
+		docs[i] = index.Doc{ID: d.ID, Raw: d.Raw, Envelopes: d.Envelopes, Received: d.Received}
+	}
 	x, err := a.idx()
 	if err != nil {
 		return fmt.Errorf("reindex: %w", err)
@@ -273,6 +300,9 @@ type IndexState struct {
 // IDs returns the ids of every message a query matches, in ascending order,
 // for export and holds. The query and the count are audited.
 func (a *Archive) IDs(ctx context.Context, q string) ([]sealmail.MessageID, error) {
+	if _, err := query.Parse(q); err != nil {
+		return nil, err
+	}
 	x, err := a.idx()
 	if err != nil {
 		return nil, err
@@ -282,7 +312,7 @@ func (a *Archive) IDs(ctx context.Context, q string) ([]sealmail.MessageID, erro
 		return nil, err
 	}
 	slices.Sort(ids)
-	if err := a.Log(ctx, audit.TypeAPICall, map[string]any{"op": "ids", "query": q, "total": len(ids)}); err != nil {
+	if err := a.logEvent(ctx, audit.TypeAPICall, idsCallFields{Op: "ids", Query: q, Total: len(ids)}); err != nil {
 		return nil, err
 	}
 	return ids, nil
@@ -302,6 +332,6 @@ type ExportRecord struct {
 // RecordExport audits an export the CLI wrote (it decrypts; the daemon
 // never sees the plaintext it exports).
 func (a *Archive) RecordExport(ctx context.Context, r ExportRecord) error {
-	return a.Log(ctx, audit.TypeExport, map[string]any{"query": r.Query, "format": r.Format, "output": r.Output,
-		"count": r.Count, "ids": r.IDs, "manifest_sha256": r.ManifestSHA256, "output_sha256": r.OutputSHA256})
+	return a.logEvent(ctx, audit.TypeExport, exportFields{Query: r.Query, Format: r.Format, Output: r.Output,
+		Count: r.Count, IDs: r.IDs, ManifestSHA256: r.ManifestSHA256, OutputSHA256: r.OutputSHA256})
 }

@@ -21,8 +21,8 @@ import (
 func (a *Archive) Ingest(ctx context.Context, env *sealmail.Envelope, data []byte) (sealmail.MessageID, error) {
 	original, report, e := a.envelope(env, data)
 	m := &store.Message{Original: original, Report: report, Envelope: e, Received: env.Received}
-	if a.opts.Retention != nil {
-		_, m.RetainUntil, m.Forever = a.opts.Retention.Evaluate(policy.Facts{
+	if a.retention != nil {
+		_, m.RetainUntil, m.Forever = a.retention.Evaluate(policy.Facts{
 			Envelopes: []sealmail.Envelope{*e}, Header: headerOf(original), Received: env.Received})
 	}
 	res, err := a.store.Append(ctx, m)

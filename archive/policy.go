@@ -33,7 +33,7 @@ type PolicyChange struct {
 // messages and records the new retain-until of each whose result changed;
 // every change (old and new value) is audited.
 func (a *Archive) ApplyPolicy(ctx context.Context, facts []PolicyFacts) ([]PolicyChange, error) {
-	if a.opts.Retention == nil {
+	if a.retention == nil {
 		return nil, errors.New("policy apply: no retention rules are configured ([retention] in the configuration)")
 	}
 	var changes []PolicyChange
@@ -42,7 +42,7 @@ func (a *Archive) ApplyPolicy(ctx context.Context, facts []PolicyFacts) ([]Polic
 		if err != nil || m.State != store.StateLive {
 			continue
 		}
-		_, until, forever := a.opts.Retention.Evaluate(policy.Facts{Envelopes: f.Envelopes, Header: f.Header, Received: m.Received})
+		_, until, forever := a.retention.Evaluate(policy.Facts{Envelopes: f.Envelopes, Header: f.Header, Received: m.Received})
 		until = until.Truncate(time.Second) // the catalog keeps seconds
 		if until.Equal(m.RetainUntil) && forever == m.Forever {
 			continue
@@ -52,7 +52,7 @@ func (a *Archive) ApplyPolicy(ctx context.Context, facts []PolicyFacts) ([]Polic
 		}
 		changes = append(changes, PolicyChange{ID: uint64(f.ID), From: retention(m.RetainUntil, m.Forever), To: retention(until, forever)})
 	}
-	if err := a.Log(ctx, audit.TypePolicyChange, map[string]any{"op": "apply", "evaluated": len(facts), "changed": changes}); err != nil {
+	if err := a.logEvent(ctx, audit.TypePolicyChange, policyFields{Op: "apply", Evaluated: len(facts), Changed: changes}); err != nil {
 		return changes, err
 	}
 	return changes, nil

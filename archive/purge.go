@@ -45,7 +45,7 @@ func (a *Archive) Purge(ctx context.Context, o PurgeOptions) (*PurgeReport, erro
 	now := a.opts.Now()
 	if !o.AsOf.IsZero() {
 		if !o.DryRun && o.AsOf.After(now) {
-			return nil, errors.New("purge: only a dry run may look ahead (--as-of in the future)")
+			return nil, invalid("purge: only a dry run may look ahead (--as-of in the future)")
 		}
 		now = o.AsOf
 	}
@@ -63,7 +63,7 @@ func (a *Archive) Purge(ctx context.Context, o PurgeOptions) (*PurgeReport, erro
 	if err != nil {
 		return nil, err
 	}
-	rep := &PurgeReport{AsOf: now.UTC(), DryRun: o.DryRun, Kept: map[string]int{}}
+	rep := &PurgeReport{AsOf: now.UTC(), DryRun: o.DryRun, Deleted: []uint64{}, Kept: map[string]int{}}
 	err = a.store.List(0, func(m *store.MessageInfo) (bool, error) {
 		if m.State != store.StateLive {
 			return true, nil
@@ -85,8 +85,8 @@ func (a *Archive) Purge(ctx context.Context, o PurgeOptions) (*PurgeReport, erro
 	if err != nil {
 		return nil, err
 	}
-	e, err := a.audit.Append(ctx, audit.Event{Type: audit.TypePurge, Actor: actorOf(ctx), Fields: map[string]any{
-		"as_of": rep.AsOf.Format(time.RFC3339), "dry_run": o.DryRun, "ids": rep.Deleted, "count": len(rep.Deleted), "kept": rep.Kept,
+	e, err := a.audit.Append(ctx, audit.Event{Type: audit.TypePurge, Actor: actorOf(ctx), Fields: purgeFields{
+		AsOf: rep.AsOf.Format(time.RFC3339), DryRun: o.DryRun, IDs: rep.Deleted, Count: len(rep.Deleted), Kept: rep.Kept,
 	}})
 	if err != nil {
 		return nil, err
@@ -139,14 +139,9 @@ func (a *Archive) Compact(ctx context.Context) (int64, error) {
 			continue
 		}
 		c, err := a.store.Compact(ctx, si.Seq, func(c *store.Compaction) error {
-			dropped := make([]map[string]any, len(c.Dropped))
-			for i, d := range c.Dropped {
-				dropped[i] = map[string]any{"id": uint64(d.ID), "kind": d.Kind.String(), "entry": d.Location.Entry,
-					"record": hex.EncodeToString(d.RecordSHA256[:])}
-			}
-			_, err := a.audit.Append(ctx, audit.Event{Type: audit.TypeSegmentCompact, Actor: actorOf(ctx), Fields: map[string]any{
-				"segment": c.Segment.String(), "old_sha256": hex.EncodeToString(c.OldSHA256[:]), "old_size": c.OldSize,
-				"sha256": hex.EncodeToString(c.NewSHA256[:]), "size": c.NewSize, "dropped": dropped,
+			_, err := a.audit.Append(ctx, audit.Event{Type: audit.TypeSegmentCompact, Actor: actorOf(ctx), Fields: compactFields{
+				Segment: c.Segment.String(), OldSHA256: hex.EncodeToString(c.OldSHA256[:]), OldSize: c.OldSize,
+				SHA256: hex.EncodeToString(c.NewSHA256[:]), Size: c.NewSize, Dropped: droppedOf(c.Dropped),
 			}})
 			return err
 		})
@@ -163,16 +158,19 @@ func (a *Archive) Compact(ctx context.Context) (int64, error) {
 // deletedWhy turns a store.DeletedError into the reason an operator reads:
 // which operation deleted the message, when, on which audit entry.
 func (a *Archive) deletedWhy(ctx context.Context, de *store.DeletedError) error {
-	what := "deleted"
+	e := &DeletedError{ID: de.ID, At: de.At, Audit: de.Audit, What: "deleted"}
 	stop := errors.New("found")
-	audit.Read(ctx, auditDir(a.dir), audit.Filter{FromSeq: de.Audit}, func(e audit.Entry) error {
-		switch e.Type {
+	err := audit.Read(ctx, auditDir(a.dir), audit.Filter{FromSeq: de.Audit}, func(ae audit.Entry) error {
+		switch ae.Type {
 		case audit.TypePurge:
-			what = "deleted by retention policy"
+			e.What = "deleted by retention policy"
 		case audit.TypeErase:
-			what = "erased on request"
+			e.What = "erased on request"
 		}
 		return stop
 	})
-	return fmt.Errorf("message %d was %s on %s (audit entry %d): %w", de.ID, what, de.At.Format(time.DateOnly), de.Audit, store.ErrDeleted)
+	if err != nil && !errors.Is(err, stop) {
+		a.log.Warn("read the audit entry of a deletion", "id", uint64(de.ID), "audit", de.Audit, "err", err)
+	}
+	return e
 }

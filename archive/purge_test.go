@@ -36,12 +36,8 @@ func TestPurgeFollowsRetentionAndHolds(t *testing.T) {
 	clk := &clock{t: time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)}
 	pol := &policy.Policy{Default: policy.Rule{Name: "short", Keep: "30d"},
 		Rules: []policy.Rule{{Name: "letters", Headers: map[string]string{"Subject": "letter"}, Keep: "6y", From: "end-of-year"}}}
-	ret, err := pol.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
 	id, _ := age.GenerateX25519Identity()
-	a, err := Create(t.TempDir(), []string{id.Recipient().String()}, Options{Now: clk.now, Retention: ret, MinFreeBytes: -1,
+	a, err := Create(t.TempDir(), []string{id.Recipient().String()}, Options{Now: clk.now, Retention: pol, MinFreeBytes: -1,
 		Store: store.Options{SealSize: 1}}) // every commit seals: purged records become compactable
 	if err != nil {
 		t.Fatal(err)
@@ -138,9 +134,9 @@ func TestPurgeFollowsRetentionAndHolds(t *testing.T) {
 func TestErase(t *testing.T) {
 	t.Parallel()
 	clk := &clock{t: time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)}
-	ret, _ := (&policy.Policy{Default: policy.Rule{Name: "year", Keep: "1y"}}).Compile()
+	pol := &policy.Policy{Default: policy.Rule{Name: "year", Keep: "1y"}}
 	id, _ := age.GenerateX25519Identity()
-	a, err := Create(t.TempDir(), []string{id.Recipient().String()}, Options{Now: clk.now, Retention: ret, MinFreeBytes: -1,
+	a, err := Create(t.TempDir(), []string{id.Recipient().String()}, Options{Now: clk.now, Retention: pol, MinFreeBytes: -1,
 		Store: store.Options{SealSize: 1}})
 	if err != nil {
 		t.Fatal(err)
@@ -187,10 +183,10 @@ func TestErase(t *testing.T) {
 func TestPurgeWithoutIndexKeepsEverything(t *testing.T) {
 	t.Parallel()
 	clk := &clock{t: time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)}
-	ret, _ := (&policy.Policy{Default: policy.Rule{Name: "d", Keep: "1d"}}).Compile()
+	pol := &policy.Policy{Default: policy.Rule{Name: "d", Keep: "1d"}}
 	id, _ := age.GenerateX25519Identity()
 	dir := t.TempDir()
-	a, err := Create(dir, []string{id.Recipient().String()}, Options{Now: clk.now, Retention: ret, MinFreeBytes: -1})
+	a, err := Create(dir, []string{id.Recipient().String()}, Options{Now: clk.now, Retention: pol, MinFreeBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +210,7 @@ func TestPurgeWithoutIndexKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.add(48 * time.Hour)
-	a, err = Open(dir, Options{Now: clk.now, Retention: ret, MinFreeBytes: -1})
+	a, err = Open(dir, Options{Now: clk.now, Retention: pol, MinFreeBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func (a *Archive) Status(ctx context.Context) (*Status, error) {
 	if wm, err := a.store.IndexWatermark(); err == nil {
 		s.IndexWatermark = uint64(wm)
 	}
-	if err := a.Log(ctx, audit.TypeAPICall, map[string]any{"op": "status"}); err != nil {
+	if err := a.logEvent(ctx, audit.TypeAPICall, callFields{Op: "status"}); err != nil {
 		return nil, err
 	}
 	a.mu.Lock()
@@ -102,18 +102,18 @@ func (a *Archive) List(ctx context.Context, o ListOptions) ([]MessageSummary, er
 	if err != nil {
 		return nil, err
 	}
-	f := map[string]any{"op": "list", "after": uint64(o.After), "limit": o.Limit, "count": len(out)}
+	f := listCallFields{Op: "list", After: uint64(o.After), Limit: o.Limit, Count: len(out)}
 	if len(out) > 0 {
-		f["first"], f["last"] = out[0].ID, out[len(out)-1].ID
+		f.First, f.Last = out[0].ID, out[len(out)-1].ID
 	}
-	if err := a.Log(ctx, audit.TypeAPICall, f); err != nil {
+	if err := a.logEvent(ctx, audit.TypeAPICall, f); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
 // Sealed is a stored message as the archive holds it: encrypted records the
-// caller decrypts with [store.OpenPayload].
+// caller decrypts with [Sealed.Decrypt].
 type Sealed struct {
 	ID       uint64         `json:"id"`
 	Received time.Time      `json:"received"`
@@ -123,7 +123,7 @@ type Sealed struct {
 
 // SealedRecord is one stored entry: its kind, and the age file that holds
 // it with the place of its zstd frame in that file's plaintext (pass all
-// three to [store.OpenPayload]).
+// three to store.OpenPayload, as [Sealed.DecryptRecord] does).
 type SealedRecord struct {
 	Kind        string `json:"kind"`
 	Payload     []byte `json:"payload"`
@@ -139,11 +139,11 @@ func (a *Archive) Get(ctx context.Context, id sealmail.MessageID) (*Sealed, erro
 	if de := (*store.DeletedError)(nil); errors.As(err, &de) {
 		err = a.deletedWhy(ctx, de)
 	}
-	f := map[string]any{"op": "get", "ids": []uint64{uint64(id)}}
+	f := getCallFields{Op: "get", IDs: []uint64{uint64(id)}}
 	if err != nil {
-		f["error"] = err.Error()
+		f.Error = err.Error()
 	}
-	if lerr := a.Log(ctx, audit.TypeAPICall, f); lerr != nil {
+	if lerr := a.logEvent(ctx, audit.TypeAPICall, f); lerr != nil {
 		return nil, lerr
 	}
 	if err != nil {

@@ -5,11 +5,9 @@ package archive
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/sealmail/sealmail/audit"
@@ -47,6 +45,24 @@ type auditedEntry struct {
 	undone  bool // rolled back or discarded at start-up
 }
 
+// verifier holds one run of [Archive.Verify]: what the audit log says was
+// stored, and the problems found so far. Each phase is one method.
+type verifier struct {
+	a   *Archive
+	rep *VerifyReport
+
+	byRecord map[entryRef]*auditedEntry // what the audit log says was stored
+	byID     map[uint64][]*auditedEntry
+	sealed   map[string]string // segment → SHA-256 at sealing (or last compaction)
+	// committed is the store's committed length per segment, from the
+	// record scan.
+	committed map[store.SegmentSeq]int64
+}
+
+func (v *verifier) problem(format string, args ...any) {
+	v.rep.Problems = append(v.rep.Problems, fmt.Sprintf(format, args...))
+}
+
 // Verify checks the whole archive without the identity: the audit log's
 // chain and signatures (and that it extends each external checkpoint), the
 // store (record CRCs, sealed segments' SHA-256, catalog ↔ segments), and
@@ -55,93 +71,153 @@ type auditedEntry struct {
 // stored. Anyone holding the public recipient can forge a valid age record,
 // so only the audit chain proves a record's origin. The run is itself
 // audited.
-func (a *Archive) Verify(ctx context.Context, external []audit.Checkpoint) (*VerifyReport, error) {
-	rep := &VerifyReport{Archive: a.store.Info().ID}
-	problem := func(format string, v ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, v...)) }
-
-	arep, err := audit.Verify(ctx, auditDir(a.dir), external)
+func (a *Archive) Verify(ctx context.Context, external []Checkpoint) (*VerifyReport, error) {
+	v := &verifier{a: a, rep: &VerifyReport{Archive: a.store.Info().ID, Problems: []string{}},
+		byRecord: make(map[entryRef]*auditedEntry), byID: make(map[uint64][]*auditedEntry), sealed: make(map[string]string)}
+	if err := v.auditChain(ctx, external); err != nil {
+		return nil, err
+	}
+	if err := v.auditedStorage(ctx); err != nil {
+		return nil, err
+	}
+	if err := v.records(ctx); err != nil {
+		return nil, err
+	}
+	active, err := v.sealedSegments()
 	if err != nil {
-		return nil, fmt.Errorf("verify audit log: %w", err)
+		return nil, err
 	}
-	rep.AuditEntries, rep.AuditHead, rep.Checkpoints, rep.External = arep.LastSeq, arep.Head.String(), arep.Checkpoints, arep.External
-	for _, p := range arep.Problems {
-		problem("audit log: %s", p)
-	}
+	v.missingRecords(active)
 
-	// What the audit log says was stored, up to what it held now.
-	head, _ := a.audit.Head()
-	byRecord := make(map[string]*auditedEntry) // record SHA-256 / entry index
-	byID := make(map[uint64][]*auditedEntry)
-	sealed := make(map[string]string) // segment → SHA-256 at sealing
-	err = audit.Read(ctx, auditDir(a.dir), audit.Filter{Types: []string{audit.TypeIngest, audit.TypeIngestRollback, audit.TypeRecover,
-		audit.TypeSegmentSeal, audit.TypeSegmentCompact}},
-		func(e audit.Entry) error {
-			if e.Seq > head {
+	rep := v.rep
+	if err := a.logEvent(ctx, audit.TypeVerify, verifyFields{OK: rep.OK(), Problems: len(rep.Problems),
+		Records: rep.Records, Entries: rep.Entries, AuditHead: rep.AuditHead}); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// auditChain is phase 1: the audit log's hash chain and signatures, and
+// that it extends each external checkpoint.
+func (v *verifier) auditChain(ctx context.Context, external []Checkpoint) error {
+	arep, err := audit.Verify(ctx, auditDir(v.a.dir), external)
+	if err != nil {
+		return fmt.Errorf("verify audit log: %w", err)
+	}
+	v.rep.AuditEntries, v.rep.AuditHead, v.rep.Checkpoints, v.rep.External = arep.LastSeq, arep.Head.String(), arep.Checkpoints, arep.External
+	for _, p := range arep.Problems {
+		v.problem("audit log: %s", p)
+	}
+	return nil
+}
+
+// auditedStorage is phase 2: read what the audit log says was stored (up
+// to what it held when the run began), rolled back, cut off at start-up,
+// sealed and compacted.
+func (v *verifier) auditedStorage(ctx context.Context) error {
+	head, _ := v.a.audit.Head()
+	f := audit.Filter{Types: []string{audit.TypeIngest, audit.TypeIngestRollback, audit.TypeRecover,
+		audit.TypeSegmentSeal, audit.TypeSegmentCompact}}
+	err := audit.Read(ctx, auditDir(v.a.dir), f, func(e audit.Entry) error {
+		if e.Seq > head {
+			return nil
+		}
+		switch e.Type {
+		case audit.TypeIngest:
+			var f ingestFields
+			if err := e.DecodeFields(&f); err != nil {
+				v.problem("audit entry %d: %v", e.Seq, err)
 				return nil
 			}
-			f := e.Fields
-			switch e.Type {
-			case audit.TypeIngest:
-				ae := &auditedEntry{seq: e.Seq, id: num(f["id"]), digest: str(f["digest"]), segment: str(f["segment"]), offset: int64(num(f["offset"]))}
-				byRecord[str(f["record"])+"/"+strconv.FormatUint(num(f["entry"]), 10)] = ae
-				byID[ae.id] = append(byID[ae.id], ae)
-			case audit.TypeIngestRollback:
-				for _, id := range list(f["ids"]) {
-					for _, ae := range byID[num(id)] {
-						ae.undone = true
-					}
-				}
-			case audit.TypeRecover:
-				if kept := str(f["kept_in"]); kept != "" {
-					if _, err := os.Stat(filepath.Join(a.dir, "segments", kept)); err == nil {
-						problem("segments/%s: the uncommitted tail of a segment (%v entries) set aside at start-up on %s (audit entry %d). "+
-							"After a crash these were never acknowledged and their senders retried: delete the file after review. "+
-							"If catalog.db was restored from a backup, they are acknowledged messages: restore the catalog instead",
-							kept, len(list(f["entries"])), e.Time.Format(time.RFC3339), e.Seq)
-					}
-				}
-				for _, d := range list(f["entries"]) {
-					m, _ := d.(map[string]any)
-					if ae := byRecord[str(m["record"])+"/"+strconv.FormatUint(num(m["entry"]), 10)]; ae != nil {
-						ae.undone = true
-					} else {
-						problem("audit entry %d: a record with message %v (record %v) was cut off at start-up without an ingest entry: "+
-							"it was not written by sealmail's ingest (or a crash came before its audit entry)", e.Seq, m["id"], m["record"])
-					}
-				}
-			case audit.TypeSegmentSeal:
-				sealed[str(f["segment"])] = str(f["sha256"])
-			case audit.TypeSegmentCompact:
-				if sealed[str(f["segment"])] != str(f["old_sha256"]) {
-					problem("audit entry %d: compaction of segment %v starts from SHA-256 %v, not the one the log recorded", e.Seq, f["segment"], f["old_sha256"])
-				}
-				sealed[str(f["segment"])] = str(f["sha256"])
-				for _, d := range list(f["dropped"]) {
-					m, _ := d.(map[string]any)
-					if ae := byRecord[str(m["record"])+"/"+strconv.FormatUint(num(m["entry"]), 10)]; ae != nil {
-						ae.undone = true
-					}
+			ae := &auditedEntry{seq: e.Seq, id: f.ID, digest: f.Digest, segment: f.Segment, offset: f.Offset}
+			v.byRecord[f.ref()] = ae
+			v.byID[ae.id] = append(v.byID[ae.id], ae)
+		case audit.TypeIngestRollback:
+			var f rollbackFields
+			if err := e.DecodeFields(&f); err != nil {
+				v.problem("audit entry %d: %v", e.Seq, err)
+				return nil
+			}
+			for _, id := range f.IDs {
+				for _, ae := range v.byID[id] {
+					ae.undone = true
 				}
 			}
-			return nil
-		})
+		case audit.TypeRecover:
+			var f recoverFields
+			if err := e.DecodeFields(&f); err != nil {
+				v.problem("audit entry %d: %v", e.Seq, err)
+				return nil
+			}
+			v.recovered(e, f)
+		case audit.TypeSegmentSeal:
+			var f sealFields
+			if err := e.DecodeFields(&f); err != nil {
+				v.problem("audit entry %d: %v", e.Seq, err)
+				return nil
+			}
+			v.sealed[f.Segment] = f.SHA256
+		case audit.TypeSegmentCompact:
+			var f compactFields
+			if err := e.DecodeFields(&f); err != nil {
+				v.problem("audit entry %d: %v", e.Seq, err)
+				return nil
+			}
+			if v.sealed[f.Segment] != f.OldSHA256 {
+				v.problem("audit entry %d: compaction of segment %s starts from SHA-256 %s, not the one the log recorded", e.Seq, f.Segment, f.OldSHA256)
+			}
+			v.sealed[f.Segment] = f.SHA256
+			for _, d := range f.Dropped {
+				if ae := v.byRecord[d.ref()]; ae != nil {
+					ae.undone = true
+				}
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("read audit log: %w", err)
+		return fmt.Errorf("read audit log: %w", err)
 	}
+	return nil
+}
 
-	srep, err := a.store.Verify(ctx, func(si store.SegmentInfo, rec store.ScannedRecord) {
-		sum := hex.EncodeToString(rec.SHA256[:])
+// recovered takes in a start-up repair: the entries it cut off were never
+// committed, and a side file it left is reported until deleted.
+func (v *verifier) recovered(e audit.Entry, f recoverFields) {
+	if f.KeptIn != "" {
+		if _, err := os.Stat(filepath.Join(v.a.dir, "segments", f.KeptIn)); err == nil {
+			v.problem("segments/%s: the uncommitted tail of a segment (%d entries) set aside at start-up on %s (audit entry %d). "+
+				"After a crash these were never acknowledged and their senders retried: delete the file after review. "+
+				"If catalog.db was restored from a backup, they are acknowledged messages: restore the catalog instead",
+				f.KeptIn, len(f.Entries), e.Time.Format(time.RFC3339), e.Seq)
+		}
+	}
+	for _, d := range f.Entries {
+		if ae := v.byRecord[d.ref()]; ae != nil {
+			ae.undone = true
+		} else {
+			v.problem("audit entry %d: a record with message %d (record %s) was cut off at start-up without an ingest entry: "+
+				"it was not written by sealmail's ingest (or a crash came before its audit entry)", e.Seq, d.ID, d.Record)
+		}
+	}
+}
+
+// records is phase 3: the store checks itself (CRCs, sealed hashes,
+// catalog ↔ segments), and every entry of every record must be vouched
+// for by its ingest entry.
+func (v *verifier) records(ctx context.Context) error {
+	srep, err := v.a.store.Verify(ctx, func(si store.SegmentInfo, rec store.ScannedRecord) {
 		for k, e := range rec.Header.Entries {
-			ae := byRecord[sum+"/"+strconv.Itoa(k)]
+			ae := v.byRecord[refOf(rec.SHA256, k)]
 			where := fmt.Sprintf("segment %s offset %d entry %d (%s of message %d)", si.Seq, rec.Offset, k, e.Kind, e.ID)
 			switch {
 			case ae == nil:
-				problem("%s: not vouched for by the audit log (no ingest entry names this record): added or altered outside sealmail", where)
+				v.problem("%s: not vouched for by the audit log (no ingest entry names this record): added or altered outside sealmail", where)
 			case ae.id != uint64(e.ID) || ae.digest != hex.EncodeToString(e.Digest[:]):
-				problem("%s: the audit log's ingest entry %d names message %d with another digest", where, ae.seq, ae.id)
+				v.problem("%s: the audit log's ingest entry %d names message %d with another digest", where, ae.seq, ae.id)
 			case rec.Offset >= si.Size:
 				ae.found = true
-				problem("%s: logged as ingested (audit entry %d) but after the segment's committed length, so not in the catalog: "+
+				v.problem("%s: logged as ingested (audit entry %d) but after the segment's committed length, so not in the catalog: "+
 					"either a crash interrupted its commit (it was never acknowledged) or catalog.db is older than the segments", where, ae.seq)
 			default:
 				ae.found = true
@@ -149,72 +225,96 @@ func (a *Archive) Verify(ctx context.Context, external []audit.Checkpoint) (*Ver
 		}
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	rep.Segments, rep.Sealed, rep.Records, rep.Entries, rep.Bytes = srep.Segments, srep.Sealed, srep.Records, srep.Entries, srep.Bytes
+	r := v.rep
+	r.Segments, r.Sealed, r.Records, r.Entries, r.Bytes = srep.Segments, srep.Sealed, srep.Records, srep.Entries, srep.Bytes
 	for _, f := range srep.Findings {
-		problem("%s", f)
+		v.problem("%s", f)
 	}
-	segs, err := a.store.Segments()
+	v.committed = srep.Committed
+	return nil
+}
+
+// sealedSegments is phase 4: every sealed segment's SHA-256 is the one the
+// audit log recorded at sealing (or at its last compaction). It returns the
+// active segment, if any.
+func (v *verifier) sealedSegments() (*store.SegmentInfo, error) {
+	segs, err := v.a.store.Segments()
 	if err != nil {
 		return nil, err
 	}
-	active := ""
-	for _, si := range segs {
+	var active *store.SegmentInfo
+	for i, si := range segs {
 		if si.State != store.SegmentSealed {
-			active = si.Seq.String()
+			active = &segs[i]
 			continue
 		}
-		want, ok := sealed[si.Seq.String()]
+		want, ok := v.sealed[si.Seq.String()]
 		switch {
 		case !ok:
-			problem("segment %s: sealed, but the audit log has no seal entry for it", si.Seq)
+			v.problem("segment %s: sealed, but the audit log has no seal entry for it", si.Seq)
 		case want != hex.EncodeToString(si.SHA256[:]):
-			problem("segment %s: the catalog's SHA-256 %x differs from the audit log's %s", si.Seq, si.SHA256, want)
+			v.problem("segment %s: the catalog's SHA-256 %x differs from the audit log's %s", si.Seq, si.SHA256, want)
 		}
 	}
-	for _, ae := range byRecord {
+	return active, nil
+}
+
+// missingRecords is phase 5: every entry the audit log says was stored,
+// and not undone since, was found in the segments.
+func (v *verifier) missingRecords(active *store.SegmentInfo) {
+	for _, ae := range v.byRecord {
 		if ae.found || ae.undone {
 			continue
 		}
-		if ae.segment == active && ae.offset >= srep.Committed[segs[len(segs)-1].Seq] && !a.store.ReadOnly() {
+		if active != nil && ae.segment == active.Seq.String() && ae.offset >= v.committed[active.Seq] && !v.a.store.ReadOnly() {
 			continue // being committed right now
 		}
-		problem("message %d: the audit log (entry %d) records it stored in segment %s at offset %d, but that record is missing or altered",
+		v.problem("message %d: the audit log (entry %d) records it stored in segment %s at offset %d, but that record is missing or altered",
 			ae.id, ae.seq, ae.segment, ae.offset)
 	}
-
-	if err := a.Log(ctx, audit.TypeVerify, map[string]any{"ok": rep.OK(), "problems": len(rep.Problems),
-		"records": rep.Records, "entries": rep.Entries, "audit_head": rep.AuditHead}); err != nil {
-		return nil, err
-	}
-	return rep, nil
 }
 
-func num(v any) uint64 {
-	switch n := v.(type) {
-	case json.Number:
-		u, _ := strconv.ParseUint(n.String(), 10, 64)
-		return u
-	case float64:
-		return uint64(n)
-	}
-	return 0
+// Checkpoint is a signed audit checkpoint; its text form
+// ([audit.Checkpoint.MarshalText]) is what an operator keeps off the host.
+type Checkpoint = audit.Checkpoint
+
+// ParseCheckpoints parses one or more checkpoints in their text form, as
+// `sealmail audit checkpoint` prints them.
+func ParseCheckpoints(b []byte) ([]Checkpoint, error) { return audit.ParseCheckpoints(b) }
+
+// AuditReport is the result of [Archive.VerifyAudit]. An empty Problems
+// means the log verified.
+type AuditReport struct {
+	Archive     string   `json:"archive"`
+	Files       int      `json:"files"`
+	Entries     uint64   `json:"entries"`
+	Checkpoints int      `json:"checkpoints"` // signed checkpoints whose signature verified
+	LastSeq     uint64   `json:"last_seq"`    // of the last entry
+	Head        string   `json:"head"`        // hash of the last entry
+	Unsigned    uint64   `json:"unsigned"`    // entries after the last checkpoint
+	External    int      `json:"external"`    // external checkpoints the log extends
+	Problems    []string `json:"problems"`
 }
 
-func str(v any) string { s, _ := v.(string); return s }
-
-func list(v any) []any { l, _ := v.([]any); return l }
+// OK reports whether verification found nothing wrong.
+func (r *AuditReport) OK() bool { return len(r.Problems) == 0 }
 
 // VerifyAudit checks the audit log alone: chain, signatures, and that it
 // extends each external checkpoint. The run is audited.
-func (a *Archive) VerifyAudit(ctx context.Context, external []audit.Checkpoint) (*audit.Report, error) {
-	rep, err := audit.Verify(ctx, auditDir(a.dir), external)
+func (a *Archive) VerifyAudit(ctx context.Context, external []Checkpoint) (*AuditReport, error) {
+	arep, err := audit.Verify(ctx, auditDir(a.dir), external)
 	if err != nil {
 		return nil, fmt.Errorf("verify audit log: %w", err)
 	}
-	if err := a.Log(ctx, audit.TypeVerify, map[string]any{"scope": "audit", "ok": rep.OK(), "problems": len(rep.Problems),
-		"entries": rep.Entries, "external": rep.External}); err != nil {
+	rep := &AuditReport{Archive: arep.Archive, Files: arep.Files, Entries: arep.Entries, Checkpoints: arep.Checkpoints,
+		LastSeq: arep.LastSeq, Head: arep.Head.String(), Unsigned: arep.Unsigned, External: arep.External, Problems: []string{}}
+	for _, p := range arep.Problems {
+		rep.Problems = append(rep.Problems, p.String())
+	}
+	if err := a.logEvent(ctx, audit.TypeVerify, verifyAuditFields{Scope: "audit", OK: rep.OK(), Problems: len(rep.Problems),
+		Entries: rep.Entries, External: rep.External}); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -222,9 +322,29 @@ func (a *Archive) VerifyAudit(ctx context.Context, external []audit.Checkpoint) 
 
 // Checkpoint writes a signed audit checkpoint now and returns it, for the
 // operator to keep outside the host.
-func (a *Archive) Checkpoint(ctx context.Context) (audit.Checkpoint, error) {
-	if err := a.Log(ctx, audit.TypeAPICall, map[string]any{"op": "checkpoint"}); err != nil {
-		return audit.Checkpoint{}, err
+func (a *Archive) Checkpoint(ctx context.Context) (Checkpoint, error) {
+	if err := a.logEvent(ctx, audit.TypeAPICall, callFields{Op: "checkpoint"}); err != nil {
+		return Checkpoint{}, err
 	}
 	return a.audit.Checkpoint(ctx)
+}
+
+// AuditEntry is one entry of the audit log, as `sealmail audit show`
+// prints it.
+type AuditEntry = audit.Entry
+
+// AuditFilter selects entries for [ReadAudit].
+type AuditFilter = audit.Filter
+
+// AuditTypes lists every audit entry type, for `audit show --type`.
+func AuditTypes() []string { return audit.Types() }
+
+// ReadAudit calls fn for each entry of the audit log of the archive in dir
+// that f selects, oldest first. It only reads, without the daemon and
+// while it writes (it stops at the last complete line).
+func ReadAudit(ctx context.Context, dir string, f AuditFilter, fn func(AuditEntry) error) error {
+	if !Exists(dir) {
+		return fmt.Errorf("no archive at %s: %w", dir, ErrNoArchive)
+	}
+	return audit.Read(ctx, auditDir(dir), f, fn)
 }

@@ -78,7 +78,6 @@ func (c Checkpoint) MarshalText() ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// String returns the text form, or a short description if c is incomplete.
 // UnmarshalText parses the form [Checkpoint.MarshalText] writes, so that a
 // checkpoint survives a JSON round trip.
 func (c *Checkpoint) UnmarshalText(b []byte) error {

@@ -139,7 +139,7 @@ func TestLogCheckpointMatchesLog(t *testing.T) {
 		t.Errorf("Checkpoint().Verify() = %v", err)
 	}
 	l.Close()
-	got, err := LatestCheckpoint(dir)
+	got, err := latestCheckpoint(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

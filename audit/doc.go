@@ -35,7 +35,7 @@
 // writer takes everything queued, writes it with one write and one fsync
 // (group commit), and answers every caller. The writer also runs the
 // checkpoint timer. [Log.Close] drains the queue, writes a final checkpoint
-// and waits for the writer to exit. [Verify], [Read] and
-// [LatestCheckpoint] only read and may run at any time, from any process,
-// concurrently with the writer: they stop at the last complete line.
+// and waits for the writer to exit. [Verify] and [Read] only read and may
+// run at any time, from any process, concurrently with the writer: they stop
+// at the last complete line.
 package audit

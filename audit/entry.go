@@ -84,7 +84,9 @@ type Entry struct {
 	// Actor is who caused the operation; may be empty.
 	Actor string `json:"actor"`
 	// Fields are the structured facts. Read back, numbers are json.Number;
-	// from [Log.Append] it is the caller's map itself.
+	// from [Log.Append] it is the caller's map itself, or nil when the
+	// caller passed a struct. [Entry.DecodeFields] decodes them into a
+	// struct.
 	Fields map[string]any `json:"fields"`
 	// Prev is the hash of the previous line: the previous entry, or for
 	// Seq 1 the genesis hash (the hash of the first file's header line).
@@ -94,6 +96,25 @@ type Entry struct {
 	Hash Hash `json:"hash"`
 
 	rawFields json.RawMessage
+}
+
+// DecodeFields decodes the entry's fields into v, a pointer to the struct
+// that describes its type's facts (or any other target of
+// [encoding/json.Unmarshal]). Keys v does not know are ignored, so that a
+// reader of an older entry type accepts newer facts.
+func (e Entry) DecodeFields(v any) error {
+	raw := e.rawFields
+	if raw == nil {
+		b, err := json.Marshal(e.Fields)
+		if err != nil {
+			return fmt.Errorf("audit: entry %d fields: %w", e.Seq, err)
+		}
+		raw = b
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("audit: entry %d (%s) fields: %w", e.Seq, e.Type, err)
+	}
+	return nil
 }
 
 // entryJSON is the decoding shape of an entry line. Pointers tell a missing
@@ -227,11 +248,17 @@ func prepareEvent(e Event) (preparedEvent, error) {
 		return preparedEvent{}, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
 	}
 	fields := []byte("{}")
-	if len(e.Fields) > 0 {
-		var err error
-		fields, err = json.Marshal(e.Fields)
+	if e.Fields != nil {
+		b, err := json.Marshal(e.Fields)
 		if err != nil {
 			return preparedEvent{}, fmt.Errorf("%w: fields: %w", ErrInvalidEvent, err)
+		}
+		switch {
+		case len(b) > 0 && b[0] == '{':
+			fields = b
+		case string(b) == "null": // a nil map or pointer: no facts
+		default:
+			return preparedEvent{}, fmt.Errorf("%w: fields: %s is not a JSON object", ErrInvalidEvent, b[:min(len(b), 20)])
 		}
 	}
 	typ, _ := json.Marshal(e.Type)

@@ -18,8 +18,8 @@ var (
 	// audit log or a signing key.
 	ErrExist = errors.New("audit: log already exists")
 
-	// ErrNotExist is returned by [Open], [Read], [Verify] and
-	// [LatestCheckpoint] when the directory holds no audit log.
+	// ErrNotExist is returned by [Open], [Read] and [Verify] when the
+	// directory holds no audit log.
 	ErrNotExist = errors.New("audit: no audit log")
 
 	// ErrLocked is returned by [Open] when another process has the log open
@@ -29,10 +29,6 @@ var (
 	// ErrArchiveMismatch is returned by [Open] when Options.ArchiveID is set
 	// and differs from the archive id recorded in the log.
 	ErrArchiveMismatch = errors.New("audit: archive id mismatch")
-
-	// ErrNoCheckpoint is returned by [LatestCheckpoint] when the log holds no
-	// checkpoint yet.
-	ErrNoCheckpoint = errors.New("audit: no checkpoint")
 
 	// ErrInvalidEvent is returned by [Log.Append] for an event that cannot be
 	// logged: empty or malformed type, the reserved type "checkpoint", fields

@@ -48,9 +48,10 @@ func Types() []string {
 // Event is what a caller asks to be logged.
 //
 // Fields carries the operation's structured facts (message ids, segment
-// numbers and hashes, counts, query ids, remote addresses, user names). It is
-// encoded with encoding/json, so keys come out sorted and values may be any
-// JSON-encodable Go value. Fields must never hold message content (bodies,
+// numbers and hashes, counts, query ids, remote addresses, user names): a
+// struct with JSON tags, one per event type, so that writer and reader share
+// the keys ([Entry.DecodeFields] reads them back), or a map. It is encoded
+// with encoding/json and must encode as a JSON object (or null: no facts). Fields must never hold message content (bodies,
 // subjects, attachment names) or secrets (passwords, keys, tokens): the audit
 // log is readable by auditors and is kept for the life of the archive.
 // Numbers read back by [Read] are [encoding/json.Number], so 64-bit ids
@@ -63,5 +64,12 @@ type Event struct {
 	// "cli:root". Empty means the system itself.
 	Actor string
 	// Fields are the structured facts; nil is allowed.
-	Fields map[string]any
+	Fields any
+}
+
+// fieldsMap returns Fields for the [Entry] that [Log.Append] returns: the
+// caller's map, or nil for a struct (the caller has it).
+func fieldsMap(f any) map[string]any {
+	m, _ := f.(map[string]any)
+	return m
 }

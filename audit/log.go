@@ -401,7 +401,7 @@ func (l *Log) Append(ctx context.Context, e Event) (Entry, error) {
 	if err != nil {
 		return Entry{}, fmt.Errorf("audit: append %s: %w", e.Type, err)
 	}
-	res, err := l.do(ctx, &request{ev: p, fields: e.Fields, done: make(chan result, 1)})
+	res, err := l.do(ctx, &request{ev: p, fields: fieldsMap(e.Fields), done: make(chan result, 1)})
 	if err != nil {
 		return Entry{}, fmt.Errorf("audit: append %s: %w", e.Type, err)
 	}
@@ -432,7 +432,7 @@ func (l *Log) AppendAll(ctx context.Context, es []Event) ([]Entry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("audit: append %s: %w", e.Type, err)
 		}
-		reqs[i] = &request{ev: p, fields: e.Fields, done: make(chan result, 1)}
+		reqs[i] = &request{ev: p, fields: fieldsMap(e.Fields), done: make(chan result, 1)}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

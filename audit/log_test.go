@@ -39,7 +39,7 @@ func TestAppendVerifyClean(t *testing.T) {
 	if r.LastCheckpoint == nil || r.LastCheckpoint.Seq != 27 {
 		t.Errorf("LastCheckpoint = %v, want seq 27", r.LastCheckpoint)
 	}
-	cp, err := LatestCheckpoint(dir)
+	cp, err := latestCheckpoint(dir)
 	if err != nil || cp.Seq != 27 {
 		t.Errorf("LatestCheckpoint = %v, %v, want seq 27", cp.Seq, err)
 	}
@@ -174,7 +174,7 @@ func TestCloseWritesFinalCheckpointOnlyIfNeeded(t *testing.T) {
 		t.Errorf("LatestCheckpoint() before Close found one, want none")
 	}
 	l.Close()
-	cp, err := LatestCheckpoint(dir)
+	cp, err := latestCheckpoint(dir)
 	if err != nil || cp.Seq != 3 {
 		t.Fatalf("LatestCheckpoint = seq %d, %v, want 3", cp.Seq, err)
 	}
@@ -203,7 +203,7 @@ func TestCheckpointOnEmptyLog(t *testing.T) {
 	}
 	l.Close()
 	verifyClean(t, dir, cp)
-	if _, err := LatestCheckpoint(t.TempDir()); !errors.Is(err, ErrNotExist) {
+	if _, err := latestCheckpoint(t.TempDir()); !errors.Is(err, ErrNotExist) {
 		t.Errorf("LatestCheckpoint(empty dir) = %v, want ErrNotExist", err)
 	}
 }

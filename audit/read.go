@@ -104,37 +104,6 @@ func readFile(ctx context.Context, dir string, n int, f Filter, fn func(Entry) e
 	}
 }
 
-// LatestCheckpoint returns the newest checkpoint entry in the log in dir,
-// reading from the end, without locking. It does not check the signature
-// or the chain: [Verify] does. It fails with [ErrNoCheckpoint] if there is
-// none.
-func LatestCheckpoint(dir string) (Checkpoint, error) {
-	ns, err := listFiles(dir)
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("audit: latest checkpoint: %w", err)
-	}
-	var cp Checkpoint
-	var cpErr error
-	found := false
-	err = scanBack(dir, ns, 0, func(e Entry) bool {
-		if e.Type != TypeCheckpoint {
-			return true
-		}
-		cp, cpErr = checkpointFromEntry(e)
-		found = true
-		return false
-	})
-	switch {
-	case err != nil:
-		return Checkpoint{}, fmt.Errorf("audit: latest checkpoint: %w", err)
-	case !found:
-		return Checkpoint{}, ErrNoCheckpoint
-	case cpErr != nil:
-		return Checkpoint{}, fmt.Errorf("audit: latest checkpoint: %w: %w", ErrCorrupt, cpErr)
-	}
-	return cp, nil
-}
-
 // scanBack calls fn for entries from the newest backwards, over at most
 // maxFiles files (0: all), until fn returns false. A torn final line is
 // skipped.

@@ -211,7 +211,9 @@ func setModified(hdr *zip.FileHeader, it Item) {
 	t := it.Received.UTC()
 	if y := t.Year(); y >= 1980 && y <= 2107 {
 		hdr.Modified = t
+		//lint:ignore SA1019 CreateRaw reads only these fields for the entry time.
 		hdr.ModifiedDate = uint16(t.Day() | int(t.Month())<<5 | (y-1980)<<9)
+		//lint:ignore SA1019 CreateRaw reads only these fields for the entry time.
 		hdr.ModifiedTime = uint16(t.Second()/2 | t.Minute()<<5 | t.Hour()<<11)
 	}
 }

@@ -47,7 +47,7 @@ func NewPST(path string, opts Options) (*PST, error) {
 	}
 	folder, err := w.Folder(pst.RootFolder, name)
 	if err != nil {
-		w.Close()
+		_ = w.Close() // the folder's error is the one to report
 		return nil, fmt.Errorf("export: create %s: %w", path, err)
 	}
 	p.w, p.folder = w, folder

@@ -5,18 +5,16 @@ package policy_test
 import (
 	"bytes"
 	"os"
-	"reflect"
 	"testing"
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
-	"gopkg.in/yaml.v3"
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/policy"
 )
 
-// The TOML/YAML tags are what the operator writes (docs/retention.md);
+// The TOML tags are what the operator writes (docs/retention.md);
 // decode the example files strictly, as cmd/sealmail does.
 func decodeTOML(t *testing.T, path string) *policy.Policy {
 	t.Helper()
@@ -38,19 +36,6 @@ func TestConfigFiles(t *testing.T) {
 	de := decodeTOML(t, "testdata/retention-de.toml")
 	if errs := de.Validate(); errs != nil {
 		t.Fatalf("Validate(retention-de.toml) = %v", errs)
-	}
-	b, err := os.ReadFile("testdata/retention-de.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var y policy.Policy
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&y); err != nil {
-		t.Fatalf("decode retention-de.yaml: %v", err)
-	}
-	if !reflect.DeepEqual(*de, y) {
-		t.Errorf("TOML and YAML policies differ:\n%+v\n%+v", *de, y)
 	}
 	if len(de.Rules) != 5 || de.Rules[2].Headers["Subject"] != "[invoice]" || de.Default.Keep != "90d" {
 		t.Errorf("decoded policy = %+v", *de)

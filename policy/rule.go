@@ -16,34 +16,34 @@ import (
 type Rule struct {
 	// Name identifies the rule; it is stored with every message it retains
 	// and appears in purge decisions. Letters, digits, '.', '_' and '-'.
-	Name string `toml:"name" yaml:"name" json:"name"`
+	Name string `toml:"name" json:"name"`
 
 	// Senders: addresses (alice@example.com) or domains (@example.com). A
 	// message matches when any of its senders does: each trusted envelope's
 	// Sender and OnBehalfOf; when no envelope names one, the header From.
-	Senders []string `toml:"senders" yaml:"senders" json:"senders,omitempty"`
+	Senders []string `toml:"senders" json:"senders,omitempty"`
 	// Recipients: addresses or @domains. A message matches when any
 	// recipient does: each trusted envelope's recipients (with the list and
 	// forwarding addresses they were expanded from); when no envelope names
 	// one, the header To, Cc and Bcc.
-	Recipients []string `toml:"recipients" yaml:"recipients" json:"recipients,omitempty"`
+	Recipients []string `toml:"recipients" json:"recipients,omitempty"`
 	// Direction: "" (any), "inbound", "outbound" or "internal", computed
 	// from [Policy.InternalDomains] (see [Direction]).
-	Direction string `toml:"direction" yaml:"direction" json:"direction,omitempty"`
+	Direction string `toml:"direction" json:"direction,omitempty"`
 	// Headers maps a header name (case-insensitive) to a substring its value
 	// must contain (case-insensitive), e.g. {"Subject": "[invoice]"}. Every
 	// entry must match some field of that name; an empty substring only
 	// requires the header to be present. RFC 2047 encoded words are decoded
 	// for UTF-8, ISO-8859-1 and US-ASCII; the raw value is matched too.
-	Headers map[string]string `toml:"headers" yaml:"headers" json:"headers,omitempty"`
+	Headers map[string]string `toml:"headers" json:"headers,omitempty"`
 
 	// Keep is the retention period: "90d", "2w", "18m", "6y", "10y" or
 	// "forever" (see [ParsePeriod]).
-	Keep string `toml:"keep" yaml:"keep" json:"keep"`
+	Keep string `toml:"keep" json:"keep"`
 	// From is where the period starts: "received" (the default) or
 	// "end-of-year", 1 January 00:00 after the calendar year of receipt
 	// (§ 147 Abs. 4 AO, § 257 Abs. 5 HGB).
-	From string `toml:"from" yaml:"from" json:"from,omitempty"`
+	From string `toml:"from" json:"from,omitempty"`
 }
 
 // Start anchors for [Rule.From].
@@ -55,21 +55,21 @@ const (
 // Policy is the retention configuration: ordered rules, of which the first
 // that matches decides, and a default for messages no rule matches.
 type Policy struct {
-	Rules []Rule `toml:"rules" yaml:"rules" json:"rules"`
+	Rules []Rule `toml:"rules" json:"rules"`
 	// Default applies when no rule matches. It has no match conditions. Its
 	// name defaults to "default".
-	Default Rule `toml:"default" yaml:"default" json:"default"`
+	Default Rule `toml:"default" json:"default"`
 	// InternalDomains are the organisation's own mail domains, compared
 	// exactly and case-insensitively (list subdomains separately). They
 	// define a message's [Direction].
-	InternalDomains []string `toml:"internal_domains" yaml:"internal_domains" json:"internal_domains,omitempty"`
+	InternalDomains []string `toml:"internal_domains" json:"internal_domains,omitempty"`
 	// TimeZone is the IANA zone ("Europe/Berlin") in which calendar
 	// arithmetic and the end of the year are computed; "" means UTC. For
 	// German retention use the zone of the business: a letter received at
 	// 00:30 on 1 January in Berlin belongs to the new year there, although
 	// it is still 31 December in UTC. "Local" is refused, so that the
 	// result does not depend on the host's setting.
-	TimeZone string `toml:"time_zone" yaml:"time_zone" json:"time_zone,omitempty"`
+	TimeZone string `toml:"time_zone" json:"time_zone,omitempty"`
 }
 
 // DefaultName is the name of [Policy.Default] when it has none.

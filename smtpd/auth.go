@@ -45,7 +45,7 @@ func (s *Server) verify(user, password string) bool {
 		s.dummyOnce.Do(func() {
 			s.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("sealmail-dummy"), bcrypt.DefaultCost)
 		})
-		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
 		return false
 	}
 	return cred.Verify(password)

@@ -128,7 +128,7 @@ func (s *Server) refuse(c net.Conn, reply string, implicitTLS bool) {
 			defer tc.Close()
 			w = tc
 		}
-		io.WriteString(w, reply)
+		_, _ = io.WriteString(w, reply) // best effort: the connection is refused either way
 	}()
 }
 

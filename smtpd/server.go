@@ -303,7 +303,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.smtp.Shutdown(context.Background())
+		_ = s.smtp.Shutdown(context.Background())
 		s.refusals.Wait()
 	}()
 	for _, c := range conns {

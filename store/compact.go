@@ -143,7 +143,9 @@ func (s *Store) Compact(ctx context.Context, seq SegmentSeq, onCompact func(*Com
 	if err := os.Remove(old); err != nil {
 		s.log.Warn("compact: remove the old segment file", "segment", seq.String(), "err", err)
 	}
-	syncDir(filepath.Dir(old))
+	if err := syncDir(filepath.Dir(old)); err != nil {
+		s.log.Warn("compact: sync the segment directory", "segment", seq.String(), "err", err)
+	}
 	s.log.Info("compacted segment", "segment", seq.String(), "bytes_before", c.OldSize, "bytes_after", c.NewSize, "entries_dropped", len(c.Dropped))
 	return c, nil
 }

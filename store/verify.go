@@ -7,10 +7,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -187,7 +189,7 @@ func (s *Store) verifySegment(si SegmentInfo, seen map[Location]Entry, res *Veri
 	}
 	if scanErr != nil || valid != si.Size {
 		add(si.Seq, valid, 0, "unreadable from here to the committed length %d: %v", si.Size, scanErr)
-		io.Copy(h, r) // hash the rest for the seal check
+		_, _ = io.Copy(h, r) // hash the rest for the seal check; what is unreadable is reported above
 	}
 	if s.opts.ReadOnly && si.State == SegmentActive && fi.Size() > si.Size {
 		// Bytes after the committed length: an interrupted commit (cut off
@@ -214,9 +216,20 @@ func (s *Store) verifySegment(si SegmentInfo, seen map[Location]Entry, res *Veri
 	}
 }
 
-// DigestKey returns the archive's keyed-digest key, for readers that check
-// decrypted originals against the catalog's digests.
-func (s *Store) DigestKey() []byte { return bytes.Clone(s.key) }
+// ReadDigestKey reads the keyed-digest key of the archive in dir, for
+// readers that check decrypted originals against the catalog's digests
+// while another process holds the store.
+func ReadDigestKey(dir string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(dir, digestKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("read digest key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("%s: not 64 hex digits: %w", digestKeyFile, ErrCorrupt)
+	}
+	return key, nil
+}
 
 // KeyedDigest computes the keyed digest of an original.
 func KeyedDigest(key, original []byte) [32]byte { return keyedDigest(key, original) }

@@ -12,23 +12,20 @@ import (
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/api"
 	"github.com/sealmail/sealmail/archive"
-	"github.com/sealmail/sealmail/audit"
-	"github.com/sealmail/sealmail/index"
-	"github.com/sealmail/sealmail/store"
 )
 
-// archiveAPI is what the read commands need. Both a running daemon (through
+// archiveAPI is what the commands need. Both a running daemon (through
 // [api.Client]) and an archive opened directly provide it, through the same
 // archive code.
 type archiveAPI interface {
 	Status(ctx context.Context) (*archive.Status, error)
 	List(ctx context.Context, o archive.ListOptions) ([]archive.MessageSummary, error)
 	Get(ctx context.Context, id sealmail.MessageID) (*archive.Sealed, error)
-	Verify(ctx context.Context, external []audit.Checkpoint) (*archive.VerifyReport, error)
-	VerifyAudit(ctx context.Context, external []audit.Checkpoint) (*audit.Report, error)
-	Checkpoint(ctx context.Context) (audit.Checkpoint, error)
+	Verify(ctx context.Context, external []archive.Checkpoint) (*archive.VerifyReport, error)
+	VerifyAudit(ctx context.Context, external []archive.Checkpoint) (*archive.AuditReport, error)
+	Checkpoint(ctx context.Context) (archive.Checkpoint, error)
 	Search(ctx context.Context, q string, o archive.SearchOptions) (*archive.SearchResult, error)
-	IndexDocs(ctx context.Context, docs []index.Doc, upTo sealmail.MessageID) error
+	IndexDocs(ctx context.Context, docs []archive.IndexDoc, upTo sealmail.MessageID) error
 	IDs(ctx context.Context, q string) ([]sealmail.MessageID, error)
 	RecordExport(ctx context.Context, r archive.ExportRecord) error
 	Holds(ctx context.Context) ([]archive.HoldInfo, error)
@@ -62,7 +59,7 @@ func connectMode(ctx context.Context, g *globalOptions, readOnly bool) (archiveA
 			return nil, err
 		}
 		a, err := archive.Open(g.data, archive.Options{Logger: newLogger(g, nil), ReadOnly: readOnly, LockTimeout: 300 * time.Millisecond})
-		if !errors.Is(err, store.ErrLocked) {
+		if !errors.Is(err, archive.ErrLocked) {
 			return a, err
 		}
 		if time.Now().After(deadline) {
@@ -74,5 +71,14 @@ func connectMode(ctx context.Context, g *globalOptions, readOnly bool) (archiveA
 			return nil, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// closeArchive closes a (at the end of a command, deferred) and reports its
+// error in *err unless the command failed already: closing an archive
+// opened directly writes the audit log's final checkpoint.
+func closeArchive(a interface{ Close() error }, err *error) {
+	if cerr := a.Close(); cerr != nil && *err == nil {
+		*err = fmt.Errorf("close archive: %w", cerr)
 	}
 }

@@ -5,13 +5,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/sealmail/sealmail/audit"
+	"github.com/sealmail/sealmail/archive"
 )
 
 func newAuditCommand(g *globalOptions) *cobra.Command {
@@ -24,21 +23,25 @@ func newAuditCommand(g *globalOptions) *cobra.Command {
 }
 
 func newAuditCheckpointCommand(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	c := &cobra.Command{
 		Use:   "checkpoint",
 		Short: "Write a signed checkpoint now and print it, to keep outside this host",
 		Long: `Write a signed checkpoint of the audit log now and print it in a stable text
 form. Keep it somewhere the archive's administrator cannot change (a ticket,
 an email to the auditor, another host). Later, ` + "`sealmail audit verify --checkpoint FILE`" + `
 proves that the log still extends it: nothing before it was rewritten or cut,
-even by someone holding the signing key.`,
+even by someone holding the signing key.
+
+--json prints one object: archive, seq, head, time, and checkpoint (the text
+form, which is what to keep).` + exitCodes(""),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			a, err := connect(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeArchive(a, &err)
 			cp, err := a.Checkpoint(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("checkpoint: %w", err)
@@ -47,23 +50,39 @@ even by someone holding the signing key.`,
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), struct {
+					Archive    string    `json:"archive"`
+					Seq        uint64    `json:"seq"`
+					Head       string    `json:"head"`
+					Time       time.Time `json:"time"`
+					Checkpoint string    `json:"checkpoint"`
+				}{cp.Archive, cp.Seq, cp.Head.String(), cp.Time, string(text)})
+			}
 			_, err = cmd.OutOrStdout().Write(text)
 			return err
 		},
 	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	return c
 }
 
 func newAuditVerifyCommand(g *globalOptions) *cobra.Command {
 	var files []string
+	var asJSON bool
 	c := &cobra.Command{
 		Use:   "verify",
 		Short: "Verify the audit log's chain and signatures, and that it extends given checkpoints",
 		Long: `Verify the whole audit log: every entry's hash chain, every checkpoint's
 Ed25519 signature, and that the log still extends each checkpoint given with
 --checkpoint (so that truncating or rewriting it after that checkpoint is
-detected). Exit code 3 when a problem is found.`,
+detected).
+
+--json prints the report as one object: archive, files, entries, checkpoints,
+last_seq, head, unsigned, external, problems (a list, empty when all is
+well).` + exitCodes(", a checkpoint file that does not parse", "3 a problem was found"),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			external, err := readCheckpoints(files)
 			if err != nil {
 				return usageError{err}
@@ -72,26 +91,35 @@ detected). Exit code 3 when a problem is found.`,
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeArchive(a, &err)
 			rep, err := a.VerifyAudit(cmd.Context(), external)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "audit log of archive %s: %d files, %d entries, %d signed checkpoints, head seq %d\n",
-				rep.Archive, rep.Files, rep.Entries, rep.Checkpoints, rep.LastSeq)
-			fmt.Fprintf(out, "extends %d of %d external checkpoints; %d entries not yet covered by a checkpoint\n", rep.External, len(external), rep.Unsigned)
-			for _, p := range rep.Problems {
-				fmt.Fprintf(out, "PROBLEM: %s\n", p)
+			if asJSON {
+				if err := printJSON(out, rep); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(out, "audit log of archive %s: %d files, %d entries, %d signed checkpoints, head seq %d\n",
+					rep.Archive, rep.Files, rep.Entries, rep.Checkpoints, rep.LastSeq)
+				fmt.Fprintf(out, "extends %d of %d external checkpoints; %d entries not yet covered by a checkpoint\n", rep.External, len(external), rep.Unsigned)
+				for _, p := range rep.Problems {
+					fmt.Fprintf(out, "PROBLEM: %s\n", p)
+				}
 			}
 			if !rep.OK() {
 				return exitCodeError{exitProblems, fmt.Errorf("audit verify found %d problems", len(rep.Problems))}
 			}
-			fmt.Fprintln(out, "OK")
+			if !asJSON {
+				fmt.Fprintln(out, "OK")
+			}
 			return nil
 		},
 	}
-	c.Flags().StringArrayVar(&files, "checkpoint", nil, "file with checkpoints from `sealmail audit checkpoint` (repeatable)")
+	c.Flags().StringArrayVar(&files, "checkpoint", nil, "`FILE` with checkpoints from 'sealmail audit checkpoint' (repeatable)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return c
 }
 
@@ -104,10 +132,11 @@ func newAuditShowCommand(g *globalOptions) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "show",
 		Short: "Print audit log entries",
-		Long:  "Print audit log entries, oldest first. --since takes RFC 3339 or YYYY-MM-DD;\n--type one of: " + strings.Join(audit.Types(), ", ") + ".",
-		Args:  cobra.NoArgs,
+		Long: "Print audit log entries, oldest first. --since takes RFC 3339 or YYYY-MM-DD;\n--type one of: " + strings.Join(archive.AuditTypes(), ", ") + ".\n\n" +
+			"It reads the log directly (also while the daemon runs). --json prints one object\nper entry: seq, time, type, actor, fields, prev, hash." + exitCodes(""),
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var f audit.Filter
+			var f archive.AuditFilter
 			if since != "" {
 				t, err := time.Parse(time.RFC3339, since)
 				if err != nil {
@@ -119,15 +148,14 @@ func newAuditShowCommand(g *globalOptions) *cobra.Command {
 			}
 			for _, t := range types {
 				if !validType(t) {
-					return usageError{fmt.Errorf("--type %q: want one of %s", t, strings.Join(audit.Types(), ", "))}
+					return usageError{fmt.Errorf("--type %q: want one of %s", t, strings.Join(archive.AuditTypes(), ", "))}
 				}
 			}
 			f.Types = types
 			out := cmd.OutOrStdout()
-			enc := json.NewEncoder(out)
-			return audit.Read(cmd.Context(), filepath.Join(g.data, "audit"), f, func(e audit.Entry) error {
+			return archive.ReadAudit(cmd.Context(), g.data, f, func(e archive.AuditEntry) error {
 				if asJSON {
-					return enc.Encode(e)
+					return printJSON(out, e)
 				}
 				fields, _ := json.Marshal(e.Fields)
 				_, err := fmt.Fprintf(out, "%d %s %-15s %s %s\n", e.Seq, e.Time.Format(time.RFC3339), e.Type, e.Actor, fields)
@@ -142,7 +170,7 @@ func newAuditShowCommand(g *globalOptions) *cobra.Command {
 }
 
 func validType(t string) bool {
-	for _, k := range audit.Types() {
+	for _, k := range archive.AuditTypes() {
 		if k == t {
 			return true
 		}

@@ -8,20 +8,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
-	"filippo.io/age"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/archive"
-	"github.com/sealmail/sealmail/export"
-	"github.com/sealmail/sealmail/store"
 )
 
 type exportOptions struct {
 	query, format, out, identity string
+	asJSON                       bool
 }
 
 func newExportCommand(g *globalOptions) *cobra.Command {
@@ -29,7 +25,7 @@ func newExportCommand(g *globalOptions) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "export --query Q --format eml|mbox|pst --out PATH --identity FILE",
 		Short: "Export the messages a query matches, with a chain-of-custody manifest",
-		Long: `Export every message a query matches (see ` + "`sealmail search --help`" + `; '*' is
+		Long: `Export every message a query matches (see 'sealmail search --help'; '*' is
 every message), decrypted here with --identity:
 
   eml   one .eml file per message, the original bytes, named by date and id:
@@ -39,8 +35,11 @@ every message), decrypted here with --identity:
 
 Every export gets manifest.csv and manifest.json (id, date, from, to,
 subject, size, SHA-256 of each message) and manifest.sha256, which
-` + "`sha256sum -c`" + ` verifies; see docs/export.md. The export is audited with its
-query, count and the manifest's hash.`,
+'sha256sum -c' verifies; see docs/export.md. The export is audited with its
+query, count and the manifest's hash.
+
+--json prints one object: count, out, format, manifest_sha256 (of
+manifest.sha256), output_sha256 (of a zip, mbox or pst file).` + exitCodes(", a query that does not parse"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runExport(cmd.Context(), g, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -50,12 +49,18 @@ query, count and the manifest's hash.`,
 	c.Flags().StringVar(&o.format, "format", "eml", "eml, mbox or pst")
 	c.Flags().StringVar(&o.out, "out", "", "output directory, .zip, .mbox or .pst file (must not exist)")
 	c.Flags().StringVar(&o.identity, "identity", "", "age identity that decrypts the archive (required)")
+	c.Flags().BoolVar(&o.asJSON, "json", false, "print the result as one JSON object")
 	return c
 }
 
-func runExport(ctx context.Context, g *globalOptions, o *exportOptions, out, errOut io.Writer) error {
+func runExport(ctx context.Context, g *globalOptions, o *exportOptions, out, errOut io.Writer) (err error) {
 	if o.query == "" || o.out == "" {
 		return usageError{errors.New("--query and --out are required (--query '*' exports everything)")}
+	}
+	switch o.format {
+	case "eml", "mbox", "pst":
+	default:
+		return usageError{fmt.Errorf("--format %q: want eml, mbox or pst", o.format)}
 	}
 	ids, err := loadIdentities(o.identity, errOut)
 	if err != nil {
@@ -65,86 +70,22 @@ func runExport(ctx context.Context, g *globalOptions, o *exportOptions, out, err
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-	matches, err := a.IDs(ctx, o.query)
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	opts := export.Options{Tool: "sealmail " + version, Query: o.query}
-	var w export.Writer
-	switch o.format {
-	case "eml":
-		if strings.HasSuffix(strings.ToLower(o.out), ".zip") {
-			w, err = export.NewEMLZip(o.out, opts)
-		} else {
-			w, err = export.NewEMLDir(o.out, opts)
-		}
-	case "mbox":
-		w, err = export.NewMbox(o.out, opts)
-	case "pst":
-		w, err = export.NewPST(o.out, opts)
-	default:
-		return usageError{fmt.Errorf("--format %q: want eml, mbox or pst", o.format)}
-	}
-	if err != nil {
-		return err
-	}
-	progress := func(int) {}
+	defer closeArchive(a, &err)
+	eo := archive.ExportOptions{Query: o.query, Format: o.format, Out: o.out, Tool: "sealmail " + version}
 	if f, ok := errOut.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		progress = func(n int) {
-			if n%50 == 0 || n == len(matches) {
-				fmt.Fprintf(errOut, "\rexported %d of %d", n, len(matches))
+		eo.Progress = func(n, total int) {
+			if n%50 == 0 || n == total {
+				fmt.Fprintf(errOut, "\rexported %d of %d", n, total)
 			}
 		}
 	}
-	for i, id := range matches {
-		it, err := decryptItem(ctx, a, id, ids, o.identity)
-		if err == nil {
-			err = w.Add(ctx, it)
-		}
-		if err != nil {
-			w.Close()
-			return fmt.Errorf("export message %d: %w", id, err)
-		}
-		progress(i + 1)
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	m := w.Manifest()
-	rec := archive.ExportRecord{Query: o.query, Format: o.format, Output: o.out, Count: m.Count,
-		ManifestSHA256: m.SumFile.SHA256, OutputSHA256: m.Output.SHA256}
-	for _, id := range matches {
-		rec.IDs = append(rec.IDs, uint64(id))
-	}
-	if err := a.RecordExport(ctx, rec); err != nil {
-		return fmt.Errorf("export written, but not audited: %w", err)
-	}
-	fmt.Fprintf(out, "exported %d messages to %s\nmanifest.sha256 SHA-256: %s\n", m.Count, o.out, m.SumFile.SHA256)
-	return nil
-}
-
-// decryptItem reads one message and all its envelopes.
-func decryptItem(ctx context.Context, a archiveAPI, id sealmail.MessageID, ids []age.Identity, identity string) (export.Item, error) {
-	m, err := a.Get(ctx, id)
+	rep, err := archive.Export(ctx, a, ids, eo)
 	if err != nil {
-		return export.Item{}, err
+		return fmt.Errorf("export: %w", identityError(err, o.identity))
 	}
-	it := export.Item{ID: id, Received: m.Received}
-	for k, rec := range m.Records {
-		p, err := store.OpenPayload(rec.Payload, rec.PlainOffset, rec.PlainLen, ids...)
-		if store.IsNoIdentityMatch(err) {
-			return it, fmt.Errorf("the identity in %s does not match this archive's recipients", identity)
-		}
-		if err != nil {
-			return it, err
-		}
-		if k == 0 {
-			it.Raw = p.Original
-		}
-		if p.Header.Envelope != nil {
-			it.Envelopes = append(it.Envelopes, *p.Header.Envelope)
-		}
+	if o.asJSON {
+		return printJSON(out, rep)
 	}
-	return it, nil
+	fmt.Fprintf(out, "exported %d messages to %s\nmanifest.sha256 SHA-256: %s\n", rep.Count, rep.Out, rep.ManifestSHA256)
+	return nil
 }

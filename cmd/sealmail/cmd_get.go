@@ -3,15 +3,13 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sealmail/sealmail"
-	"github.com/sealmail/sealmail/store"
+	"github.com/sealmail/sealmail/archive"
 )
 
 type getOptions struct {
@@ -30,9 +28,10 @@ func newGetCommand(g *globalOptions) *cobra.Command {
 The archive is decrypted here, with --identity; the daemon never sees it.
 --envelope prints instead every stored envelope as one JSON object per line
 (the first delivery, then each further one of the same original);
---report prints the journal report the message arrived in.`,
+--report prints the journal report the message arrived in.` + exitCodes("",
+			"4 no message ID in the archive, or it was deleted (the error says when and why)"),
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			id, err := sealmail.ParseMessageID(args[0])
 			if err != nil {
 				return usageError{err}
@@ -48,39 +47,35 @@ The archive is decrypted here, with --identity; the daemon never sees it.
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeArchive(a, &err)
 			m, err := a.Get(cmd.Context(), id)
-			if errors.Is(err, store.ErrDeleted) {
-				return errors.New(strings.TrimSuffix(err.Error(), ": "+store.ErrDeleted.Error()))
-			}
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("message %d is not in the archive (see `sealmail list`)", id)
+			if errors.Is(err, archive.ErrNotFound) {
+				return fmt.Errorf("message %d is not in the archive (see `sealmail list`): %w", id, archive.ErrNotFound)
 			}
 			if err != nil {
-				return fmt.Errorf("get %d: %w", id, err)
+				return err // a deleted message's error says when and why
 			}
 			out := cmd.OutOrStdout()
-			enc := json.NewEncoder(out)
-			for i, r := range m.Records {
-				p, err := store.OpenPayload(r.Payload, r.PlainOffset, r.PlainLen, ids...)
-				if store.IsNoIdentityMatch(err) {
+			for i := range m.Records {
+				original, r, err := m.DecryptRecord(i, ids)
+				if errors.Is(err, archive.ErrNoIdentityMatch) {
 					return fmt.Errorf("get %d: the identity in %s does not match this archive's recipients (see `sealmail status`)", id, o.identity)
 				}
 				if err != nil {
-					return fmt.Errorf("get %d: record %d: %w", id, i+1, err)
+					return fmt.Errorf("get %d: %w", id, err)
 				}
 				switch {
 				case o.envelope:
-					if err := enc.Encode(p.Header.Envelope); err != nil {
+					if err := printJSON(out, r.Envelope); err != nil {
 						return err
 					}
 				case o.report:
-					if p.Report != nil {
-						_, err := out.Write(p.Report)
+					if r.Report != nil {
+						_, err := out.Write(r.Report)
 						return err
 					}
 				default:
-					_, err := out.Write(p.Original)
+					_, err := out.Write(original)
 					return err
 				}
 			}

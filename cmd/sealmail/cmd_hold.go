@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,11 +24,14 @@ Every change is audited.`,
 	}
 	var q, reason string
 	var asJSON bool
+	holdJSON := "--json prints the hold as one object: name, query, reason, created, created_by,\nreleased, released_by, release_reason, active, matches."
 	create := &cobra.Command{
 		Use:   "create NAME --query Q --reason TEXT",
 		Short: "Place a legal hold",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Long: "Place a legal hold named NAME on every message the query matches, now and\nin future.\n\n" + holdJSON +
+			exitCodes(", a query that does not parse, a name already taken"),
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if q == "" || reason == "" {
 				return usageError{errors.New("--query and --reason are required")}
 			}
@@ -37,10 +39,13 @@ Every change is audited.`,
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeArchive(a, &err)
 			h, err := a.CreateHold(cmd.Context(), args[0], q, reason)
 			if err != nil {
 				return fmt.Errorf("hold create: %w", err)
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), h)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "hold %q placed: %d messages match now; future ones are held as they arrive\n", h.Name, h.Matches)
 			return nil
@@ -48,11 +53,13 @@ Every change is audited.`,
 	}
 	create.Flags().StringVar(&q, "query", "", "which messages (search syntax)")
 	create.Flags().StringVar(&reason, "reason", "", "why (case number, request): kept in the audit log")
+	create.Flags().BoolVar(&asJSON, "json", false, "print the hold as one JSON object")
 	release := &cobra.Command{
 		Use:   "release NAME --reason TEXT",
 		Short: "Release a legal hold",
+		Long:  "Release the legal hold NAME; it stays on record.\n\n" + holdJSON + exitCodes(", a hold that does not exist or is released"),
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if reason == "" {
 				return usageError{errors.New("--reason is required")}
 			}
@@ -60,50 +67,60 @@ Every change is audited.`,
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeArchive(a, &err)
 			h, err := a.ReleaseHold(cmd.Context(), args[0], reason)
 			if err != nil {
 				return fmt.Errorf("hold release: %w", err)
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), h)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "hold %q released; its %d messages follow retention again\n", h.Name, h.Matches)
 			return nil
 		},
 	}
 	release.Flags().StringVar(&reason, "reason", "", "why it ends: kept in the audit log")
+	release.Flags().BoolVar(&asJSON, "json", false, "print the hold as one JSON object")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List holds, active and released",
+		Long:  "List every hold, active and released.\n\n--json prints one object per hold and line (see `hold create --help`)." + exitCodes(""),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return showHolds(cmd, g, "", asJSON)
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line")
+	var showJSON bool
 	show := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show one hold",
+		Long:  "Show the hold NAME as one JSON object (see `hold create --help`); --json=false\nprints a table row instead." + exitCodes("", "4 no hold named NAME"),
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return showHolds(cmd, g, args[0], true)
+			return showHolds(cmd, g, args[0], showJSON)
 		},
 	}
+	show.Flags().BoolVar(&showJSON, "json", true, "print one JSON object (the default)")
 	c.AddCommand(create, release, list, show)
 	return c
 }
 
-func showHolds(cmd *cobra.Command, g *globalOptions, name string, asJSON bool) error {
+// errNoHold reports a hold name that matches no hold.
+var errNoHold = errors.New("no such hold")
+
+func showHolds(cmd *cobra.Command, g *globalOptions, name string, asJSON bool) (err error) {
 	a, err := connect(cmd.Context(), g)
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer closeArchive(a, &err)
 	hs, err := a.Holds(cmd.Context())
 	if err != nil {
 		return err
 	}
 	out := cmd.OutOrStdout()
 	found := false
-	enc := json.NewEncoder(out)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	if !asJSON {
 		fmt.Fprintln(tw, "NAME\tSTATE\tMATCHES\tCREATED\tQUERY")
@@ -114,7 +131,7 @@ func showHolds(cmd *cobra.Command, g *globalOptions, name string, asJSON bool) e
 		}
 		found = true
 		if asJSON {
-			if err := enc.Encode(h); err != nil {
+			if err := printJSON(out, h); err != nil {
 				return err
 			}
 			continue
@@ -122,7 +139,7 @@ func showHolds(cmd *cobra.Command, g *globalOptions, name string, asJSON bool) e
 		printHold(tw, h)
 	}
 	if name != "" && !found {
-		return fmt.Errorf("no hold named %q (see `sealmail hold list`)", name)
+		return exitCodeError{exitNotFound, fmt.Errorf("no hold named %q (see `sealmail hold list`): %w", name, errNoHold)}
 	}
 	return tw.Flush()
 }

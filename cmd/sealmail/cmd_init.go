@@ -15,12 +15,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sealmail/sealmail/archive"
-	"github.com/sealmail/sealmail/store"
 )
 
 type initOptions struct {
 	recipients  []string
 	identityOut string
+	asJSON      bool
 }
 
 func newInitCommand(g *globalOptions) *cobra.Command {
@@ -34,7 +34,10 @@ Messages are encrypted for the given age recipients (age1…, or post-quantum
 age1pq1…). The daemon holds only these public keys: it can write the archive
 but never read it. Without --recipient, init generates a post-quantum hybrid
 identity, writes it to --identity-out (default DIR/identity.txt, mode 0600)
-and records only its recipient. Move that identity off the host.`,
+and records only its recipient. Move that identity off the host.
+
+--json prints one object: archive (id), dir, recipients, identity_file (when
+one was generated).` + exitCodes(""),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runInit(cmd.Context(), g, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -42,11 +45,12 @@ and records only its recipient. Move that identity off the host.`,
 	}
 	c.Flags().StringArrayVar(&o.recipients, "recipient", nil, "age recipient to encrypt for (repeatable)")
 	c.Flags().StringVar(&o.identityOut, "identity-out", "", "where to write a generated identity (default DIR/identity.txt)")
+	c.Flags().BoolVar(&o.asJSON, "json", false, "print the result as one JSON object")
 	return c
 }
 
 func runInit(ctx context.Context, g *globalOptions, o *initOptions, out, errOut io.Writer) error {
-	if store.Exists(g.data) {
+	if archive.Exists(g.data) {
 		return fmt.Errorf("an archive already exists in %s: nothing changed (use another --data)", g.data)
 	}
 	recipients := o.recipients
@@ -93,9 +97,20 @@ func runInit(ctx context.Context, g *globalOptions, o *initOptions, out, errOut 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "created archive %s in %s\n", st.Archive, g.data)
-	for _, r := range recipients {
-		fmt.Fprintf(out, "encrypting for %s\n", r)
+	if o.asJSON {
+		if err := printJSON(out, struct {
+			Archive      string   `json:"archive"`
+			Dir          string   `json:"dir"`
+			Recipients   []string `json:"recipients"`
+			IdentityFile string   `json:"identity_file,omitempty"`
+		}{st.Archive, g.data, recipients, o.identityOut}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(out, "created archive %s in %s\n", st.Archive, g.data)
+		for _, r := range recipients {
+			fmt.Fprintf(out, "encrypting for %s\n", r)
+		}
 	}
 	if identity != nil {
 		fmt.Fprintf(errOut, "\nWARNING: the identity that decrypts this archive is in %s.\n"+

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -26,9 +25,10 @@ func newListCommand(g *globalOptions) *cobra.Command {
 		Long: `List archived messages in id order, newest last.
 
 --json prints one JSON object per line: id, received (RFC 3339), size
-(original bytes), receipts (deliveries of the same original), state, segment.`,
+(original bytes), receipts (deliveries of the same original), state, segment,
+retain_until.` + exitCodes(""),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if limit < 0 {
 				return usageError{fmt.Errorf("--limit %d: want 0 (no limit) or more", limit)}
 			}
@@ -36,16 +36,15 @@ func newListCommand(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeArchive(a, &err)
 			rows, err := a.List(cmd.Context(), archive.ListOptions{After: sealmail.MessageID(after), Limit: limit})
 			if err != nil {
 				return fmt.Errorf("list: %w", err)
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
 				for _, r := range rows {
-					if err := enc.Encode(r); err != nil {
+					if err := printJSON(out, r); err != nil {
 						return err
 					}
 				}

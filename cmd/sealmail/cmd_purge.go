@@ -3,10 +3,11 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,9 +36,13 @@ deleted messages only (both hashes audited) to reclaim their bytes. A record
 holds the messages of one group commit encrypted together; the daemon cannot
 decrypt, so a record that still holds a live message keeps its bytes until
 all of them are gone, and the active segment's records wait until it is
-sealed.`,
+sealed.
+
+--json prints the report as one object: as_of, dry_run, deleted (ids; in a
+dry run those that would go), kept (reason: count), audit_seq,
+reclaimed_bytes.` + exitCodes(""),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			var o archive.PurgeOptions
 			o.DryRun = dryRun
 			if asOf != "" {
@@ -54,14 +59,14 @@ sealed.`,
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeArchive(a, &err)
 			rep, err := a.Purge(cmd.Context(), o)
 			if err != nil {
 				return fmt.Errorf("purge: %w", err)
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				return json.NewEncoder(out).Encode(rep)
+				return printJSON(out, rep)
 			}
 			verb := "deleted"
 			if dryRun {
@@ -72,7 +77,7 @@ sealed.`,
 				fmt.Fprintf(out, "reclaimed %s\n", humanBytes(rep.Reclaimed))
 			}
 			if dryRun && len(rep.Deleted) > 0 {
-				fmt.Fprintf(out, "ids: %v\n", rep.Deleted)
+				fmt.Fprintf(out, "ids: %s\n", idList(rep.Deleted))
 			}
 			reasons := make([]string, 0, len(rep.Kept))
 			for r := range rep.Kept {
@@ -93,6 +98,7 @@ sealed.`,
 
 func newEraseCommand(g *globalOptions) *cobra.Command {
 	var o archive.EraseOptions
+	var asJSON bool
 	c := &cobra.Command{
 		Use:   "erase --query Q --reason TEXT [--override-retention]",
 		Short: "Erase the messages a query matches (GDPR Art. 17), unless held or still retained",
@@ -101,9 +107,14 @@ retention has ended; the others are refused and listed with the reason.
 --override-retention erases retained messages too, after a person has
 weighed the legal ground for keeping them; it is audited as such. Legal
 holds always win. The request, the reason and every id are audited first;
-the bytes are reclaimed like purge's.`,
+the bytes are reclaimed like purge's. --dry-run reports what would be
+erased and refused without deleting anything (the request is audited).
+
+--json prints the report as one object: dry_run, erased (ids), refused (id,
+why), audit_seq, reclaimed_bytes.` + exitCodes(", a query that does not parse",
+			"3 some messages were refused (held, or still retained): the others were erased"),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if o.Query == "" || o.Reason == "" {
 				return usageError{errors.New("--query and --reason are required")}
 			}
@@ -111,18 +122,35 @@ the bytes are reclaimed like purge's.`,
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeArchive(a, &err)
 			rep, err := a.Erase(cmd.Context(), o)
 			if err != nil {
 				return fmt.Errorf("erase: %w", err)
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "erased %d messages (audit entry %d): %v\n", len(rep.Erased), rep.AuditSeq, rep.Erased)
-			for _, r := range rep.Refused {
-				fmt.Fprintf(out, "refused %d: %s\n", r.ID, r.Why)
+			if asJSON {
+				if err := printJSON(out, rep); err != nil {
+					return err
+				}
+			} else {
+				verb := "erased"
+				if o.DryRun {
+					verb = "would erase"
+				}
+				fmt.Fprintf(out, "%s %d messages (audit entry %d)", verb, len(rep.Erased), rep.AuditSeq)
+				if len(rep.Erased) > 0 {
+					fmt.Fprintf(out, ": %s", idList(rep.Erased))
+				}
+				fmt.Fprintln(out)
+				for _, r := range rep.Refused {
+					fmt.Fprintf(out, "refused %d: %s\n", r.ID, r.Why)
+				}
+				if len(rep.Refused) > 0 && !o.OverrideRetention {
+					fmt.Fprintln(out, "(retained messages can be erased with --override-retention; held ones only after the hold is released)")
+				}
 			}
-			if len(rep.Refused) > 0 && !o.OverrideRetention {
-				fmt.Fprintln(out, "(retained messages can be erased with --override-retention; held ones only after the hold is released)")
+			if len(rep.Refused) > 0 {
+				return exitCodeError{exitProblems, fmt.Errorf("erase refused %d of %d messages", len(rep.Refused), len(rep.Refused)+len(rep.Erased))}
 			}
 			return nil
 		},
@@ -130,5 +158,16 @@ the bytes are reclaimed like purge's.`,
 	c.Flags().StringVar(&o.Query, "query", "", "which messages (search syntax)")
 	c.Flags().StringVar(&o.Reason, "reason", "", "the request (e.g. its reference): kept in the audit log")
 	c.Flags().BoolVar(&o.OverrideRetention, "override-retention", false, "also erase messages whose retention has not ended")
+	c.Flags().BoolVar(&o.DryRun, "dry-run", false, "only report what would be erased and refused")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return c
+}
+
+// idList prints message ids as "1, 2, 3".
+func idList(ids []uint64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatUint(id, 10)
+	}
+	return strings.Join(s, ", ")
 }

@@ -9,16 +9,17 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/archive"
-	"github.com/sealmail/sealmail/index"
 )
 
+type reindexOptions struct {
+	identity string
+	all      bool
+	asJSON   bool
+}
+
 func newReindexCommand(g *globalOptions) *cobra.Command {
-	var (
-		identity string
-		all      bool
-	)
+	o := &reindexOptions{}
 	c := &cobra.Command{
 		Use:   "reindex",
 		Short: "Index messages the search index lacks (after a crash), or all of them",
@@ -27,19 +28,23 @@ stored messages. Messages it did not index (a crash, an overloaded index) are
 indexed by this command: it decrypts them here with --identity and hands the
 text to the index (through the daemon when it runs). With --all it indexes
 every message, for an index that was deleted or damaged (delete DIR/index
-with the daemon stopped, then run reindex --all).`,
+with the daemon stopped, then run reindex --all).
+
+--json prints one object: indexed (messages), up_to (every message up to this
+id is indexed now).` + exitCodes(""),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runReindex(cmd.Context(), g, identity, all, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runReindex(cmd.Context(), g, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	c.Flags().StringVar(&identity, "identity", "", "age identity that decrypts the archive (required)")
-	c.Flags().BoolVar(&all, "all", false, "index every message, not only those after the watermark")
+	c.Flags().StringVar(&o.identity, "identity", "", "age identity that decrypts the archive (required)")
+	c.Flags().BoolVar(&o.all, "all", false, "index every message, not only those after the watermark")
+	c.Flags().BoolVar(&o.asJSON, "json", false, "print the result as one JSON object")
 	return c
 }
 
-func runReindex(ctx context.Context, g *globalOptions, identity string, all bool, out, errOut io.Writer) error {
-	ids, err := loadIdentities(identity, errOut)
+func runReindex(ctx context.Context, g *globalOptions, o *reindexOptions, out, errOut io.Writer) (err error) {
+	ids, err := loadIdentities(o.identity, errOut)
 	if err != nil {
 		return err
 	}
@@ -47,57 +52,14 @@ func runReindex(ctx context.Context, g *globalOptions, identity string, all bool
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-	st, err := a.Status(ctx)
+	defer closeArchive(a, &err)
+	rep, err := archive.Reindex(ctx, a, ids, o.all)
 	if err != nil {
-		return err
+		return identityError(err, o.identity)
 	}
-	after := sealmail.MessageID(st.IndexWatermark)
-	if all {
-		after = 0
+	if o.asJSON {
+		return printJSON(out, rep)
 	}
-	rows, err := a.List(ctx, archive.ListOptions{After: after})
-	if err != nil {
-		return err
-	}
-	var batch []index.Doc
-	size, n := 0, 0
-	flush := func(upTo sealmail.MessageID) error {
-		if len(batch) == 0 && upTo == 0 {
-			return nil
-		}
-		if err := a.IndexDocs(ctx, batch, upTo); err != nil {
-			return err
-		}
-		n += len(batch)
-		batch, size = batch[:0], 0
-		return nil
-	}
-	for i, r := range rows {
-		it, err := decryptItem(ctx, a, sealmail.MessageID(r.ID), ids, identity)
-		if err != nil {
-			return fmt.Errorf("reindex %d: %w", r.ID, err)
-		}
-		d := index.Doc{ID: it.ID, Raw: it.Raw, Envelopes: it.Envelopes, Received: it.Received}
-		batch = append(batch, d)
-		size += len(d.Raw)
-		if len(batch) >= 200 || size >= 32<<20 {
-			var upTo sealmail.MessageID
-			if i == len(rows)-1 {
-				upTo = sealmail.MessageID(r.ID)
-			}
-			if err := flush(upTo); err != nil {
-				return err
-			}
-		}
-	}
-	last := sealmail.MessageID(st.LastID)
-	if len(rows) > 0 {
-		last = max(last, sealmail.MessageID(rows[len(rows)-1].ID))
-	}
-	if err := flush(last); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "indexed %d messages; the index now covers every message up to %d\n", n, last)
+	fmt.Fprintf(out, "indexed %d messages; the index now covers every message up to %d\n", rep.Indexed, rep.UpTo)
 	return nil
 }

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -35,9 +34,10 @@ Examples:
   sealmail search 'from:@contoso.com subject:invoice after:2025-01-01'
   sealmail search --count 'to:bob@example.com OR cc:bob@example.com'
 
---json prints one object per line: id, date, from, subject, size, has_attachment.`,
+--json prints one object per line: id, date, from, subject, size, has_attachment;
+with --count, one object: total.` + exitCodes(", a query that does not parse"),
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if limit < 0 || offset < 0 {
 				return usageError{fmt.Errorf("--limit and --offset must not be negative")}
 			}
@@ -45,7 +45,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeArchive(a, &err)
 			q := strings.Join(args, " ")
 			o := archive.SearchOptions{Limit: limit, Offset: offset, Oldest: oldest}
 			if count {
@@ -57,13 +57,17 @@ Examples:
 			}
 			out := cmd.OutOrStdout()
 			if count {
-				fmt.Fprintln(out, res.Total)
-				return nil
+				if asJSON {
+					return printJSON(out, struct {
+						Total int `json:"total"`
+					}{res.Total})
+				}
+				_, err := fmt.Fprintln(out, res.Total)
+				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(out)
 				for _, h := range res.Hits {
-					if err := enc.Encode(struct {
+					if err := printJSON(out, struct {
 						ID            uint64    `json:"id"`
 						Date          time.Time `json:"date"`
 						From          string    `json:"from"`
@@ -81,7 +85,9 @@ Examples:
 			for _, h := range res.Hits {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", h.ID, h.Date.Format("2006-01-02 15:04"), h.From, h.Subject)
 			}
-			tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "%d of %d matches\n", len(res.Hits), res.Total)
 			return nil
 		},

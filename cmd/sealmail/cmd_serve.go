@@ -20,10 +20,7 @@ import (
 
 	"github.com/sealmail/sealmail/api"
 	"github.com/sealmail/sealmail/archive"
-	"github.com/sealmail/sealmail/audit"
-	"github.com/sealmail/sealmail/policy"
 	"github.com/sealmail/sealmail/smtpd"
-	"github.com/sealmail/sealmail/store"
 )
 
 type serveOptions struct {
@@ -41,27 +38,30 @@ func newServeCommand(g *globalOptions) *cobra.Command {
 		Long: `Run the daemon: receive journaled mail over SMTP (STARTTLS, optionally
 implicit TLS) and serve the control socket DIR/control.sock to the CLI.
 
-Settings come from --config (TOML, or YAML for .yaml/.yml; see
-packaging/sealmail.toml); flags override the file. Without a certificate in
-the configuration a self-signed one is created under DIR/tls on first start.
-SIGTERM or SIGINT stops accepting, lets messages in flight finish, and exits.`,
+Settings come from --config (TOML; see packaging/sealmail.toml); flags,
+--log-level included, override the file. Without a certificate in the
+configuration a self-signed one is created under DIR/tls on first start.
+SIGTERM or SIGINT stops accepting, lets messages in flight finish, and exits
+0.` + exitCodes(", an invalid configuration (every problem is named)"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), g, o, cmd.ErrOrStderr())
 		},
 	}
-	c.Flags().StringVar(&o.config, "config", "", "configuration file (TOML or YAML)")
+	c.Flags().StringVar(&o.config, "config", "", "configuration file (TOML)")
 	c.Flags().StringVar(&o.smtp, "smtp", "", "SMTP listen address with STARTTLS (default 0.0.0.0:25)")
 	c.Flags().StringVar(&o.smtps, "smtps", "", "implicit-TLS SMTP listen address (default: off)")
 	c.Flags().StringVar(&o.journalSources, "journal-sources", "", "client networks whose journal reports are trusted, CIDR[,CIDR…] (default loopback)")
 	return c
 }
 
+// newLogger returns the diagnostics logger: --log-level, else the
+// configuration's log.level, else info.
 func newLogger(g *globalOptions, cfg *Config) *slog.Logger {
 	level := g.logLevel
 	format := "text"
 	if cfg != nil {
-		if cfg.Log.Level != "" && level == "info" {
+		if cfg.Log.Level != "" && !g.logLevelSet {
 			level = cfg.Log.Level
 		}
 		if cfg.Log.Format != "" {
@@ -79,10 +79,10 @@ func newLogger(g *globalOptions, cfg *Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, ho))
 }
 
-func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.Writer) error {
+func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.Writer) (err error) {
 	cfg, err := loadConfig(o.config)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	if o.smtp != "" {
 		cfg.SMTP.Listen = o.smtp
@@ -91,7 +91,9 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		cfg.SMTP.ListenTLS = o.smtps
 	}
 	if o.journalSources != "" {
-		cfg.Journal.Sources = []string{o.journalSources}
+		if cfg.Journal.Sources, err = parseNetworks(o.journalSources); err != nil {
+			return usageError{fmt.Errorf("--journal-sources: %w", err)}
+		}
 	}
 	if cfg.SMTP.Listen == "" {
 		cfg.SMTP.Listen = "0.0.0.0:25"
@@ -105,37 +107,30 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 	}
 	log := newLogger(g, cfg)
 
-	sealSize, _ := parseSize(cfg.Storage.SealSize)
-	minFree, _ := parseSize(cfg.Storage.MinFree)
-	if cfg.Storage.MinFree == "0" {
-		minFree = -1
-	}
-	sources, _ := parsePrefixes(cfg.Journal.Sources)
-	cpInterval, _ := parseDuration(cfg.Audit.CheckpointInterval)
-	var retention *policy.Compiled
-	if cfg.Retention != nil {
-		if retention, err = cfg.Retention.Compile(); err != nil {
-			return usageError{fmt.Errorf("retention: %w", err)}
+	var minFree int64 // default
+	if cfg.Storage.MinFree != nil {
+		if minFree = int64(*cfg.Storage.MinFree); minFree == 0 {
+			minFree = -1 // "0" turns the check off
 		}
 	}
 	a, err := archive.Open(g.data, archive.Options{
 		Logger:                  log,
-		Store:                   store.Options{SealSize: sealSize},
-		JournalSources:          sources,
+		SealSize:                int64(cfg.Storage.SealSize),
+		JournalSources:          prefixes(cfg.Journal.Sources),
 		JournalUsers:            cfg.Journal.Users,
 		EncodedRecipientDomains: cfg.Journal.EncodedRecipientDomains,
 		MinFreeBytes:            minFree,
-		Retention:               retention,
+		Retention:               cfg.Retention,
 		CheckpointEvery:         cfg.Audit.CheckpointEvery,
-		CheckpointInterval:      cpInterval,
+		CheckpointInterval:      time.Duration(cfg.Audit.CheckpointInterval),
 	})
-	if errors.Is(err, store.ErrLocked) {
+	if errors.Is(err, archive.ErrLocked) {
 		return fmt.Errorf("the archive at %s is already open in another sealmail process (is the daemon running? see `sealmail status --data %s`)", g.data, g.data)
 	}
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer closeArchive(a, &err)
 
 	dctx := archive.WithActor(context.Background(), "daemon")
 	smtpOpts, err := smtpOptions(g, cfg, log)
@@ -143,11 +138,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		return err
 	}
 	smtpOpts.OnAuth = func(user, remote string, ok bool) {
-		typ := audit.TypeAuthOK
-		if !ok {
-			typ = audit.TypeAuthFail
-		}
-		if err := a.Log(archive.WithActor(dctx, "smtpd"), typ, map[string]any{"user": user, "remote": remote, "method": "smtp-plain"}); err != nil {
+		if err := a.LogAuth(archive.WithActor(dctx, "smtpd"), user, remote, ok); err != nil {
 			log.Error("audit authentication", "err", err)
 		}
 	}
@@ -200,10 +191,10 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		serve("smtps", func() error { return srv.ServeTLS(ltls) })
 	}
 	serve("control socket", func() error { return ctl.Serve(lctl) })
-	if err := a.Log(dctx, audit.TypeDaemonStart, map[string]any{"version": version, "pid": os.Getpid(), "listeners": addrs}); err != nil {
+	if err := a.LogDaemonStart(dctx, version, os.Getpid(), addrs); err != nil {
 		return err
 	}
-	if err := a.Log(dctx, audit.TypeConfig, map[string]any{"op": "in force", "config": cfg.redacted()}); err != nil {
+	if err := a.LogConfig(dctx, cfg.redacted()); err != nil {
 		return err
 	}
 	log.Info("sealmail serving", "listeners", strings.Join(addrs, ", "), "data", g.data, "version", version)
@@ -217,7 +208,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 	}
 	// Shutdown order: stop SMTP (in-flight messages finish and get their
 	// 250), then the control socket, then the store (deferred Close).
-	timeout, _ := parseDuration(cfg.Storage.ShutdownT)
+	timeout := time.Duration(cfg.Storage.ShutdownT)
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
@@ -235,7 +226,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 	if runErr != nil {
 		reason = runErr.Error()
 	}
-	if err := a.Log(dctx, audit.TypeDaemonStop, map[string]any{"reason": reason}); err != nil {
+	if err := a.LogDaemonStop(dctx, reason); err != nil {
 		log.Error("audit daemon stop", "err", err)
 	}
 	if err := a.Close(); err != nil {
@@ -262,10 +253,6 @@ func smtpOptions(g *globalOptions, cfg *Config, log *slog.Logger) (smtpd.Options
 	if err != nil {
 		return smtpd.Options{}, fmt.Errorf("tls certificate: %w", err)
 	}
-	maxSize, _ := parseSize(c.MaxMessageSize)
-	cmdTimeout, _ := parseDuration(c.CommandTimeout)
-	dataTimeout, _ := parseDuration(c.DataTimeout)
-	allow, _ := parsePrefixes(c.AllowNetworks)
 	var auth map[string]smtpd.Credential
 	if len(c.Users) > 0 {
 		auth = make(map[string]smtpd.Credential, len(c.Users))
@@ -277,12 +264,12 @@ func smtpOptions(g *globalOptions, cfg *Config, log *slog.Logger) (smtpd.Options
 		Hostname:         host,
 		TLSConfig:        &tls.Config{Certificates: []tls.Certificate{cert}},
 		RequireTLS:       c.RequireTLS,
-		MaxMessageBytes:  maxSize,
+		MaxMessageBytes:  int64(c.MaxMessageSize),
 		MaxRecipients:    c.MaxRecipients,
 		MaxConnections:   c.MaxConnections,
-		CommandTimeout:   cmdTimeout,
-		DataTimeout:      dataTimeout,
-		AllowedNetworks:  allow,
+		CommandTimeout:   time.Duration(c.CommandTimeout),
+		DataTimeout:      time.Duration(c.DataTimeout),
+		AllowedNetworks:  prefixes(c.AllowNetworks),
 		AcceptRecipients: c.AcceptRecipients,
 		Auth:             auth,
 		RequireAuth:      c.RequireAuth,

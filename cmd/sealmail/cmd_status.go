@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -16,20 +15,22 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show message count, sizes, segments and the daemon's listeners",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Long: `Show the archive's totals and, when a daemon serves it, its listeners and
+uptime. --json prints one object.` + exitCodes(""),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			a, err := connect(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeArchive(a, &err)
 			st, err := a.Status(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("status: %w", err)
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				return json.NewEncoder(out).Encode(st)
+				return printJSON(out, st)
 			}
 			printStatus(out, st.Archive, st.Dir, st.Messages, st.Receipts, st.OriginalBytes, st.StoredBytes, st.Segments, st.Sealed)
 			if st.Daemon {

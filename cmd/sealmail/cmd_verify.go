@@ -3,22 +3,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/archive"
-	"github.com/sealmail/sealmail/audit"
-	"github.com/sealmail/sealmail/store"
 )
 
 type verifyOptions struct {
@@ -44,27 +36,31 @@ func newVerifyCommand(g *globalOptions) *cobra.Command {
   - with --identity, every message and envelope decrypts, and its SHA-256
     and keyed digest match.
 
-It runs while the daemon runs (through the control socket). Exit code 3
-when a problem is found.`,
+It runs while the daemon runs (through the control socket).
+
+--json prints the report as one object: archive, segments, sealed_segments,
+records, entries, bytes, audit_entries, audit_head, audit_checkpoints,
+external_checkpoints, problems (a list, empty when all is well), and with
+--identity decrypted (messages).` + exitCodes(", a checkpoint file that does not parse", "3 a problem was found"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runVerify(cmd.Context(), g, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	c.Flags().StringVar(&o.identity, "identity", "", "age identity: also decrypt and check every message")
-	c.Flags().StringArrayVar(&o.checkpoints, "checkpoint", nil, "file with checkpoints from `sealmail audit checkpoint` (repeatable)")
+	c.Flags().StringArrayVar(&o.checkpoints, "checkpoint", nil, "`FILE` with checkpoints from 'sealmail audit checkpoint' (repeatable)")
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	return c
 }
 
-func readCheckpoints(files []string) ([]audit.Checkpoint, error) {
-	var out []audit.Checkpoint
+func readCheckpoints(files []string) ([]archive.Checkpoint, error) {
+	var out []archive.Checkpoint
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err
 		}
-		cps, err := audit.ParseCheckpoints(b)
+		cps, err := archive.ParseCheckpoints(b)
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint file %s: %w", f, err)
 		}
@@ -73,7 +69,7 @@ func readCheckpoints(files []string) ([]audit.Checkpoint, error) {
 	return out, nil
 }
 
-func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions, out, errOut io.Writer) error {
+func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions, out, errOut io.Writer) (err error) {
 	external, err := readCheckpoints(o.checkpoints)
 	if err != nil {
 		return usageError{err}
@@ -82,19 +78,34 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions, out, err
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer closeArchive(a, &err)
 	rep, err := a.Verify(ctx, external)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	var decrypted int
+	var content *archive.ContentReport
 	if o.identity != "" {
-		if decrypted, err = verifyContent(ctx, g, a, o.identity, errOut, func(p string) { rep.Problems = append(rep.Problems, p) }); err != nil {
+		ids, err := loadIdentities(o.identity, errOut)
+		if err != nil {
 			return err
 		}
+		if content, err = archive.VerifyContent(ctx, a, g.data, ids); err != nil {
+			return identityError(err, o.identity)
+		}
+		if content.Note != "" {
+			fmt.Fprintf(errOut, "note: %s\n", content.Note)
+		}
+		rep.Problems = append(rep.Problems, content.Problems...)
 	}
 	if o.asJSON {
-		if err := json.NewEncoder(out).Encode(rep); err != nil {
+		v := struct {
+			*archive.VerifyReport
+			Decrypted *int `json:"decrypted,omitempty"`
+		}{VerifyReport: rep}
+		if content != nil {
+			v.Decrypted = &content.Messages
+		}
+		if err := printJSON(out, v); err != nil {
 			return err
 		}
 	} else {
@@ -102,8 +113,8 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions, out, err
 		fmt.Fprintf(out, "segments: %d (%d sealed), %d records, %d entries, %s\n", rep.Segments, rep.Sealed, rep.Records, rep.Entries, humanBytes(rep.Bytes))
 		fmt.Fprintf(out, "audit log: %d entries, %d signed checkpoints, head %s; extends %d of %d external checkpoints\n",
 			rep.AuditEntries, rep.Checkpoints, rep.AuditHead, rep.External, len(external))
-		if o.identity != "" {
-			fmt.Fprintf(out, "decrypted and checked: %d messages\n", decrypted)
+		if content != nil {
+			fmt.Fprintf(out, "decrypted and checked: %d messages\n", content.Messages)
 		}
 		for _, p := range rep.Problems {
 			fmt.Fprintf(out, "PROBLEM: %s\n", p)
@@ -116,52 +127,4 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions, out, err
 		fmt.Fprintln(out, "OK")
 	}
 	return nil
-}
-
-// verifyContent decrypts every record of every message and checks the
-// original's SHA-256 (OpenPayload) and keyed digest.
-func verifyContent(ctx context.Context, g *globalOptions, a archiveAPI, identity string, errOut io.Writer, problem func(string)) (int, error) {
-	ids, err := loadIdentities(identity, errOut)
-	if err != nil {
-		return 0, err
-	}
-	var key []byte
-	if b, err := os.ReadFile(filepath.Join(g.data, "digest.key")); err == nil {
-		key, _ = hex.DecodeString(strings.TrimSpace(string(b)))
-	} else {
-		fmt.Fprintf(errOut, "note: %v: keyed digests not checked\n", err)
-	}
-	rows, err := a.List(ctx, archive.ListOptions{})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, r := range rows {
-		m, err := a.Get(ctx, sealmail.MessageID(r.ID))
-		if err != nil {
-			problem(fmt.Sprintf("message %d: %v", r.ID, err))
-			continue
-		}
-		var original []byte
-		for i, rec := range m.Records {
-			p, err := store.OpenPayload(rec.Payload, rec.PlainOffset, rec.PlainLen, ids...)
-			if store.IsNoIdentityMatch(err) {
-				return n, fmt.Errorf("the identity in %s does not match this archive's recipients", identity)
-			}
-			if err != nil {
-				problem(fmt.Sprintf("message %d receipt %d: %v", r.ID, i+1, err))
-				continue
-			}
-			if i == 0 {
-				original = p.Original
-			}
-		}
-		if key != nil && original != nil && len(m.Records) > 0 {
-			if d := store.KeyedDigest(key, original); !bytes.Equal(d[:], m.Records[0].Digest) {
-				problem(fmt.Sprintf("message %d: the decrypted original's keyed digest differs from the stored one", r.ID))
-			}
-		}
-		n++
-	}
-	return n, nil
 }

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -15,71 +14,74 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
-	"gopkg.in/yaml.v3"
 
-	"github.com/sealmail/sealmail/policy"
+	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/archive"
 )
 
-// Config is the daemon's configuration file (TOML, or YAML for a .yaml/.yml
-// file). Flags given to `serve` override it. Every field's zero value means
-// "the default" documented in packaging/sealmail.toml.
+// Config is the daemon's configuration file (TOML). Flags given to `serve`
+// override it. Every field's zero value means "the default" documented in
+// packaging/sealmail.toml. Sizes, durations and networks are parsed while
+// the file is decoded (their UnmarshalText), so that a bad value is
+// reported once, with its line and column; [Config.Validate] then checks
+// what a single value cannot show.
 type Config struct {
-	SMTP    SMTPConfig    `toml:"smtp" yaml:"smtp"`
-	Journal JournalConfig `toml:"journal" yaml:"journal"`
-	Storage StorageConfig `toml:"storage" yaml:"storage"`
-	Log     LogConfig     `toml:"log" yaml:"log"`
-	Audit   AuditConfig   `toml:"audit" yaml:"audit"`
+	SMTP    SMTPConfig    `toml:"smtp"`
+	Journal JournalConfig `toml:"journal"`
+	Storage StorageConfig `toml:"storage"`
+	Log     LogConfig     `toml:"log"`
+	Audit   AuditConfig   `toml:"audit"`
 	// Retention rules (docs/retention.md). Without them no message is ever
 	// eligible for deletion.
-	Retention *policy.Policy `toml:"retention" yaml:"retention"`
+	Retention *archive.RetentionPolicy `toml:"retention"`
 }
 
 // SMTPConfig configures the SMTP receiver.
 type SMTPConfig struct {
-	Listen           string            `toml:"listen" yaml:"listen"`         // default 0.0.0.0:25
-	ListenTLS        string            `toml:"listen_tls" yaml:"listen_tls"` // implicit TLS; empty: off
-	Hostname         string            `toml:"hostname" yaml:"hostname"`
-	CertFile         string            `toml:"cert_file" yaml:"cert_file"` // default DIR/tls/cert.pem, self-signed on first start
-	KeyFile          string            `toml:"key_file" yaml:"key_file"`
-	RequireTLS       bool              `toml:"require_tls" yaml:"require_tls"`
-	MaxMessageSize   string            `toml:"max_message_size" yaml:"max_message_size"` // e.g. "64MiB"
-	MaxRecipients    int               `toml:"max_recipients" yaml:"max_recipients"`
-	MaxConnections   int               `toml:"max_connections" yaml:"max_connections"`
-	CommandTimeout   string            `toml:"command_timeout" yaml:"command_timeout"` // e.g. "5m"
-	DataTimeout      string            `toml:"data_timeout" yaml:"data_timeout"`
-	AllowNetworks    []string          `toml:"allow_networks" yaml:"allow_networks"`       // CIDRs; empty: all
-	AcceptRecipients []string          `toml:"accept_recipients" yaml:"accept_recipients"` // addresses or @domains; empty: any
-	Users            map[string]string `toml:"users" yaml:"users"`                         // AUTH PLAIN user → bcrypt hash
-	RequireAuth      bool              `toml:"require_auth" yaml:"require_auth"`
+	Listen           string            `toml:"listen"`     // default 0.0.0.0:25
+	ListenTLS        string            `toml:"listen_tls"` // implicit TLS; empty: off
+	Hostname         string            `toml:"hostname"`
+	CertFile         string            `toml:"cert_file"` // default DIR/tls/cert.pem, self-signed on first start
+	KeyFile          string            `toml:"key_file"`
+	RequireTLS       bool              `toml:"require_tls"`
+	MaxMessageSize   Size              `toml:"max_message_size"` // e.g. "64MiB"
+	MaxRecipients    int               `toml:"max_recipients"`
+	MaxConnections   int               `toml:"max_connections"`
+	CommandTimeout   Duration          `toml:"command_timeout"` // e.g. "5m"
+	DataTimeout      Duration          `toml:"data_timeout"`
+	AllowNetworks    []Network         `toml:"allow_networks"`    // CIDRs; empty: all
+	AcceptRecipients []string          `toml:"accept_recipients"` // addresses or @domains; empty: any
+	Users            map[string]string `toml:"users"`             // AUTH PLAIN user → bcrypt hash
+	RequireAuth      bool              `toml:"require_auth"`
 }
 
 // JournalConfig says whose journal reports are trusted.
 type JournalConfig struct {
-	Sources []string `toml:"sources" yaml:"sources"` // CIDRs; default loopback only
-	Users   []string `toml:"users" yaml:"users"`     // AUTH users
+	Sources []Network `toml:"sources"` // CIDRs; default loopback only
+	Users   []string  `toml:"users"`   // AUTH users
 	// EncodedRecipientDomains: archive domains whose RCPT TO addresses carry
 	// the original recipient as tag+local=domain@archive-domain (Postfix
 	// recipient_bcc_maps; docs/journaling.md).
-	EncodedRecipientDomains []string `toml:"encoded_recipient_domains" yaml:"encoded_recipient_domains"`
+	EncodedRecipientDomains []string `toml:"encoded_recipient_domains"`
 }
 
 // StorageConfig configures the store.
 type StorageConfig struct {
-	SealSize  string `toml:"seal_size" yaml:"seal_size"`               // default "1GiB"
-	MinFree   string `toml:"min_free" yaml:"min_free"`                 // default "1GiB"; "0" disables
-	ShutdownT string `toml:"shutdown_timeout" yaml:"shutdown_timeout"` // default "30s"
+	SealSize  Size     `toml:"seal_size"`        // default "1GiB"
+	MinFree   *Size    `toml:"min_free"`         // default "1GiB"; "0" disables
+	ShutdownT Duration `toml:"shutdown_timeout"` // default "30s"
 }
 
 // AuditConfig says how often the audit log writes a signed checkpoint.
 type AuditConfig struct {
-	CheckpointEvery    int    `toml:"checkpoint_every" yaml:"checkpoint_every"`       // entries; default 1000
-	CheckpointInterval string `toml:"checkpoint_interval" yaml:"checkpoint_interval"` // default "5m"
+	CheckpointEvery    int      `toml:"checkpoint_every"`    // entries; default 1000
+	CheckpointInterval Duration `toml:"checkpoint_interval"` // default "5m"
 }
 
 // LogConfig configures diagnostics.
 type LogConfig struct {
-	Level  string `toml:"level" yaml:"level"`   // debug, info, warn, error
-	Format string `toml:"format" yaml:"format"` // text or json
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
 }
 
 // loadConfig reads a configuration file; unknown keys are errors, so that a
@@ -89,32 +91,31 @@ func loadConfig(path string) (*Config, error) {
 	if path == "" {
 		return &c, nil
 	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+		return nil, fmt.Errorf("config %s: YAML configuration is no longer read: write it as TOML (packaging/sealmail.toml is the annotated sample)", path)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".yaml", ".yml":
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("config %s: %w", path, err)
+	dec := toml.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		var de *toml.DecodeError
+		var se *toml.StrictMissingError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("config %s: unknown keys (typo?):\n%s", path, strings.TrimSpace(se.String()))
 		}
-	default:
-		dec := toml.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
-			var de *toml.DecodeError
-			var se *toml.StrictMissingError
-			if errors.As(err, &se) {
-				return nil, fmt.Errorf("config %s: unknown keys (typo?):\n%s", path, strings.TrimSpace(se.String()))
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			key := strings.Join(de.Key(), ".")
+			if key != "" {
+				key += ": "
 			}
-			if errors.As(err, &de) {
-				row, col := de.Position()
-				return nil, fmt.Errorf("config %s:%d:%d: %w", path, row, col, err)
-			}
-			return nil, fmt.Errorf("config %s: %w", path, err)
+			return nil, fmt.Errorf("config %s:%d:%d: %s%s", path, row, col, key, strings.TrimPrefix(de.Error(), "toml: "))
 		}
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return &c, nil
 }
@@ -131,22 +132,6 @@ func (c *Config) Validate() []error {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			bad("%s = %q: want HOST:PORT, e.g. 127.0.0.1:2525", a.key, a.v)
 		}
-	}
-	for _, s := range []struct{ key, v string }{{"smtp.max_message_size", c.SMTP.MaxMessageSize}, {"storage.seal_size", c.Storage.SealSize}, {"storage.min_free", c.Storage.MinFree}} {
-		if _, err := parseSize(s.v); err != nil {
-			bad("%s: %v", s.key, err)
-		}
-	}
-	for _, d := range []struct{ key, v string }{{"smtp.command_timeout", c.SMTP.CommandTimeout}, {"smtp.data_timeout", c.SMTP.DataTimeout}, {"storage.shutdown_timeout", c.Storage.ShutdownT}, {"audit.checkpoint_interval", c.Audit.CheckpointInterval}} {
-		if _, err := parseDuration(d.v); err != nil {
-			bad("%s: %v", d.key, err)
-		}
-	}
-	if _, err := parsePrefixes(c.SMTP.AllowNetworks); err != nil {
-		bad("smtp.allow_networks: %v", err)
-	}
-	if _, err := parsePrefixes(c.Journal.Sources); err != nil {
-		bad("journal.sources: %v", err)
 	}
 	for u, h := range c.SMTP.Users {
 		if !strings.HasPrefix(h, "$2") {
@@ -180,63 +165,97 @@ func (c *Config) Validate() []error {
 	return errs
 }
 
-// parseSize parses "64MiB", "10M", "500K", "1GiB" or a plain byte count;
-// K/M/G and KiB/MiB/GiB are all powers of 1024. Empty is 0.
-func parseSize(s string) (int64, error) {
+// Size is a byte count in the configuration: "64MiB", "500K", "1GiB" or a
+// plain number, in the grammar of the query language's larger: and smaller:
+// ([sealmail.ParseSize]).
+type Size int64
+
+// UnmarshalText implements [encoding.TextUnmarshaler].
+func (s *Size) UnmarshalText(b []byte) error {
+	n, err := sealmail.ParseSize(string(b))
+	if err != nil {
+		return err
+	}
+	*s = Size(n)
+	return nil
+}
+
+// MarshalText writes the size in the largest unit that divides it.
+func (s Size) MarshalText() ([]byte, error) { return []byte(sealmail.FormatSize(int64(s))), nil }
+
+// Duration is a non-negative duration in the configuration: "30s", "5m",
+// "1h30m" (Go's time.ParseDuration).
+type Duration time.Duration
+
+// UnmarshalText implements [encoding.TextUnmarshaler].
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil || v < 0 {
+		return fmt.Errorf("duration %q: want e.g. 30s, 5m or 1h", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as time.Duration.String does.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Network is a client network in the configuration: a CIDR (10.0.0.0/8) or
+// one address (192.0.2.7, ::1).
+type Network netip.Prefix
+
+// UnmarshalText implements [encoding.TextUnmarshaler].
+func (n *Network) UnmarshalText(b []byte) error {
+	p, err := parseNetwork(string(b))
+	if err != nil {
+		return err
+	}
+	*n = Network(p)
+	return nil
+}
+
+// MarshalText writes the CIDR.
+func (n Network) MarshalText() ([]byte, error) { return []byte(netip.Prefix(n).String()), nil }
+
+func parseNetwork(s string) (netip.Prefix, error) {
 	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, nil
-	}
-	mult := int64(1)
-	u := strings.ToUpper(s)
-	for _, suf := range []struct {
-		s string
-		m int64
-	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"TB", 1 << 40}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"B", 1}} {
-		if strings.HasSuffix(u, suf.s) {
-			mult = suf.m
-			u = strings.TrimSpace(strings.TrimSuffix(u, suf.s))
-			break
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		a, aerr := netip.ParseAddr(s)
+		if aerr != nil {
+			return netip.Prefix{}, fmt.Errorf("%q: want a CIDR such as 10.0.0.0/8 or an address, one per list element", s)
 		}
+		p = netip.PrefixFrom(a, a.BitLen())
 	}
-	var n int64
-	if _, err := fmt.Sscanf(u, "%d", &n); err != nil || n < 0 || fmt.Sprint(n) != u {
-		return 0, fmt.Errorf("size %q: want a number with an optional unit, e.g. 64MiB or 500K", s)
-	}
-	return n * mult, nil
+	return p.Masked(), nil
 }
 
-func parseDuration(s string) (time.Duration, error) {
-	if s == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("duration %q: want e.g. 30s, 5m or 1h", s)
-	}
-	return d, nil
-}
-
-func parsePrefixes(ss []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range ss {
-		for _, part := range strings.Split(s, ",") {
-			part = strings.TrimSpace(part)
-			if part == "" {
-				continue
-			}
-			p, err := netip.ParsePrefix(part)
-			if err != nil {
-				a, aerr := netip.ParseAddr(part)
-				if aerr != nil {
-					return nil, fmt.Errorf("%q: want a CIDR such as 10.0.0.0/8 or an address", part)
-				}
-				p = netip.PrefixFrom(a, a.BitLen())
-			}
-			out = append(out, p.Masked())
+// parseNetworks parses a flag's comma-separated networks.
+func parseNetworks(s string) ([]Network, error) {
+	var out []Network
+	for _, part := range strings.Split(s, ",") {
+		if strings.TrimSpace(part) == "" {
+			continue
 		}
+		p, err := parseNetwork(part)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Network(p))
 	}
 	return out, nil
+}
+
+// prefixes returns ns as netip prefixes; nil for none (the default).
+func prefixes(ns []Network) []netip.Prefix {
+	if len(ns) == 0 {
+		return nil
+	}
+	out := make([]netip.Prefix, len(ns))
+	for i, n := range ns {
+		out[i] = netip.Prefix(n)
+	}
+	return out
 }
 
 // redacted returns the configuration for the audit log: AUTH users are

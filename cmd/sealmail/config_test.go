@@ -5,7 +5,9 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestSampleConfigIsValid(t *testing.T) {
@@ -17,57 +19,103 @@ func TestSampleConfigIsValid(t *testing.T) {
 	if errs := c.Validate(); len(errs) > 0 {
 		t.Fatalf("packaging/sealmail.toml: %v", errs)
 	}
-	if c.SMTP.Listen != "0.0.0.0:25" || c.Storage.MinFree != "1GiB" {
+	if c.SMTP.Listen != "0.0.0.0:25" || c.Storage.MinFree == nil || *c.Storage.MinFree != 1<<30 ||
+		c.SMTP.MaxMessageSize != 64<<20 || time.Duration(c.SMTP.DataTimeout) != 10*time.Minute ||
+		len(c.Journal.Sources) != 2 || prefixes(c.Journal.Sources)[1].String() != "::1/128" {
 		t.Errorf("sample config parsed as %+v", c)
 	}
 }
 
-func TestYAMLConfig(t *testing.T) {
-	t.Parallel()
-	p := filepath.Join(t.TempDir(), "c.yaml")
-	os.WriteFile(p, []byte("smtp:\n  listen: 127.0.0.1:2525\njournal:\n  sources: [10.1.0.0/16]\n"), 0o600)
-	c, err := loadConfig(p)
-	if err != nil {
+func writeConfigAs(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if c.SMTP.Listen != "127.0.0.1:2525" || len(c.Journal.Sources) != 1 {
-		t.Errorf("loadConfig(yaml) = %+v", c)
-	}
-	os.WriteFile(p, []byte("smtp:\n  lisen: x\n"), 0o600)
-	if _, err := loadConfig(p); err == nil {
-		t.Error("loadConfig accepted an unknown YAML key")
-	}
-	os.WriteFile(p, nil, 0o600)
-	if _, err := loadConfig(p); err != nil {
-		t.Errorf("loadConfig(empty yaml) = %v", err)
+	return p
+}
+
+// A value that does not parse is reported while the file is decoded: once,
+// with its line, column and key.
+func TestConfigValueErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, text, want string
+	}{
+		{"size", "[smtp]\nlisten = \"127.0.0.1:25\"\nmax_message_size = \"lots\"\n", `:3:20: smtp.max_message_size: size "lots"`},
+		{"size overflow", "[storage]\nseal_size = \"9000000T\"\n", `:2:13: storage.seal_size: size "9000000T": too large`},
+		{"size with a space", "[storage]\nmin_free = \"2 GB\"\n", `:2:12: storage.min_free: size "2 GB": want a number`},
+		{"duration", "[audit]\ncheckpoint_interval = \"soon\"\n", `:2:23: audit.checkpoint_interval: duration "soon"`},
+		{"negative duration", "[smtp]\ndata_timeout = \"-5m\"\n", `:2:16: smtp.data_timeout: duration "-5m"`},
+		{"network", "[journal]\nsources = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n", `:2:26: journal.sources: "10.0.0.0/33": want a CIDR`},
+		{"networks in one element", "[smtp]\nallow_networks = [\"10.0.0.0/8,192.0.2.0/24\"]\n", `one per list element`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadConfig(writeConfigAs(t, "c.toml", tc.text))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("loadConfig = %v, want an error containing %q", err, tc.want)
+			}
+			if n := strings.Count(err.Error(), "config "); n != 1 {
+				t.Errorf("error %q names the file %d times, want once", err, n)
+			}
+		})
 	}
 }
 
-func TestParseSize(t *testing.T) {
+func TestConfigMinFreeZeroDisables(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"", 0, true}, {"0", 0, true}, {"512", 512, true}, {"500K", 500 << 10, true}, {"10M", 10 << 20, true},
-		{"64MiB", 64 << 20, true}, {"1GiB", 1 << 30, true}, {"2 GB", 2 << 30, true}, {"1000000T", 1000000 << 40, true},
-		{"lots", 0, false}, {"-1", 0, false}, {"1.5M", 0, false}, {"M", 0, false},
-	} {
-		got, err := parseSize(tc.in)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d, ok=%v", tc.in, got, err, tc.want, tc.ok)
+	c, err := loadConfig(writeConfigAs(t, "c.toml", "[storage]\nmin_free = \"0\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Storage.MinFree == nil || *c.Storage.MinFree != 0 {
+		t.Errorf("min_free = \"0\" parsed as %v, want a set zero", c.Storage.MinFree)
+	}
+	c, err = loadConfig(writeConfigAs(t, "c.toml", "[storage]\n"))
+	if err != nil || c.Storage.MinFree != nil {
+		t.Errorf("no min_free parsed as %v, %v; want unset", c.Storage.MinFree, err)
+	}
+}
+
+func TestYAMLConfigRefused(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"c.yaml", "c.YML"} {
+		_, err := loadConfig(writeConfigAs(t, name, "smtp:\n  listen: 127.0.0.1:2525\n"))
+		if err == nil || !strings.Contains(err.Error(), "write it as TOML") {
+			t.Errorf("loadConfig(%s) = %v, want a refusal that says to use TOML", name, err)
 		}
 	}
 }
 
-func TestParsePrefixes(t *testing.T) {
+func TestParseNetworks(t *testing.T) {
 	t.Parallel()
-	got, err := parsePrefixes([]string{"10.0.0.0/8, 192.0.2.7", "::1"})
-	if err != nil || len(got) != 3 || got[1].String() != "192.0.2.7/32" || got[2].String() != "::1/128" {
-		t.Errorf("parsePrefixes = %v, %v", got, err)
+	got, err := parseNetworks("10.0.0.0/8, 192.0.2.7,::1")
+	ps := prefixes(got)
+	if err != nil || len(ps) != 3 || ps[1].String() != "192.0.2.7/32" || ps[2].String() != "::1/128" {
+		t.Errorf("parseNetworks = %v, %v", ps, err)
 	}
-	if _, err := parsePrefixes([]string{"10.0.0.0/33"}); err == nil {
-		t.Error("parsePrefixes accepted /33")
+	if _, err := parseNetworks("10.0.0.0/33"); err == nil {
+		t.Error("parseNetworks accepted /33")
+	}
+	if prefixes([]Network{}) != nil {
+		t.Error("prefixes of an empty list is not nil: journal.sources = [] would trust no one instead of loopback")
+	}
+}
+
+// The configuration's log.level applies unless --log-level was given, even
+// when it was given as the default "info".
+func TestLogLevelPrecedence(t *testing.T) {
+	t.Parallel()
+	cfg := &Config{Log: LogConfig{Level: "debug"}}
+	for _, tc := range []struct {
+		flag  string
+		set   bool
+		debug bool
+	}{{"info", false, true}, {"info", true, false}, {"warn", true, false}, {"debug", true, true}} {
+		l := newLogger(&globalOptions{logLevel: tc.flag, logLevelSet: tc.set}, cfg)
+		if got := l.Enabled(t.Context(), -4); got != tc.debug {
+			t.Errorf("--log-level %s (given: %v) with log.level = debug: debug enabled = %v, want %v", tc.flag, tc.set, got, tc.debug)
+		}
 	}
 }

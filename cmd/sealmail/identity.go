@@ -15,6 +15,8 @@ import (
 	"filippo.io/age/armor"
 	"filippo.io/age/plugin"
 	"golang.org/x/term"
+
+	"github.com/sealmail/sealmail/archive"
 )
 
 // loadIdentities reads the operator's age identities from path: a plain
@@ -97,4 +99,12 @@ func decryptIdentityFile(b []byte, path string, errOut io.Writer) ([]byte, error
 		return nil, fmt.Errorf("decrypt identity %s: %w (wrong passphrase?)", path, err)
 	}
 	return io.ReadAll(dr)
+}
+
+// identityError names the identity file when it is not the archive's.
+func identityError(err error, path string) error {
+	if errors.Is(err, archive.ErrNoIdentityMatch) {
+		return fmt.Errorf("the identity in %s does not match this archive's recipients (see `sealmail status`): %w", path, err)
+	}
+	return err
 }

@@ -5,12 +5,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"os/user"
+	"strings"
 	"syscall"
 	_ "time/tzdata" // retention time zones (Europe/Berlin) also where /usr/share/zoneinfo is missing
 
@@ -19,12 +22,19 @@ import (
 	"github.com/sealmail/sealmail/archive"
 )
 
-// Exit codes, documented in the root command's help.
+// Exit codes, documented in the root command's help, in each command's
+// help (see exitCodes) and in README.md.
 const (
-	exitOK          = 0
-	exitError       = 1
-	exitUsage       = 2
-	exitProblems    = 3 // verify found problems
+	exitOK    = 0
+	exitError = 1
+	// exitUsage: bad flags or arguments, a query that does not parse, an
+	// invalid configuration: the caller must change the command.
+	exitUsage = 2
+	// exitProblems: the command ran and found problems (verify, audit
+	// verify) or refused part of the request (erase).
+	exitProblems = 3
+	// exitNotFound: no such message (or it was deleted), no such hold.
+	exitNotFound    = 4
 	exitInterrupted = 130
 )
 
@@ -35,6 +45,9 @@ var version = "dev"
 type globalOptions struct {
 	data     string
 	logLevel string
+	// logLevelSet says that --log-level was given: it then wins over the
+	// configuration file's log.level.
+	logLevelSet bool
 }
 
 func main() {
@@ -75,6 +88,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "sealmail: %v\n", err)
+	return exitCode(ctx, err)
+}
+
+// exitCode maps an error to the exit code documented for it. Errors of the
+// archive count by their [archive.Code], the same whether the archive was
+// opened here or answered through the daemon's control socket.
+func exitCode(ctx context.Context, err error) int {
 	var ue usageError
 	var ce exitCodeError
 	switch {
@@ -85,8 +105,31 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return exitInterrupted
 	}
+	switch archive.AsError(err).Code {
+	case archive.CodeInvalid:
+		return exitUsage
+	case archive.CodeNotFound, archive.CodeDeleted:
+		return exitNotFound
+	}
 	return exitError
 }
+
+// exitCodes is the "Exit codes" paragraph of a command's help. usage adds
+// to what exit code 2 covers; own are the command's further codes, each
+// "N text".
+func exitCodes(usage string, own ...string) string {
+	var b strings.Builder
+	b.WriteString("\n\nExit codes:\n  0    success\n  1    error\n  2    bad usage: flags, arguments" + usage + "\n")
+	for _, o := range own {
+		code, text, _ := strings.Cut(o, " ")
+		fmt.Fprintf(&b, "  %-4s %s\n", code, text)
+	}
+	b.WriteString("  130  interrupted")
+	return b.String()
+}
+
+// printJSON writes v as one line of JSON, the form of every --json output.
+func printJSON(out io.Writer, v any) error { return json.NewEncoder(out).Encode(v) }
 
 func newRootCommand() *cobra.Command {
 	g := &globalOptions{}
@@ -96,11 +139,28 @@ func newRootCommand() *cobra.Command {
 		Long: `sealmail is an email archive: mail servers journal every message to it over SMTP;
 it stores each one byte-exact and age-encrypted for keys the operator holds.
 
-Exit codes: 0 success, 1 error, 2 bad usage, 3 verification found problems,
-130 interrupted.`,
+Exit codes (each command's --help lists its own):
+  0    success
+  1    error
+  2    bad usage: flags, arguments, a query that does not parse, an invalid
+       configuration
+  3    problems found (verify, audit verify) or part of a request refused
+       (erase)
+  4    not found: no such message (or it was deleted), no such hold
+  130  interrupted
+
+Commands whose output is data take --json: one JSON object per line.`,
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+	}
+	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
+		g.logLevelSet = c.Flags().Changed("log-level")
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(g.logLevel)); err != nil {
+			return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", g.logLevel)}
+		}
+		return nil
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see `%s --help`)", err, c.CommandPath())}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func TestPurgeCommand(t *testing.T) {
 	}
 	future := time.Now().UTC().AddDate(0, 0, 3).Format(time.DateOnly)
 	out, errOut, code := cli(t, nil, "purge", "--dry-run", "--as-of", future, "--data", dir)
-	if code != 0 || !strings.Contains(string(out), "would delete 1 messages") || !strings.Contains(string(out), "ids: [1]") || !strings.Contains(string(out), "kept, held: 1") {
+	if code != 0 || !strings.Contains(string(out), "would delete 1 messages") || !strings.Contains(string(out), "ids: 1\n") || !strings.Contains(string(out), "kept, held: 1") {
 		t.Errorf("purge --dry-run --as-of %s: exit %d:\n%s%s", future, code, out, errOut)
 	}
 	out, errOut, code = cli(t, nil, "purge", "--data", dir)
@@ -39,14 +40,36 @@ func TestPurgeCommand(t *testing.T) {
 	if _, errOut, code := cli(t, nil, "purge", "--as-of", future, "--data", dir); code != exitUsage {
 		t.Errorf("purge --as-of without --dry-run: exit %d %s", code, errOut)
 	}
-	// Erasure: refused while retained; with the override the unheld one
-	// goes, the held one stays.
+	// Erasure: refused while retained, which exits 3; a dry run changes
+	// nothing; with the override the unheld one goes, the held one stays.
 	out, errOut, code = cli(t, nil, "erase", "--query", "*", "--reason", "Art. 17 #3", "--data", dir)
-	if code != 0 || !strings.Contains(string(out), "erased 0 messages") || strings.Count(string(out), "refused ") != 2 {
-		t.Errorf("erase: exit %d:\n%s%s", code, out, errOut)
+	if code != exitProblems || !strings.Contains(string(out), "erased 0 messages") || strings.Count(string(out), "refused ") != 2 ||
+		!strings.Contains(errOut, "erase refused 2 of 2 messages") {
+		t.Errorf("erase: exit %d, want %d:\n%s%s", code, exitProblems, out, errOut)
+	}
+	out, errOut, code = cli(t, nil, "erase", "--query", "*", "--reason", "Art. 17 #3", "--override-retention", "--dry-run", "--json", "--data", dir)
+	var rep struct {
+		DryRun  bool     `json:"dry_run"`
+		Erased  []uint64 `json:"erased"`
+		Refused []struct {
+			ID  uint64 `json:"id"`
+			Why string `json:"why"`
+		} `json:"refused"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil || code != exitProblems || !rep.DryRun || len(rep.Erased) != 1 || rep.Erased[0] != 1 ||
+		len(rep.Refused) != 1 || rep.Refused[0].ID != 2 {
+		t.Errorf("erase --dry-run --json: exit %d, %v:\n%s%s", code, err, out, errOut)
+	}
+	if out, _, _ := cli(t, nil, "list", "--data", dir); strings.Count(string(out), " live ") != 2 {
+		t.Errorf("erase --dry-run deleted messages:\n%s", out)
 	}
 	out, errOut, code = cli(t, nil, "erase", "--query", "*", "--reason", "Art. 17 #3", "--override-retention", "--data", dir)
-	if code != 0 || !strings.Contains(string(out), "erased 1 messages") || !strings.Contains(string(out), "keep-evidence") {
+	if code != exitProblems || !strings.Contains(string(out), "erased 1 messages (audit entry") || !strings.Contains(string(out), ": 1\n") ||
+		!strings.Contains(string(out), "keep-evidence") {
 		t.Errorf("erase --override-retention: exit %d:\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = cli(t, nil, "erase", "--query", "subject:routine", "--reason", "Art. 17 #3", "--data", dir)
+	if code != 0 || !strings.Contains(string(out), "erased 0 messages") {
+		t.Errorf("erase of nothing left: exit %d, want 0:\n%s%s", code, out, errOut)
 	}
 }

@@ -4,10 +4,10 @@ package query
 
 import (
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sealmail/sealmail"
 )
 
 // SyntaxError reports a query that does not parse. Pos is the byte offset in
@@ -254,38 +254,11 @@ func (p *parser) term(t token) (Node, error) {
 	return &Term{Field: f, Value: v, Phrase: t.quoted}, nil
 }
 
-// parseSize parses a decimal number with an optional K, M or G suffix (powers
-// of 1024) and an optional trailing B.
+// parseSize parses a size in the grammar the configuration shares
+// ([sealmail.ParseSize]).
 func parseSize(s string) (int64, bool) {
-	s = strings.ToUpper(s)
-	s = strings.TrimSuffix(s, "B")
-	mult := int64(1)
-	if s != "" {
-		switch s[len(s)-1] {
-		case 'K':
-			mult = 1 << 10
-		case 'M':
-			mult = 1 << 20
-		case 'G':
-			mult = 1 << 30
-		}
-		if mult > 1 {
-			s = s[:len(s)-1]
-		}
-	}
-	if s == "" || len(s) > 12 {
-		return 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n > math.MaxInt64/mult {
-		return 0, false
-	}
-	return n * mult, true
+	n, err := sealmail.ParseSize(s)
+	return n, err == nil
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }

@@ -84,7 +84,9 @@ func TestParse(t *testing.T) {
 		{"before:2024-13-01", "error: query: at 7: expected a date YYYY-MM-DD"},
 		{"larger:big", "error: query: at 7: expected a size such as 500K or 10M"},
 		{"larger:999999999999G", "error: query: at 7: expected a size such as 500K or 10M"},
-		{"larger:10T", "error: query: at 7: expected a size such as 500K or 10M"},
+		{"larger:10P", "error: query: at 7: expected a size such as 500K or 10M"},
+		{"larger:2T", "larger:2199023255552"}, // the grammar the configuration shares (sealmail.ParseSize)
+		{"larger:64MiB", "larger:67108864"},
 		{"smaller:-5", "error: query: at 8: expected a size such as 500K or 10M"},
 		{"has:pdf", "error: query: at 4: expected 'attachment' after has:"},
 		{"id:<>", "error: query: at 3: expected a message id"},

@@ -132,7 +132,7 @@ func run(mail, dir string, batch, runs int, queries []string) error {
 		}
 		hits, err := one(x)
 		if err != nil {
-			x.Close()
+			_ = x.Close()
 			return fmt.Errorf("query %q: %w", q, err)
 		}
 		cold := time.Since(t)
@@ -140,7 +140,7 @@ func run(mail, dir string, batch, runs int, queries []string) error {
 		for range runs {
 			t := time.Now()
 			if _, err := one(x); err != nil {
-				x.Close()
+				_ = x.Close()
 				return err
 			}
 			ds = append(ds, time.Since(t))

@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package archive
+
+import (
+	"encoding/hex"
+	"time"
+
+	"github.com/sealmail/sealmail/store"
+)
+
+// The audit schema: the facts of each audit entry the archive writes, one
+// struct per event type, so that the writers and the readers ([Archive.Verify],
+// [Archive.Get] of a deleted message) share the keys. The keys are those
+// docs/format.md ("Audit entry types") lists; each struct keeps them in
+// alphabetical order, the order in which the map-based writers before it
+// encoded them, so the bytes written are unchanged. A key is never renamed:
+// the log is kept for the life of the archive.
+
+// entryRef names one entry of a stored record: the record's SHA-256 and
+// the entry's index in the record. Ingest, recovery and compaction entries
+// refer to a stored entry this way; refOf is the one place that makes it.
+type entryRef struct {
+	record string // hex SHA-256 of the whole record
+	entry  int
+}
+
+func refOf(recordSHA256 [32]byte, entry int) entryRef {
+	return entryRef{record: hex.EncodeToString(recordSHA256[:]), entry: entry}
+}
+
+// ingestFields are the facts of one stored entry (TypeIngest): ids, digest,
+// size, place and transport facts, never content or addresses.
+type ingestFields struct {
+	AuthUser        string `json:"auth_user,omitempty"`
+	ClientIP        string `json:"client_ip,omitempty"`
+	Digest          string `json:"digest"` // hex keyed digest of the original
+	Entry           int    `json:"entry"`
+	ID              uint64 `json:"id"`
+	Kind            string `json:"kind"`
+	Offset          int64  `json:"offset"`
+	Receipt         int    `json:"receipt,omitempty"`
+	Record          string `json:"record"` // hex SHA-256 of the whole record
+	RetainUntil     string `json:"retain_until,omitempty"`
+	Segment         string `json:"segment"`
+	Size            int64  `json:"size"`
+	Source          string `json:"source,omitempty"`
+	TLS             string `json:"tls,omitempty"`
+	UntrustedReport bool   `json:"untrusted_report,omitempty"`
+	Warnings        int    `json:"warnings,omitempty"`
+}
+
+func (f ingestFields) ref() entryRef { return entryRef{record: f.Record, entry: f.Entry} }
+
+func ingestOf(c store.Committed) ingestFields {
+	ref := refOf(c.RecordSHA256, c.Location.Entry)
+	f := ingestFields{
+		ID: uint64(c.ID), Kind: c.Kind.String(), Digest: hex.EncodeToString(c.Digest[:]), Size: c.Size,
+		Segment: c.Location.Segment.String(), Offset: c.Location.Offset, Entry: ref.entry, Record: ref.record,
+		Receipt: c.Receipt, RetainUntil: retention(c.RetainUntil, c.Forever),
+	}
+	if e := c.Envelope; e != nil {
+		f.Source, f.ClientIP, f.TLS, f.AuthUser = string(e.Source), e.ClientIP, e.TLS, e.AuthUser
+		f.UntrustedReport = e.Untrusted != nil
+		f.Warnings = len(e.Warnings)
+	}
+	return f
+}
+
+// rollbackFields: ingest entries whose catalog commit failed
+// (TypeIngestRollback).
+type rollbackFields struct {
+	Error string   `json:"error"` // ours (paths, errno), never message content
+	IDs   []uint64 `json:"ids"`
+}
+
+// droppedEntry is a stored entry cut off at start-up or removed by
+// compaction.
+type droppedEntry struct {
+	Entry  int    `json:"entry"`
+	ID     uint64 `json:"id"`
+	Kind   string `json:"kind"`
+	Record string `json:"record"`
+}
+
+func (d droppedEntry) ref() entryRef { return entryRef{record: d.Record, entry: d.Entry} }
+
+func droppedOf(cs []store.Committed) []droppedEntry {
+	out := make([]droppedEntry, len(cs))
+	for i, c := range cs {
+		ref := refOf(c.RecordSHA256, c.Location.Entry)
+		out[i] = droppedEntry{Entry: ref.entry, ID: uint64(c.ID), Kind: c.Kind.String(), Record: ref.record}
+	}
+	return out
+}
+
+// recoverFields: a repair at start-up (TypeRecover), either an uncommitted
+// segment tail set aside (Op, Bytes, Entries, KeptIn) or a torn audit line
+// cut (AuditTornBytes).
+type recoverFields struct {
+	AuditTornBytes int64          `json:"audit_torn_bytes,omitempty"`
+	Bytes          int64          `json:"bytes,omitempty"`
+	Entries        []droppedEntry `json:"entries,omitempty"`
+	KeptIn         string         `json:"kept_in,omitempty"` // side file in segments/
+	Op             string         `json:"op,omitempty"`
+}
+
+// sealFields: a segment sealed (TypeSegmentSeal).
+type sealFields struct {
+	Records int64  `json:"records"`
+	Segment string `json:"segment"`
+	SHA256  string `json:"sha256"`
+	Size    int64  `json:"size"`
+}
+
+// compactFields: a sealed segment rewritten without deleted records
+// (TypeSegmentCompact).
+type compactFields struct {
+	Dropped   []droppedEntry `json:"dropped"`
+	OldSHA256 string         `json:"old_sha256"`
+	OldSize   int64          `json:"old_size"`
+	Segment   string         `json:"segment"`
+	SHA256    string         `json:"sha256"`
+	Size      int64          `json:"size"`
+}
+
+// purgeFields: a purge, or its dry run (TypePurge).
+type purgeFields struct {
+	AsOf   string         `json:"as_of"`
+	Count  int            `json:"count"`
+	DryRun bool           `json:"dry_run"`
+	IDs    []uint64       `json:"ids"`
+	Kept   map[string]int `json:"kept"`
+}
+
+// eraseFields: an erasure request (TypeErase).
+type eraseFields struct {
+	DryRun            bool      `json:"dry_run,omitempty"`
+	IDs               []uint64  `json:"ids"`
+	OverrideRetention bool      `json:"override_retention"`
+	Query             string    `json:"query"`
+	Reason            string    `json:"reason"`
+	Refused           []Refusal `json:"refused"`
+}
+
+// holdCreateFields and holdReleaseFields: TypeHoldCreate, TypeHoldRelease.
+type holdCreateFields struct {
+	Matches int    `json:"matches"`
+	Name    string `json:"name"`
+	Query   string `json:"query"`
+	Reason  string `json:"reason"`
+}
+
+type holdReleaseFields struct {
+	Name   string `json:"name"`
+	Query  string `json:"query"`
+	Reason string `json:"reason"`
+}
+
+// policyFields: retention re-evaluated (TypePolicyChange).
+type policyFields struct {
+	Changed   []PolicyChange `json:"changed"`
+	Evaluated int            `json:"evaluated"`
+	Op        string         `json:"op"`
+}
+
+// exportFields: an export the CLI wrote (TypeExport).
+type exportFields struct {
+	Count          int      `json:"count"`
+	Format         string   `json:"format"`
+	IDs            []uint64 `json:"ids"`
+	ManifestSHA256 string   `json:"manifest_sha256"`
+	Output         string   `json:"output"`
+	OutputSHA256   string   `json:"output_sha256"`
+	Query          string   `json:"query"`
+}
+
+// verifyFields: a whole-archive verification (TypeVerify).
+type verifyFields struct {
+	AuditHead string `json:"audit_head"`
+	Entries   int64  `json:"entries"`
+	OK        bool   `json:"ok"`
+	Problems  int    `json:"problems"`
+	Records   int64  `json:"records"`
+}
+
+// verifyAuditFields: a verification of the audit log alone (TypeVerify,
+// scope "audit").
+type verifyAuditFields struct {
+	Entries  uint64 `json:"entries"`
+	External int    `json:"external"`
+	OK       bool   `json:"ok"`
+	Problems int    `json:"problems"`
+	Scope    string `json:"scope"`
+}
+
+// callFields: a read through the archive (TypeAPICall): Op names it;
+// list, get, search and ids carry what they returned.
+type callFields struct {
+	Op string `json:"op"`
+}
+
+type listCallFields struct {
+	After uint64 `json:"after"`
+	Count int    `json:"count"`
+	First uint64 `json:"first,omitempty"`
+	Last  uint64 `json:"last,omitempty"`
+	Limit int    `json:"limit"`
+	Op    string `json:"op"`
+}
+
+type getCallFields struct {
+	Error string   `json:"error,omitempty"`
+	IDs   []uint64 `json:"ids"`
+	Op    string   `json:"op"`
+}
+
+type searchCallFields struct {
+	IDs    []uint64 `json:"ids"`
+	Limit  int      `json:"limit"`
+	Offset int      `json:"offset"`
+	Op     string   `json:"op"`
+	Query  string   `json:"query"`
+	Total  int      `json:"total"`
+}
+
+type idsCallFields struct {
+	Op    string `json:"op"`
+	Query string `json:"query"`
+	Total int    `json:"total"`
+}
+
+// createFields: the archive created (TypeConfig, op "create").
+type createFields struct {
+	Archive    string   `json:"archive"`
+	Op         string   `json:"op"`
+	Recipients []string `json:"recipients"`
+}
+
+// configFields: the daemon's configuration in force (TypeConfig).
+type configFields struct {
+	Config any    `json:"config"`
+	Op     string `json:"op"`
+}
+
+// daemonStartFields and daemonStopFields: TypeDaemonStart, TypeDaemonStop.
+type daemonStartFields struct {
+	Listeners []string `json:"listeners"`
+	PID       int      `json:"pid"`
+	Version   string   `json:"version"`
+}
+
+type daemonStopFields struct {
+	Reason string `json:"reason"`
+}
+
+// authFields: an SMTP AUTH attempt (TypeAuthOK, TypeAuthFail).
+type authFields struct {
+	Method string `json:"method"`
+	Remote string `json:"remote"`
+	User   string `json:"user"`
+}
+
+// retention formats a retain-until for people and the audit log.
+func retention(until time.Time, forever bool) string {
+	switch {
+	case forever:
+		return "forever"
+	case until.IsZero():
+		return ""
+	}
+	return until.UTC().Format(time.RFC3339)
+}
