@@ -31,7 +31,10 @@ type Refusal struct {
 
 // EraseReport says what was erased and what was refused.
 type EraseReport struct {
-	Erased    []uint64  `json:"erased"`
+	Erased []uint64 `json:"erased"`
+	// Skipped were to be erased but changed before their tombstone
+	// committed (a further copy arrived): they stay; ask again.
+	Skipped   []uint64  `json:"skipped,omitempty"`
 	Refused   []Refusal `json:"refused"`
 	AuditSeq  uint64    `json:"audit_seq"`
 	Reclaimed int64     `json:"reclaimed_bytes"`
@@ -61,6 +64,7 @@ func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, erro
 	}
 	now := a.opts.Now()
 	rep := &EraseReport{}
+	var listed []*store.MessageInfo
 	for _, id := range ids {
 		m, err := a.store.Message(id)
 		if err != nil || m.State != store.StateLive {
@@ -68,6 +72,7 @@ func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, erro
 		}
 		if ok, why := policy.Erasable(now, m.RetainUntil, m.Forever, held[id], o.OverrideRetention); ok {
 			rep.Erased = append(rep.Erased, uint64(id))
+			listed = append(listed, m)
 		} else {
 			rep.Refused = append(rep.Refused, Refusal{ID: uint64(id), Why: why})
 		}
@@ -83,8 +88,10 @@ func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, erro
 	if len(rep.Erased) == 0 {
 		return rep, nil
 	}
-	if rep.Reclaimed, err = a.delete(ctx, x, rep.Erased, "erasure", e.Seq); err != nil {
+	rep.Reclaimed, rep.Skipped, err = a.delete(ctx, x, listed, "erasure", e.Seq)
+	if err != nil {
 		return nil, fmt.Errorf("erase: %w", err)
 	}
+	rep.Erased = without(rep.Erased, rep.Skipped)
 	return rep, nil
 }

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sealmail/sealmail/policy"
+	"github.com/sealmail/sealmail/store"
 )
 
 // Config is the daemon's configuration file (TOML, or YAML for a .yaml/.yml
@@ -137,6 +138,14 @@ func (c *Config) Validate() []error {
 			bad("%s: %v", s.key, err)
 		}
 	}
+	// A journal report keeps the DATA and the original extracted from it,
+	// so a message takes up to twice its size in the store, which takes at
+	// most store.MaxMessageBytes: a larger limit would accept (250) what
+	// cannot be stored.
+	if n, err := parseSize(c.SMTP.MaxMessageSize); err == nil && n > maxMessageSize {
+		bad("smtp.max_message_size = %q: at most %d bytes (%d MiB): the store keeps a journal report and its original, at most %d bytes together",
+			c.SMTP.MaxMessageSize, int64(maxMessageSize), int64(maxMessageSize>>20), int64(store.MaxMessageBytes))
+	}
 	for _, d := range []struct{ key, v string }{{"smtp.command_timeout", c.SMTP.CommandTimeout}, {"smtp.data_timeout", c.SMTP.DataTimeout}, {"storage.shutdown_timeout", c.Storage.ShutdownT}, {"audit.checkpoint_interval", c.Audit.CheckpointInterval}} {
 		if _, err := parseDuration(d.v); err != nil {
 			bad("%s: %v", d.key, err)
@@ -179,6 +188,9 @@ func (c *Config) Validate() []error {
 	}
 	return errs
 }
+
+// maxMessageSize is the largest smtp.max_message_size allowed.
+const maxMessageSize = store.MaxMessageBytes / 2
 
 // parseSize parses "64MiB", "10M", "500K", "1GiB" or a plain byte count;
 // K/M/G and KiB/MiB/GiB are all powers of 1024. Empty is 0.
