@@ -648,7 +648,9 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 		return fmt.Errorf("store unusable after an earlier failure, restart needed: %w", err)
 	}
 	ran := false
+	var txid int
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		txid = tx.ID()
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -659,11 +661,33 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 		err = s.testCommitHook()
 	}
 	if err != nil && ran {
+		if isFull(err) && !s.metaReached(txid) {
+			// A full disk while bbolt wrote the transaction's pages,
+			// before its meta page: the catalog on disk is the old one
+			// (bbolt reads its meta through the mmap, so a written meta
+			// page would show), and freeing space is all it takes.
+			return storageErr(err)
+		}
 		err = &catalogCommitError{err: err}
 		s.setBroken(err)
 		s.log.Error("catalog commit failed; refusing changes until restart", "err", err)
 	}
 	return err
+}
+
+// metaReached reports whether the catalog's current meta page is that of
+// transaction txid or later.
+func (s *Store) metaReached(txid int) bool {
+	reached := true
+	s.db.View(func(tx *bolt.Tx) error {
+		reached = tx.ID() >= txid
+		return nil
+	})
+	return reached
+}
+
+func isFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 func (s *Store) setBroken(err error) {
