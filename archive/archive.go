@@ -149,13 +149,20 @@ func Open(dir string, opts Options) (*Archive, error) {
 	if so.CatalogTimeout == 0 {
 		so.CatalogTimeout = opts.LockTimeout
 	}
-	storeHooks(&so, log)
+	// The hooks run in the store's writer, which takes appends only after
+	// Open has returned: a is set by then.
+	var a *Archive
+	storeHooks(&so, log, func(cs []store.Committed, add bool) {
+		if a != nil {
+			a.markReceipts(cs, add)
+		}
+	})
 	s, err := store.Open(dir, so)
 	if err != nil {
 		log.Close()
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
-	a := &Archive{dir: dir, opts: opts, log: opts.Logger, store: s, audit: log, started: opts.Now()}
+	a = &Archive{dir: dir, opts: opts, log: opts.Logger, store: s, audit: log, started: opts.Now()}
 	// The index is derived data: if it cannot be opened the archive still
 	// ingests, and search says how to rebuild it. A read-only archive (the
 	// CLI without a daemon) opens it only when a command needs it, so that

@@ -58,6 +58,17 @@ func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, erro
 	if err := x.IDs(ctx, o.Query, func(id sealmail.MessageID) error { ids = append(ids, id); return nil }); err != nil {
 		return nil, err
 	}
+	// As in Purge: the messages, then the watermark, then the holds.
+	var live []*store.MessageInfo
+	for _, id := range ids {
+		if m, err := a.store.Message(id); err == nil && m.State == store.StateLive {
+			live = append(live, m)
+		}
+	}
+	wm, err := a.store.IndexWatermark()
+	if err != nil {
+		return nil, err
+	}
 	held, err := a.heldBy(ctx, x)
 	if err != nil {
 		return nil, fmt.Errorf("erase: %w", err)
@@ -65,9 +76,10 @@ func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, erro
 	now := a.opts.Now()
 	rep := &EraseReport{}
 	var listed []*store.MessageInfo
-	for _, id := range ids {
-		m, err := a.store.Message(id)
-		if err != nil || m.State != store.StateLive {
+	for _, m := range live {
+		id := m.ID
+		if id > wm && len(held[id]) == 0 {
+			rep.Refused = append(rep.Refused, Refusal{ID: uint64(id), Why: "a receipt is not indexed yet (hold status unknown); try again"})
 			continue
 		}
 		if ok, why := policy.Erasable(now, m.RetainUntil, m.Forever, held[id], o.OverrideRetention); ok {

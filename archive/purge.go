@@ -59,37 +59,74 @@ func (a *Archive) Purge(ctx context.Context, o PurgeOptions) (*PurgeReport, erro
 	}
 	a.holdMu.Lock()
 	defer a.holdMu.Unlock()
-	held, err := a.heldBy(ctx, x)
+	// The order matters: list the messages, then read the watermark, then
+	// run the holds. A receipt stored before the listing is either not
+	// indexed yet when the watermark is read (the watermark is below its
+	// message: kept) or indexed, so that the holds see it; one stored after
+	// the listing makes the message's tombstone stale (skipped).
+	rep := &PurgeReport{AsOf: now.UTC(), DryRun: o.DryRun, Kept: map[string]int{}}
+	retained := func(m *store.MessageInfo) string {
+		switch ok, _ := policy.Eligible(now, m.RetainUntil, m.Forever, nil); {
+		case !ok && m.RetainUntil.IsZero() && !m.Forever:
+			return "no retention decided"
+		case !ok:
+			return "retained"
+		}
+		return ""
+	}
+	var due []*store.MessageInfo
+	err = a.store.List(0, func(m *store.MessageInfo) (bool, error) {
+		if m.State != store.StateLive {
+			return true, nil
+		}
+		if why := retained(m); why != "" {
+			rep.Kept[why]++
+		} else {
+			due = append(due, m)
+		}
+		return true, ctx.Err()
+	})
 	if err != nil {
-		return nil, fmt.Errorf("purge: %w", err)
+		return nil, err
 	}
 	wm, err := a.store.IndexWatermark()
 	if err != nil {
 		return nil, err
 	}
-	rep := &PurgeReport{AsOf: now.UTC(), DryRun: o.DryRun, Kept: map[string]int{}}
+	held, err := a.heldBy(ctx, x)
+	if err != nil {
+		return nil, fmt.Errorf("purge: %w", err)
+	}
 	var listed []*store.MessageInfo
-	err = a.store.List(0, func(m *store.MessageInfo) (bool, error) {
-		if m.State != store.StateLive {
-			return true, nil
-		}
-		switch ok, _ := policy.Eligible(now, m.RetainUntil, m.Forever, held[m.ID]); {
+	isDue := make(map[sealmail.MessageID]bool, len(due))
+	for _, m := range due {
+		isDue[m.ID] = true
+		switch {
 		case len(held[m.ID]) > 0:
 			rep.Kept["held"]++
-		case !ok && m.RetainUntil.IsZero() && !m.Forever:
-			rep.Kept["no retention decided"]++
-		case !ok:
-			rep.Kept["retained"]++
 		case m.ID > wm:
 			rep.Kept["not yet indexed (hold status unknown)"]++
 		default:
 			rep.Deleted = append(rep.Deleted, uint64(m.ID))
 			listed = append(listed, m)
 		}
-		return true, ctx.Err()
-	})
-	if err != nil {
-		return nil, err
+	}
+	// A held message counts as held, whatever else keeps it.
+	for id := range held {
+		if isDue[id] {
+			continue
+		}
+		if m, err := a.store.Message(id); err == nil && m.State == store.StateLive {
+			if why := retained(m); why != "" && rep.Kept[why] > 0 {
+				rep.Kept[why]--
+				rep.Kept["held"]++
+			}
+		}
+	}
+	for why, n := range rep.Kept {
+		if n == 0 {
+			delete(rep.Kept, why)
+		}
 	}
 	e, err := a.audit.Append(ctx, audit.Event{Type: audit.TypePurge, Actor: actorOf(ctx), Fields: map[string]any{
 		"as_of": rep.AsOf.Format(time.RFC3339), "dry_run": o.DryRun, "ids": rep.Deleted, "count": len(rep.Deleted), "kept": rep.Kept,

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,6 +64,10 @@ type Doc struct {
 	Envelopes []sealmail.Envelope // may be empty; senders and recipients (with kinds) are indexed
 	Received  time.Time           // the date when the message has no readable Date header
 	Internal  []string            // optional internal domains: only their addresses go into "involved"
+	// Merge adds Envelopes to those already indexed for ID (a further
+	// receipt of a stored message: Raw is the same original) instead of
+	// replacing the document's envelopes.
+	Merge bool
 }
 
 // SearchOptions page and order a search. The zero value returns the newest
@@ -152,6 +157,17 @@ func (x *Index) Add(ctx context.Context, docs []Doc) error {
 	if x.closed {
 		return ErrClosed
 	}
+	// A merge reads the indexed envelopes and writes the union: no other
+	// batch may come in between.
+	merging := slices.ContainsFunc(docs, func(d Doc) bool { return d.Merge })
+	if merging {
+		x.wmu.Lock()
+		defer x.wmu.Unlock()
+	}
+	docs, err := x.mergeReceipts(ctx, docs)
+	if err != nil {
+		return fmt.Errorf("index: add: %w", err)
+	}
 	built := make([]*bluge.Document, len(docs))
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -194,8 +210,10 @@ feed:
 			b.Update(doc.ID(), doc)
 		}
 	}
-	x.wmu.Lock()
-	defer x.wmu.Unlock()
+	if !merging {
+		x.wmu.Lock()
+		defer x.wmu.Unlock()
+	}
 	if err := x.w.Batch(b); err != nil {
 		return fmt.Errorf("index: add %d docs (ids %d..%d): %w", len(docs), docs[0].ID, docs[len(docs)-1].ID, err)
 	}

@@ -375,6 +375,7 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 			return m, nil
 		}
 		// Decide each request in order.
+		lowWM := uint64(1<<64 - 1)
 		var written []int // indexes into batch of the requests that become entries
 		for i, r := range batch {
 			resps[i] = appendResp{}
@@ -392,6 +393,9 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 						m.RetainUntil = r.until
 					}
 					resps[i] = appendResp{id: m.ID, receipt: m.Receipts}
+					// The index lacks this receipt's envelope until it
+					// is indexed: the watermark must not cover m.
+					lowWM = min(lowWM, uint64(m.ID)-1)
 					break
 				}
 				// The message was deleted after Append looked its digest
@@ -521,6 +525,11 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 		}
 		if err := meta.Put(metaCounters, encodeCounters(c)); err != nil {
 			return err
+		}
+		if wm := getU64(meta, metaWatermark); lowWM < wm {
+			if err := putU64(meta, metaWatermark, lowWM); err != nil {
+				return err
+			}
 		}
 		return putU64(meta, metaNextID, next)
 	})

@@ -243,7 +243,9 @@ func (s *Store) Segments() ([]SegmentInfo, error) {
 	return out, err
 }
 
-// IndexWatermark returns the highest message id the index has taken in.
+// IndexWatermark returns the highest message id up to which the index has
+// taken in every message with every receipt. Storing a further receipt of a
+// message lowers it below that message.
 func (s *Store) IndexWatermark() (sealmail.MessageID, error) {
 	var w uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -251,6 +253,30 @@ func (s *Store) IndexWatermark() (sealmail.MessageID, error) {
 		return nil
 	})
 	return sealmail.MessageID(w), err
+}
+
+// RaiseIndexWatermark sets the watermark to w() if that is higher. w is
+// called inside the catalog transaction, which is serialised with the
+// writer's: a further receipt of a message (which lowers the watermark
+// below it in the transaction that stores it, since the index lacks its
+// envelope until it is indexed) commits either before w runs, so that w
+// can know of it (through [Options.OnCommit]), or after, and lowers it
+// again.
+func (s *Store) RaiseIndexWatermark(w func() sealmail.MessageID) error {
+	cur, err := s.IndexWatermark()
+	if err != nil {
+		return err
+	}
+	if w() <= cur {
+		return nil
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if nw := uint64(w()); nw > getU64(meta, metaWatermark) {
+			return putU64(meta, metaWatermark, nw)
+		}
+		return nil
+	})
 }
 
 // SetIndexWatermark records that the index holds every message up to id.
