@@ -101,6 +101,9 @@ func committedFields(c store.Committed) map[string]any {
 		"entry":   c.Location.Entry,
 		"record":  hex.EncodeToString(c.RecordSHA256[:]),
 	}
+	if !c.Received.IsZero() {
+		f["received"] = c.Received.UTC().Format(time.RFC3339Nano) // for recover, when compaction removed the record
+	}
 	if c.Receipt > 0 {
 		f["receipt"] = c.Receipt
 	}

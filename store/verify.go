@@ -133,7 +133,11 @@ func (s *Store) Verify(ctx context.Context, fn func(SegmentInfo, ScannedRecord))
 			}
 			check(m.Location, KindMessage, "message")
 			for n := 2; n <= m.Receipts; n++ {
-				l, err := decodeLocation(envs.Get(envelopeKey(id, n)))
+				v := envs.Get(envelopeKey(id, n))
+				if v == nil && m.State == StateDeleted {
+					continue // compacted away before a recover, which cannot know where it was
+				}
+				l, err := decodeLocation(v)
 				if err != nil {
 					add(0, -1, id, "receipt %d: catalog location unreadable: %v", n, err)
 					continue

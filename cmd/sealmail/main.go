@@ -24,7 +24,7 @@ const (
 	exitOK          = 0
 	exitError       = 1
 	exitUsage       = 2
-	exitProblems    = 3 // verify found problems
+	exitProblems    = 3 // verify (or recover) found problems
 	exitInterrupted = 130
 )
 
@@ -125,6 +125,7 @@ Exit codes: 0 success, 1 error, 2 bad usage, 3 verification found problems,
 		newEraseCommand(g),
 		newPolicyCommand(g),
 		newVerifyCommand(g),
+		newRecoverCommand(g),
 		newAuditCommand(g),
 	)
 	return root
