@@ -4,6 +4,7 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -182,7 +183,21 @@ func commitSize(docs []index.Doc, max int) int {
 }
 
 func (ix *indexer) add(batch []index.Doc) {
-	if err := ix.x.Add(context.Background(), batch); err != nil {
+	err := ix.x.Add(context.Background(), batch)
+	var ue *index.UnmergedError
+	if errors.As(err, &ue) {
+		// Receipts of messages indexed by an older version: they stay
+		// pending (the watermark below them) until reindex.
+		ix.a.log.Warn("index: receipts of messages indexed without their envelopes; run `sealmail reindex --identity FILE`", "count", len(ue.IDs))
+		left := make([]index.Doc, 0, len(batch))
+		for _, d := range batch {
+			if !slices.Contains(ue.IDs, d.ID) || !d.Merge {
+				left = append(left, d)
+			}
+		}
+		batch, err = left, nil
+	}
+	if err != nil {
 		ix.a.log.Error("index: add failed; messages stay unindexed until `sealmail reindex`", "count", len(batch), "err", err)
 		return
 	}

@@ -144,11 +144,12 @@ func (x *Index) Close() error {
 	return nil
 }
 
-// Add indexes docs in one batch. When it returns nil the batch is durable.
+// Add indexes docs in one batch. When it returns nil the batch is durable;
+// an [*UnmergedError] says that all but the receipts it names are.
 // Adding an ID that is already indexed replaces its document. Malformed
 // messages never cause an error: they are indexed as far as possible and
 // flagged.
-func (x *Index) Add(ctx context.Context, docs []Doc) error {
+func (x *Index) Add(ctx context.Context, docs []Doc) (err error) {
 	if len(docs) == 0 {
 		return nil
 	}
@@ -164,9 +165,19 @@ func (x *Index) Add(ctx context.Context, docs []Doc) error {
 		x.wmu.Lock()
 		defer x.wmu.Unlock()
 	}
-	docs, err := x.mergeReceipts(ctx, docs)
+	docs, unmerged, err := x.mergeReceipts(ctx, docs)
 	if err != nil {
 		return fmt.Errorf("index: add: %w", err)
+	}
+	if len(unmerged) > 0 {
+		defer func() {
+			if err == nil {
+				err = &UnmergedError{IDs: unmerged}
+			}
+		}()
+	}
+	if len(docs) == 0 {
+		return nil
 	}
 	built := make([]*bluge.Document, len(docs))
 	var wg sync.WaitGroup

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blugelabs/bluge"
+
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/index/query"
 )
@@ -364,5 +366,33 @@ func TestMergeAddsReceipts(t *testing.T) {
 	}
 	if got := ids(t, x, "bcc:alice@corp.example"); len(got) != 0 {
 		t.Errorf("after a replacing Add, alice still finds %v", got)
+	}
+}
+
+// TestMergeIntoOldDocument: a document indexed by a version that did not
+// store its envelopes cannot take a further receipt (its earlier
+// recipients would be lost): Add leaves it as it is and says so.
+func TestMergeIntoOldDocument(t *testing.T) {
+	x := openTemp(t)
+	ctx := context.Background()
+	raw := msg("x@y.example", "list@y.example", "old", "Mon, 2 Jan 2023 10:00:00 +0000", "body")
+	env := []sealmail.Envelope{{Recipients: []sealmail.Recipient{{Address: "alice@corp.example", Kind: sealmail.RcptTo}}}}
+	// As an older version indexed it: the address fields, no envelopes.
+	stripped := bluge.NewDocument(sealmail.MessageID(7).String())
+	stripped.AddField(bluge.NewKeywordField(fToAddr, "alice@corp.example"))
+	stripped.AddField(bluge.NewKeywordField(fSort, sortKey(time.Unix(0, 0), 7)).Sortable())
+	b := bluge.NewBatch()
+	b.Update(stripped.ID(), stripped)
+	if err := x.w.Batch(b); err != nil {
+		t.Fatal(err)
+	}
+	err := x.Add(ctx, []Doc{{ID: 7, Raw: raw, Envelopes: []sealmail.Envelope{{Recipients: []sealmail.Recipient{{Address: "carol@corp.example"}}}}, Merge: true},
+		{ID: 8, Raw: raw, Envelopes: env}})
+	var ue *UnmergedError
+	if !errors.As(err, &ue) || !slices.Equal(ue.IDs, []sealmail.MessageID{7}) {
+		t.Fatalf("Add(receipt of an old document) = %v, want UnmergedError for 7", err)
+	}
+	if got := ids(t, x, "to:alice@corp.example"); !slices.Equal(got, []sealmail.MessageID{7, 8}) {
+		t.Errorf("to:alice = %v, want the old document kept and 8 added", got)
 	}
 }

@@ -44,9 +44,13 @@ func envelopesField(d *Doc) *bluge.TermField {
 // mergeReceipts folds the docs of one batch into one doc per id, in order:
 // a doc with Merge adds its envelopes to those indexed so far (in the index,
 // or earlier in the batch); one without replaces them.
-func (x *Index) mergeReceipts(ctx context.Context, docs []Doc) ([]Doc, error) {
+//
+// A Merge doc for a document indexed without stored envelopes (by an older
+// version) is left out and its id returned in unmerged: only a reindex,
+// which knows every receipt, can bring it up to date.
+func (x *Index) mergeReceipts(ctx context.Context, docs []Doc) (out []Doc, unmerged []sealmail.MessageID, err error) {
 	if !slices.ContainsFunc(docs, func(d Doc) bool { return d.Merge }) {
-		return docs, nil
+		return docs, nil, nil
 	}
 	var r *bluge.Reader
 	defer func() {
@@ -54,7 +58,7 @@ func (x *Index) mergeReceipts(ctx context.Context, docs []Doc) ([]Doc, error) {
 			r.Close()
 		}
 	}()
-	out := make([]Doc, 0, len(docs))
+	out = make([]Doc, 0, len(docs))
 	at := make(map[sealmail.MessageID]int)
 	for _, d := range docs {
 		i, seen := at[d.ID]
@@ -74,14 +78,22 @@ func (x *Index) mergeReceipts(ctx context.Context, docs []Doc) ([]Doc, error) {
 			if r == nil {
 				var err error
 				if r, err = x.w.Reader(); err != nil {
-					return nil, fmt.Errorf("index: open reader: %w", err)
+					return nil, nil, fmt.Errorf("index: open reader: %w", err)
 				}
 			}
-			se, err := storedOf(ctx, r, d.ID)
+			se, found, err := storedOf(ctx, r, d.ID)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			prev = Doc{Envelopes: se.Envelopes, Received: se.Received}
+			if found && se == nil {
+				// Indexed by a version that did not keep the envelopes:
+				// merging would drop the earlier receipts' recipients.
+				unmerged = append(unmerged, d.ID)
+				continue
+			}
+			if se != nil {
+				prev = Doc{Envelopes: se.Envelopes, Received: se.Received}
+			}
 		}
 		m := d
 		m.Envelopes = unionEnvelopes(prev.Envelopes, d.Envelopes)
@@ -95,25 +107,25 @@ func (x *Index) mergeReceipts(ctx context.Context, docs []Doc) ([]Doc, error) {
 			out = append(out, m)
 		}
 	}
-	return out, nil
+	return out, unmerged, nil
 }
 
-// storedOf returns the envelopes stored with id's document; none if it is
-// not indexed.
-func storedOf(ctx context.Context, r *bluge.Reader, id sealmail.MessageID) (storedEnvelopes, error) {
-	var se storedEnvelopes
+// storedOf returns the envelopes stored with id's document: found is false
+// if id is not indexed; se is nil if its document has none stored.
+func storedOf(ctx context.Context, r *bluge.Reader, id sealmail.MessageID) (se *storedEnvelopes, found bool, err error) {
 	it, err := r.Search(ctx, bluge.NewTopNSearch(1, bluge.NewTermQuery(id.String()).SetField(fID)))
 	if err != nil {
-		return se, fmt.Errorf("index: look up %d: %w", id, err)
+		return nil, false, fmt.Errorf("index: look up %d: %w", id, err)
 	}
 	m, err := it.Next()
 	if err != nil || m == nil {
-		return se, err
+		return nil, false, err
 	}
 	var perr error
 	err = m.VisitStoredFields(func(field string, value []byte) bool {
 		if field == fEnvelopes {
-			perr = json.Unmarshal(value, &se)
+			se = &storedEnvelopes{}
+			perr = json.Unmarshal(value, se)
 			return false
 		}
 		return true
@@ -122,9 +134,20 @@ func storedOf(ctx context.Context, r *bluge.Reader, id sealmail.MessageID) (stor
 		err = perr
 	}
 	if err != nil {
-		return se, fmt.Errorf("index: envelopes of %d: %w", id, err)
+		return nil, true, fmt.Errorf("index: envelopes of %d: %w", id, err)
 	}
-	return se, nil
+	return se, true, nil
+}
+
+// UnmergedError reports receipts that [Index.Add] could not merge into
+// documents indexed by an older version (without stored envelopes). The
+// rest of the batch was added; these ids need a reindex.
+type UnmergedError struct {
+	IDs []sealmail.MessageID
+}
+
+func (e *UnmergedError) Error() string {
+	return fmt.Sprintf("index: %d receipts not merged into documents indexed without their envelopes (reindex them): %v", len(e.IDs), e.IDs)
 }
 
 // unionEnvelopes returns a followed by the envelopes of b it lacks.
