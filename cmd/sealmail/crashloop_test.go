@@ -184,16 +184,27 @@ func TestCrashLoop(t *testing.T) {
 	c.Close()
 	d.stop()
 	out, errOut, code := cli(t, nil, "verify", "--data", dir)
-	if code != 0 {
-		// Side files of cut-off tails are listed until an operator removes
-		// them: expected after kill -9. Anything else is a finding.
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(strings.TrimSpace(line), "PROBLEM") && !strings.Contains(line, ".tail-") {
-				t.Errorf("verify after the crash loop: %s", line)
-			}
+	// What kill -9 leaves by design: the side file of each cut-off tail
+	// (listed until an operator removes it), and for a record whose
+	// segment write reached the page cache before its audit entry was
+	// written (they are written in parallel), the note that it was cut off
+	// without an ingest entry. Anything else is a finding.
+	var tails, unaudited int
+	for _, line := range strings.Split(string(out), "\n") {
+		switch {
+		case !strings.HasPrefix(strings.TrimSpace(line), "PROBLEM"):
+		case strings.Contains(line, ".tail-") && strings.Contains(line, "uncommitted tail"):
+			tails++
+		case strings.Contains(line, "was cut off at start-up without an ingest entry"):
+			unaudited++
+		default:
+			t.Errorf("verify after the crash loop: %s", line)
 		}
+	}
+	if t.Failed() {
 		t.Logf("verify: exit %d\n%s%s", code, out, errOut)
 	}
+	t.Logf("verify: %d tails set aside, %d cut-off entries without an ingest entry (crash residue), nothing else", tails, unaudited)
 	t.Logf("crash loop: %d cycles of kill -9 under load from 8 SMTP clients; %d messages acknowledged (%d distinct ids), all present and byte-exact",
 		cycles, len(all), len(byID))
 }
