@@ -463,6 +463,11 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 			if err != nil {
 				return err
 			}
+			if int64(len(payload)) > maxPayload {
+				// Append's limits keep this from happening; a record that
+				// readers would refuse must never be written.
+				return fmt.Errorf("record payload of %d bytes, at most %d: %w", len(payload), int64(maxPayload), ErrTooLarge)
+			}
 			rec := encodeRecord(h, payload)
 			recs = append(recs, rec)
 			recSum := sha256.Sum256(rec)
