@@ -6,7 +6,7 @@ DATA     ?= ./var
 SMTP     ?= 127.0.0.1:2525
 FUZZTIME ?= 30s
 
-.PHONY: build run test test-short bench fuzz lint clean
+.PHONY: build run test test-short crash bench fuzz lint clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/sealmail ./cmd/sealmail
@@ -26,6 +26,13 @@ test: lint
 
 test-short:
 	$(GO) test -short ./...
+
+# The long crash loop (not part of `make test`, which runs 3 cycles): kill -9
+# of the real daemon under load from 8 SMTP clients, every acknowledged
+# message checked byte-exact after each restart.
+CRASH_CYCLES ?= 100
+crash:
+	SEALMAIL_CRASH_CYCLES=$(CRASH_CYCLES) $(GO) test -run '^TestCrashLoop$$' -count=1 -timeout 120m -v ./cmd/sealmail/
 
 # Load benchmarks against yardsticks measured in the same run (see
 # docs/benchmarks.md): ingest vs Postfix's smtp-sink, indexing and queries vs

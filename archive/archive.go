@@ -22,6 +22,11 @@ import (
 	"github.com/sealmail/sealmail/store"
 )
 
+// MaxMessageBytes is the most bytes of original plus journal report that
+// one message may take in the store; a larger message is refused before
+// `250`.
+const MaxMessageBytes = store.MaxMessageBytes
+
 // Options configures an Archive. The zero value is safe.
 type Options struct {
 	Logger *slog.Logger
@@ -175,13 +180,20 @@ func Open(dir string, opts Options) (*Archive, error) {
 	if so.CatalogTimeout == 0 {
 		so.CatalogTimeout = opts.LockTimeout
 	}
-	storeHooks(&so, log, opts.Logger)
+	// The hooks run in the store's writer, which takes appends only after
+	// Open has returned: a is set by then.
+	var a *Archive
+	storeHooks(&so, log, opts.Logger, func(cs []store.Committed, add bool) {
+		if a != nil {
+			a.markReceipts(cs, add)
+		}
+	})
 	s, err := store.Open(dir, so)
 	if err != nil {
 		_ = log.Close() // the store's error is the one to report
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
-	a := &Archive{dir: dir, opts: opts, retention: retention, log: opts.Logger, store: s, audit: log, started: opts.Now()}
+	a = &Archive{dir: dir, opts: opts, retention: retention, log: opts.Logger, store: s, audit: log, started: opts.Now()}
 	// The index is derived data: if it cannot be opened the archive still
 	// ingests, and search says how to rebuild it. A read-only archive (the
 	// CLI without a daemon) opens it only when a command needs it, so that

@@ -67,17 +67,24 @@ func (a *Archive) LogAuth(ctx context.Context, user, remote string, ok bool) err
 
 // storeHooks connects the store's writer to the audit log: every stored
 // entry is logged before its catalog entry commits.
-func storeHooks(o *store.Options, log *audit.Log, logger *slog.Logger) {
+// receipts is told of the entries of each commit (add) and of a commit
+// that failed after that (not add).
+func storeHooks(o *store.Options, log *audit.Log, logger *slog.Logger, receipts func(cs []store.Committed, add bool)) {
 	ctx := WithActor(context.Background(), "smtpd")
 	o.OnCommit = func(cs []store.Committed) error {
+		receipts(cs, true)
 		evs := make([]audit.Event, len(cs))
 		for i, c := range cs {
 			evs[i] = audit.Event{Type: audit.TypeIngest, Actor: "smtpd", Fields: ingestOf(c)}
 		}
 		_, err := log.AppendAll(ctx, evs)
+		if err != nil {
+			receipts(cs, false)
+		}
 		return err
 	}
 	o.OnRollback = func(cs []store.Committed, cause error) {
+		receipts(cs, false)
 		ids := make([]uint64, len(cs))
 		for i, c := range cs {
 			ids[i] = uint64(c.ID)

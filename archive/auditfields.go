@@ -32,14 +32,16 @@ func refOf(recordSHA256 [32]byte, entry int) entryRef {
 // ingestFields are the facts of one stored entry (TypeIngest): ids, digest,
 // size, place and transport facts, never content or addresses.
 type ingestFields struct {
-	AuthUser        string `json:"auth_user,omitempty"`
-	ClientIP        string `json:"client_ip,omitempty"`
-	Digest          string `json:"digest"` // hex keyed digest of the original
-	Entry           int    `json:"entry"`
-	ID              uint64 `json:"id"`
-	Kind            string `json:"kind"`
-	Offset          int64  `json:"offset"`
-	Receipt         int    `json:"receipt,omitempty"`
+	AuthUser string `json:"auth_user,omitempty"`
+	ClientIP string `json:"client_ip,omitempty"`
+	Digest   string `json:"digest"` // hex keyed digest of the original
+	Entry    int    `json:"entry"`
+	ID       uint64 `json:"id"`
+	Kind     string `json:"kind"`
+	Offset   int64  `json:"offset"`
+	Receipt  int    `json:"receipt,omitempty"`
+	// Received is kept for recover, when compaction removed the record.
+	Received        string `json:"received,omitempty"`
 	Record          string `json:"record"` // hex SHA-256 of the whole record
 	RetainUntil     string `json:"retain_until,omitempty"`
 	Segment         string `json:"segment"`
@@ -58,6 +60,9 @@ func ingestOf(c store.Committed) ingestFields {
 		ID: uint64(c.ID), Kind: c.Kind.String(), Digest: hex.EncodeToString(c.Digest[:]), Size: c.Size,
 		Segment: c.Location.Segment.String(), Offset: c.Location.Offset, Entry: ref.entry, Record: ref.record,
 		Receipt: c.Receipt, RetainUntil: retention(c.RetainUntil, c.Forever),
+	}
+	if !c.Received.IsZero() {
+		f.Received = c.Received.UTC().Format(time.RFC3339Nano)
 	}
 	if e := c.Envelope; e != nil {
 		f.Source, f.ClientIP, f.TLS, f.AuthUser = string(e.Source), e.ClientIP, e.TLS, e.AuthUser
@@ -105,6 +110,18 @@ type recoverFields struct {
 	Op             string         `json:"op,omitempty"`
 }
 
+// rebuildFields: the catalog rebuilt by `sealmail recover` (TypeRecover,
+// op "rebuild catalog").
+type rebuildFields struct {
+	Deleted  int64    `json:"deleted"`
+	Findings []string `json:"findings"`
+	Messages int64    `json:"messages"`
+	NextID   uint64   `json:"next_id"`
+	Op       string   `json:"op"`
+	Replaced string   `json:"replaced"`
+	Segments int      `json:"segments"`
+}
+
 // sealFields: a segment sealed (TypeSegmentSeal).
 type sealFields struct {
 	Records int64  `json:"records"`
@@ -131,6 +148,17 @@ type purgeFields struct {
 	DryRun bool           `json:"dry_run"`
 	IDs    []uint64       `json:"ids"`
 	Kept   map[string]int `json:"kept"`
+}
+
+// deleteSkippedFields: deletions a purge or an erasure ordered that the
+// store skipped because the message changed after they were decided
+// (TypeDeleteSkipped).
+type deleteSkippedFields struct {
+	Audit  uint64   `json:"audit"` // the purge or erase entry
+	Count  int      `json:"count"`
+	IDs    []uint64 `json:"ids"`
+	Reason string   `json:"reason"`
+	Why    string   `json:"why"`
 }
 
 // eraseFields: an erasure request (TypeErase).

@@ -35,8 +35,11 @@ type Refusal struct {
 // EraseReport says what was erased (or would be, in a dry run) and what was
 // refused.
 type EraseReport struct {
-	DryRun    bool      `json:"dry_run"`
-	Erased    []uint64  `json:"erased"`
+	DryRun bool     `json:"dry_run"`
+	Erased []uint64 `json:"erased"`
+	// Skipped were to be erased but changed before their tombstone
+	// committed (a further copy arrived): they stay; ask again.
+	Skipped   []uint64  `json:"skipped,omitempty"`
 	Refused   []Refusal `json:"refused"`
 	AuditSeq  uint64    `json:"audit_seq"`
 	Reclaimed int64     `json:"reclaimed_bytes"`
@@ -63,19 +66,33 @@ func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, erro
 	if err := x.IDs(ctx, o.Query, func(id sealmail.MessageID) error { ids = append(ids, id); return nil }); err != nil {
 		return nil, err
 	}
+	// As in Purge: the messages, then the watermark, then the holds.
+	var live []*store.MessageInfo
+	for _, id := range ids {
+		if m, err := a.store.Message(id); err == nil && m.State == store.StateLive {
+			live = append(live, m)
+		}
+	}
+	wm, err := a.store.IndexWatermark()
+	if err != nil {
+		return nil, err
+	}
 	held, err := a.heldBy(ctx, x)
 	if err != nil {
 		return nil, fmt.Errorf("erase: %w", err)
 	}
 	now := a.opts.Now()
 	rep := &EraseReport{DryRun: o.DryRun, Erased: []uint64{}, Refused: []Refusal{}}
-	for _, id := range ids {
-		m, err := a.store.Message(id)
-		if err != nil || m.State != store.StateLive {
+	var listed []*store.MessageInfo
+	for _, m := range live {
+		id := m.ID
+		if id > wm && len(held[id]) == 0 {
+			rep.Refused = append(rep.Refused, Refusal{ID: uint64(id), Why: "a receipt is not indexed yet (hold status unknown); try again"})
 			continue
 		}
 		if ok, why := policy.Erasable(now, m.RetainUntil, m.Forever, held[id], o.OverrideRetention); ok {
 			rep.Erased = append(rep.Erased, uint64(id))
+			listed = append(listed, m)
 		} else {
 			rep.Refused = append(rep.Refused, Refusal{ID: uint64(id), Why: why})
 		}
@@ -91,8 +108,10 @@ func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, erro
 	if o.DryRun || len(rep.Erased) == 0 {
 		return rep, nil
 	}
-	if rep.Reclaimed, err = a.delete(ctx, x, rep.Erased, "erasure", e.Seq); err != nil {
+	rep.Reclaimed, rep.Skipped, err = a.delete(ctx, x, listed, "erasure", e.Seq)
+	if err != nil {
 		return nil, fmt.Errorf("erase: %w", err)
 	}
+	rep.Erased = without(rep.Erased, rep.Skipped)
 	return rep, nil
 }

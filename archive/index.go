@@ -4,6 +4,7 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/index"
 	"github.com/sealmail/sealmail/index/query"
+	"github.com/sealmail/sealmail/store"
 )
 
 // The index is derived data, fed while the daemon still holds a message's
@@ -54,9 +56,13 @@ type indexer struct {
 
 	mu      sync.Mutex
 	stopped bool
-	queued  int64                       // raw bytes handed over, not yet indexed
-	pending map[sealmail.MessageID]bool // handed over or dropped, not yet indexed
-	maxID   sealmail.MessageID          // highest id handed to the indexer
+	queued  int64 // raw bytes handed over, not yet indexed
+	// pending counts, per id, documents handed over or dropped and not
+	// yet indexed: a new message's (at offer) and each further receipt's
+	// (marked in the writer's transaction that stores it, see
+	// markReceipts). The watermark never passes an id in it.
+	pending map[sealmail.MessageID]int
+	maxID   sealmail.MessageID // highest id handed to the indexer
 	// floor caps the watermark below messages stored before this start
 	// that were never indexed (a crash); reindex lifts it.
 	floor sealmail.MessageID
@@ -66,7 +72,7 @@ const noFloor = ^sealmail.MessageID(0)
 
 func (a *Archive) startIndexer(x *index.Index) error {
 	ix := &indexer{x: x, a: a, docs: make(chan index.Doc, indexQueue), done: make(chan struct{}),
-		pending: make(map[sealmail.MessageID]bool), floor: noFloor}
+		pending: make(map[sealmail.MessageID]int), floor: noFloor}
 	wm, err := a.store.IndexWatermark()
 	if err != nil {
 		return err
@@ -86,14 +92,22 @@ func (a *Archive) startIndexer(x *index.Index) error {
 	return nil
 }
 
-// offer queues a new message for indexing without waiting.
-func (ix *indexer) offer(d index.Doc) {
+// offer queues a message for indexing without waiting. A further receipt
+// (receipt) was counted in pending when it was stored; its document adds
+// its envelope to the indexed ones. So does a new message's if a receipt of
+// it was stored before it was offered (the copies raced).
+func (ix *indexer) offer(d index.Doc, receipt bool) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if ix.stopped {
 		return
 	}
-	ix.pending[d.ID] = true // until indexed: the watermark never passes it
+	if receipt || ix.pending[d.ID] > 0 {
+		d.Merge = true
+	}
+	if !receipt {
+		ix.pending[d.ID]++ // until indexed: the watermark never passes it
+	}
 	ix.maxID = max(ix.maxID, d.ID)
 	if ix.queued+int64(len(d.Raw)) <= indexMaxBytes {
 		select {
@@ -170,41 +184,96 @@ func commitSize(docs []index.Doc, max int) int {
 }
 
 func (ix *indexer) add(batch []index.Doc) {
-	if err := ix.x.Add(context.Background(), batch); err != nil {
+	err := ix.x.Add(context.Background(), batch)
+	var ue *index.UnmergedError
+	if errors.As(err, &ue) {
+		// Receipts of messages indexed by an older version: they stay
+		// pending (the watermark below them) until reindex.
+		ix.a.log.Warn("index: receipts of messages indexed without their envelopes; run `sealmail reindex --identity FILE`", "count", len(ue.IDs))
+		left := make([]index.Doc, 0, len(batch))
+		for _, d := range batch {
+			if !slices.Contains(ue.IDs, d.ID) || !d.Merge {
+				left = append(left, d)
+			}
+		}
+		batch, err = left, nil
+	}
+	if err != nil {
 		ix.a.log.Error("index: add failed; messages stay unindexed until `sealmail reindex`", "count", len(batch), "err", err)
 		return
 	}
-	ix.indexed(batch, 0)
+	ix.indexed(batch, 0, true)
 }
 
-// indexed removes docs from pending, lifts the floor to upTo (reindex
-// covered everything up to it), and raises the catalog's watermark.
-func (ix *indexer) indexed(docs []index.Doc, upTo sealmail.MessageID) {
+// indexed removes docs from pending (one count each for documents from the
+// queue; all for reindexed ones, which hold every receipt), lifts the floor
+// to upTo (reindex covered everything up to it), and raises the catalog's
+// watermark.
+func (ix *indexer) indexed(docs []index.Doc, upTo sealmail.MessageID, queued bool) {
 	ix.mu.Lock()
 	for _, d := range docs {
-		if ix.pending[d.ID] {
-			delete(ix.pending, d.ID)
-			ix.queued = max(0, ix.queued-int64(len(d.Raw)))
+		n := ix.pending[d.ID]
+		if n == 0 {
+			continue
 		}
+		if queued && n > 1 {
+			ix.pending[d.ID] = n - 1
+		} else {
+			delete(ix.pending, d.ID)
+		}
+		ix.queued = max(0, ix.queued-int64(len(d.Raw)))
 	}
 	if upTo > 0 && ix.floor != noFloor && upTo >= ix.floor {
 		ix.floor = noFloor
 	}
+	ix.mu.Unlock()
+	ix.a.raiseWatermark(ix.watermark)
+}
+
+// watermark is how far the index covers the archive: below every pending
+// document, the floor and the highest id handed over.
+func (ix *indexer) watermark() sealmail.MessageID {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
 	w := min(ix.maxID, ix.floor)
 	for id := range ix.pending {
 		w = min(w, id-1)
 	}
-	ix.mu.Unlock()
-	ix.a.raiseWatermark(w)
+	return w
 }
 
-// raiseWatermark records that every message up to w is indexed.
-func (a *Archive) raiseWatermark(w sealmail.MessageID) {
-	cur, err := a.store.IndexWatermark()
-	if err != nil || w <= cur {
+// markReceipts counts the further receipts among cs in pending (add) or
+// takes them out again (their commit failed). The store calls it, through
+// OnCommit and OnRollback, inside the catalog transaction that stores
+// them, which also lowers the catalog's watermark below their messages:
+// a watermark raise (itself a catalog transaction) either comes before and
+// is undone, or after and sees them pending.
+func (a *Archive) markReceipts(cs []store.Committed, add bool) {
+	ix := a.indexer
+	if ix == nil {
 		return
 	}
-	if err := a.store.SetIndexWatermark(w); err != nil {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, c := range cs {
+		if c.Kind != store.KindEnvelope {
+			continue
+		}
+		switch {
+		case add:
+			ix.pending[c.ID]++
+		case ix.pending[c.ID] > 1:
+			ix.pending[c.ID]--
+		default:
+			delete(ix.pending, c.ID)
+		}
+	}
+}
+
+// raiseWatermark records that every message up to w() is indexed; w runs
+// inside the catalog transaction (see [store.Store.RaiseIndexWatermark]).
+func (a *Archive) raiseWatermark(w func() sealmail.MessageID) {
+	if err := a.store.RaiseIndexWatermark(w); err != nil {
 		a.log.Error("index: record watermark", "err", err)
 	}
 }
@@ -284,9 +353,9 @@ func (a *Archive) IndexDocs(ctx context.Context, in []IndexDoc, upTo sealmail.Me
 	}
 	switch {
 	case a.indexer != nil:
-		a.indexer.indexed(docs, upTo)
+		a.indexer.indexed(docs, upTo, false)
 	case upTo > 0 && !a.store.ReadOnly():
-		a.raiseWatermark(upTo)
+		a.raiseWatermark(func() sealmail.MessageID { return upTo })
 	}
 	return nil
 }

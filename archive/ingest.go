@@ -30,8 +30,11 @@ func (a *Archive) Ingest(ctx context.Context, env *sealmail.Envelope, data []byt
 		return 0, fmt.Errorf("ingest: %w", err)
 	}
 	a.log.Debug("ingested", "id", res.ID, "size", len(original), "duplicate", res.Duplicate)
-	if a.indexer != nil && !res.Duplicate {
-		a.indexer.offer(index.Doc{ID: res.ID, Raw: original, Envelopes: []sealmail.Envelope{*e}, Received: env.Received})
+	if a.indexer != nil {
+		// Every receipt's envelope goes to the index, so that a hold on a
+		// recipient of any copy finds the message; until it is there, the
+		// watermark stays below the message (see markReceipts).
+		a.indexer.offer(index.Doc{ID: res.ID, Raw: original, Envelopes: []sealmail.Envelope{*e}, Received: env.Received}, res.Duplicate)
 	}
 	return res.ID, nil
 }

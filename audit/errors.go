@@ -44,9 +44,11 @@ var (
 	// does not verify or the key is not the expected one.
 	ErrBadSignature = errors.New("audit: bad checkpoint signature")
 
-	// ErrFailed is returned by [Log.Append] and [Log.Checkpoint] after a
-	// write or fsync of the log failed: the state of the file is unknown, so
-	// the log accepts nothing more until it is reopened (which repairs a
-	// torn tail).
+	// ErrFailed is returned by [Log.Append] and [Log.Checkpoint] when a
+	// write or fsync of the log failed. After a failed write (a full disk)
+	// the log cuts the file back and goes on with the next append; after a
+	// failed fsync (or a write it cannot undo) the state of the file is
+	// unknown, so the log accepts nothing more until it is reopened (which
+	// repairs a torn tail).
 	ErrFailed = errors.New("audit: log failed")
 )

@@ -24,11 +24,15 @@ const (
 	TypeHoldRelease    = "hold.release"
 	TypePurge          = "purge"
 	TypeErase          = "erase"
-	TypePolicyChange   = "policy.change"
-	TypeExport         = "export"
-	TypeAuthOK         = "auth.ok"
-	TypeAuthFail       = "auth.fail"
-	TypeVerify         = "verify"
+	// TypeDeleteSkipped records messages a purge or an erasure had decided
+	// to delete that changed before their tombstone committed (a further
+	// receipt, another retention): they were kept.
+	TypeDeleteSkipped = "delete.skipped"
+	TypePolicyChange  = "policy.change"
+	TypeExport        = "export"
+	TypeAuthOK        = "auth.ok"
+	TypeAuthFail      = "auth.fail"
+	TypeVerify        = "verify"
 
 	// TypeCheckpoint marks a signed checkpoint entry. Only the log itself
 	// writes it; [Log.Append] rejects it.
@@ -40,7 +44,7 @@ func Types() []string {
 	return []string{
 		TypeDaemonStart, TypeDaemonStop, TypeConfig, TypeIngest, TypeIngestRollback, TypeRecover, TypeSegmentSeal,
 		TypeSegmentCompact, TypeAPICall, TypeHoldCreate, TypeHoldRelease, TypePurge,
-		TypeErase, TypePolicyChange, TypeExport, TypeAuthOK, TypeAuthFail, TypeVerify,
+		TypeErase, TypeDeleteSkipped, TypePolicyChange, TypeExport, TypeAuthOK, TypeAuthFail, TypeVerify,
 		TypeCheckpoint,
 	}
 }

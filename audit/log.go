@@ -111,6 +111,12 @@ type Log struct {
 	buf         []byte
 	syncs       int // fsyncs of log files; read by benchmarks after Close
 
+	// durSeq, durHead and durSinceCP are seq, head and sinceCP as of the
+	// last line that was fsync'd: what a failed write returns to.
+	durSeq     uint64
+	durHead    Hash
+	durSinceCP int
+
 	stateMu   sync.Mutex // guards the copies below, read by any goroutine
 	pubSeq    uint64
 	pubHead   Hash
@@ -570,14 +576,29 @@ func (l *Log) commit(batch []*request, forceCP bool) {
 	if err == nil {
 		err = l.writeBatch(batch, results, forceCP)
 		if err != nil {
-			l.failed = fmt.Errorf("%w: %w", ErrFailed, err)
-			if errors.Is(err, syscall.ENOSPC) {
-				l.failed = fmt.Errorf("%w: %w: %w", ErrFailed, sealmail.ErrStorageFull, err)
+			// A failed write (a full disk) is undone and the log goes on:
+			// freeing space is all it takes. Only a failed fsync, or a
+			// write that cannot be undone, leaves the file in a state the
+			// log cannot know, and stops it until it is reopened.
+			var sf *stickyError
+			sticky := errors.As(err, &sf)
+			if !sticky {
+				if uerr := l.undo(); uerr != nil {
+					err = fmt.Errorf("%w; undo: %w", err, uerr)
+					sticky = true
+				}
 			}
-			err = l.failed
+			if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+				err = fmt.Errorf("%w: %w: %w", ErrFailed, sealmail.ErrStorageFull, err)
+			} else {
+				err = fmt.Errorf("%w: %w", ErrFailed, err)
+			}
+			if sticky {
+				l.failed = err
+			}
 			if len(batch) == 0 {
 				// A timed or final checkpoint: no caller to return the error to.
-				l.opts.Logger.Error("audit log checkpoint failed; appends refused until reopened", "file", fileName(l.fileNum), "err", err)
+				l.opts.Logger.Error("audit log checkpoint failed", "file", fileName(l.fileNum), "sticky", sticky, "err", err)
 			}
 		}
 	}
@@ -589,7 +610,28 @@ func (l *Log) commit(batch []*request, forceCP bool) {
 	}
 }
 
+// stickyError is a failure after which the log's file is in a state the
+// log cannot know (a failed fsync, a half-done rotation): appends are
+// refused until the log is reopened.
+type stickyError struct{ err error }
+
+func (e *stickyError) Error() string { return e.err.Error() }
+func (e *stickyError) Unwrap() error { return e.err }
+
+// undo returns the log to what is durable after a failed write: the file
+// is cut back to the last fsync'd line, and sequence number and chain head
+// to the last entry in it.
+func (l *Log) undo() error {
+	if err := l.f.Truncate(l.fileSize); err != nil {
+		return fmt.Errorf("truncate %s to %d: %w", fileName(l.fileNum), l.fileSize, err)
+	}
+	l.seq, l.head, l.sinceCP = l.durSeq, l.durHead, l.durSinceCP
+	l.buf = l.buf[:0]
+	return nil
+}
+
 func (l *Log) writeBatch(batch []*request, results []result, forceCP bool) error {
+	l.durSeq, l.durHead, l.durSinceCP = l.seq, l.head, l.sinceCP
 	now := l.opts.Now().UTC()
 	l.buf = l.buf[:0]
 	bufEntries := 0
@@ -607,6 +649,7 @@ func (l *Log) writeBatch(batch []*request, results []result, forceCP bool) error
 			if err := l.flush(&bufEntries); err != nil {
 				return Entry{}, err
 			}
+			l.durSeq, l.durHead, l.durSinceCP = l.seq-1, l.head, l.sinceCP
 			if err := l.rotate(now); err != nil {
 				return Entry{}, err
 			}
@@ -660,6 +703,7 @@ func (l *Log) writeBatch(batch []*request, results []result, forceCP bool) error
 	if err := l.flush(&bufEntries); err != nil {
 		return err
 	}
+	l.durSeq, l.durHead, l.durSinceCP = l.seq, l.head, l.sinceCP
 	l.stateMu.Lock()
 	l.pubSeq, l.pubHead = l.seq, l.head
 	if newest != nil {
@@ -679,7 +723,7 @@ func (l *Log) flush(bufEntries *int) error {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", name, err)
+		return &stickyError{fmt.Errorf("sync %s: %w", name, err)}
 	}
 	l.syncs++
 	l.fileSize += int64(len(l.buf))
@@ -699,17 +743,21 @@ func (l *Log) rotate(now time.Time) error {
 		Created: now.Format(time.RFC3339Nano)}
 	line := append(hdr.marshal(), '\n')
 	if err := writeFileAtomic(l.dir, fileName(n), line, 0o640); err != nil {
-		return fmt.Errorf("rotate to %s: %w", fileName(n), err)
+		err = fmt.Errorf("rotate to %s: %w", fileName(n), err)
+		if _, serr := os.Lstat(filepath.Join(l.dir, fileName(n))); serr == nil {
+			return &stickyError{err} // the new file is there, perhaps not durably
+		}
+		return err // nothing changed: try again with the next batch
 	}
 	f, err := os.OpenFile(filepath.Join(l.dir, fileName(n)), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
-		return fmt.Errorf("rotate to %s: %w", fileName(n), err)
+		return &stickyError{fmt.Errorf("rotate to %s: %w", fileName(n), err)}
 	}
 	old := l.f
 	oldName := fileName(l.fileNum)
 	l.f, l.fileNum, l.fileSize, l.fileEntries = f, n, int64(len(line)), 0
 	if err := old.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", oldName, err)
+		return &stickyError{fmt.Errorf("close %s: %w", oldName, err)}
 	}
 	if err := os.Chmod(filepath.Join(l.dir, oldName), 0o440); err != nil {
 		l.opts.Logger.Warn("audit log: cannot make rotated file read-only", "file", oldName, "err", err)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,6 +64,10 @@ type Doc struct {
 	Envelopes []sealmail.Envelope // may be empty; senders and recipients (with kinds) are indexed
 	Received  time.Time           // the date when the message has no readable Date header
 	Internal  []string            // optional internal domains: only their addresses go into "involved"
+	// Merge adds Envelopes to those already indexed for ID (a further
+	// receipt of a stored message: Raw is the same original) instead of
+	// replacing the document's envelopes.
+	Merge bool
 }
 
 // SearchOptions page and order a search. The zero value returns the newest
@@ -139,11 +144,12 @@ func (x *Index) Close() error {
 	return nil
 }
 
-// Add indexes docs in one batch. When it returns nil the batch is durable.
+// Add indexes docs in one batch. When it returns nil the batch is durable;
+// an [*UnmergedError] says that all but the receipts it names are.
 // Adding an ID that is already indexed replaces its document. Malformed
 // messages never cause an error: they are indexed as far as possible and
 // flagged.
-func (x *Index) Add(ctx context.Context, docs []Doc) error {
+func (x *Index) Add(ctx context.Context, docs []Doc) (err error) {
 	if len(docs) == 0 {
 		return nil
 	}
@@ -151,6 +157,27 @@ func (x *Index) Add(ctx context.Context, docs []Doc) error {
 	defer x.mu.RUnlock()
 	if x.closed {
 		return ErrClosed
+	}
+	// A merge reads the indexed envelopes and writes the union: no other
+	// batch may come in between.
+	merging := slices.ContainsFunc(docs, func(d Doc) bool { return d.Merge })
+	if merging {
+		x.wmu.Lock()
+		defer x.wmu.Unlock()
+	}
+	docs, unmerged, err := x.mergeReceipts(ctx, docs)
+	if err != nil {
+		return fmt.Errorf("index: add: %w", err)
+	}
+	if len(unmerged) > 0 {
+		defer func() {
+			if err == nil {
+				err = &UnmergedError{IDs: unmerged}
+			}
+		}()
+	}
+	if len(docs) == 0 {
+		return nil
 	}
 	built := make([]*bluge.Document, len(docs))
 	var wg sync.WaitGroup
@@ -194,8 +221,10 @@ feed:
 			b.Update(doc.ID(), doc)
 		}
 	}
-	x.wmu.Lock()
-	defer x.wmu.Unlock()
+	if !merging {
+		x.wmu.Lock()
+		defer x.wmu.Unlock()
+	}
 	if err := x.w.Batch(b); err != nil {
 		return fmt.Errorf("index: add %d docs (ids %d..%d): %w", len(docs), docs[0].ID, docs[len(docs)-1].ID, err)
 	}

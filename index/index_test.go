@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blugelabs/bluge"
+
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/index/query"
 )
@@ -297,5 +299,100 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if n, err := x.Count(ctx, "shared words"); err != nil || n != 30 {
 		t.Errorf("Count after concurrent adds = %d, %v; want 30", n, err)
+	}
+}
+
+// TestMergeAddsReceipts: a further receipt of an indexed message (Merge)
+// adds its envelope's recipients to the document instead of replacing the
+// first receipt's, whether the first is in the index already, earlier in
+// the same batch, or after a reopen; a document without Merge replaces.
+func TestMergeAddsReceipts(t *testing.T) {
+	dir := t.TempDir()
+	x, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { x.Close() }()
+	ctx := context.Background()
+	raw := msg("x@y.example", "list@y.example", "minutes", "Mon, 2 Jan 2023 10:00:00 +0000", "body")
+	to := func(a string) []sealmail.Envelope {
+		return []sealmail.Envelope{{Sender: "x@y.example", Recipients: []sealmail.Recipient{{Address: a, Kind: sealmail.RcptBcc}}}}
+	}
+	if err := x.Add(ctx, []Doc{{ID: 1, Raw: raw, Envelopes: to("alice@corp.example")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Add(ctx, []Doc{{ID: 1, Raw: raw, Envelopes: to("carol@corp.example"), Merge: true}}); err != nil {
+		t.Fatal(err)
+	}
+	// In one batch: the first receipt and two more, one of them twice.
+	err = x.Add(ctx, []Doc{
+		{ID: 2, Raw: raw, Envelopes: to("dave@corp.example"), Merge: true},
+		{ID: 2, Raw: raw, Envelopes: to("erin@corp.example"), Merge: true},
+		{ID: 2, Raw: raw, Envelopes: to("dave@corp.example"), Merge: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		for q, want := range map[string][]sealmail.MessageID{
+			"bcc:alice@corp.example": {1}, "bcc:carol@corp.example": {1},
+			"to:dave@corp.example": {2}, "to:erin@corp.example": {2}, "subject:minutes AND -bcc:frank@corp.example": {1, 2},
+		} {
+			if got := ids(t, x, q); !slices.Equal(got, want) {
+				t.Errorf("%s: IDs(%q) = %v, want %v", when, q, got, want)
+			}
+		}
+	}
+	check("merged")
+	if err := x.Add(ctx, []Doc{{ID: 3, Raw: raw, Envelopes: to("frank@corp.example")}}); err != nil {
+		t.Fatal(err)
+	}
+	x.Close()
+	if x, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	check("reopened")
+	if err := x.Add(ctx, []Doc{{ID: 3, Raw: raw, Envelopes: to("gina@corp.example"), Merge: true}}); err != nil {
+		t.Fatal(err)
+	}
+	check("after more")
+	if got := ids(t, x, "bcc:frank@corp.example AND bcc:gina@corp.example"); !slices.Equal(got, []sealmail.MessageID{3}) {
+		t.Errorf("both receipts of 3: %v", got)
+	}
+	// Without Merge the envelopes are replaced (reindex knows them all).
+	if err := x.Add(ctx, []Doc{{ID: 1, Raw: raw, Envelopes: to("carol@corp.example")}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(t, x, "bcc:alice@corp.example"); len(got) != 0 {
+		t.Errorf("after a replacing Add, alice still finds %v", got)
+	}
+}
+
+// TestMergeIntoOldDocument: a document indexed by a version that did not
+// store its envelopes cannot take a further receipt (its earlier
+// recipients would be lost): Add leaves it as it is and says so.
+func TestMergeIntoOldDocument(t *testing.T) {
+	x := openTemp(t)
+	ctx := context.Background()
+	raw := msg("x@y.example", "list@y.example", "old", "Mon, 2 Jan 2023 10:00:00 +0000", "body")
+	env := []sealmail.Envelope{{Recipients: []sealmail.Recipient{{Address: "alice@corp.example", Kind: sealmail.RcptTo}}}}
+	// As an older version indexed it: the address fields, no envelopes.
+	stripped := bluge.NewDocument(sealmail.MessageID(7).String())
+	stripped.AddField(bluge.NewKeywordField(fToAddr, "alice@corp.example"))
+	stripped.AddField(bluge.NewKeywordField(fSort, sortKey(time.Unix(0, 0), 7)).Sortable())
+	b := bluge.NewBatch()
+	b.Update(stripped.ID(), stripped)
+	if err := x.w.Batch(b); err != nil {
+		t.Fatal(err)
+	}
+	err := x.Add(ctx, []Doc{{ID: 7, Raw: raw, Envelopes: []sealmail.Envelope{{Recipients: []sealmail.Recipient{{Address: "carol@corp.example"}}}}, Merge: true},
+		{ID: 8, Raw: raw, Envelopes: env}})
+	var ue *UnmergedError
+	if !errors.As(err, &ue) || !slices.Equal(ue.IDs, []sealmail.MessageID{7}) {
+		t.Fatalf("Add(receipt of an old document) = %v, want UnmergedError for 7", err)
+	}
+	if got := ids(t, x, "to:alice@corp.example"); !slices.Equal(got, []sealmail.MessageID{7, 8}) {
+		t.Errorf("to:alice = %v, want the old document kept and 8 added", got)
 	}
 }

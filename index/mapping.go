@@ -281,6 +281,7 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 	} else if date.After(maxDate) {
 		date = maxDate
 	}
+	doc.AddField(envelopesField(d))
 	doc.AddField(bluge.NewDateTimeField(fDate, date).StoreValue())
 	doc.AddField(bluge.NewKeywordField(fSort, sortKey(date, d.ID)).Sortable())
 	doc.AddField(bluge.NewNumericField(fSize, float64(len(d.Raw))).StoreValue())

@@ -116,7 +116,7 @@ func (s *Store) repairTail(size int64) error {
 		}
 	}
 	if maxID > 0 {
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.update(func(tx *bolt.Tx) error {
 			meta := tx.Bucket(bucketMeta)
 			if next := getU64(meta, metaNextID); uint64(maxID) >= next {
 				return putU64(meta, metaNextID, uint64(maxID)+1)
@@ -175,15 +175,19 @@ func (s *Store) createSegment(seq SegmentSeq) error {
 		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
-		return fail(err)
+		return fail(&syncError{seq: seq, err: err})
 	}
 	if err := syncDir(filepath.Join(s.dir, "segments")); err != nil {
-		return fail(err)
+		return fail(&syncError{seq: seq, err: err})
 	}
 	info := SegmentInfo{Seq: seq, ArchiveID: s.id, State: SegmentActive, Created: h.Created, Size: segmentHeaderSize}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSegments).Put(segKey(seq), encodeSegment(&info))
 	})
+	if cerr := (*catalogCommitError)(nil); errors.As(err, &cerr) {
+		f.Close() // the catalog may name the file: keep it
+		return fmt.Errorf("create segment %s: %w", seq, err)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -213,7 +217,7 @@ func (s *Store) seal() error {
 	info.State = SegmentSealed
 	info.Sealed = s.opts.Now().UTC()
 	info.SHA256 = sum
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSegments).Put(segKey(info.Seq), encodeSegment(&info))
 	})
 	if err != nil {
@@ -225,7 +229,8 @@ func (s *Store) seal() error {
 	if s.opts.OnSeal != nil {
 		s.opts.OnSeal(info)
 	}
-	return s.createSegment(info.Seq + 1)
+	s.nextSeq = info.Seq + 1 // the next commit starts it
+	return nil
 }
 
 func timeFromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }

@@ -49,7 +49,15 @@ type appendReq struct {
 	until   time.Time          // retention
 	forever bool
 	audit   uint64 // tombstones: the audit entry that ordered the deletion
-	done    chan appendResp
+	// msg and ph are kept for an envelope entry: if its message is no longer
+	// live when the writer commits it (a tombstone won the race), it becomes
+	// a message record of its own, built from them.
+	msg *Message
+	ph  PayloadHeader
+	// listed is, for a tombstone, the catalog entry the deletion was decided
+	// on; nil means "whatever it is now".
+	listed *MessageInfo
+	done   chan appendResp
 }
 
 // Committed describes one entry of a group commit, for the caller's audit
@@ -75,6 +83,7 @@ type appendResp struct {
 	id      sealmail.MessageID
 	receipt int
 	loc     Location
+	skipped bool // a tombstone that was no longer due: nothing written
 	err     error
 }
 
@@ -93,6 +102,9 @@ func (s *Store) Append(ctx context.Context, m *Message) (AppendResult, error) {
 	s.mu.Unlock()
 	defer s.appends.Done()
 
+	if n := int64(len(m.Original)) + int64(len(m.Report)); n > MaxMessageBytes {
+		return AppendResult{}, fmt.Errorf("append: %d bytes of original and report, the store takes at most %d: %w", n, MaxMessageBytes, ErrTooLarge)
+	}
 	digest := keyedDigest(s.key, m.Original)
 	release, err := s.lockDigest(ctx, digest)
 	if err != nil {
@@ -123,6 +135,7 @@ func (s *Store) Append(ctx context.Context, m *Message) (AppendResult, error) {
 		done:    make(chan appendResp, 1),
 	}
 	if existing != 0 {
+		req.msg, req.ph = m, ph
 		ph.Kind = KindEnvelope.String()
 		req.entry.Kind, req.entry.ID, req.entry.Size = KindEnvelope, existing, int64(len(m.Report))
 		req.frame, err = s.codec.compress(&ph, m.Report)
@@ -134,51 +147,85 @@ func (s *Store) Append(ctx context.Context, m *Message) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
+	if len(req.frame) > maxFrame {
+		return AppendResult{}, fmt.Errorf("append: compressed entry of %d bytes, at most %d: %w", len(req.frame), maxFrame, ErrTooLarge)
+	}
 	req.entry.PlainLen = int64(len(req.frame))
 	s.reqs <- req
 	resp := <-req.done
 	if resp.err != nil {
 		return AppendResult{}, resp.err
 	}
-	return AppendResult{ID: resp.id, Duplicate: existing != 0, Receipt: resp.receipt, Digest: digest, Location: resp.loc}, nil
+	return AppendResult{ID: resp.id, Duplicate: resp.receipt > 1, Receipt: resp.receipt, Digest: digest, Location: resp.loc}, nil
 }
+
+// MaxMessageBytes is the most bytes of original plus journal report that
+// [Store.Append] takes. With the compression bound and the other entries a
+// record may share, it keeps every record's payload below maxPayload and
+// every entry's frame length within the entry table's 32 bits, so that what
+// is stored can always be read back.
+const MaxMessageBytes = 1 << 30
+
+// maxFrame bounds one entry's compressed plaintext: zstd's worst case for
+// MaxMessageBytes of incompressible input is well below it.
+const maxFrame = MaxMessageBytes + MaxMessageBytes/64
+
+// maxReceipts is the most receipts one message can have (the catalog keeps
+// the count in 16 bits). A further copy becomes a message of its own.
+const maxReceipts = 1<<16 - 1
 
 // Deletion asks for one message to be deleted.
 type Deletion struct {
 	ID     sealmail.MessageID
 	Reason string // "retention", "erasure"
 	Audit  uint64 // the audit entry that ordered it
+	// Listed is the catalog entry the deletion was decided on (as
+	// [Store.List] or [Store.Message] returned it). The writer checks it
+	// again in the transaction that would commit the tombstone: if the
+	// message got a further receipt or its retention changed since, the
+	// decision is stale and the tombstone is skipped (the message stays).
+	// Nil means the entry as Delete reads it.
+	Listed *MessageInfo
 }
 
 // Delete marks messages deleted: a tombstone entry per message (encrypted
 // like any other, giving the reason and the audit entry) is written and
 // synced, then the catalog marks them deleted and forgets their digests.
 // Their records' bytes stay in the segments until compaction reclaims them.
-func (s *Store) Delete(ctx context.Context, dels []Deletion, at time.Time) error {
+// It returns the ids whose tombstone was skipped because the message changed
+// after the deletion was decided (see [Deletion.Listed]) or is no longer
+// live; nothing was written for them.
+func (s *Store) Delete(ctx context.Context, dels []Deletion, at time.Time) ([]sealmail.MessageID, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	s.appends.Add(1)
 	s.mu.Unlock()
 	defer s.appends.Done()
 	reqs := make([]*appendReq, 0, len(dels))
+	var skipped []sealmail.MessageID
 	for _, d := range dels {
 		m, err := s.Message(d.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if m.State != StateLive {
+			skipped = append(skipped, d.ID)
 			continue
+		}
+		listed := d.Listed
+		if listed == nil {
+			listed = m
 		}
 		frame, err := s.codec.compress(&PayloadHeader{Version: 1, Kind: KindTombstone.String(), Received: at.UTC(), Reason: d.Reason, Audit: d.Audit})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		reqs = append(reqs, &appendReq{
 			entry: Entry{Kind: KindTombstone, ID: d.ID, Received: at.UnixNano(), Digest: m.Digest, PlainLen: int64(len(frame))},
-			frame: frame, audit: d.Audit, done: make(chan appendResp, 1),
+			frame: frame, audit: d.Audit, listed: listed, done: make(chan appendResp, 1),
 		})
 	}
 	for _, r := range reqs {
@@ -186,11 +233,15 @@ func (s *Store) Delete(ctx context.Context, dels []Deletion, at time.Time) error
 	}
 	var first error
 	for _, r := range reqs {
-		if resp := <-r.done; resp.err != nil && first == nil {
+		resp := <-r.done
+		if resp.err != nil && first == nil {
 			first = resp.err
 		}
+		if resp.err == nil && resp.skipped {
+			skipped = append(skipped, r.entry.ID)
+		}
 	}
-	return first
+	return skipped, first
 }
 
 // lockDigest serialises appends of the same original, so that the second of
@@ -258,19 +309,39 @@ func (s *Store) run() {
 const recordTarget = 1 << 20
 
 // commit writes one batch. On error it undoes the write so that the segment
-// ends at its committed length again; if even that fails the store refuses
-// further appends until it is reopened (which repairs the tail).
+// ends at its committed length again; if even that fails, or the segment's
+// fsync or the catalog's commit failed, the store refuses further appends
+// until it is reopened (which repairs the tail).
+//
+// Every request is decided in the catalog transaction that commits it,
+// against the catalog as that transaction sees it (with the batch's earlier
+// requests applied): an envelope whose message is no longer live becomes a
+// message record of its own, and a tombstone whose message changed since the
+// deletion was decided is skipped. So no copy is acknowledged as a receipt of
+// a message that a tombstone has already deleted, whatever the order in which
+// Append's digest lookup and Delete ran.
 func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
-	if s.broken != nil {
-		return nil, fmt.Errorf("store unusable after an earlier failure, restart needed: %w", s.broken)
+	if err := s.brokenErr(); err != nil {
+		return nil, fmt.Errorf("store unusable after an earlier failure, restart needed: %w", err)
+	}
+	if s.active != nil && s.active.info.Size >= s.opts.SealSize {
+		if err := s.seal(); err != nil {
+			s.setBroken(err)
+			return nil, err
+		}
 	}
 	if s.active == nil {
-		return nil, errors.New("store: no active segment")
-	}
-	if s.active.info.Size >= s.opts.SealSize {
-		if err := s.seal(); err != nil {
-			s.broken = err
-			return nil, err
+		// The next segment could not be started yet (a full disk): try
+		// again. Only a failed fsync makes that fatal.
+		if s.nextSeq == 0 {
+			return nil, errors.New("store: no active segment")
+		}
+		if err := s.createSegment(s.nextSeq); err != nil {
+			var serr *syncError
+			if errors.As(err, &serr) {
+				s.setBroken(err)
+			}
+			return nil, fmt.Errorf("commit %d entries: %w", len(batch), storageErr(err))
 		}
 	}
 	a := s.active
@@ -278,32 +349,111 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 	off := start
 	resps := make([]appendResp, len(batch))
 	var recs [][]byte
-	committed := make([]Committed, len(batch))
+	var committed []Committed
 	logged := false // OnCommit succeeded: a failure after it must be reported
 
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		msgs := tx.Bucket(bucketMessages)
+		digests := tx.Bucket(bucketDigests)
+		envs := tx.Bucket(bucketEnvelopes)
 		c, err := decodeCounters(meta.Get(metaCounters))
 		if err != nil {
 			return err
 		}
 		next := getU64(meta, metaNextID)
-		for lo := 0; lo < len(batch); {
+		touched := make(map[sealmail.MessageID]*MessageInfo)
+		view := func(id sealmail.MessageID) (*MessageInfo, error) {
+			if m, ok := touched[id]; ok {
+				return m, nil
+			}
+			m, err := decodeMessage(id, msgs.Get(idKey(id)))
+			if err != nil {
+				return nil, err
+			}
+			touched[id] = m
+			return m, nil
+		}
+		// Decide each request in order.
+		lowWM := uint64(1<<64 - 1)
+		var written []int // indexes into batch of the requests that become entries
+		for i, r := range batch {
+			resps[i] = appendResp{}
+			switch r.entry.Kind {
+			case KindEnvelope:
+				m, err := view(r.entry.ID)
+				if err != nil {
+					return fmt.Errorf("add envelope to message %d: %w", r.entry.ID, err)
+				}
+				if m.State == StateLive && m.Receipts < maxReceipts {
+					m.Receipts++
+					if r.forever {
+						m.Forever = true
+					} else if !m.Forever && r.until.After(m.RetainUntil) {
+						m.RetainUntil = r.until
+					}
+					resps[i] = appendResp{id: m.ID, receipt: m.Receipts}
+					// The index lacks this receipt's envelope until it
+					// is indexed: the watermark must not cover m.
+					lowWM = min(lowWM, uint64(m.ID)-1)
+					break
+				}
+				// The message was deleted after Append looked its digest
+				// up (a tombstone won the race), or it has as many
+				// receipts as the catalog counts: this copy is stored
+				// whole, as a message of its own.
+				if err := s.asMessage(r); err != nil {
+					return err
+				}
+				fallthrough
+			case KindMessage:
+				r.entry.ID = sealmail.MessageID(next)
+				next++
+				touched[r.entry.ID] = &MessageInfo{ID: r.entry.ID, State: StateLive, Received: timeFromNanos(r.entry.Received),
+					Size: r.entry.Size, Digest: r.entry.Digest, Receipts: 1, RetainUntil: r.until, Forever: r.forever}
+				if err := digests.Put(r.entry.Digest[:], idKey(r.entry.ID)); err != nil {
+					return err
+				}
+				c.Messages++
+				c.OriginalBytes += r.entry.Size
+				resps[i] = appendResp{id: r.entry.ID, receipt: 1}
+			case KindTombstone:
+				m, err := view(r.entry.ID)
+				if err != nil {
+					return fmt.Errorf("delete message %d: %w", r.entry.ID, err)
+				}
+				if m.State != StateLive || stale(r.listed, m) {
+					resps[i] = appendResp{id: m.ID, skipped: true}
+					continue
+				}
+				m.State = StateDeleted
+				m.DeletedAt, m.DeletedAudit = timeFromNanos(r.entry.Received), r.audit
+				c.Messages--
+				c.OriginalBytes -= m.Size
+				// A new delivery of the same bytes is a new message.
+				if v := digests.Get(m.Digest[:]); len(v) == 8 && sealmail.MessageID(beUint64(v)) == m.ID {
+					if err := digests.Delete(m.Digest[:]); err != nil {
+						return err
+					}
+				}
+				resps[i] = appendResp{id: m.ID}
+			default:
+				return fmt.Errorf("append: unexpected entry kind %s", r.entry.Kind)
+			}
+			written = append(written, i)
+		}
+		for lo := 0; lo < len(written); {
 			// One record: entries until recordTarget bytes of plaintext.
 			hi, plain := lo, int64(0)
-			for hi < len(batch) && (hi == lo || plain < recordTarget) && hi-lo < maxEntries {
-				plain += int64(len(batch[hi].frame))
+			for hi < len(written) && (hi == lo || plain < recordTarget) && hi-lo < maxEntries {
+				plain += int64(len(batch[written[hi]].frame))
 				hi++
 			}
 			h := &RecordHeader{Entries: make([]Entry, 0, hi-lo)}
 			frames := make([][]byte, 0, hi-lo)
 			var poff int64
-			for _, r := range batch[lo:hi] {
-				if r.entry.Kind == KindMessage {
-					r.entry.ID = sealmail.MessageID(next)
-					next++
-				}
+			for _, i := range written[lo:hi] {
+				r := batch[i]
 				r.entry.PlainOffset = poff
 				poff += r.entry.PlainLen
 				h.Entries = append(h.Entries, r.entry)
@@ -313,71 +463,42 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 			if err != nil {
 				return err
 			}
+			if int64(len(payload)) > maxPayload {
+				// Append's limits keep this from happening; a record that
+				// readers would refuse must never be written.
+				return fmt.Errorf("record payload of %d bytes, at most %d: %w", len(payload), int64(maxPayload), ErrTooLarge)
+			}
 			rec := encodeRecord(h, payload)
 			recs = append(recs, rec)
 			recSum := sha256.Sum256(rec)
-			for k, r := range batch[lo:hi] {
+			for k, i := range written[lo:hi] {
+				r := batch[i]
 				loc := Location{Segment: a.info.Seq, Offset: off, Length: int64(len(rec)), Entry: k}
+				resps[i].loc = loc
 				switch r.entry.Kind {
 				case KindMessage:
-					mi := &MessageInfo{ID: r.entry.ID, State: StateLive, Location: loc, Received: timeFromNanos(r.entry.Received),
-						Size: r.entry.Size, Digest: r.entry.Digest, Receipts: 1, RetainUntil: r.until, Forever: r.forever}
-					if err := msgs.Put(idKey(mi.ID), encodeMessage(mi)); err != nil {
-						return err
-					}
-					if err := tx.Bucket(bucketDigests).Put(mi.Digest[:], idKey(mi.ID)); err != nil {
-						return err
-					}
-					c.Messages++
-					c.OriginalBytes += mi.Size
-					resps[lo+k] = appendResp{id: mi.ID, receipt: 1, loc: loc}
+					touched[r.entry.ID].Location = loc
+					c.Receipts++
 				case KindEnvelope:
-					mi, err := decodeMessage(r.entry.ID, msgs.Get(idKey(r.entry.ID)))
-					if err != nil {
-						return fmt.Errorf("add envelope to message %d: %w", r.entry.ID, err)
-					}
-					mi.Receipts++
-					if r.forever {
-						mi.Forever = true
-					} else if !mi.Forever && r.until.After(mi.RetainUntil) {
-						mi.RetainUntil = r.until
-					}
-					if err := tx.Bucket(bucketEnvelopes).Put(envelopeKey(mi.ID, mi.Receipts), encodeLocation(loc)); err != nil {
+					if err := envs.Put(envelopeKey(r.entry.ID, resps[i].receipt), encodeLocation(loc)); err != nil {
 						return err
 					}
-					if err := msgs.Put(idKey(mi.ID), encodeMessage(mi)); err != nil {
-						return err
-					}
-					resps[lo+k] = appendResp{id: mi.ID, receipt: mi.Receipts, loc: loc}
-				case KindTombstone:
-					mi, err := decodeMessage(r.entry.ID, msgs.Get(idKey(r.entry.ID)))
-					if err != nil {
-						return fmt.Errorf("delete message %d: %w", r.entry.ID, err)
-					}
-					if mi.State == StateLive {
-						mi.State = StateDeleted
-						mi.DeletedAt, mi.DeletedAudit = timeFromNanos(r.entry.Received), r.audit
-						c.Messages--
-						c.OriginalBytes -= mi.Size
-						// A new delivery of the same bytes is a new message.
-						if err := tx.Bucket(bucketDigests).Delete(mi.Digest[:]); err != nil {
-							return err
-						}
-						if err := msgs.Put(idKey(mi.ID), encodeMessage(mi)); err != nil {
-							return err
-						}
-					}
-					resps[lo+k] = appendResp{id: mi.ID, loc: loc}
-				default:
-					return fmt.Errorf("append: unexpected entry kind %s", r.entry.Kind)
+					c.Receipts++
 				}
-				c.Receipts++
-				committed[lo+k] = Committed{Kind: r.entry.Kind, ID: r.entry.ID, Receipt: resps[lo+k].receipt, Digest: r.entry.Digest,
+				committed = append(committed, Committed{Kind: r.entry.Kind, ID: r.entry.ID, Receipt: resps[i].receipt, Digest: r.entry.Digest,
 					Size: r.entry.Size, Received: timeFromNanos(r.entry.Received), Location: loc, RecordSHA256: recSum, Envelope: r.env,
-					RetainUntil: r.until, Forever: r.forever}
+					RetainUntil: r.until, Forever: r.forever})
 			}
 			off += int64(len(rec))
 			lo = hi
+		}
+		for id, m := range touched {
+			if err := msgs.Put(idKey(id), encodeMessage(m)); err != nil {
+				return err
+			}
+		}
+		if len(recs) == 0 {
+			return nil // only skipped tombstones: nothing to write
 		}
 		// The records (and their audit entries) must be durable before the
 		// catalog that points at them commits: write and sync inside the
@@ -410,21 +531,35 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 		if err := meta.Put(metaCounters, encodeCounters(c)); err != nil {
 			return err
 		}
+		if wm := getU64(meta, metaWatermark); lowWM < wm {
+			if err := putU64(meta, metaWatermark, lowWM); err != nil {
+				return err
+			}
+		}
 		return putU64(meta, metaNextID, next)
 	})
 	if err != nil {
-		var serr *syncError
-		if errors.As(err, &serr) {
+		var (
+			serr *syncError
+			cerr *catalogCommitError
+		)
+		switch {
+		case errors.As(err, &cerr):
+			// The catalog may point at the new records: keep them. The
+			// store refuses appends until a reopen rescans the tail.
+		case errors.As(err, &serr):
 			// After a failed fsync the kernel may have dropped the dirty
 			// pages: the file's content is unknown. Only a reopen, which
 			// rescans the tail, may write again.
-			s.broken = err
+			s.setBroken(err)
 			s.log.Error("segment fsync failed; refusing appends until restart", "segment", a.info.Seq.String(), "err", err)
-		} else if terr := s.undo(start); terr != nil {
-			s.broken = terr
-			s.log.Error("cannot undo failed append", "segment", a.info.Seq.String(), "err", terr)
+		default:
+			if terr := s.undo(start); terr != nil {
+				s.setBroken(terr)
+				s.log.Error("cannot undo failed append", "segment", a.info.Seq.String(), "err", terr)
+			}
 		}
-		if logged && s.opts.OnRollback != nil {
+		if logged && s.opts.OnRollback != nil && cerr == nil {
 			s.opts.OnRollback(committed, err)
 		}
 		return nil, fmt.Errorf("commit %d entries: %w", len(batch), storageErr(err))
@@ -432,6 +567,34 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 	a.info.Size = off
 	a.info.Records += int64(len(recs))
 	return resps, nil
+}
+
+// asMessage turns an envelope request into a message request: the whole
+// original (and report) compressed again, under a message header.
+func (s *Store) asMessage(r *appendReq) error {
+	if r.msg == nil {
+		return fmt.Errorf("store: envelope entry for message %d cannot be stored whole", r.entry.ID)
+	}
+	ph := r.ph
+	ph.Kind = KindMessage.String()
+	frame, err := s.codec.compress(&ph, r.msg.Original, r.msg.Report)
+	if err != nil {
+		return err
+	}
+	if len(frame) > maxFrame {
+		return fmt.Errorf("store: compressed entry of %d bytes, at most %d: %w", len(frame), maxFrame, ErrTooLarge)
+	}
+	r.entry.Kind, r.entry.ID, r.entry.Size = KindMessage, 0, int64(len(r.msg.Original))
+	r.frame, r.entry.PlainLen = frame, int64(len(frame))
+	return nil
+}
+
+// stale reports whether a message changed after a deletion was decided on
+// listed: a further receipt (whose recipients a legal hold may cover) or a
+// changed retention. The deletion then waits for the next decision.
+func stale(listed, now *MessageInfo) bool {
+	return listed != nil && (now.Receipts != listed.Receipts || now.Forever != listed.Forever ||
+		!now.RetainUntil.Equal(listed.RetainUntil))
 }
 
 // writeSync appends recs to the active segment and fsyncs it.
@@ -480,3 +643,79 @@ type syncError struct {
 
 func (e *syncError) Error() string { return fmt.Sprintf("sync segment %s: %v", e.seq, e.err) }
 func (e *syncError) Unwrap() error { return e.err }
+
+// catalogCommitError is a failed commit of a catalog transaction whose work
+// was done: bbolt may have written its new meta page before it learnt that
+// fdatasync failed, so the catalog on disk may or may not hold the
+// transaction. Nothing it may name can be undone; the store refuses every
+// change until it is reopened.
+type catalogCommitError struct{ err error }
+
+func (e *catalogCommitError) Error() string { return fmt.Sprintf("commit catalog: %v", e.err) }
+func (e *catalogCommitError) Unwrap() error { return e.err }
+
+// update runs fn in a catalog write transaction. If fn succeeds but the
+// commit fails, the store is broken until reopened (see
+// [catalogCommitError]).
+func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+	if err := s.brokenErr(); err != nil {
+		return fmt.Errorf("store unusable after an earlier failure, restart needed: %w", err)
+	}
+	ran := false
+	var txid int
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		txid = tx.ID()
+		if err := fn(tx); err != nil {
+			return err
+		}
+		ran = true
+		return nil
+	})
+	if err == nil && ran && s.testCommitHook != nil {
+		err = s.testCommitHook()
+	}
+	if err != nil && ran {
+		if isFull(err) && !s.metaReached(txid) {
+			// A full disk while bbolt wrote the transaction's pages,
+			// before its meta page: the catalog on disk is the old one
+			// (bbolt reads its meta through the mmap, so a written meta
+			// page would show), and freeing space is all it takes.
+			return storageErr(err)
+		}
+		err = &catalogCommitError{err: err}
+		s.setBroken(err)
+		s.log.Error("catalog commit failed; refusing changes until restart", "err", err)
+	}
+	return err
+}
+
+// metaReached reports whether the catalog's current meta page is that of
+// transaction txid or later.
+func (s *Store) metaReached(txid int) bool {
+	reached := true
+	// A read transaction that cannot start leaves reached true: the
+	// caller then treats the failed commit as fatal, the safe side.
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		reached = tx.ID() >= txid
+		return nil
+	})
+	return reached
+}
+
+func isFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+func (s *Store) setBroken(err error) {
+	s.mu.Lock()
+	if s.broken == nil {
+		s.broken = err
+	}
+	s.mu.Unlock()
+}
+
+func (s *Store) brokenErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.broken
+}

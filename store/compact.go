@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -90,7 +91,7 @@ func (s *Store) Compact(ctx context.Context, seq SegmentSeq, onCompact func(*Com
 	}
 	c.NewSHA256, c.NewSize = sum, size
 	next.Size, next.SHA256, next.Records = size, sum, int64(len(keep))
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		msgs, envs := tx.Bucket(bucketMessages), tx.Bucket(bucketEnvelopes)
 		for i, rec := range keep {
 			for k, e := range rec.Header.Entries {
@@ -136,6 +137,10 @@ func (s *Store) Compact(ctx context.Context, seq SegmentSeq, onCompact func(*Com
 		}
 		return nil
 	})
+	if cerr := (*catalogCommitError)(nil); errors.As(err, &cerr) {
+		// The catalog may name the new file: keep both; Open sorts it out.
+		return nil, fmt.Errorf("compact segment %s: %w", seq, err)
+	}
 	if err != nil {
 		os.Remove(newPath)
 		return nil, fmt.Errorf("compact segment %s: %w", seq, err)

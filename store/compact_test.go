@@ -30,7 +30,7 @@ func TestCompactReclaimsDeletedRecords(t *testing.T) {
 	for id := sealmail.MessageID(1); id <= 12; id += 2 {
 		dels = append(dels, Deletion{ID: id, Reason: "retention", Audit: 7})
 	}
-	if err := s.Delete(ctx, dels, time.Now()); err != nil {
+	if _, err := s.Delete(ctx, dels, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	segs, _ := s.Segments()

@@ -16,6 +16,11 @@
 //   - [Store.Append] returns success only after the record bytes are fsync'd and
 //     the catalog transaction that points at them is committed (bbolt fsyncs).
 //     On any error no catalog entry points at bytes that are not durable.
+//   - Each entry is decided in the catalog transaction that commits it: an
+//     envelope for a message that is no longer live is stored as a message
+//     of its own, and a tombstone whose message changed since the deletion
+//     was decided is skipped. A failed catalog commit (it may have reached
+//     the disk) stops all changes until the store is reopened.
 //   - Records beyond a segment's committed length found at [Open] are either
 //     complete and valid (written, never acknowledged: they are cataloged) or
 //     torn (truncated away). A torn record is never served.

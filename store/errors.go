@@ -28,6 +28,9 @@ var (
 	ErrDeleted = errors.New("store: message deleted")
 	// ErrReadOnly reports a change asked of a store opened read-only.
 	ErrReadOnly = errors.New("store: opened read-only (the daemon is not running; this needs it, or run as the daemon's user with it stopped)")
+	// ErrTooLarge reports a message beyond [MaxMessageBytes]: refused
+	// before anything is written, since it could not be read back.
+	ErrTooLarge = errors.New("store: message too large")
 	// ErrLocked reports a catalog held open by another process (the daemon).
 	ErrLocked = errors.New("store: catalog is locked by another process")
 )

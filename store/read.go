@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -41,9 +42,42 @@ func (s *Store) Message(id sealmail.MessageID) (*MessageInfo, error) {
 // Records returns the stored entries of message id: the message entry
 // first, then one envelope entry per further receipt. Each record's CRC is
 // checked; the payloads are not decrypted.
+//
+// Locations and segment files are looked up in one catalog transaction. A
+// compaction may still move the records and remove the file before they are
+// read: then the lookup is repeated, and an error stands only if the
+// catalog's answer did not change.
 func (s *Store) Records(id sealmail.MessageID) (*MessageInfo, []Record, error) {
+	var prev []string
+	for attempt := 0; ; attempt++ {
+		m, locs, paths, err := s.lookupRecords(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if attempt == 0 && s.testReadHook != nil {
+			s.testReadHook()
+		}
+		recs, rerr := s.readRecords(id, locs, paths)
+		if rerr == nil {
+			return m, recs, nil
+		}
+		where := make([]string, len(locs))
+		for i, l := range locs {
+			where[i] = fmt.Sprintf("%s@%d:%d", paths[i], l.Offset, l.Entry)
+		}
+		if attempt > 0 && slices.Equal(where, prev) || attempt >= 5 {
+			return nil, nil, rerr
+		}
+		prev = where
+	}
+}
+
+// lookupRecords returns, from one catalog transaction, message id's entry,
+// the locations of its records and the files that hold them.
+func (s *Store) lookupRecords(id sealmail.MessageID) (*MessageInfo, []Location, []string, error) {
 	var m *MessageInfo
 	var locs []Location
+	var paths []string
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketMessages).Get(idKey(id))
 		if v == nil {
@@ -65,36 +99,54 @@ func (s *Store) Records(id sealmail.MessageID) (*MessageInfo, []Record, error) {
 			}
 			locs = append(locs, l)
 		}
+		segs := tx.Bucket(bucketSegments)
+		for _, l := range locs {
+			v := segs.Get(segKey(l.Segment))
+			if v == nil {
+				return fmt.Errorf("message %d: segment %s is not in the catalog: %w", id, l.Segment, ErrCorrupt)
+			}
+			si, err := decodeSegment(l.Segment, s.id, v)
+			if err != nil {
+				return err
+			}
+			paths = append(paths, si.path(s.dir))
+		}
 		return nil
 	})
-	if err != nil {
-		return nil, nil, err
-	}
+	return m, locs, paths, err
+}
+
+func (s *Store) readRecords(id sealmail.MessageID, locs []Location, paths []string) ([]Record, error) {
 	recs := make([]Record, 0, len(locs))
-	for _, l := range locs {
-		h, payload, err := s.ReadRecord(l)
+	for i, l := range locs {
+		h, payload, err := readRecordAt(paths[i], l)
 		if err != nil {
-			return nil, nil, fmt.Errorf("message %d: %w", id, err)
+			return nil, fmt.Errorf("message %d: %w", id, err)
 		}
 		if l.Entry >= len(h.Entries) || h.Entries[l.Entry].ID != id {
-			return nil, nil, fmt.Errorf("message %d: record at %s:%d has no entry %d for it: %w", id, l.Segment, l.Offset, l.Entry, ErrCorrupt)
+			return nil, fmt.Errorf("message %d: record at %s:%d has no entry %d for it: %w", id, l.Segment, l.Offset, l.Entry, ErrCorrupt)
 		}
 		recs = append(recs, Record{Entry: h.Entries[l.Entry], Location: l, Payload: payload})
 	}
-	return m, recs, nil
+	return recs, nil
 }
 
 // ReadRecord reads and checks the record at l and returns its header and
-// payload.
+// payload. l must be current: a compaction moves records (see
+// [Store.Records], which copes with that).
 func (s *Store) ReadRecord(l Location) (*RecordHeader, []byte, error) {
-	if l.Length < recordHeaderSize+entrySize+4+recordTrailer || l.Length > maxPayload+1<<23 {
-		return nil, nil, fmt.Errorf("record at %s:%d: length %d: %w", l.Segment, l.Offset, l.Length, ErrCorrupt)
-	}
 	si, err := s.segment(l.Segment)
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := os.Open(si.path(s.dir))
+	return readRecordAt(si.path(s.dir), l)
+}
+
+func readRecordAt(path string, l Location) (*RecordHeader, []byte, error) {
+	if l.Length < recordHeaderSize+entrySize+4+recordTrailer || l.Length > maxPayload+1<<23 {
+		return nil, nil, fmt.Errorf("record at %s:%d: length %d: %w", l.Segment, l.Offset, l.Length, ErrCorrupt)
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open segment %s: %w", l.Segment, err)
 	}
@@ -191,7 +243,9 @@ func (s *Store) Segments() ([]SegmentInfo, error) {
 	return out, err
 }
 
-// IndexWatermark returns the highest message id the index has taken in.
+// IndexWatermark returns the highest message id up to which the index has
+// taken in every message with every receipt. Storing a further receipt of a
+// message lowers it below that message.
 func (s *Store) IndexWatermark() (sealmail.MessageID, error) {
 	var w uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -201,9 +255,33 @@ func (s *Store) IndexWatermark() (sealmail.MessageID, error) {
 	return sealmail.MessageID(w), err
 }
 
+// RaiseIndexWatermark sets the watermark to w() if that is higher. w is
+// called inside the catalog transaction, which is serialised with the
+// writer's: a further receipt of a message (which lowers the watermark
+// below it in the transaction that stores it, since the index lacks its
+// envelope until it is indexed) commits either before w runs, so that w
+// can know of it (through [Options.OnCommit]), or after, and lowers it
+// again.
+func (s *Store) RaiseIndexWatermark(w func() sealmail.MessageID) error {
+	cur, err := s.IndexWatermark()
+	if err != nil {
+		return err
+	}
+	if w() <= cur {
+		return nil
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if nw := uint64(w()); nw > getU64(meta, metaWatermark) {
+			return putU64(meta, metaWatermark, nw)
+		}
+		return nil
+	})
+}
+
 // SetIndexWatermark records that the index holds every message up to id.
 func (s *Store) SetIndexWatermark(id sealmail.MessageID) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		return putU64(tx.Bucket(bucketMeta), metaWatermark, uint64(id))
 	})
 }
@@ -227,7 +305,7 @@ func (s *Store) SetHolds(b []byte) error {
 	if s.opts.ReadOnly {
 		return fmt.Errorf("set holds: %w", ErrReadOnly)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaHolds, b) })
+	return s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaHolds, b) })
 }
 
 // segment returns the catalog entry of one segment.
@@ -251,7 +329,7 @@ func (s *Store) SetRetention(id sealmail.MessageID, until time.Time, forever boo
 	if s.opts.ReadOnly {
 		return prev, false, fmt.Errorf("set retention: %w", ErrReadOnly)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		msgs := tx.Bucket(bucketMessages)
 		m, err := decodeMessage(id, msgs.Get(idKey(id)))
 		if err != nil {

@@ -232,8 +232,21 @@ type Store struct {
 	appends   sync.WaitGroup
 
 	// Owned by the writer goroutine after Open.
-	active *activeSegment
-	broken error // set when a failed write could not be undone
+	active  *activeSegment
+	nextSeq SegmentSeq // the segment to start when active is nil after a seal
+
+	// broken (under mu) is set when a failed write could not be undone, a
+	// segment fsync failed or a catalog commit failed: the store refuses
+	// changes until it is reopened.
+	broken error
+	// testCommitHook, if set, runs after each successful catalog commit;
+	// an error it returns is treated as a failed commit (tests).
+	testCommitHook func() error
+	// testReadHook, if set, runs in Records between the catalog lookup and
+	// the file reads (tests).
+	testReadHook func()
+	// testVerifyHook, if set, runs at the start of Verify (tests).
+	testVerifyHook func()
 }
 
 type activeSegment struct {

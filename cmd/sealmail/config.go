@@ -133,6 +133,14 @@ func (c *Config) Validate() []error {
 			bad("%s = %q: want HOST:PORT, e.g. 127.0.0.1:2525", a.key, a.v)
 		}
 	}
+	// A journal report keeps the DATA and the original extracted from it,
+	// so a message takes up to twice its size in the store, which takes at
+	// most archive.MaxMessageBytes: a larger limit would accept (250) what
+	// cannot be stored.
+	if n := int64(c.SMTP.MaxMessageSize); n > maxMessageSize {
+		bad("smtp.max_message_size = %d bytes: at most %d bytes (%d MiB): the store keeps a journal report and its original, at most %d bytes together",
+			n, int64(maxMessageSize), int64(maxMessageSize>>20), int64(archive.MaxMessageBytes))
+	}
 	for u, h := range c.SMTP.Users {
 		if !strings.HasPrefix(h, "$2") {
 			bad("smtp.users.%s: want a bcrypt hash ($2a$…/$2b$…); make one with `htpasswd -nbBC 12 USER PASSWORD`", u)
@@ -164,6 +172,9 @@ func (c *Config) Validate() []error {
 	}
 	return errs
 }
+
+// maxMessageSize is the largest smtp.max_message_size allowed.
+const maxMessageSize = archive.MaxMessageBytes / 2
 
 // Size is a byte count in the configuration: "64MiB", "500K", "1GiB" or a
 // plain number, in the grammar of the query language's larger: and smaller:

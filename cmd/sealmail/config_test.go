@@ -119,3 +119,37 @@ func TestLogLevelPrecedence(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateMaxMessageSizeBound: a max_message_size the store cannot
+// keep (a journal report holds the DATA and its original, together at most
+// store.MaxMessageBytes) is refused at start-up, naming the limit, instead
+// of answering 250 to what cannot be stored.
+func TestValidateMaxMessageSizeBound(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		size string
+		ok   bool
+	}{{"64MiB", true}, {"512MiB", true}, {"513MiB", false}, {"4GiB", false}, {"1000000T", false}} {
+		var size Size
+		if err := size.UnmarshalText([]byte(tc.size)); err != nil {
+			if tc.ok {
+				t.Errorf("max_message_size = %s: %v", tc.size, err)
+			}
+			continue // refused while the file is read (an overflow)
+		}
+		c := &Config{}
+		c.SMTP.MaxMessageSize = size
+		var found error
+		for _, err := range c.Validate() {
+			if strings.Contains(err.Error(), "max_message_size") {
+				found = err
+			}
+		}
+		if (found == nil) != tc.ok {
+			t.Errorf("Validate(max_message_size = %s) = %v, want ok=%v", tc.size, found, tc.ok)
+		}
+		if found != nil && !strings.Contains(found.Error(), "536870912 bytes") {
+			t.Errorf("Validate(max_message_size = %s) = %q: does not name the limit", tc.size, found)
+		}
+	}
+}

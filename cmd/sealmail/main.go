@@ -185,6 +185,7 @@ Commands whose output is data take --json: one JSON object per line.`,
 		newEraseCommand(g),
 		newPolicyCommand(g),
 		newVerifyCommand(g),
+		newRecoverCommand(g),
 		newAuditCommand(g),
 		newUserCommand(g),
 	)

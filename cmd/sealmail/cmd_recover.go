@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sealmail/sealmail/archive"
+)
+
+func newRecoverCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "recover",
+		Short: "Rebuild catalog.db from the segments and the audit log (daemon stopped)",
+		Long: `Rebuild the catalog (DIR/catalog.db) when it is lost or damaged. The segments'
+clear record headers give every message, envelope and tombstone with its id,
+location, time, size and keyed digest; the audit log gives retention, which
+purge or erasure deleted a message, the audited segment hashes, the legal
+holds and the highest id ever used. The new catalog is written beside the
+old one and renamed over it; the old one is kept as catalog.db.replaced-TIME.
+
+The index watermark cannot be rebuilt: after recover, purge keeps everything
+until ` + "`sealmail reindex --identity FILE`" + ` has run. Run ` + "`sealmail verify`" + `
+afterwards: whatever recover could not account for, it lists, and verify
+checks the result against the audit log.
+
+Stop the daemon first (recover refuses a catalog in use). Exit code 3 when
+recover found something that did not fit.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRecover(cmd.Context(), g, cmd.OutOrStdout())
+		},
+	}
+}
+
+func runRecover(ctx context.Context, g *globalOptions, out io.Writer) error {
+	res, err := archive.Recover(ctx, g.data, archive.Options{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "catalog rebuilt: %d messages (%d deleted), %d receipts, %d segments (%d sealed), next id %d\n",
+		res.Messages, res.Deleted, res.Receipts, res.Segments, res.Sealed, res.NextID)
+	if res.Replaced != "" {
+		fmt.Fprintf(out, "the previous catalog is kept as %s\n", res.Replaced)
+	}
+	fmt.Fprintln(out, "the index watermark is 0: run `sealmail reindex --identity FILE` before the next purge can delete")
+	for _, f := range res.Findings {
+		fmt.Fprintf(out, "problem: %s\n", f)
+	}
+	if len(res.Findings) > 0 {
+		return exitCodeError{code: exitProblems, err: fmt.Errorf("recover: %d problems (see above); run `sealmail verify`", len(res.Findings))}
+	}
+	return nil
+}
