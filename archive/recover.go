@@ -17,12 +17,28 @@ import (
 	"github.com/sealmail/sealmail/store"
 )
 
+// RecoverResult says what [Recover] rebuilt.
+type RecoverResult struct {
+	Messages int64  `json:"messages"` // live
+	Deleted  int64  `json:"deleted"`
+	Receipts int64  `json:"receipts"`
+	Segments int    `json:"segments"`
+	Sealed   int    `json:"sealed"`
+	NextID   uint64 `json:"next_id"`
+	// Replaced is where the previous catalog is kept (empty if there was
+	// none).
+	Replaced string `json:"replaced"`
+	// Findings are what did not fit: unreadable segment tails, files the
+	// audit log does not vouch for, entries without their message.
+	Findings []string `json:"findings"`
+}
+
 // Recover rebuilds the catalog of the archive in dir from its segments and
 // its audit log, with the daemon stopped (see [store.Recover]). The audit
 // log gives what the segments' clear headers do not: retention, which
 // audit entry ordered each deletion, the audited segment hashes, the legal
 // holds and the highest id ever used. The rebuild is audited.
-func Recover(ctx context.Context, dir string, opts Options) (*store.RecoverResult, error) {
+func Recover(ctx context.Context, dir string, opts Options) (*RecoverResult, error) {
 	opts.setDefaults()
 	info, err := store.ReadArchiveInfo(dir)
 	if errors.Is(err, store.ErrNoArchive) {
@@ -42,13 +58,15 @@ func Recover(ctx context.Context, dir string, opts Options) (*store.RecoverResul
 		return nil, err
 	}
 	in.Logger, in.Now = opts.Logger, opts.Now
-	res, err := store.Recover(dir, in)
+	sr, err := store.Recover(dir, in)
 	if err != nil {
 		return nil, err
 	}
+	res := &RecoverResult{Messages: sr.Messages, Deleted: sr.Deleted, Receipts: sr.Receipts, Segments: sr.Segments,
+		Sealed: sr.Sealed, NextID: uint64(sr.NextID), Replaced: sr.Replaced, Findings: append([]string{}, sr.Findings...)}
 	_, err = log.Append(WithActor(ctx, actorOf(ctx)), audit.Event{Type: audit.TypeRecover, Actor: actorOf(ctx), Fields: rebuildFields{
 		Op: "rebuild catalog", Messages: res.Messages, Deleted: res.Deleted, Segments: res.Segments,
-		NextID: uint64(res.NextID), Findings: res.Findings, Replaced: res.Replaced,
+		NextID: res.NextID, Findings: res.Findings, Replaced: res.Replaced,
 	}})
 	if err != nil {
 		return res, fmt.Errorf("recover: the catalog is rebuilt, but auditing it failed: %w", err)

@@ -13,7 +13,8 @@ import (
 )
 
 func newRecoverCommand(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	c := &cobra.Command{
 		Use:   "recover",
 		Short: "Rebuild catalog.db from the segments and the audit log (daemon stopped)",
 		Long: `Rebuild the catalog (DIR/catalog.db) when it is lost or damaged. The segments'
@@ -28,19 +29,33 @@ until ` + "`sealmail reindex --identity FILE`" + ` has run. Run ` + "`sealmail v
 afterwards: whatever recover could not account for, it lists, and verify
 checks the result against the audit log.
 
-Stop the daemon first (recover refuses a catalog in use). Exit code 3 when
-recover found something that did not fit.`,
+Stop the daemon first (recover refuses a catalog in use).
+
+--json prints one object: messages, deleted, receipts, segments, sealed,
+next_id, replaced, findings.` + exitCodes("", "3 recover found something that did not fit (listed)"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRecover(cmd.Context(), g, cmd.OutOrStdout())
+			return runRecover(cmd.Context(), g, cmd.OutOrStdout(), asJSON)
 		},
 	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return c
 }
 
-func runRecover(ctx context.Context, g *globalOptions, out io.Writer) error {
+func runRecover(ctx context.Context, g *globalOptions, out io.Writer, asJSON bool) error {
 	res, err := archive.Recover(ctx, g.data, archive.Options{})
 	if err != nil {
 		return err
+	}
+	problems := exitCodeError{code: exitProblems, err: fmt.Errorf("recover: %d problems; run `sealmail verify`", len(res.Findings))}
+	if asJSON {
+		if err := printJSON(out, res); err != nil {
+			return err
+		}
+		if len(res.Findings) > 0 {
+			return problems
+		}
+		return nil
 	}
 	fmt.Fprintf(out, "catalog rebuilt: %d messages (%d deleted), %d receipts, %d segments (%d sealed), next id %d\n",
 		res.Messages, res.Deleted, res.Receipts, res.Segments, res.Sealed, res.NextID)
@@ -52,7 +67,7 @@ func runRecover(ctx context.Context, g *globalOptions, out io.Writer) error {
 		fmt.Fprintf(out, "problem: %s\n", f)
 	}
 	if len(res.Findings) > 0 {
-		return exitCodeError{code: exitProblems, err: fmt.Errorf("recover: %d problems (see above); run `sealmail verify`", len(res.Findings))}
+		return problems
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/api"
 	"github.com/sealmail/sealmail/archive"
 	"github.com/sealmail/sealmail/smtpd"
@@ -191,11 +192,43 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		serve("smtps", func() error { return srv.ServeTLS(ltls) })
 	}
 	serve("control socket", func() error { return ctl.Serve(lctl) })
-	if err := a.LogDaemonStart(dctx, version, os.Getpid(), addrs); err != nil {
-		return err
+	// The start and the configuration in force are audited before anything
+	// else. On a full disk the daemon starts all the same (senders get 4xx
+	// until space is free, README "Disk full") and audits them once it can.
+	startLogged := false
+	logStart := func() error {
+		if !startLogged {
+			if err := a.LogDaemonStart(dctx, version, os.Getpid(), addrs); err != nil {
+				return err
+			}
+			startLogged = true
+		}
+		return a.LogConfig(dctx, cfg.redacted())
 	}
-	if err := a.LogConfig(dctx, cfg.redacted()); err != nil {
-		return err
+	rctx, stopRetry := context.WithCancel(ctx)
+	defer stopRetry()
+	if err := logStart(); err != nil {
+		if !errors.Is(err, sealmail.ErrStorageFull) {
+			return err
+		}
+		log.Error("storage full: the daemon's start is audited once space is free; senders get 4xx until then", "err", err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(5 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-rctx.Done():
+					return
+				case <-t.C:
+					if err := logStart(); err == nil {
+						log.Info("daemon start audited")
+						return
+					}
+				}
+			}
+		}()
 	}
 	log.Info("sealmail serving", "listeners", strings.Join(addrs, ", "), "data", g.data, "version", version)
 
@@ -220,6 +253,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 	if err := ctl.Shutdown(sctx); err != nil {
 		log.Warn("control socket shutdown", "err", err)
 	}
+	stopRetry()
 	wg.Wait()
 	os.Remove(sockPath)
 	reason := "signal"

@@ -53,7 +53,9 @@ the reader must not be running. Exit codes: 0 success, 1 error, 2 bad usage.`,
 	add := &cobra.Command{
 		Use:   "add NAME --role admin|auditor|officer|user [--address A]...",
 		Short: "Add a user; prints the password (if generated), TOTP URI and recovery codes once",
-		Args:  cobra.ExactArgs(1),
+		Long: "Add a user of the reader. The password (generated unless --password-stdin), the\nTOTP URI (otpauth://…) and ten recovery codes are printed once." +
+			exitCodes(", an invalid name, role, address or date"),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			role, err := access.ParseRole(o.role)
 			if err != nil {
@@ -83,6 +85,7 @@ the reader must not be running. Exit codes: 0 success, 1 error, 2 bad usage.`,
 	reset := &cobra.Command{
 		Use:   "reset NAME",
 		Short: "Give a user a new password, TOTP secret and recovery codes; ends their sessions",
+		Long:  "Give a user a new password, TOTP secret and recovery codes, printed once; the\nuser's sessions end." + userExitCodes,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pw, err := readPassword(cmd.InOrStdin(), o.passwordStdin)
@@ -106,6 +109,7 @@ the reader must not be running. Exit codes: 0 success, 1 error, 2 bad usage.`,
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List users",
+		Long:  "List the reader's users: name, role, addresses, state." + exitCodes(""),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withState(cmd, o, func(st *access.State) error {
@@ -122,11 +126,15 @@ the reader must not be running. Exit codes: 0 success, 1 error, 2 bad usage.`,
 	disable := &cobra.Command{
 		Use:   "disable NAME",
 		Short: "Disable a user and end their sessions",
+		Long:  "Disable a user and end their sessions; the last enabled admin cannot be disabled." + userExitCodes,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withState(cmd, o, func(st *access.State) error {
 				if err := st.DisableUser(cmd.Context(), cliActor(), args[0]); err != nil {
 					return userError("user disable", err)
+				}
+				if o.asJSON {
+					return printJSON(cmd.OutOrStdout(), userState{User: args[0], Disabled: true})
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "user %s disabled; their sessions have ended\n", args[0])
 				return nil
@@ -136,19 +144,32 @@ the reader must not be running. Exit codes: 0 success, 1 error, 2 bad usage.`,
 	enable := &cobra.Command{
 		Use:   "enable NAME",
 		Short: "Enable a disabled user",
+		Long:  "Enable a disabled user." + userExitCodes,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withState(cmd, o, func(st *access.State) error {
 				if err := st.EnableUser(cmd.Context(), cliActor(), args[0]); err != nil {
 					return userError("user enable", err)
 				}
+				if o.asJSON {
+					return printJSON(cmd.OutOrStdout(), userState{User: args[0], Disabled: false})
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "user %s enabled\n", args[0])
 				return nil
 			})
 		},
 	}
+	for _, sub := range []*cobra.Command{disable, enable} {
+		sub.Flags().BoolVar(&o.asJSON, "json", false, `print {"user": NAME, "disabled": BOOL}`)
+	}
 	c.AddCommand(add, list, disable, enable, reset)
 	return c
+}
+
+// userState is the --json output of user disable and enable.
+type userState struct {
+	User     string `json:"user"`
+	Disabled bool   `json:"disabled"`
 }
 
 // withState opens the state directory for fn.
@@ -163,11 +184,18 @@ func withState(cmd *cobra.Command, o *userOptions, fn func(*access.State) error)
 
 // userError marks the caller's mistakes as usage errors.
 func userError(op string, err error) error {
-	if errors.Is(err, access.ErrInvalid) {
+	switch {
+	case errors.Is(err, access.ErrInvalid):
 		return usageError{fmt.Errorf("%s: %w", op, err)}
+	case errors.Is(err, access.ErrNoUser):
+		return exitCodeError{code: exitNotFound, err: fmt.Errorf("%s: %w", op, err)}
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
+
+// userExitCodes is the exit code paragraph of the user commands that name
+// a user.
+var userExitCodes = exitCodes(", an invalid name, role, address or date", "4 no such user")
 
 // cliActor names who runs the command, for the audit events.
 func cliActor() access.Actor {

@@ -132,7 +132,7 @@ func TestUserCommandErrors(t *testing.T) {
 		{[]string{"add", "x", "--role", "user"}, 2, "--address"},
 		{[]string{"add", "x", "--role", "admin", "--expires", "tomorrow"}, 2, "--expires"},
 		{[]string{"add", "x", "--role", "admin", "--password-stdin"}, 2, "empty"},
-		{[]string{"disable", "ghost"}, 1, "no such user"},
+		{[]string{"disable", "ghost"}, exitNotFound, "no such user"},
 	} {
 		_, errs, code := runUser(t, "", append(tc.args, "--state", state)...)
 		if code != tc.code || !strings.Contains(errs, tc.msg) {

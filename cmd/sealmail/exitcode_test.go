@@ -130,8 +130,8 @@ func TestHelpDocumentsExitCodesAndJSON(t *testing.T) {
 		}
 	}
 	walk(newRootCommand())
-	if len(leaves) != 19 {
-		t.Errorf("found %d commands, want 19 (update this test with the command list)", len(leaves))
+	if len(leaves) != 25 {
+		t.Errorf("found %d commands, want 25 (update this test with the command list)", len(leaves))
 	}
 	for _, c := range leaves {
 		path := c.CommandPath()
