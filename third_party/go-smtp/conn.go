@@ -106,6 +106,15 @@ func (c *Conn) handle(cmd string, arg string) {
 	}
 
 	cmd = strings.ToUpper(cmd)
+	if hook := c.server.OnCommand; hook != nil {
+		if err := hook(c, cmd); err != nil {
+			c.writeResponse(err.Code, err.EnhancedCode, err.Message)
+			if err.Code == 421 {
+				c.Close()
+			}
+			return
+		}
+	}
 	switch cmd {
 	case "SEND", "SOML", "SAML", "EXPN", "HELP", "TURN":
 		// These commands are not implemented in any state
@@ -983,6 +992,11 @@ func (c *Conn) handleData(arg string) {
 		return
 	}
 
+	// MaxLineLength bounds command lines; message content is bounded by
+	// MaxMessageBytes only, as for BDAT.
+	c.lineLimitReader.setLimit(0)
+	defer c.lineLimitReader.setLimit(c.server.MaxLineLength)
+
 	r := newDataReader(c)
 	code, enhancedCode, msg := dataErrorToStatus(c.Session().Data(r))
 	r.limited = false
@@ -1043,41 +1057,42 @@ func (c *Conn) handleBdat(arg string) {
 		r, c.bdatPipe = io.Pipe()
 
 		c.dataResult = make(chan error, 1)
+		// The goroutine may outlive the connection (which sets the
+		// session to nil on close): it uses what it was started with.
+		session, dataResult, bdatStatus, recipients := c.Session(), c.dataResult, c.bdatStatus, c.recipients
 
 		go func() {
 			defer func() {
 				if err := recover(); err != nil {
-					c.handlePanic(err, c.bdatStatus)
+					c.handlePanic(err, bdatStatus)
 
-					c.dataResult <- errPanic
+					dataResult <- errPanic
 					r.CloseWithError(errPanic)
 				}
 			}()
 
 			var err error
 			if !c.server.LMTP {
-				err = c.Session().Data(r)
+				err = session.Data(r)
 			} else {
-				lmtpSession, ok := c.Session().(LMTPSession)
+				lmtpSession, ok := session.(LMTPSession)
 				if !ok {
-					err = c.Session().Data(r)
-					for _, rcpt := range c.recipients {
-						c.bdatStatus.SetStatus(rcpt, err)
+					err = session.Data(r)
+					for _, rcpt := range recipients {
+						bdatStatus.SetStatus(rcpt, err)
 					}
 				} else {
-					err = lmtpSession.LMTPData(r, c.bdatStatus)
+					err = lmtpSession.LMTPData(r, bdatStatus)
 				}
 			}
 
-			c.dataResult <- err
+			dataResult <- err
 			r.CloseWithError(err)
 		}()
 	}
 
-	c.lineLimitReader.LineLimit = 0
-	defer func() {
-		c.lineLimitReader.LineLimit = c.server.MaxLineLength
-	}()
+	c.lineLimitReader.setLimit(0)
+	defer c.lineLimitReader.setLimit(c.server.MaxLineLength)
 
 	chunk := io.LimitReader(c.text.R, int64(size))
 	_, err = io.Copy(c.bdatPipe, chunk)

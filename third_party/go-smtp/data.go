@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 )
@@ -47,9 +48,18 @@ var ErrDataTooLarge = &SMTPError{
 	Message:      "Maximum message size exceeded",
 }
 
+// dataReader reads DATA content (RFC 5321 §4.2.5, §4.5.2): it removes the
+// leading dot of every line that starts with one and ends at the line that
+// is a single dot. Lines end only with CRLF; a bare CR or LF is content.
+// It works on the bufio.Reader's buffer a line piece at a time (no per-byte
+// state machine) and never reads past the end-of-data line, so pipelined
+// commands after it stay buffered for the command reader.
 type dataReader struct {
-	r     *bufio.Reader
-	state int
+	r *bufio.Reader
+
+	lineStart bool // the next byte starts a line (initially, and after CRLF)
+	prevCR    bool // the last content byte returned was CR, mid-line
+	eof       bool // the end-of-data line was consumed
 
 	limited bool
 	n       int64 // Maximum bytes remaining
@@ -57,7 +67,8 @@ type dataReader struct {
 
 func newDataReader(c *Conn) *dataReader {
 	dr := &dataReader{
-		r: c.text.R,
+		r:         c.text.R,
+		lineStart: true,
 	}
 
 	if c.server.MaxMessageBytes > 0 {
@@ -69,80 +80,77 @@ func newDataReader(c *Conn) *dataReader {
 }
 
 func (r *dataReader) Read(b []byte) (n int, err error) {
-	if r.limited {
-		if r.n <= 0 {
-			return 0, ErrDataTooLarge
+	for !r.eof {
+		if r.lineStart {
+			// At most 3 bytes decide: ".\r\n" ends DATA, another "."
+			// is removed (only the dot: ".\rX" gives "\rX").
+			if n > 0 && r.r.Buffered() < 3 {
+				// Do not wait for more input with content in hand.
+				return n, nil
+			}
+			p, perr := r.r.Peek(3)
+			if len(p) == 0 {
+				return n, unexpectedEOF(perr)
+			}
+			if p[0] == '.' {
+				if len(p) == 3 && p[1] == '\r' && p[2] == '\n' {
+					r.r.Discard(3)
+					r.eof = true
+					break
+				}
+				if len(p) < 3 {
+					// The connection ended inside the line.
+					return n, unexpectedEOF(perr)
+				}
+				r.r.Discard(1)
+			}
+			r.lineStart = false
+			r.prevCR = false
+			continue
 		}
-		if int64(len(b)) > r.n {
-			b = b[0:r.n]
+		if n == len(b) {
+			return n, nil
 		}
+		if r.limited && r.n <= 0 {
+			return n, ErrDataTooLarge
+		}
+		want := r.r.Buffered()
+		if want == 0 {
+			if n > 0 {
+				return n, nil
+			}
+			want = 1 // block for input
+		}
+		want = min(want, len(b)-n)
+		if r.limited && int64(want) > r.n {
+			want = int(r.n)
+		}
+		p, perr := r.r.Peek(want)
+		if len(p) == 0 {
+			return n, unexpectedEOF(perr)
+		}
+		if i := bytes.IndexByte(p, '\n'); i >= 0 {
+			// RFC 5321 §2.3.8: only CRLF ends a line.
+			crlf := (i > 0 && p[i-1] == '\r') || (i == 0 && r.prevCR)
+			p = p[:i+1]
+			r.lineStart = crlf
+			r.prevCR = false
+		} else {
+			r.prevCR = p[len(p)-1] == '\r'
+		}
+		copy(b[n:], p)
+		n += len(p)
+		if r.limited {
+			r.n -= int64(len(p))
+		}
+		r.r.Discard(len(p))
 	}
+	return n, io.EOF
+}
 
-	// Code below is taken from net/textproto with only one modification to
-	// not rewrite CRLF -> LF.
-
-	// Run data through a simple state machine to
-	// elide leading dots and detect End-of-Data (<CR><LF>.<CR><LF>) line.
-	const (
-		stateBeginLine = iota // beginning of line; initial state; must be zero
-		stateDot              // read . at beginning of line
-		stateDotCR            // read .\r at beginning of line
-		stateCR               // read \r (possibly at end of line)
-		stateData             // reading data in middle of line
-		stateEOF              // reached .\r\n end marker line
-	)
-	for n < len(b) && r.state != stateEOF {
-		var c byte
-		c, err = r.r.ReadByte()
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			break
-		}
-		switch r.state {
-		case stateBeginLine:
-			if c == '.' {
-				r.state = stateDot
-				continue
-			}
-			if c == '\r' {
-				r.state = stateCR
-				break
-			}
-			r.state = stateData
-		case stateDot:
-			if c == '\r' {
-				r.state = stateDotCR
-				continue
-			}
-			r.state = stateData
-		case stateDotCR:
-			if c == '\n' {
-				r.state = stateEOF
-				continue
-			}
-			r.state = stateData
-		case stateCR:
-			if c == '\n' {
-				r.state = stateBeginLine
-				break
-			}
-			r.state = stateData
-		case stateData:
-			if c == '\r' {
-				r.state = stateCR
-			}
-		}
-		b[n] = c
-		n++
+func unexpectedEOF(err error) error {
+	if err == nil || err == io.EOF {
+		return io.ErrUnexpectedEOF
 	}
-	if err == nil && r.state == stateEOF {
-		err = io.EOF
-	}
-
-	if r.limited {
-		r.n -= int64(n)
-	}
-	return
+	return err
 }

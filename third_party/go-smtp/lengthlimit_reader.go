@@ -45,3 +45,10 @@ func (r *lineLimitReader) Read(b []byte) (int, error) {
 
 	return n, nil
 }
+
+// setLimit changes the limit; the current line starts anew, so that
+// content read without a limit does not count against the next command.
+func (r *lineLimitReader) setLimit(limit int) {
+	r.LineLimit = limit
+	r.curLineLength = 0
+}

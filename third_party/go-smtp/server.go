@@ -31,9 +31,11 @@ type Server struct {
 	// Enable LMTP mode, as defined in RFC 2033.
 	LMTP bool
 
-	Domain            string
-	MaxRecipients     int
-	MaxMessageBytes   int64
+	Domain          string
+	MaxRecipients   int
+	MaxMessageBytes int64
+	// MaxLineLength bounds command lines (and AUTH exchanges), not
+	// message content, which MaxMessageBytes bounds.
 	MaxLineLength     int
 	AllowInsecureAuth bool
 	Debug             io.Writer
@@ -78,6 +80,11 @@ type Server struct {
 	//
 	// Default value of NONE to advertise no specific profile.
 	MtPriorityProfile PriorityProfile
+
+	// OnCommand, if set, is called with every command verb (upper case)
+	// before it is handled. A non-nil error is written as the reply and
+	// the command is not handled; a 421 also closes the connection.
+	OnCommand func(c *Conn, cmd string) *SMTPError
 
 	// The server backend.
 	Backend Backend
