@@ -88,6 +88,7 @@ type Archive struct {
 	indexer *indexer     // nil when read-only
 
 	holdMu    sync.Mutex // serialises changes to the holds
+	deleting  *sync.Map  // message ID → actor, while its tombstone is stored (audited as that actor)
 	closeOnce sync.Once
 	closeErr  error
 
@@ -149,13 +150,14 @@ func Open(dir string, opts Options) (*Archive, error) {
 	if so.CatalogTimeout == 0 {
 		so.CatalogTimeout = opts.LockTimeout
 	}
-	storeHooks(&so, log)
+	deleting := new(sync.Map)
+	storeHooks(&so, log, deleting)
 	s, err := store.Open(dir, so)
 	if err != nil {
 		log.Close()
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
-	a := &Archive{dir: dir, opts: opts, log: opts.Logger, store: s, audit: log, started: opts.Now()}
+	a := &Archive{dir: dir, opts: opts, log: opts.Logger, store: s, audit: log, started: opts.Now(), deleting: deleting}
 	// The index is derived data: if it cannot be opened the archive still
 	// ingests, and search says how to rebuild it. A read-only archive (the
 	// CLI without a daemon) opens it only when a command needs it, so that

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/sealmail/sealmail/audit"
@@ -45,12 +46,16 @@ func (a *Archive) AuditLog() *audit.Log { return a.audit }
 
 // storeHooks connects the store's writer to the audit log: every stored
 // entry is logged before its catalog entry commits.
-func storeHooks(o *store.Options, log *audit.Log) {
+func storeHooks(o *store.Options, log *audit.Log, deleting *sync.Map) {
 	ctx := WithActor(context.Background(), "smtpd")
 	o.OnCommit = func(cs []store.Committed) error {
 		evs := make([]audit.Event, len(cs))
 		for i, c := range cs {
-			evs[i] = audit.Event{Type: audit.TypeIngest, Actor: "smtpd", Fields: committedFields(c)}
+			actor := "smtpd"
+			if v, ok := deleting.Load(c.ID); ok && c.Kind == store.KindTombstone {
+				actor = v.(string) // who ordered the purge or erasure
+			}
+			evs[i] = audit.Event{Type: audit.TypeIngest, Actor: actor, Fields: committedFields(c)}
 		}
 		_, err := log.AppendAll(ctx, evs)
 		return err

@@ -110,6 +110,8 @@ func (a *Archive) delete(ctx context.Context, x *index.Index, ids []uint64, reas
 	for i, id := range ids {
 		dels[i] = store.Deletion{ID: sealmail.MessageID(id), Reason: reason, Audit: seq}
 		gone[i] = sealmail.MessageID(id)
+		a.deleting.Store(gone[i], actorOf(ctx))
+		defer a.deleting.Delete(gone[i])
 	}
 	if err := a.store.Delete(ctx, dels, a.opts.Now()); err != nil {
 		return 0, err
