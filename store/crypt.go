@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"time"
 
 	"filippo.io/age"
@@ -50,7 +51,9 @@ type codec struct {
 }
 
 func newCodec(recipients []age.Recipient) (*codec, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	// One encoder per CPU: EncodeAll calls beyond the concurrency queue,
+	// and a session queued there holds its whole message (issue #12).
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
 	if err != nil {
 		return nil, fmt.Errorf("zstd encoder: %w", err)
 	}
