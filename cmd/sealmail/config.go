@@ -51,6 +51,16 @@ type SMTPConfig struct {
 	AcceptRecipients []string          `toml:"accept_recipients" yaml:"accept_recipients"` // addresses or @domains; empty: any
 	Users            map[string]string `toml:"users" yaml:"users"`                         // AUTH PLAIN user → bcrypt hash
 	RequireAuth      bool              `toml:"require_auth" yaml:"require_auth"`
+	// Front-door limits (docs/threat-model.md); zero values are the
+	// defaults shown.
+	MaxCommandLine      string `toml:"max_command_line" yaml:"max_command_line"`             // default "4KiB"
+	MaxInFlight         string `toml:"max_in_flight" yaml:"max_in_flight"`                   // default "512MiB"
+	ReservedConnections int    `toml:"reserved_connections" yaml:"reserved_connections"`     // default max_connections/5
+	MaxConnectionsPerIP int    `toml:"max_connections_per_ip" yaml:"max_connections_per_ip"` // default 10
+	MaxSessionTime      string `toml:"max_session_time" yaml:"max_session_time"`             // default "1h"
+	MaxIdleCommands     int    `toml:"max_idle_commands" yaml:"max_idle_commands"`           // default 100
+	AuthFailuresPerIP   int    `toml:"auth_failures_per_ip" yaml:"auth_failures_per_ip"`     // default 5
+	AuthFailuresPerUser int    `toml:"auth_failures_per_user" yaml:"auth_failures_per_user"` // default 10
 }
 
 // JournalConfig says whose journal reports are trusted.
@@ -162,6 +172,21 @@ func (c *Config) Validate() []error {
 	if c.SMTP.MaxRecipients < 0 || c.SMTP.MaxConnections < 0 {
 		bad("smtp.max_recipients and smtp.max_connections must not be negative")
 	}
+	for _, s := range []struct{ key, v string }{{"smtp.max_command_line", c.SMTP.MaxCommandLine}, {"smtp.max_in_flight", c.SMTP.MaxInFlight}} {
+		if _, err := parseSize(s.v); err != nil {
+			bad("%s: %v", s.key, err)
+		}
+	}
+	if n, _ := parseSize(c.SMTP.MaxCommandLine); n != 0 && n < 512 {
+		bad("smtp.max_command_line = %q: want at least 512 bytes (RFC 5321 §4.5.3.1.4)", c.SMTP.MaxCommandLine)
+	}
+	if _, err := parseDuration(c.SMTP.MaxSessionTime); err != nil {
+		bad("smtp.max_session_time: %v", err)
+	}
+	if c.SMTP.ReservedConnections < 0 || c.SMTP.MaxIdleCommands < 0 || c.SMTP.AuthFailuresPerIP < 0 || c.SMTP.AuthFailuresPerUser < 0 {
+		bad("smtp.reserved_connections, max_idle_commands, auth_failures_per_ip and auth_failures_per_user must not be negative")
+	}
+	errs = append(errs, c.exposureErrors()...)
 	if c.Retention != nil {
 		for _, e := range c.Retention.Validate() {
 			bad("retention: %v", e)
