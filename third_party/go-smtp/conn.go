@@ -1346,7 +1346,13 @@ func (c *Conn) readLine() (string, error) {
 		}
 	}
 
-	return c.text.ReadLine()
+	line, err := c.text.ReadLine()
+	if err == nil && c.lineLimitReader.exceeded() {
+		// bufio hands out what it has before the error: a line cut
+		// at the limit must not run as a command.
+		return "", ErrTooLongLine
+	}
+	return line, err
 }
 
 func (c *Conn) reset() {

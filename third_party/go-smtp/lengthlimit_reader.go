@@ -52,3 +52,8 @@ func (r *lineLimitReader) setLimit(limit int) {
 	r.LineLimit = limit
 	r.curLineLength = 0
 }
+
+// exceeded reports whether the current line went past the limit.
+func (r *lineLimitReader) exceeded() bool {
+	return r.LineLimit > 0 && r.curLineLength > r.LineLimit
+}
