@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,9 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// maxFuzzHeap bounds the heap after each FuzzSession input.
+const maxFuzzHeap = 256 << 20
 
 var replyLine = regexp.MustCompile(`^[2-5][0-9][0-9][ -]`)
 
@@ -127,6 +131,14 @@ func FuzzSession(f *testing.F) {
 			}
 		}
 		checkPanics(t, logs.String())
+		// Memory limit: a session of a fuzz input must not leave the
+		// heap anywhere near what a 4 KiB message and 512-byte command
+		// lines need (huge lines were once buffered whole).
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if ms.HeapAlloc > maxFuzzHeap {
+			t.Fatalf("heap at %d bytes after a %d-byte session, limit %d", ms.HeapAlloc, len(in), maxFuzzHeap)
+		}
 		if n := s.budget.inUse(); n != 0 {
 			t.Errorf("in-flight budget holds %d bytes after the session ended", n)
 		}

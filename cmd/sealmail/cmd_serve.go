@@ -150,6 +150,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		Retention:               retention,
 		CheckpointEvery:         cfg.Audit.CheckpointEvery,
 		CheckpointInterval:      cpInterval,
+		IndexQueueBytes:         indexQueueBytes(cfg),
 	})
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("the archive at %s is already open in another sealmail process (is the daemon running? see `sealmail status --data %s`)", g.data, g.data)
@@ -182,7 +183,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// GC harder as the heap nears the in-flight budget plus the
 		// rest of the daemon, so that RSS follows the budget.
-		debug.SetMemoryLimit(smtpOpts.MaxInFlightBytes + memoryOverhead)
+		debug.SetMemoryLimit(smtpOpts.MaxInFlightBytes + indexQueueBytes(cfg) + memoryOverhead)
 	}
 	srv := smtpd.New(a, smtpOpts)
 	hup := make(chan os.Signal, 1)
@@ -308,6 +309,9 @@ func smtpOptions(g *globalOptions, cfg *Config, log *slog.Logger) (smtpd.Options
 	if inFlight == 0 {
 		inFlight = smtpd.DefaultMaxInFlightBytes
 	}
+	// smtp.max_in_flight covers the messages being received and stored
+	// and those waiting for the indexer.
+	inFlight -= indexQueueBytes(cfg)
 	sessionTime, _ := parseDuration(c.MaxSessionTime)
 	cmdTimeout, _ := parseDuration(c.CommandTimeout)
 	dataTimeout, _ := parseDuration(c.DataTimeout)
@@ -355,7 +359,17 @@ func smtpOptions(g *globalOptions, cfg *Config, log *slog.Logger) (smtpd.Options
 
 // memoryOverhead is what the daemon needs besides messages in flight
 // (index, catalog, connections), for its soft memory limit.
-const memoryOverhead = 192 << 20
+const memoryOverhead = 128 << 20
+
+// indexQueueBytes is the part of smtp.max_in_flight kept for messages
+// waiting for the indexer: a quarter.
+func indexQueueBytes(cfg *Config) int64 {
+	n, _ := parseSize(cfg.SMTP.MaxInFlight)
+	if n == 0 {
+		n = smtpd.DefaultMaxInFlightBytes
+	}
+	return n / 4
+}
 
 // certFiles returns the TLS certificate and key files in use.
 func certFiles(cfg *Config, g *globalOptions) (certFile, keyFile string) {
