@@ -528,4 +528,28 @@ func TestCertificateReloadAndChain(t *testing.T) {
 	if !strings.Contains(logs.String(), "expires in 9 days") && !strings.Contains(logs.String(), "expires in 10 days") {
 		t.Errorf("no expiry warning for a certificate valid 10 more days; logs:\n%s", logs.String())
 	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "chain=2") && !strings.Contains(line, "self_signed=false") {
+			t.Errorf("a CA-issued chain logged as self-signed: %s", line)
+		}
+	}
+
+	// A generated self-signed certificate near its end is recognised.
+	certPEM, keyPEM, err := selfSigned("old.test", time.Now().Add(-certValidity+5*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs.mu.Lock()
+	logs.b.Reset()
+	logs.mu.Unlock()
+	if err := s.SetCertificate(old); err != nil {
+		t.Fatal(err)
+	}
+	if out := logs.String(); !strings.Contains(out, "self_signed=true") || !strings.Contains(out, "expires in") {
+		t.Errorf("no self-signed expiry warning:\n%s", out)
+	}
 }

@@ -3,6 +3,7 @@
 package smtpd
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -97,7 +98,10 @@ func (s *Server) storeCertificate(cert *tls.Certificate) {
 	}
 	if leaf := cert.Leaf; leaf != nil {
 		left := time.Until(leaf.NotAfter)
-		selfSigned := leaf.CheckSignatureFrom(leaf) == nil
+		// CheckSignatureFrom would demand a CA certificate; a generated
+		// self-signed one is not.
+		selfSigned := bytes.Equal(leaf.RawIssuer, leaf.RawSubject) &&
+			leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) == nil
 		attrs := []any{"subject", leaf.Subject.CommonName, "not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "self_signed", selfSigned, "chain", len(cert.Certificate)}
 		switch {
 		case left <= 0:
