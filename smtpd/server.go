@@ -260,8 +260,10 @@ func New(ing Ingester, opts Options) *Server {
 	if opts.MaxInFlightBytes <= 0 {
 		opts.MaxInFlightBytes = DefaultMaxInFlightBytes
 	}
+	raisedBudget := false
 	if min := MessageMemoryFactor * (opts.MaxMessageBytes + bytesMinRead); opts.MaxInFlightBytes < min {
 		opts.MaxInFlightBytes = min
+		raisedBudget = true
 	}
 	if opts.ReservedConnections <= 0 && len(opts.TrustedNetworks) > 0 {
 		opts.ReservedConnections = opts.MaxConnections / 5
@@ -307,6 +309,9 @@ func New(ing Ingester, opts Options) *Server {
 		s.initCertificates()
 	}
 
+	if raisedBudget {
+		logger.Warn("smtp in-flight budget raised to hold one message of the maximum size", "max_in_flight", opts.MaxInFlightBytes, "max_message_bytes", opts.MaxMessageBytes)
+	}
 	if len(opts.Auth) > 0 && s.tlsConfig == nil {
 		logger.Warn("smtp AUTH users configured without TLSConfig: AUTH is offered only after TLS, so never")
 	}

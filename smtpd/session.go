@@ -76,7 +76,8 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	// transaction that cannot fit is refused before its content is sent.
 	s.charge = charge{b: &s.srv.budget}
 	if !s.charge.grow(max(size, initialCharge) + bytesMinRead) {
-		s.srv.log.Warn("smtp message not admitted: in-flight budget spent", "remote", s.remote, "size", size, "in_flight", s.srv.budget.inUse())
+		// Info, not Warn: under load this is every retry of every sender.
+		s.srv.log.Info("smtp message not admitted: in-flight budget spent", "remote", s.remote, "size", size, "in_flight", s.srv.budget.inUse())
 		return replyBusy
 	}
 	if !s.tc.beginTx() {

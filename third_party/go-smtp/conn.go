@@ -987,15 +987,15 @@ func (c *Conn) handleData(arg string) {
 
 	defer c.reset()
 
-	if c.server.LMTP {
-		c.handleDataLMTP()
-		return
-	}
-
 	// MaxLineLength bounds command lines; message content is bounded by
 	// MaxMessageBytes only, as for BDAT.
 	c.lineLimitReader.setLimit(0)
 	defer c.lineLimitReader.setLimit(c.server.MaxLineLength)
+
+	if c.server.LMTP {
+		c.handleDataLMTP()
+		return
+	}
 
 	r := newDataReader(c)
 	code, enhancedCode, msg := dataErrorToStatus(c.Session().Data(r))
