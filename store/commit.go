@@ -129,7 +129,11 @@ func (s *Store) Append(ctx context.Context, m *Message) (AppendResult, error) {
 	} else {
 		ph.Kind = KindMessage.String()
 		req.entry.Kind, req.entry.Size = KindMessage, int64(len(m.Original))
-		req.frame, err = s.codec.compress(&ph, m.Original, m.Report)
+		report, cut := cutOriginal(m.Report, m.Original)
+		if cut != nil {
+			ph.Version, ph.ReportCut, ph.ReportSize = 2, cut, int64(len(report))
+		}
+		req.frame, err = s.codec.compress(&ph, m.Original, report)
 	}
 	if err != nil {
 		return AppendResult{}, err
