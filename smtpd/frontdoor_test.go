@@ -552,4 +552,12 @@ func TestCertificateReloadAndChain(t *testing.T) {
 	if out := logs.String(); !strings.Contains(out, "self_signed=true") || !strings.Contains(out, "expires in") {
 		t.Errorf("no self-signed expiry warning:\n%s", out)
 	}
+	// The daily check warns again.
+	logs.mu.Lock()
+	logs.b.Reset()
+	logs.mu.Unlock()
+	s.CheckCertificate()
+	if out := logs.String(); !strings.Contains(out, "expires in 4 days") && !strings.Contains(out, "expires in 5 days") {
+		t.Errorf("CheckCertificate did not warn:\n%s", out)
+	}
 }

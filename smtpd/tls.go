@@ -96,6 +96,22 @@ func (s *Server) storeCertificate(cert *tls.Certificate) {
 			cert.Leaf = leaf
 		}
 	}
+	s.logCertificate(cert, true)
+	s.certs.Store(cert)
+}
+
+// CheckCertificate warns, as at start, when the served certificate expires
+// within [CertExpiryWarning] (or has expired); a long-running daemon calls
+// it daily.
+func (s *Server) CheckCertificate() {
+	if cert := s.certs.Load(); cert != nil {
+		s.logCertificate(cert, false)
+	}
+}
+
+// logCertificate logs the certificate's expiry: a warning or error when it
+// is near or past, else (if always) at info.
+func (s *Server) logCertificate(cert *tls.Certificate, always bool) {
 	if leaf := cert.Leaf; leaf != nil {
 		left := time.Until(leaf.NotAfter)
 		// CheckSignatureFrom would demand a CA certificate; a generated
@@ -108,11 +124,10 @@ func (s *Server) storeCertificate(cert *tls.Certificate) {
 			s.log.Error("smtp TLS certificate has EXPIRED: senders that verify or pin it will not deliver", attrs...)
 		case left < CertExpiryWarning:
 			s.log.Warn(fmt.Sprintf("smtp TLS certificate expires in %d days: renew it (a self-signed one: delete it and restart) and update the senders' pins", int(left.Hours()/24)), attrs...)
-		default:
+		case always:
 			s.log.Info("smtp TLS certificate", attrs...)
 		}
 	}
-	s.certs.Store(cert)
 }
 
 // LoadCertificate loads a PEM certificate chain (the server's certificate

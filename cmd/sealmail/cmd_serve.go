@@ -186,14 +186,30 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		debug.SetMemoryLimit(smtpOpts.MaxInFlightBytes + indexQueueBytes(cfg) + memoryOverhead)
 	}
 	srv := smtpd.New(a, smtpOpts)
+	// SIGHUP reloads the certificate; once a day its expiry is checked
+	// again. The goroutine ends with serve (stopBG, waited for below).
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	stopBG := make(chan struct{})
+	var bg sync.WaitGroup
+	bg.Add(1)
 	go func() {
-		for range hup {
-			reloadCertificate(srv, cfg, g, log)
+		defer bg.Done()
+		daily := time.NewTicker(24 * time.Hour)
+		defer daily.Stop()
+		for {
+			select {
+			case <-hup:
+				reloadCertificate(srv, cfg, g, log)
+			case <-daily.C:
+				srv.CheckCertificate()
+			case <-stopBG:
+				return
+			}
 		}
 	}()
+	defer func() { close(stopBG); bg.Wait() }()
 
 	var listeners []net.Listener
 	closeAll := func() {
