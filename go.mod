@@ -57,3 +57,8 @@ require (
 )
 
 tool filippo.io/age/cmd/age
+
+// go-smtp v0.25.1 with the patches listed in third_party/go-smtp/PATCHES.md
+// (command-line limit separate from DATA, an exact buffered DATA reader, a
+// per-command hook); remove when upstream has them.
+replace github.com/emersion/go-smtp => ./third_party/go-smtp

@@ -16,6 +16,8 @@ import (
 	"os/user"
 	"slices"
 	"strconv"
+	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -32,7 +34,23 @@ type Options struct {
 	// AllowUIDs are the peer user ids served besides root. Nil means the
 	// daemon's own uid.
 	AllowUIDs []uint32
+	// Pprof serves Go runtime profiles under /debug/pprof/ (each request
+	// audited). Off: 404.
+	Pprof bool
 }
+
+// Timeouts of the control socket's HTTP server. There is no write
+// timeout: verify and export replies may take hours to compute.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 5 * time.Minute
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// refusalAuditEvery: refusals of one uid are audited at most this often;
+// the ones in between are counted into the next entry.
+const refusalAuditEvery = time.Minute
 
 // Server serves one archive on the control socket.
 type Server struct {
@@ -40,6 +58,14 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	http *http.Server
+
+	mu       sync.Mutex
+	refusals map[uint32]*refusalCount // by peer uid
+}
+
+type refusalCount struct {
+	audited    time.Time
+	suppressed int
 }
 
 type peerKey struct{}
@@ -58,7 +84,7 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 	if opts.AllowUIDs == nil {
 		opts.AllowUIDs = []uint32{uint32(os.Getuid())}
 	}
-	s := &Server{a: a, opts: opts, log: opts.Logger}
+	s := &Server{a: a, opts: opts, log: opts.Logger, refusals: make(map[uint32]*refusalCount)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("GET /v1/messages", s.list)
@@ -76,12 +102,19 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 	mux.HandleFunc("POST /v1/verify", s.verify)
 	mux.HandleFunc("POST /v1/audit/verify", s.verifyAudit)
 	mux.HandleFunc("POST /v1/audit/checkpoint", s.checkpoint)
-	// Go runtime profiles, for diagnosing a slow daemon:
+	// Go runtime profiles, for diagnosing a slow daemon (serve --pprof):
 	// curl --unix-socket DIR/control.sock http://sealmail/debug/pprof/profile?seconds=10
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	// A heap profile shows memory that held message content: audited.
+	if opts.Pprof {
+		mux.Handle("GET /debug/pprof/", s.audited(http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", s.audited(http.HandlerFunc(pprof.Profile)))
+	}
 	s.http = &http.Server{
-		Handler: s.checkPeer(mux),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		Handler:           s.checkPeer(mux),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if p, err := peerOf(c); err == nil {
 				ctx = context.WithValue(ctx, peerKey{}, p)
@@ -163,7 +196,45 @@ func (s *Server) checkPeer(next http.Handler) http.Handler {
 		p, ok := r.Context().Value(peerKey{}).(Peer)
 		if !ok || (p.UID != 0 && !slices.Contains(s.opts.AllowUIDs, p.UID)) {
 			s.log.Warn("control socket: refused peer", "uid", p.UID, "pid", p.PID)
+			s.auditRefusal(r, p, ok)
 			s.writeError(w, &archive.Error{Code: archive.CodePermission, Message: "permission denied: run as root or as the daemon's user"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// auditRefusal records a refused peer in the audit log: the first refusal
+// of a uid at once, then at most one entry per refusalAuditEvery carrying
+// the count of refusals in between, so that a loop cannot flood the log.
+func (s *Server) auditRefusal(r *http.Request, p Peer, known bool) {
+	s.mu.Lock()
+	rc := s.refusals[p.UID]
+	if rc == nil {
+		rc = &refusalCount{}
+		s.refusals[p.UID] = rc
+	}
+	now := time.Now()
+	if now.Sub(rc.audited) < refusalAuditEvery {
+		rc.suppressed++
+		s.mu.Unlock()
+		return
+	}
+	suppressed := rc.suppressed
+	rc.audited, rc.suppressed = now, 0
+	s.mu.Unlock()
+	ctx := archive.WithActor(context.WithoutCancel(r.Context()), p.String())
+	if err := s.a.LogControlRefusal(ctx, r.Method, r.URL.Path, p.UID, p.PID, known, suppressed); err != nil {
+		s.log.Error("audit control socket refusal", "err", err)
+	}
+}
+
+// audited logs every request to next in the audit log before serving it.
+func (s *Server) audited(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.a.LogPprof(r.Context(), r.URL.Path, r.URL.RawQuery); err != nil {
+			s.log.Error("audit pprof", "err", err)
+			s.writeError(w, &archive.Error{Code: archive.CodeInternal, Message: "audit log unavailable"})
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -65,6 +65,10 @@ type Options struct {
 	// ReadOnly opens the store without changing it (no repair, no ingest),
 	// for the CLI when no daemon runs. The audit log still records reads.
 	ReadOnly bool
+	// IndexQueueBytes bounds the raw message bytes held for the indexer
+	// after ingest (beyond it a message is left for reindex); 0 means
+	// 256 MiB. The daemon counts it in its memory budget.
+	IndexQueueBytes int64
 }
 
 func (o *Options) setDefaults() {

@@ -65,6 +65,27 @@ func (a *Archive) LogAuth(ctx context.Context, user, remote string, ok bool) err
 	return a.logEvent(ctx, typ, authFields{User: user, Remote: remote, Method: "smtp-plain"})
 }
 
+// LogAuthThrottled audits a summary of the SMTP AUTH attempts refused
+// from remote without a password check while it was throttled.
+func (a *Archive) LogAuthThrottled(ctx context.Context, remote string, refused int) error {
+	return a.logEvent(ctx, audit.TypeAuthFail, authFields{Remote: remote, Method: "smtp-plain", Throttled: refused})
+}
+
+// LogControlRefusal audits a peer that the control socket refused; known
+// is false when its credentials could not be read.
+func (a *Archive) LogControlRefusal(ctx context.Context, method, path string, uid uint32, pid int32, known bool, since int) error {
+	f := refusalFields{Op: "refused", Method: method, Path: path, UID: uid, PID: pid, RefusedSinceLastEntry: since}
+	if !known {
+		f.Peer = "unknown (no SO_PEERCRED)"
+	}
+	return a.logEvent(ctx, audit.TypeAPICall, f)
+}
+
+// LogPprof audits a profile read through the control socket.
+func (a *Archive) LogPprof(ctx context.Context, path, query string) error {
+	return a.logEvent(ctx, audit.TypeAPICall, pprofFields{Op: "pprof", Path: path, Query: query})
+}
+
 // storeHooks connects the store's writer to the audit log: every stored
 // entry is logged before its catalog entry commits.
 // receipts is told of the entries of each commit (add) and of a commit
@@ -75,7 +96,11 @@ func storeHooks(o *store.Options, log *audit.Log, logger *slog.Logger, receipts 
 		receipts(cs, true)
 		evs := make([]audit.Event, len(cs))
 		for i, c := range cs {
-			evs[i] = audit.Event{Type: audit.TypeIngest, Actor: "smtpd", Fields: ingestOf(c)}
+			actor := "smtpd"
+			if c.Kind == store.KindTombstone && c.Actor != "" {
+				actor = c.Actor // who ordered the purge or erasure
+			}
+			evs[i] = audit.Event{Type: audit.TypeIngest, Actor: actor, Fields: ingestOf(c)}
 		}
 		_, err := log.AppendAll(ctx, evs)
 		if err != nil {

@@ -286,7 +286,30 @@ type daemonStopFields struct {
 type authFields struct {
 	Method string `json:"method"`
 	Remote string `json:"remote"`
-	User   string `json:"user"`
+	User   string `json:"user,omitempty"`
+	// Throttled counts the attempts refused without a password check
+	// since the previous summary (one entry per address and minute).
+	Throttled int `json:"throttled,omitempty"`
+}
+
+// refusalFields: a peer the control socket refused (TypeAPICall, op
+// "refused"), at most one entry per uid and minute.
+type refusalFields struct {
+	Op                    string `json:"op"`
+	Method                string `json:"method"`
+	Path                  string `json:"path"`
+	UID                   uint32 `json:"uid"`
+	PID                   int32  `json:"pid"`
+	Peer                  string `json:"peer,omitempty"`
+	RefusedSinceLastEntry int    `json:"refused_since_last_entry"`
+}
+
+// pprofFields: a profile read through the control socket (TypeAPICall,
+// op "pprof"; only with serve --pprof).
+type pprofFields struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Query string `json:"query"`
 }
 
 // retention formats a retain-until for people and the audit log.

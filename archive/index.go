@@ -109,7 +109,11 @@ func (ix *indexer) offer(d index.Doc, receipt bool) {
 		ix.pending[d.ID]++ // until indexed: the watermark never passes it
 	}
 	ix.maxID = max(ix.maxID, d.ID)
-	if ix.queued+int64(len(d.Raw)) <= indexMaxBytes {
+	limit := ix.a.opts.IndexQueueBytes
+	if limit <= 0 {
+		limit = indexMaxBytes
+	}
+	if ix.queued+int64(len(d.Raw)) <= limit {
 		select {
 		case ix.docs <- d: // never blocks: ingest does not wait for the index
 			ix.queued += int64(len(d.Raw))

@@ -173,7 +173,7 @@ func without(ids, drop []uint64) []uint64 {
 func (a *Archive) delete(ctx context.Context, x *index.Index, listed []*store.MessageInfo, reason string, seq uint64) (int64, []uint64, error) {
 	dels := make([]store.Deletion, len(listed))
 	for i, m := range listed {
-		dels[i] = store.Deletion{ID: m.ID, Reason: reason, Audit: seq, Listed: m}
+		dels[i] = store.Deletion{ID: m.ID, Reason: reason, Audit: seq, Actor: actorOf(ctx), Listed: m}
 	}
 	skippedIDs, err := a.store.Delete(ctx, dels, a.opts.Now())
 	if err != nil {

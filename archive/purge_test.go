@@ -176,6 +176,17 @@ func TestErase(t *testing.T) {
 	if v, err := a.Verify(ctx, nil); err != nil || !v.OK() {
 		t.Fatalf("verify after erase: %v %v", err, v.Problems)
 	}
+	// The tombstone's audit entry names who erased, not the receiver.
+	var tombActors []string
+	audit.Read(ctx, auditDir(a.dir), audit.Filter{Types: []string{audit.TypeIngest}}, func(e audit.Entry) error {
+		if e.Fields["kind"] == "tombstone" {
+			tombActors = append(tombActors, e.Actor)
+		}
+		return nil
+	})
+	if fmt.Sprint(tombActors) != "[dpo]" {
+		t.Errorf("tombstone audit actors = %q, want [dpo]", tombActors)
+	}
 }
 
 // TestPurgeWithoutIndexKeepsEverything: with the index deleted, nothing is

@@ -30,15 +30,26 @@
 //   - Malformed MIME, 8-bit and binary bytes, NUL: passed through. smtpd
 //     never parses the message.
 //
-// Known limitations of go-smtp v0.25.1's DATA reader (BDAT is not
-// affected; TestDATAGoSMTPQuirks pins them): a line sent as "." CR
-// followed by anything but LF loses the CR along with the dot; and after a
-// CR that directly precedes CRLF, the next line is not treated as a line
-// start, so its stuffed dot is kept and a "." line there does not end DATA
-// (the transfer then times out and the sender retries). Both need bare CRs,
-// which RFC 5322 forbids. A message of exactly MaxMessageBytes octets is
-// refused when sent with DATA (go-smtp stops at the limit before it sees the
-// end marker) and accepted with BDAT.
+// DATA is read by the patched go-smtp in third_party/go-smtp (PATCHES.md):
+// RFC 5321 §4.5.2 exactly, so a line "." CR X keeps its CR and a line
+// after CR CRLF is a line start; a message of exactly MaxMessageBytes
+// octets is accepted with DATA as with BDAT.
+//
+// # Front door limits
+//
+// Command lines are bounded by MaxCommandLineBytes (4 KiB), before TLS and
+// after; content only by MaxMessageBytes. Memory for messages in flight is
+// bounded by MaxInFlightBytes (each message charged [MessageMemoryFactor]
+// × its buffer), past which MAIL and content get 452 4.3.1. Connection
+// slots: MaxConnections, of which ReservedConnections only for
+// TrustedNetworks (the journaling sources), MaxConnectionsPerIP per other
+// address, MaxSessionTime per connection, MaxIdleCommands commands without
+// a delivered message. Failed AUTH is throttled per address and per user
+// with a doubling backoff (454 4.7.0 without a password check); user names
+// reach logs and [Options.OnAuth] cut to 256 bytes, refused attempts only
+// as summaries ([Options.OnAuthThrottled]). TLS 1.2 offers AEAD suites
+// only; [Server.SetCertificate] replaces the certificate for new
+// handshakes.
 //
 // Replies the package chooses live in replies.go; replies to protocol errors
 // (syntax, sequence, unknown commands) are go-smtp's. The 421 that closes
@@ -58,8 +69,9 @@
 //     and never carry paths, configuration or error details.
 //   - The bytes given to Ingest are the bytes the client sent in DATA
 //     (after dot-unstuffing) or BDAT, at most MaxMessageBytes of them.
-//   - A message is held in memory whole, so memory use is bounded by about
-//     MaxConnections × MaxMessageBytes (command lines share that bound).
+//   - A message is held in memory whole while it is ingested; all messages
+//     in flight together are charged at most MaxInFlightBytes, and a
+//     command line takes at most MaxCommandLineBytes.
 //   - Logs carry remote, id, size and err; envelope addresses and AUTH user
 //     names only at debug level; never message content or passwords.
 //

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/emersion/go-smtp"
 )
 
 // guardListener admits connections: it refuses clients outside
@@ -68,18 +70,85 @@ func (s *Server) admit(c net.Conn, listenAddr string) (*trackedConn, string) {
 		s.log.Info("smtp connection refused: network not allowed", "remote", c.RemoteAddr().String())
 		return nil, replyNetworkRefused
 	}
+	ip := addrIP(c.RemoteAddr())
+	trusted := s.trusted(ip)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shutting.Load() {
 		return nil, ""
 	}
-	if len(s.conns) >= s.opts.MaxConnections {
-		s.log.Warn("smtp connection refused: too many connections", "remote", c.RemoteAddr().String(), "max", s.opts.MaxConnections)
+	// Untrusted clients share MaxConnections minus the reserved slots;
+	// trusted ones (journaling sources) may use every slot.
+	limit := s.opts.MaxConnections
+	if !trusted {
+		limit -= s.opts.ReservedConnections
+	}
+	if len(s.conns) >= limit {
+		s.log.Warn("smtp connection refused: too many connections", "remote", c.RemoteAddr().String(), "max", limit, "trusted", trusted)
 		return nil, replyTooManyConns
 	}
-	tc := &trackedConn{Conn: c, srv: s, listenAddr: listenAddr}
+	if !trusted && s.opts.MaxConnectionsPerIP > 0 && s.perIP[ip] >= s.opts.MaxConnectionsPerIP {
+		s.log.Warn("smtp connection refused: too many connections from one address", "remote", c.RemoteAddr().String(), "max", s.opts.MaxConnectionsPerIP)
+		return nil, replyTooManyConnsIP
+	}
+	tc := &trackedConn{Conn: c, srv: s, listenAddr: listenAddr, ip: ip, trusted: trusted,
+		sessionEnd: time.Now().Add(s.opts.MaxSessionTime)}
 	s.conns[tc] = struct{}{}
+	s.perIP[ip]++
 	return tc, ""
+}
+
+// connCount returns the number of connections counted now.
+func (s *Server) connCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// addrIP is the client address of a TCP peer (unmapped), or the zero Addr.
+func addrIP(a net.Addr) netip.Addr {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// trusted reports whether ip is in Options.TrustedNetworks.
+func (s *Server) trusted(ip netip.Addr) bool {
+	for _, p := range s.opts.TrustedNetworks {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// onCommand is go-smtp's OnCommand hook: it spends the idle command budget
+// (Options.MaxIdleCommands). RCPT, DATA and BDAT carry a transaction and
+// are not counted here (refused RCPTs are, by the session); QUIT always
+// works.
+func (s *Server) onCommand(c *smtp.Conn, cmd string) *smtp.SMTPError {
+	switch cmd {
+	case "RCPT", "DATA", "BDAT", "QUIT":
+		return nil
+	}
+	tc := trackedOf(c.Conn())
+	if tc == nil || tc.spendIdle() {
+		return nil
+	}
+	s.log.Warn("smtp connection closed: idle command budget spent", "remote", tc.RemoteAddr().String(), "max", s.opts.MaxIdleCommands)
+	return replyIdleCommands
+}
+
+// trackedOf returns the trackedConn beneath nc (a TLS connection or the
+// trackedConn itself), or nil.
+func trackedOf(nc net.Conn) *trackedConn {
+	if t, ok := nc.(*tls.Conn); ok {
+		nc = t.NetConn()
+	}
+	tc, _ := nc.(*trackedConn)
+	return tc
 }
 
 // allowed reports whether a client address is in Options.AllowedNetworks.
@@ -87,11 +156,7 @@ func (s *Server) allowed(a net.Addr) bool {
 	if len(s.opts.AllowedNetworks) == 0 {
 		return true
 	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return false
-	}
-	ip := ap.Addr().Unmap()
+	ip := addrIP(a)
 	for _, p := range s.opts.AllowedNetworks {
 		if p.Contains(ip) {
 			return true
@@ -139,7 +204,11 @@ type trackedConn struct {
 	net.Conn
 	srv        *Server
 	listenAddr string
+	ip         netip.Addr
+	trusted    bool      // in Options.TrustedNetworks
+	sessionEnd time.Time // Options.MaxSessionTime after accept
 	forgetOnce sync.Once
+	idle       atomic.Int64 // commands counted against MaxIdleCommands
 
 	mu   sync.Mutex
 	inTx bool
@@ -175,6 +244,10 @@ func (c *trackedConn) SetReadDeadline(t time.Time) error {
 	if c.closing.Load() {
 		return nil
 	}
+	// Options.MaxSessionTime caps every wait (zero t means none).
+	if t.IsZero() || t.After(c.sessionEnd) {
+		t = c.sessionEnd
+	}
 	err := c.Conn.SetReadDeadline(t)
 	if c.closing.Load() {
 		// Lost a race with startClosing: restore its deadline.
@@ -198,10 +271,22 @@ func (c *trackedConn) Close() error {
 	c.forgetOnce.Do(func() {
 		c.srv.mu.Lock()
 		delete(c.srv.conns, c)
+		if c.srv.perIP[c.ip]--; c.srv.perIP[c.ip] <= 0 {
+			delete(c.srv.perIP, c.ip)
+		}
 		c.srv.mu.Unlock()
 	})
 	return err
 }
+
+// spendIdle counts one command against Options.MaxIdleCommands and reports
+// whether the budget still holds.
+func (c *trackedConn) spendIdle() bool {
+	return c.idle.Add(1) <= int64(c.srv.opts.MaxIdleCommands)
+}
+
+// messageAccepted refills the idle command budget.
+func (c *trackedConn) messageAccepted() { c.idle.Store(0) }
 
 // startClosing makes the blocked and every later Read fail with err.
 func (c *trackedConn) startClosing(err error) {

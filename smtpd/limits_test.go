@@ -52,7 +52,6 @@ func TestReplyFor(t *testing.T) {
 		{fmt.Errorf("ingest: %w", fmt.Errorf("append: %w", sealmail.ErrStorageFull)), "452 4.3.1"},
 		{errMessageTooBig, "552 5.3.4"},
 		{smtp.ErrDataTooLarge, "552 5.3.4"},
-		{smtp.ErrTooLongLine, "552 5.3.4"},
 		{replyBadRcpt, "550 5.1.1"},
 		{errors.New("open /var/lib/sealmail/catalog.db: permission denied"), "451 4.3.0"},
 		{io.ErrUnexpectedEOF, "451 4.3.0"},

@@ -47,11 +47,27 @@ var (
 	replyShuttingDown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down, try again later"}
 )
 
+var (
+	// replyBusy: RFC 3463 4.3.1, the in-flight memory budget
+	// (Options.MaxInFlightBytes) is spent; the sender retries later.
+	replyBusy = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Too much mail in flight, try again later"}
+	// replyIdleCommands: Options.MaxIdleCommands commands without a
+	// message; the connection is closed.
+	replyIdleCommands = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many commands without mail, closing connection"}
+	// replyAuthThrottled: RFC 4954 §6 454 4.7.0 temporary authentication
+	// failure, while AUTH failures from this address or for this user
+	// are backing off; the password is not checked.
+	replyAuthThrottled = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure, try again later"}
+)
+
 // Connection-level refusals, written before the greeting and followed by
 // closing the connection (RFC 5321 §3.8 allows 421 at any time).
 const (
 	// replyTooManyConns: Options.MaxConnections is reached.
 	replyTooManyConns = "421 4.7.0 Too many connections, try again later\r\n"
+	// replyTooManyConnsIP: Options.MaxConnectionsPerIP is reached for the
+	// client's address.
+	replyTooManyConnsIP = "421 4.7.0 Too many connections from your address, try again later\r\n"
 	// replyNetworkRefused: the client's address is outside
 	// Options.AllowedNetworks. It is temporary on purpose: a journaling
 	// source refused because of a configuration mistake keeps its mail
@@ -71,6 +87,10 @@ func replyQueued(id sealmail.MessageID) *smtp.SMTPError {
 // Options.MaxMessageBytes.
 var errMessageTooBig = errors.New("smtpd: message too big")
 
+// errBudget reports that Options.MaxInFlightBytes has no room for a
+// message (or for more of its content).
+var errBudget = errors.New("smtpd: in-flight memory budget spent")
+
 // replyFor maps an error from the Ingester, from reading message content or
 // from the session's own checks to the reply the client gets. It is the only
 // place that decides reply codes for errors. Replies that are already
@@ -83,10 +103,9 @@ func replyFor(err error) *smtp.SMTPError {
 		return nil
 	case errors.Is(err, sealmail.ErrStorageFull):
 		return replyStorageFull
-	case errors.Is(err, errMessageTooBig), errors.Is(err, smtp.ErrDataTooLarge),
-		// go-smtp's line limit is MaxMessageBytes plus 1 KiB, so a longer
-		// line means a message that is too big.
-		errors.Is(err, smtp.ErrTooLongLine):
+	case errors.Is(err, errBudget):
+		return replyBusy
+	case errors.Is(err, errMessageTooBig), errors.Is(err, smtp.ErrDataTooLarge):
 		return replyTooBig
 	case errors.As(err, &se):
 		return se

@@ -39,7 +39,22 @@ const (
 	DefaultMaxConnections  = 100
 	DefaultCommandTimeout  = 5 * time.Minute
 	DefaultDataTimeout     = 10 * time.Minute
+	// DefaultMaxCommandLineBytes is RFC 5321 §4.5.3.1.4's 512 octets with
+	// slack for long AUTH PLAIN responses and ESMTP parameters.
+	DefaultMaxCommandLineBytes = 4 << 10
+	DefaultMaxInFlightBytes    = 512 << 20
+	DefaultMaxConnectionsPerIP = 10
+	DefaultMaxSessionTime      = time.Hour
+	DefaultMaxIdleCommands     = 100
+	DefaultAuthFailuresPerIP   = 5
+	DefaultAuthFailuresPerUser = 10
 )
+
+// MessageMemoryFactor is what a message costs in memory per octet while it
+// is in flight: the received bytes, the journal report split, the
+// compressed and the encrypted copy made by the Ingester. The in-flight
+// budget charges this many bytes per octet of message buffer.
+const MessageMemoryFactor = 4
 
 // Options configures a [Server]. The zero value is safe: plaintext only, no
 // AUTH, every client network and every recipient accepted, default limits.
@@ -60,10 +75,24 @@ type Options struct {
 	// dot-unstuffing; it is advertised as SIZE (RFC 1870). Larger messages
 	// are refused with 552 5.3.4, at MAIL if the client declares SIZE=,
 	// otherwise at the end of DATA or at the BDAT chunk that exceeds it.
-	// Each message is held in memory while it is made durable, so the
-	// memory bound is about MaxConnections × MaxMessageBytes. Default
+	// Each message is held in memory while it is made durable; what all
+	// of them may take together is bounded by MaxInFlightBytes. Default
 	// [DefaultMaxMessageBytes] (64 MiB).
 	MaxMessageBytes int64
+	// MaxCommandLineBytes bounds a command line (and an AUTH response
+	// line), before TLS and after; message content is bounded by
+	// MaxMessageBytes only. A longer line is answered "500 5.4.0" and the
+	// connection closed. Default [DefaultMaxCommandLineBytes] (4 KiB).
+	MaxCommandLineBytes int
+	// MaxInFlightBytes is the memory budget of all messages in flight
+	// together, each charged [MessageMemoryFactor] × its buffer size. A
+	// transaction is charged its declared SIZE (or 64 KiB) at MAIL and
+	// more as content arrives; MAIL past the budget, and content that
+	// cannot get more, are answered 452 4.3.1 (the sender retries), so
+	// that load can never exhaust memory. It is raised to hold at least
+	// one message of MaxMessageBytes. Default [DefaultMaxInFlightBytes]
+	// (512 MiB).
+	MaxInFlightBytes int64
 	// MaxRecipients is the most RCPT TO accepted per transaction; further
 	// ones get 452 4.5.3 and the client sends them in another transaction
 	// (RFC 5321 §4.5.3.1.10). Default [DefaultMaxRecipients].
@@ -72,6 +101,30 @@ type Options struct {
 	// listeners of the server. Excess connections get 421 4.7.0 and are
 	// closed. Default [DefaultMaxConnections].
 	MaxConnections int
+	// ReservedConnections of the MaxConnections slots serve only clients
+	// in TrustedNetworks, so that other clients holding every other slot
+	// do not stop journaling. Default: a fifth of MaxConnections when
+	// TrustedNetworks is set, else 0.
+	ReservedConnections int
+	// TrustedNetworks are the journaling sources: they may use the
+	// reserved slots, are exempt from MaxConnectionsPerIP, and AUTH
+	// failures from elsewhere do not throttle their users.
+	TrustedNetworks []netip.Prefix
+	// MaxConnectionsPerIP is the most simultaneous connections from one
+	// client address outside TrustedNetworks; more get 421 4.7.0. Default
+	// [DefaultMaxConnectionsPerIP]; negative: no limit.
+	MaxConnectionsPerIP int
+	// MaxSessionTime bounds a connection's life: every read deadline is
+	// capped by it, so a client trickling bytes cannot keep a slot. An
+	// idle connection then gets 421 4.4.2; content still arriving is
+	// answered 451 4.3.0 (the sender retries). Default
+	// [DefaultMaxSessionTime] (1 h).
+	MaxSessionTime time.Duration
+	// MaxIdleCommands is how many commands other than RCPT, DATA and BDAT
+	// (NOOP, RSET, VRFY, EHLO, MAIL, unknown ones, …) plus refused RCPTs
+	// a connection may send without a message being accepted; then it
+	// gets 421 4.7.0 and is closed. Default [DefaultMaxIdleCommands].
+	MaxIdleCommands int
 	// CommandTimeout is how long the server waits for the next command
 	// line and for a reply to be written; an idle client is then sent 421
 	// and disconnected. Default [DefaultCommandTimeout] (RFC 5321
@@ -100,14 +153,28 @@ type Options struct {
 	// refused. Wrong credentials get 535 5.7.8; after 3 failures on one
 	// connection it is closed with 421. Nil or empty: no AUTH.
 	Auth map[string]Credential
+	// AuthFailuresPerIP and AuthFailuresPerUser are the failed AUTH
+	// attempts allowed per client address and per user name before
+	// further attempts are refused with 454 4.7.0 without checking the
+	// password, for a backoff that starts at a minute and doubles with
+	// each further failure (at most an hour). Failures are forgotten an
+	// hour after the last one. Defaults [DefaultAuthFailuresPerIP],
+	// [DefaultAuthFailuresPerUser].
+	AuthFailuresPerIP   int
+	AuthFailuresPerUser int
 	// RequireAuth refuses MAIL with 530 5.7.0 until the client has
 	// authenticated. With an empty Auth it refuses every MAIL.
 	RequireAuth bool
-	// OnAuth, if set, is called after every AUTH attempt with the user name
-	// given, the client address (ip:port) and the outcome, so that the
-	// archive can audit authentication. It must not block for long: it runs
-	// on the connection's goroutine.
+	// OnAuth, if set, is called after every AUTH attempt whose password
+	// was checked, with the user name given (cut to 256 bytes), the client
+	// address (ip:port) and the outcome, so that the archive can audit
+	// authentication. It must not block for long: it runs on the
+	// connection's goroutine.
 	OnAuth func(user, remote string, ok bool)
+	// OnAuthThrottled, if set, summarises attempts refused by AUTH
+	// throttling, which OnAuth does not see: per client address at most
+	// once a minute while attempts go on, and at Shutdown.
+	OnAuthThrottled func(ip string, refused int)
 
 	// Logger receives diagnostics. Messages are logged at info with keys
 	// remote, id and size; envelope addresses only at debug. Default:
@@ -150,6 +217,11 @@ type Server struct {
 
 	dummyOnce sync.Once
 	dummyHash []byte
+
+	perIP    map[netip.Addr]int // connections per client address, under mu
+	budget   budget
+	throttle *authThrottle
+	certs    atomic.Pointer[tls.Certificate] // see [Server.SetCertificate]
 }
 
 var (
@@ -182,6 +254,38 @@ func New(ing Ingester, opts Options) *Server {
 	if opts.DataTimeout <= 0 {
 		opts.DataTimeout = DefaultDataTimeout
 	}
+	if opts.MaxCommandLineBytes <= 0 {
+		opts.MaxCommandLineBytes = DefaultMaxCommandLineBytes
+	}
+	if opts.MaxInFlightBytes <= 0 {
+		opts.MaxInFlightBytes = DefaultMaxInFlightBytes
+	}
+	raisedBudget := false
+	if min := MessageMemoryFactor * (opts.MaxMessageBytes + bytesMinRead); opts.MaxInFlightBytes < min {
+		opts.MaxInFlightBytes = min
+		raisedBudget = true
+	}
+	if opts.ReservedConnections <= 0 && len(opts.TrustedNetworks) > 0 {
+		opts.ReservedConnections = opts.MaxConnections / 5
+	}
+	if opts.ReservedConnections >= opts.MaxConnections {
+		opts.ReservedConnections = opts.MaxConnections - 1
+	}
+	if opts.MaxConnectionsPerIP == 0 {
+		opts.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
+	}
+	if opts.MaxSessionTime <= 0 {
+		opts.MaxSessionTime = DefaultMaxSessionTime
+	}
+	if opts.MaxIdleCommands <= 0 {
+		opts.MaxIdleCommands = DefaultMaxIdleCommands
+	}
+	if opts.AuthFailuresPerIP <= 0 {
+		opts.AuthFailuresPerIP = DefaultAuthFailuresPerIP
+	}
+	if opts.AuthFailuresPerUser <= 0 {
+		opts.AuthFailuresPerUser = DefaultAuthFailuresPerUser
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -197,8 +301,17 @@ func New(ing Ingester, opts Options) *Server {
 		cancel:    cancel,
 		conns:     make(map[*trackedConn]struct{}),
 		listeners: make(map[*guardListener]struct{}),
+		perIP:     make(map[netip.Addr]int),
+		budget:    budget{max: opts.MaxInFlightBytes},
+		throttle:  newAuthThrottle(opts.AuthFailuresPerIP, opts.AuthFailuresPerUser),
+	}
+	if s.tlsConfig != nil {
+		s.initCertificates()
 	}
 
+	if raisedBudget {
+		logger.Warn("smtp in-flight budget raised to hold one message of the maximum size", "max_in_flight", opts.MaxInFlightBytes, "max_message_bytes", opts.MaxMessageBytes)
+	}
 	if len(opts.Auth) > 0 && s.tlsConfig == nil {
 		logger.Warn("smtp AUTH users configured without TLSConfig: AUTH is offered only after TLS, so never")
 	}
@@ -210,11 +323,11 @@ func New(ing Ingester, opts Options) *Server {
 	// Recipients are counted by the session so that the reply comes from
 	// replies.go.
 	ss.MaxRecipients = 0
-	// go-smtp applies its line limit to DATA content too. Journaling must
-	// never lose mail, so message lines are unlimited up to the message
-	// size (RFC 5321 §4.5.3.1.6's 1000 octets is not enforced); command
-	// lines share the bound, which the memory bound above already covers.
-	ss.MaxLineLength = int(min(opts.MaxMessageBytes, 1<<40)) + 1024
+	// Command lines only (third_party/go-smtp/PATCHES.md): journaling
+	// must never lose mail, so message lines are unlimited up to the
+	// message size (RFC 5321 §4.5.3.1.6's 1000 octets is not enforced).
+	ss.MaxLineLength = opts.MaxCommandLineBytes
+	ss.OnCommand = s.onCommand
 	ss.ReadTimeout = opts.CommandTimeout
 	ss.WriteTimeout = opts.CommandTimeout
 	ss.EnableSMTPUTF8 = true
@@ -313,6 +426,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 		s.cancel()
+		s.flushThrottled()
 		return closeErr
 	case <-ctx.Done():
 	}
@@ -325,6 +439,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.log.Warn("smtp shutdown deadline reached, connections closed", "err", ctx.Err())
+	s.flushThrottled()
 	return ctx.Err()
 }
 

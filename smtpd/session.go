@@ -3,7 +3,6 @@
 package smtpd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -19,10 +18,6 @@ import (
 // dataReadBytes is the most message content read per Read call; the data
 // deadline is renewed before each one.
 const dataReadBytes = 32 << 10
-
-// preallocBytes caps the buffer allocated up front from a declared SIZE,
-// which the client chooses.
-const preallocBytes = 4 << 20
 
 // replyNestedMail: RFC 5321 §4.1.4, MAIL inside a transaction.
 var replyNestedMail = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command"}
@@ -54,6 +49,7 @@ type session struct {
 	from         string
 	size         int64
 	rcpts        []string
+	charge       charge // the transaction's share of Options.MaxInFlightBytes
 }
 
 // Mail implements smtp.Session.
@@ -72,14 +68,24 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		// go-smtp already refuses this; kept so the rule holds on its own.
 		return replyTooBig
 	}
-	if !s.tc.beginTx() {
-		return replyShuttingDown
-	}
 	var size int64
 	if opts != nil {
 		size = opts.Size
 	}
+	// Charge the budget for the declared size up front, so that a
+	// transaction that cannot fit is refused before its content is sent.
+	s.charge = charge{b: &s.srv.budget}
+	if !s.charge.grow(max(size, initialCharge) + bytesMinRead) {
+		// Info, not Warn: under load this is every retry of every sender.
+		s.srv.log.Info("smtp message not admitted: in-flight budget spent", "remote", s.remote, "size", size, "in_flight", s.srv.budget.inUse())
+		return replyBusy
+	}
+	if !s.tc.beginTx() {
+		s.charge.release()
+		return replyShuttingDown
+	}
 	if err := s.srv.ing.Admit(s.ctx, size); err != nil {
+		s.charge.release()
 		s.tc.endTx()
 		s.srv.log.Warn("smtp message not admitted", "remote", s.remote, "size", size, "err", err)
 		return replyFor(err)
@@ -88,8 +94,17 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.from = from
 	s.size = size
 	s.rcpts = nil
-	s.srv.log.Debug("smtp mail from", "remote", s.remote, "from", from, "size", size)
+	s.srv.log.Debug("smtp mail from", "remote", s.remote, "from", logAddr(from), "size", size)
 	return nil
+}
+
+// logAddr cuts an envelope address for debug logs.
+func logAddr(a string) string {
+	const max = 320 // RFC 5321 §4.5.3.1: local part 64 + "@" + domain 255
+	if len(a) > max {
+		return a[:max] + "…"
+	}
+	return a
 }
 
 // Rcpt implements smtp.Session.
@@ -97,15 +112,25 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.rcpts) >= s.srv.opts.MaxRecipients {
-		return replyTooManyRcpts
+		return s.refusedRcpt(replyTooManyRcpts)
 	}
 	if !s.srv.accept.match(to) {
-		s.srv.log.Debug("smtp recipient refused", "remote", s.remote, "rcpt", to)
-		return replyBadRcpt
+		s.srv.log.Debug("smtp recipient refused", "remote", s.remote, "rcpt", logAddr(to))
+		return s.refusedRcpt(replyBadRcpt)
 	}
 	s.rcpts = append(s.rcpts, to)
-	s.srv.log.Debug("smtp rcpt to", "remote", s.remote, "rcpt", to)
+	s.srv.log.Debug("smtp rcpt to", "remote", s.remote, "rcpt", logAddr(to))
 	return nil
+}
+
+// refusedRcpt counts a refused RCPT against the idle command budget.
+func (s *session) refusedRcpt(reply *smtp.SMTPError) *smtp.SMTPError {
+	if s.tc.spendIdle() {
+		return reply
+	}
+	s.srv.log.Warn("smtp connection closed: idle command budget spent", "remote", s.remote, "max", s.srv.opts.MaxIdleCommands)
+	s.tc.closeQuietly()
+	return replyIdleCommands
 }
 
 // Data implements smtp.Session. r yields the message content: after
@@ -126,6 +151,12 @@ func (s *session) Data(r io.Reader) error {
 	declared := s.size
 	s.mu.Unlock()
 
+	// The buffer is garbage once Ingest returns; Reset releases too.
+	defer func() {
+		s.mu.Lock()
+		s.charge.release()
+		s.mu.Unlock()
+	}()
 	data, err := s.readMessage(r, declared)
 	if err != nil {
 		s.srv.log.Info("smtp message content not received", "remote", s.remote, "err", err)
@@ -141,27 +172,78 @@ func (s *session) Data(r io.Reader) error {
 		return replyFor(err)
 	}
 	s.srv.log.Info("smtp message accepted", "remote", s.remote, "id", id, "size", len(data))
+	s.tc.messageAccepted()
 	return replyQueued(id)
 }
 
 // readMessage reads the whole content into memory, at most MaxMessageBytes
 // octets, renewing the read deadline to DataTimeout before every read of at
-// most dataReadBytes. It does not drain r: go-smtp discards what is left of
-// DATA or of the current BDAT chunk itself.
+// most dataReadBytes. The buffer starts at the declared SIZE (charged at
+// MAIL) and grows by half when content exceeds it, each growth charged to
+// the in-flight budget first: errBudget when it does not fit. It does not
+// drain r: go-smtp discards what is left of DATA or of the current BDAT
+// chunk itself.
 func (s *session) readMessage(r io.Reader, declared int64) ([]byte, error) {
 	limit := s.srv.opts.MaxMessageBytes
-	var buf bytes.Buffer
+	capacity := int64(initialCharge)
 	if declared > 0 {
-		buf.Grow(int(min(declared, limit, preallocBytes)) + bytes.MinRead)
+		capacity = min(declared, limit)
 	}
+	capacity += bytesMinRead
+	if !s.growCharge(capacity) {
+		return nil, errBudget
+	}
+	buf := make([]byte, 0, capacity)
 	dr := &deadlineReader{r: io.LimitReader(r, limit+1), tc: s.tc, timeout: s.srv.opts.DataTimeout}
-	if _, err := buf.ReadFrom(dr); err != nil {
-		return nil, err
+	for {
+		if len(buf) == cap(buf) {
+			next := min(int64(cap(buf))+int64(cap(buf))/2, limit+1+bytesMinRead)
+			// The old buffer is live while it is copied: charge both.
+			if !s.growCharge(int64(cap(buf)) + next) {
+				return nil, errBudget
+			}
+			nb := make([]byte, len(buf), next)
+			copy(nb, buf)
+			buf = nb
+			s.shrinkCharge(next)
+		}
+		n, err := dr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if int64(buf.Len()) > limit {
+	if int64(len(buf)) > limit {
 		return nil, errMessageTooBig
 	}
-	return buf.Bytes(), nil
+	return buf, nil
+}
+
+// shrinkCharge lowers the transaction's charge to octets of buffer.
+func (s *session) shrinkCharge(octets int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.charge.b != nil {
+		s.charge.shrink(octets)
+	}
+}
+
+// growCharge makes the transaction's charge cover octets of buffer.
+func (s *session) growCharge(octets int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.charge.b == nil {
+		// Reset ran (BDAT: RSET or the connection ended meanwhile).
+		return false
+	}
+	if !s.charge.grow(octets) {
+		s.srv.log.Warn("smtp message content refused: in-flight budget spent", "remote", s.remote, "octets", octets, "in_flight", s.srv.budget.inUse())
+		return false
+	}
+	return true
 }
 
 // deadlineReader renews the connection's read deadline before each read and
@@ -194,7 +276,8 @@ func (s *session) endTxLocked() {
 		s.inTx = false
 		s.tc.endTx()
 	}
-	s.from, s.size, s.rcpts = "", 0, nil
+	s.charge.release()
+	s.from, s.size, s.rcpts, s.charge = "", 0, nil, charge{}
 }
 
 // Logout implements smtp.Session.
@@ -221,18 +304,36 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		return nil, smtp.ErrAuthUnknownMechanism
 	}
 	return sasl.NewPlainServer(func(identity, user, password string) error {
+		th := s.srv.throttle
+		ip, name := s.clientIP, auditUser(user)
+		if ok, report := th.allow(ip, name, !s.tc.trusted); !ok {
+			// No bcrypt: a throttled guesser costs nothing, and the
+			// attempts are summarised instead of audited one by one.
+			if report > 0 {
+				s.srv.log.Warn("smtp auth attempts refused by throttling", "ip", ip, "refused", report)
+				if f := s.srv.opts.OnAuthThrottled; f != nil {
+					f(ip, report)
+				}
+			}
+			return replyAuthThrottled
+		}
 		// RFC 4616 §2: an authorization identity other than the user
 		// would be a request to act as someone else; none is granted.
 		ok := (identity == "" || identity == user) && s.srv.verify(user, password)
+		if ok {
+			th.succeeded(ip)
+		} else {
+			th.failed(ip, name)
+		}
 		if f := s.srv.opts.OnAuth; f != nil {
-			f(user, s.remote, ok)
+			f(name, s.remote, ok)
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if ok {
 			s.authUser = user
 			s.srv.log.Info("smtp auth ok", "remote", s.remote)
-			s.srv.log.Debug("smtp auth user", "remote", s.remote, "user", user)
+			s.srv.log.Debug("smtp auth user", "remote", s.remote, "user", name)
 			return nil
 		}
 		s.authFailures++

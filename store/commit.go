@@ -49,6 +49,7 @@ type appendReq struct {
 	until   time.Time          // retention
 	forever bool
 	audit   uint64 // tombstones: the audit entry that ordered the deletion
+	actor   string // tombstones: who ordered it
 	// msg and ph are kept for an envelope entry: if its message is no longer
 	// live when the writer commits it (a tombstone won the race), it becomes
 	// a message record of its own, built from them.
@@ -77,6 +78,8 @@ type Committed struct {
 	Envelope     *sealmail.Envelope // nil for entries recovered at Open
 	RetainUntil  time.Time          // what the retention policy decided for this delivery
 	Forever      bool
+	// Actor is, for a tombstone, who ordered the deletion ([Deletion.Actor]).
+	Actor string
 }
 
 type appendResp struct {
@@ -142,7 +145,11 @@ func (s *Store) Append(ctx context.Context, m *Message) (AppendResult, error) {
 	} else {
 		ph.Kind = KindMessage.String()
 		req.entry.Kind, req.entry.Size = KindMessage, int64(len(m.Original))
-		req.frame, err = s.codec.compress(&ph, m.Original, m.Report)
+		report, cut := cutOriginal(m.Report, m.Original)
+		if cut != nil {
+			ph.Version, ph.ReportCut, ph.ReportSize = 2, cut, int64(len(report))
+		}
+		req.frame, err = s.codec.compress(&ph, m.Original, report)
 	}
 	if err != nil {
 		return AppendResult{}, err
@@ -179,6 +186,7 @@ type Deletion struct {
 	ID     sealmail.MessageID
 	Reason string // "retention", "erasure"
 	Audit  uint64 // the audit entry that ordered it
+	Actor  string // who ordered it, for the tombstone's audit entry (not stored in the record)
 	// Listed is the catalog entry the deletion was decided on (as
 	// [Store.List] or [Store.Message] returned it). The writer checks it
 	// again in the transaction that would commit the tombstone: if the
@@ -225,7 +233,7 @@ func (s *Store) Delete(ctx context.Context, dels []Deletion, at time.Time) ([]se
 		}
 		reqs = append(reqs, &appendReq{
 			entry: Entry{Kind: KindTombstone, ID: d.ID, Received: at.UnixNano(), Digest: m.Digest, PlainLen: int64(len(frame))},
-			frame: frame, audit: d.Audit, listed: listed, done: make(chan appendResp, 1),
+			frame: frame, audit: d.Audit, actor: d.Actor, listed: listed, done: make(chan appendResp, 1),
 		})
 	}
 	for _, r := range reqs {
@@ -487,7 +495,7 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 				}
 				committed = append(committed, Committed{Kind: r.entry.Kind, ID: r.entry.ID, Receipt: resps[i].receipt, Digest: r.entry.Digest,
 					Size: r.entry.Size, Received: timeFromNanos(r.entry.Received), Location: loc, RecordSHA256: recSum, Envelope: r.env,
-					RetainUntil: r.until, Forever: r.forever})
+					RetainUntil: r.until, Forever: r.forever, Actor: r.actor})
 			}
 			off += int64(len(rec))
 			lo = hi

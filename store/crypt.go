@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"time"
 
 	"filippo.io/age"
@@ -31,6 +32,11 @@ type PayloadHeader struct {
 	// ReportSize is the length of the journal report that follows the
 	// original (message records) or the header line (envelope records).
 	ReportSize int64 `json:"report_size,omitempty"`
+	// ReportCut (version 2, message entries) says the journal report
+	// held the original verbatim at this offset and is stored without
+	// those bytes; readers splice the original back in. ReportSize is then
+	// the length of what is stored.
+	ReportCut *int64 `json:"report_cut,omitempty"`
 	// Reason and Audit explain a tombstone.
 	Reason string `json:"reason,omitempty"`
 	Audit  uint64 `json:"audit,omitempty"`
@@ -50,7 +56,9 @@ type codec struct {
 }
 
 func newCodec(recipients []age.Recipient) (*codec, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	// One encoder per CPU: EncodeAll calls beyond the concurrency queue,
+	// and a session queued there holds its whole message (issue #12).
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
 	if err != nil {
 		return nil, fmt.Errorf("zstd encoder: %w", err)
 	}
@@ -143,7 +151,12 @@ func parsePlaintext(plain []byte) (*Payload, error) {
 	if err := json.Unmarshal(plain[:i], &p.Header); err != nil {
 		return nil, fmt.Errorf("record plaintext header: %v: %w", err, ErrCorrupt)
 	}
-	if p.Header.Version != 1 {
+	switch {
+	case p.Header.Version == 1 && p.Header.ReportCut == nil:
+	case p.Header.Version == 2 && p.Header.ReportCut != nil && p.Header.Kind == KindMessage.String():
+	case p.Header.Version == 1 || p.Header.Version == 2:
+		return nil, fmt.Errorf("record plaintext header: version %d with report_cut %v: %w", p.Header.Version, p.Header.ReportCut != nil, ErrCorrupt)
+	default:
 		return nil, fmt.Errorf("record plaintext header: version %d: %w", p.Header.Version, ErrUnsupportedVersion)
 	}
 	data := plain[i+1:]
@@ -164,7 +177,43 @@ func parsePlaintext(plain []byte) (*Payload, error) {
 	if p.Header.ReportSize > 0 {
 		p.Report = data[origLen:]
 	}
+	if cut := p.Header.ReportCut; cut != nil {
+		stored := data[origLen:]
+		if *cut < 0 || *cut > int64(len(stored)) {
+			return nil, fmt.Errorf("record plaintext: report cut at %d of %d bytes: %w", *cut, len(stored), ErrCorrupt)
+		}
+		r := make([]byte, 0, len(stored)+len(p.Original))
+		p.Report = append(append(append(r, stored[:*cut]...), p.Original...), stored[*cut:]...)
+	}
 	return p, nil
+}
+
+// cutOriginal returns the report without the original's bytes, and where
+// they were, when the report holds the original verbatim (an Exchange
+// journal report attaches it as message/rfc822, usually unencoded), so that
+// a message entry stores those bytes once (issue #12: half the memory and
+// space for a journal report). It returns the report itself and nil
+// otherwise.
+func cutOriginal(report, original []byte) ([]byte, *int64) {
+	if len(original) == 0 || len(report) < len(original) {
+		return report, nil
+	}
+	// Look for a short prefix (SIMD IndexByte underneath), then compare.
+	probe := original[:min(len(original), 256)]
+	for from := 0; from <= len(report)-len(original); {
+		i := bytes.Index(report[from:], probe)
+		if i < 0 {
+			break
+		}
+		i += from
+		if bytes.HasPrefix(report[i:], original) {
+			cut := int64(i)
+			out := make([]byte, 0, len(report)-len(original))
+			return append(append(out, report[:i]...), report[i+len(original):]...), &cut
+		}
+		from = i + 1
+	}
+	return report, nil
 }
 
 // keyedDigest is the dedup key of an original: HMAC-SHA-256 with the

@@ -70,6 +70,11 @@ func runInit(ctx context.Context, g *globalOptions, o *initOptions, out, errOut 
 	if err := os.MkdirAll(g.data, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", g.data, err)
 	}
+	// An existing directory (made by a package, say) gets the mode that
+	// serve requires: it will hold the keys and the catalog.
+	if err := os.Chmod(g.data, 0o700); err != nil {
+		return fmt.Errorf("chmod 700 %s: %w", g.data, err)
+	}
 	if identity != nil {
 		f, err := os.OpenFile(o.identityOut, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {

@@ -10,10 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,6 +33,7 @@ type serveOptions struct {
 	smtp           string
 	smtps          string
 	journalSources string
+	pprof          bool
 }
 
 func newServeCommand(g *globalOptions) *cobra.Command {
@@ -43,7 +48,12 @@ Settings come from --config (TOML; see packaging/sealmail.toml); flags,
 --log-level included, override the file. Without a certificate in the
 configuration a self-signed one is created under DIR/tls on first start.
 SIGTERM or SIGINT stops accepting, lets messages in flight finish, and exits
-0.` + exitCodes(", an invalid configuration (every problem is named)"),
+0. SIGHUP reloads the TLS certificate and key files.
+
+The daemon refuses to start when the data directory is not mode 0700, when a
+key file is readable by group or others, and when SMTP listens beyond
+loopback while neither smtp.allow_networks nor smtp.users with
+smtp.require_auth restricts who may deliver.` + exitCodes(", an invalid configuration (every problem is named)"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), g, o, cmd.ErrOrStderr())
@@ -53,6 +63,7 @@ SIGTERM or SIGINT stops accepting, lets messages in flight finish, and exits
 	c.Flags().StringVar(&o.smtp, "smtp", "", "SMTP listen address with STARTTLS (default 0.0.0.0:25)")
 	c.Flags().StringVar(&o.smtps, "smtps", "", "implicit-TLS SMTP listen address (default: off)")
 	c.Flags().StringVar(&o.journalSources, "journal-sources", "", "client networks whose journal reports are trusted, CIDR[,CIDR…] (default loopback)")
+	c.Flags().BoolVar(&o.pprof, "pprof", false, "serve Go runtime profiles on the control socket under /debug/pprof/ (each use audited)")
 	return c
 }
 
@@ -107,6 +118,16 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		return usageError{fmt.Errorf("invalid configuration:%s", b.String())}
 	}
 	log := newLogger(g, cfg)
+	warnInsecure(log, cfg, os.Getuid(), os.Getenv("INVOCATION_ID") != "")
+	keys := keyFiles(g.data)
+	if cfg.SMTP.KeyFile != "" {
+		keys = append(keys, cfg.SMTP.KeyFile)
+	} else {
+		keys = append(keys, filepath.Join(g.data, "tls", "key.pem"))
+	}
+	if err := checkPermissions(g.data, keys); err != nil {
+		return usageError{fmt.Errorf("unsafe permissions:\n  %w", err)}
+	}
 
 	var minFree int64 // default
 	if cfg.Storage.MinFree != nil {
@@ -124,6 +145,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		Retention:               cfg.Retention,
 		CheckpointEvery:         cfg.Audit.CheckpointEvery,
 		CheckpointInterval:      time.Duration(cfg.Audit.CheckpointInterval),
+		IndexQueueBytes:         indexQueueBytes(cfg),
 	})
 	if errors.Is(err, archive.ErrLocked) {
 		return fmt.Errorf("the archive at %s is already open in another sealmail process (is the daemon running? see `sealmail status --data %s`)", g.data, g.data)
@@ -143,7 +165,42 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 			log.Error("audit authentication", "err", err)
 		}
 	}
+	smtpOpts.OnAuthThrottled = func(ip string, refused int) {
+		// One entry per burst, not per guess.
+		if err := a.LogAuthThrottled(archive.WithActor(dctx, "smtpd"), ip, refused); err != nil {
+			log.Error("audit authentication", "err", err)
+		}
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// GC harder as the heap nears the in-flight budget plus the
+		// rest of the daemon, so that RSS follows the budget.
+		debug.SetMemoryLimit(smtpOpts.MaxInFlightBytes + indexQueueBytes(cfg) + memoryOverhead)
+	}
 	srv := smtpd.New(a, smtpOpts)
+	// SIGHUP reloads the certificate; once a day its expiry is checked
+	// again. The goroutine ends with serve (stopBG, waited for below).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	stopBG := make(chan struct{})
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		daily := time.NewTicker(24 * time.Hour)
+		defer daily.Stop()
+		for {
+			select {
+			case <-hup:
+				reloadCertificate(srv, cfg, g, log)
+			case <-daily.C:
+				srv.CheckCertificate()
+			case <-stopBG:
+				return
+			}
+		}
+	}()
+	defer func() { close(stopBG); bg.Wait() }()
 
 	var listeners []net.Listener
 	closeAll := func() {
@@ -174,7 +231,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 	}
 	addrs = append(addrs, "control "+sockPath)
 	a.SetListeners(addrs)
-	ctl := api.NewServer(a, api.Options{Logger: log})
+	ctl := api.NewServer(a, api.Options{Logger: log, Pprof: o.pprof})
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
@@ -276,17 +333,30 @@ func smtpOptions(g *globalOptions, cfg *Config, log *slog.Logger) (smtpd.Options
 	if host == "" {
 		host, _ = os.Hostname()
 	}
-	certFile, keyFile := c.CertFile, c.KeyFile
-	if certFile == "" {
+	certFile, keyFile := certFiles(cfg, g)
+	if c.CertFile == "" {
 		if err := os.MkdirAll(filepath.Join(g.data, "tls"), 0o700); err != nil {
 			return smtpd.Options{}, err
 		}
-		certFile, keyFile = filepath.Join(g.data, "tls", "cert.pem"), filepath.Join(g.data, "tls", "key.pem")
 	}
 	cert, err := smtpd.LoadOrCreateCertificate(certFile, keyFile, host)
 	if err != nil {
 		return smtpd.Options{}, fmt.Errorf("tls certificate: %w", err)
 	}
+	inFlight := int64(c.MaxInFlight)
+	if inFlight == 0 {
+		inFlight = smtpd.DefaultMaxInFlightBytes
+	}
+	// smtp.max_in_flight covers the messages being received and stored
+	// and those waiting for the indexer.
+	inFlight -= indexQueueBytes(cfg)
+	// Reserved slots, no per-address cap: the journaling sources (default
+	// loopback, as the archive's) and the networks explicitly allowed.
+	trusted := prefixes(cfg.Journal.Sources)
+	if len(cfg.Journal.Sources) == 0 {
+		trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	trusted = append(trusted, prefixes(c.AllowNetworks)...)
 	var auth map[string]smtpd.Credential
 	if len(c.Users) > 0 {
 		auth = make(map[string]smtpd.Credential, len(c.Users))
@@ -308,5 +378,56 @@ func smtpOptions(g *globalOptions, cfg *Config, log *slog.Logger) (smtpd.Options
 		Auth:             auth,
 		RequireAuth:      c.RequireAuth,
 		Logger:           log,
+
+		MaxCommandLineBytes: int(c.MaxCommandLine),
+		MaxInFlightBytes:    inFlight,
+		ReservedConnections: c.ReservedConnections,
+		TrustedNetworks:     trusted,
+		MaxConnectionsPerIP: c.MaxConnectionsPerIP,
+		MaxSessionTime:      time.Duration(c.MaxSessionTime),
+		MaxIdleCommands:     c.MaxIdleCommands,
+		AuthFailuresPerIP:   c.AuthFailuresPerIP,
+		AuthFailuresPerUser: c.AuthFailuresPerUser,
 	}, nil
+}
+
+// memoryOverhead is what the daemon needs besides messages in flight
+// (index, catalog, connections), for its soft memory limit.
+const memoryOverhead = 128 << 20
+
+// indexQueueBytes is the part of smtp.max_in_flight kept for messages
+// waiting for the indexer: a quarter.
+func indexQueueBytes(cfg *Config) int64 {
+	n := int64(cfg.SMTP.MaxInFlight)
+	if n == 0 {
+		n = smtpd.DefaultMaxInFlightBytes
+	}
+	return n / 4
+}
+
+// certFiles returns the TLS certificate and key files in use.
+func certFiles(cfg *Config, g *globalOptions) (certFile, keyFile string) {
+	if cfg.SMTP.CertFile != "" {
+		return cfg.SMTP.CertFile, cfg.SMTP.KeyFile
+	}
+	return filepath.Join(g.data, "tls", "cert.pem"), filepath.Join(g.data, "tls", "key.pem")
+}
+
+// reloadCertificate loads the certificate files again (SIGHUP) and serves
+// them to new connections; on an error the old certificate stays.
+func reloadCertificate(srv *smtpd.Server, cfg *Config, g *globalOptions, log *slog.Logger) {
+	certFile, keyFile := certFiles(cfg, g)
+	if err := checkPermissions(g.data, []string{keyFile}); err != nil {
+		log.Error("SIGHUP: certificate not reloaded", "err", err)
+		return
+	}
+	cert, err := smtpd.LoadCertificate(certFile, keyFile)
+	if err == nil {
+		err = srv.SetCertificate(cert)
+	}
+	if err != nil {
+		log.Error("SIGHUP: certificate not reloaded, the old one stays", "err", err)
+		return
+	}
+	log.Info("SIGHUP: certificate reloaded", "cert_file", certFile)
 }

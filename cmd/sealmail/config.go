@@ -53,6 +53,16 @@ type SMTPConfig struct {
 	AcceptRecipients []string          `toml:"accept_recipients"` // addresses or @domains; empty: any
 	Users            map[string]string `toml:"users"`             // AUTH PLAIN user → bcrypt hash
 	RequireAuth      bool              `toml:"require_auth"`
+	// Front-door limits (docs/threat-model.md); zero values are the
+	// defaults shown.
+	MaxCommandLine      Size     `toml:"max_command_line"`       // default "4KiB"
+	MaxInFlight         Size     `toml:"max_in_flight"`          // default "512MiB"
+	ReservedConnections int      `toml:"reserved_connections"`   // default max_connections/5
+	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"` // default 10
+	MaxSessionTime      Duration `toml:"max_session_time"`       // default "1h"
+	MaxIdleCommands     int      `toml:"max_idle_commands"`      // default 100
+	AuthFailuresPerIP   int      `toml:"auth_failures_per_ip"`   // default 5
+	AuthFailuresPerUser int      `toml:"auth_failures_per_user"` // default 10
 }
 
 // JournalConfig says whose journal reports are trusted.
@@ -155,6 +165,13 @@ func (c *Config) Validate() []error {
 	if c.SMTP.MaxRecipients < 0 || c.SMTP.MaxConnections < 0 {
 		bad("smtp.max_recipients and smtp.max_connections must not be negative")
 	}
+	if n := c.SMTP.MaxCommandLine; n != 0 && n < 512 {
+		bad("smtp.max_command_line = %d bytes: want at least 512 (RFC 5321 §4.5.3.1.4)", int64(n))
+	}
+	if c.SMTP.ReservedConnections < 0 || c.SMTP.MaxIdleCommands < 0 || c.SMTP.AuthFailuresPerIP < 0 || c.SMTP.AuthFailuresPerUser < 0 {
+		bad("smtp.reserved_connections, max_idle_commands, auth_failures_per_ip and auth_failures_per_user must not be negative")
+	}
+	errs = append(errs, c.exposureErrors()...)
 	if c.Retention != nil {
 		for _, e := range c.Retention.Validate() {
 			bad("retention: %v", e)

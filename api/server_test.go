@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package api
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/audit"
+)
+
+// serveTest runs a control socket for a fresh archive in a directory that
+// every user may enter (for the refused-peer test).
+func serveTest(t *testing.T, opts Options, tune func(*Server)) (a *archive.Archive, dir, sock string) {
+	t.Helper()
+	id, _ := age.GenerateX25519Identity()
+	dir = filepath.Join(t.TempDir(), "archive")
+	a, err := archive.Create(dir, []string{id.Recipient().String()}, archive.Options{MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	sockDir := t.TempDir()
+	os.Chmod(sockDir, 0o755)
+	os.Chmod(filepath.Dir(sockDir), 0o755)
+	sock = filepath.Join(sockDir, SocketName)
+	l, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(a, opts)
+	if tune != nil {
+		tune(s)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		<-done
+	})
+	return a, dir, sock
+}
+
+func get(t *testing.T, sock, path string) (int, string) {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}, Timeout: 30 * time.Second}
+	resp, err := c.Get("http://sealmail" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func auditEntries(t *testing.T, dir, op string) []audit.Entry {
+	t.Helper()
+	var out []audit.Entry
+	err := audit.Read(context.Background(), filepath.Join(dir, "audit"), audit.Filter{Types: []string{audit.TypeAPICall}}, func(e audit.Entry) error {
+		if e.Fields["op"] == op {
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestPprofBehindFlag: profiles are 404 by default; with Options.Pprof
+// they are served and every request is audited.
+func TestPprofBehindFlag(t *testing.T) {
+	t.Parallel()
+	_, dir, sock := serveTest(t, Options{}, nil)
+	if code, _ := get(t, sock, "/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ without the flag = %d, want 404", code)
+	}
+	if n := len(auditEntries(t, dir, "pprof")); n != 0 {
+		t.Errorf("%d pprof audit entries without the flag", n)
+	}
+	_, dir, sock = serveTest(t, Options{Pprof: true}, nil)
+	code, body := get(t, sock, "/debug/pprof/?debug=1")
+	if code != http.StatusOK || !strings.Contains(body, "goroutine") {
+		t.Errorf("GET /debug/pprof/ with the flag = %d %.80q", code, body)
+	}
+	es := auditEntries(t, dir, "pprof")
+	if len(es) != 1 || !strings.HasPrefix(es[0].Actor, "socket:") {
+		t.Errorf("pprof audit entries = %+v, want one by the socket peer", es)
+	}
+}
+
+// TestRefusedPeerAudited: a peer that is not allowed gets 403 and an audit
+// entry; a burst of refusals gives one entry.
+func TestRefusedPeerAudited(t *testing.T) {
+	t.Parallel()
+	opts := Options{}
+	var request func()
+	if os.Getuid() != 0 {
+		// Not root: allow some other uid only, so that we are refused.
+		opts.AllowUIDs = []uint32{uint32(os.Getuid()) + 1}
+	}
+	_, dir, sock := serveTest(t, opts, nil)
+	if os.Getuid() == 0 {
+		// Root is always allowed: be someone else, through python3 as
+		// nobody (uid 65534).
+		// The system python3: a pyenv shim under /root is not
+		// executable by nobody.
+		py, err := exec.LookPath("/usr/bin/python3")
+		if err != nil {
+			py, err = exec.LookPath("python3")
+		}
+		if err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatal("python3 missing (.ci/run installs it)")
+			}
+			t.Skip("python3 missing")
+		}
+		os.Chmod(sock, 0o666)
+		request = func() {
+			cmd := exec.Command(py, "-c", `import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b"GET /v1/status HTTP/1.0\r\nHost: x\r\n\r\n"); print(s.recv(100).decode())`, sock)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "403") {
+				t.Fatalf("request as nobody: %v: %s", err, out)
+			}
+		}
+	} else {
+		request = func() {
+			if code, _ := get(t, sock, "/v1/status"); code != http.StatusForbidden {
+				t.Fatalf("GET /v1/status as a refused peer = %d, want 403", code)
+			}
+		}
+	}
+	for range 3 {
+		request()
+	}
+	es := auditEntries(t, dir, "refused")
+	if len(es) != 1 || es[0].Fields["path"] != "/v1/status" || !strings.HasPrefix(es[0].Actor, "socket:") {
+		t.Fatalf("refusal audit entries = %+v, want one for /v1/status", es)
+	}
+}
+
+// TestControlSocketTimeouts: a client that sends half a request header is
+// disconnected (a slow peer cannot hold a connection and a goroutine).
+func TestControlSocketTimeouts(t *testing.T) {
+	t.Parallel()
+	_, _, sock := serveTest(t, Options{}, func(s *Server) {
+		if s.http.ReadHeaderTimeout == 0 || s.http.ReadTimeout == 0 || s.http.IdleTimeout == 0 {
+			t.Errorf("control socket timeouts: header %v, read %v, idle %v; want all set", s.http.ReadHeaderTimeout, s.http.ReadTimeout, s.http.IdleTimeout)
+		}
+		s.http.ReadHeaderTimeout = 200 * time.Millisecond // keep the test short
+	})
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /v1/status HTTP/1.1\r\nHost: x\r\n")
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, err = bufio.NewReader(c).ReadString('\n')
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("connection with a half header still open after 20 s")
+	}
+}

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package smtpd
+
+import "sync"
+
+// bytesMinRead is the read-ahead room a message buffer keeps.
+const bytesMinRead = 512
+
+// initialCharge is what MAIL without SIZE= reserves of the budget, in
+// message octets.
+const initialCharge = 64 << 10
+
+// budget is the in-flight memory budget shared by all sessions
+// (Options.MaxInFlightBytes). Amounts are in bytes of memory: message
+// octets × [MessageMemoryFactor].
+type budget struct {
+	mu   sync.Mutex
+	used int64
+	max  int64
+}
+
+// take charges n bytes and reports whether they fitted; nothing is charged
+// when they did not.
+func (b *budget) take(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n < 0 || b.used+n > b.max {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+// give returns n bytes.
+func (b *budget) give(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.used -= n
+	if b.used < 0 {
+		panic("smtpd: in-flight budget returned more than taken")
+	}
+}
+
+// inUse returns the bytes charged now.
+func (b *budget) inUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
+// charge is one transaction's share of the budget. It is not safe for
+// concurrent use; the session guards it.
+type charge struct {
+	b *budget
+	n int64 // memory bytes held
+}
+
+// grow makes the charge cover a buffer of octets message bytes.
+func (c *charge) grow(octets int64) bool {
+	want := MessageMemoryFactor * octets
+	if want <= c.n {
+		return true
+	}
+	if !c.b.take(want - c.n) {
+		return false
+	}
+	c.n = want
+	return true
+}
+
+// shrink lowers the charge to a buffer of octets message bytes, after a
+// growth that charged the old and the new buffer together.
+func (c *charge) shrink(octets int64) {
+	if want := MessageMemoryFactor * octets; want < c.n {
+		c.b.give(c.n - want)
+		c.n = want
+	}
+}
+
+// release returns the whole charge.
+func (c *charge) release() {
+	if c.n > 0 {
+		c.b.give(c.n)
+		c.n = 0
+	}
+}
