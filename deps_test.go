@@ -15,10 +15,13 @@ const module = "github.com/sealmail/sealmail"
 // for each package, the project packages it may import. Packages not listed
 // may import nothing of ours but the root package.
 var layers = map[string][]string{
-	"cmd/sealmail": {"smtpd", "api", "archive", "store", "audit", "index", "journal", "policy", "export", "export/pst", "index/query"},
+	"cmd/sealmail": {"smtpd", "api", "archive", "store", "audit", "index", "journal", "policy", "export", "export/pst", "index/query", "vfs"},
 	"api":          {"archive", "store", "audit", "index", "index/query", "policy"},
-	"archive":      {"journal", "store", "index", "index/query", "policy", "audit", "export", "export/pst"},
-	"index":        {"index/query"},
+	"archive":      {"journal", "store", "index", "index/query", "policy", "audit", "export", "export/pst", "vfs"},
+	"index":        {"index/query", "vfs"},
+	"store":        {"vfs"},
+	"audit":        {"vfs"},
+	"vfs/vfstest":  {"vfs"},
 	"policy":       {"index/query"},
 	"export":       {"export/pst"},
 }
@@ -30,6 +33,7 @@ var why = map[string]string{
 	"smtpd":   "smtpd sees the archive only through its Ingester interface",
 	"journal": "leaves never import each other",
 	"audit":   "leaves never import each other",
+	"vfs":     "vfs is a bottom-tier package: standard library only",
 }
 
 // thirdParty confines libraries to the packages that own them.
