@@ -7,9 +7,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"time"
 
+	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/store"
 )
@@ -45,7 +49,7 @@ func (a *Archive) AuditLog() *audit.Log { return a.audit }
 
 // storeHooks connects the store's writer to the audit log: every stored
 // entry is logged before its catalog entry commits.
-func storeHooks(o *store.Options, log *audit.Log) {
+func storeHooks(o *store.Options, log *audit.Log, dir string) {
 	ctx := WithActor(context.Background(), "smtpd")
 	o.OnCommit = func(cs []store.Committed) error {
 		evs := make([]audit.Event, len(cs))
@@ -74,11 +78,85 @@ func storeHooks(o *store.Options, log *audit.Log) {
 		}})
 		return err
 	}
-	o.OnSeal = func(si store.SegmentInfo) {
-		log.Append(ctx, audit.Event{Type: audit.TypeSegmentSeal, Actor: "sealmail", Fields: map[string]any{
+	o.OnSeal = func(si store.SegmentInfo) (store.Intent, error) {
+		e, err := log.Append(ctx, audit.Event{Type: audit.TypeSegmentSeal, Actor: "sealmail", Fields: map[string]any{
 			"segment": si.Seq.String(), "sha256": hex.EncodeToString(si.SHA256[:]), "size": si.Size, "records": si.Records,
+			"intent": true,
 		}})
+		return store.Intent(e.Seq), err
 	}
+	o.OnIntent = func(i store.Intent, committed bool) error {
+		typ := audit.TypeIntentAbort
+		if committed {
+			typ = audit.TypeIntentCommit
+		}
+		_, err := log.Append(ctx, audit.Event{Type: typ, Actor: "sealmail", Fields: map[string]any{"intent": uint64(i)}})
+		return err
+	}
+	o.OnOpen = func(segs []store.SegmentInfo, next sealmail.MessageID) (sealmail.MessageID, error) {
+		return reconcileAudit(ctx, log, dir, segs, next)
+	}
+}
+
+// reconcileAudit finds the ingest entries that the audit log made durable
+// but whose records a crash lost before the catalog committed them (the
+// audit entry and the segment are synced in parallel): reading the log
+// backwards, every ingest entry beyond its segment's committed length, down
+// to the newest committed one, that no rollback or recover entry settled
+// yet. It records them in one recover entry, so that verify does not report
+// them missing, and returns the id after the highest, so that no id the
+// log names is given again.
+func reconcileAudit(ctx context.Context, log *audit.Log, dir string, segs []store.SegmentInfo, next sealmail.MessageID) (sealmail.MessageID, error) {
+	committed := make(map[string]int64, len(segs))
+	for _, si := range segs {
+		committed[si.Seq.String()] = si.Size
+		if si.State == store.SegmentSealed {
+			committed[si.Seq.String()] = math.MaxInt64
+		}
+	}
+	rolledBack := make(map[uint64]bool)
+	settled := make(map[string]bool) // record/entry
+	var lost []map[string]any
+	floor := next
+	err := audit.ReadBack(auditDir(dir), func(e audit.Entry) bool {
+		f := e.Fields
+		switch e.Type {
+		case audit.TypeIngestRollback:
+			for _, id := range list(f["ids"]) {
+				rolledBack[num(id)] = true
+			}
+		case audit.TypeRecover:
+			for _, d := range list(f["entries"]) {
+				m, _ := d.(map[string]any)
+				settled[str(m["record"])+"/"+strconv.FormatUint(num(m["entry"]), 10)] = true
+			}
+		case audit.TypeIngest:
+			if size, ok := committed[str(f["segment"])]; ok && int64(num(f["offset"])) < size {
+				return false // committed: everything before it is settled
+			}
+			key := str(f["record"]) + "/" + strconv.FormatUint(num(f["entry"]), 10)
+			if settled[key] || rolledBack[num(f["id"])] {
+				return true
+			}
+			lost = append(lost, map[string]any{"id": num(f["id"]), "kind": str(f["kind"]), "entry": num(f["entry"]),
+				"record": str(f["record"]), "audit": e.Seq})
+			if str(f["kind"]) == store.KindMessage.String() {
+				floor = max(floor, sealmail.MessageID(num(f["id"])+1))
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(lost) == 0 {
+		return floor, nil
+	}
+	slices.Reverse(lost)
+	_, err = log.Append(ctx, audit.Event{Type: audit.TypeRecover, Actor: "sealmail", Fields: map[string]any{
+		"op": "audited entries whose records a crash lost before their commit (never acknowledged)", "entries": lost,
+	}})
+	return floor, err
 }
 
 // committedFields are the audit facts of one stored entry: ids, digest,
@@ -124,7 +202,7 @@ func committedFields(c store.Committed) map[string]any {
 // it recorded.
 func openAudit(dir, archiveID string, opts Options) (*audit.Log, error) {
 	log, err := audit.Open(auditDir(dir), audit.Options{ArchiveID: archiveID, Logger: opts.Logger,
-		CheckpointEvery: opts.CheckpointEvery, CheckpointInterval: opts.CheckpointInterval, LockTimeout: opts.LockTimeout})
+		CheckpointEvery: opts.CheckpointEvery, CheckpointInterval: opts.CheckpointInterval, LockTimeout: opts.LockTimeout, FS: opts.FS})
 	if errors.Is(err, audit.ErrNotExist) {
 		return nil, fmt.Errorf("the audit log %s is missing: restore it from a backup and run `sealmail verify`", auditDir(dir))
 	}

@@ -138,17 +138,17 @@ func (a *Archive) Compact(ctx context.Context) (int64, error) {
 		if si.State != store.SegmentSealed {
 			continue
 		}
-		c, err := a.store.Compact(ctx, si.Seq, func(c *store.Compaction) error {
+		c, err := a.store.Compact(ctx, si.Seq, func(c *store.Compaction) (store.Intent, error) {
 			dropped := make([]map[string]any, len(c.Dropped))
 			for i, d := range c.Dropped {
 				dropped[i] = map[string]any{"id": uint64(d.ID), "kind": d.Kind.String(), "entry": d.Location.Entry,
 					"record": hex.EncodeToString(d.RecordSHA256[:])}
 			}
-			_, err := a.audit.Append(ctx, audit.Event{Type: audit.TypeSegmentCompact, Actor: actorOf(ctx), Fields: map[string]any{
+			e, err := a.audit.Append(ctx, audit.Event{Type: audit.TypeSegmentCompact, Actor: actorOf(ctx), Fields: map[string]any{
 				"segment": c.Segment.String(), "old_sha256": hex.EncodeToString(c.OldSHA256[:]), "old_size": c.OldSize,
-				"sha256": hex.EncodeToString(c.NewSHA256[:]), "size": c.NewSize, "dropped": dropped,
+				"sha256": hex.EncodeToString(c.NewSHA256[:]), "size": c.NewSize, "dropped": dropped, "intent": true,
 			}})
-			return err
+			return store.Intent(e.Seq), err
 		})
 		if err != nil {
 			return reclaimed, err

@@ -73,56 +73,80 @@ func (a *Archive) Verify(ctx context.Context, external []audit.Checkpoint) (*Ver
 	byRecord := make(map[string]*auditedEntry) // record SHA-256 / entry index
 	byID := make(map[uint64][]*auditedEntry)
 	sealed := make(map[string]string) // segment → SHA-256 at sealing
+	intents := make(map[uint64]audit.Entry)
+	apply := func(e audit.Entry) {
+		f := e.Fields
+		switch e.Type {
+		case audit.TypeIngest:
+			ae := &auditedEntry{seq: e.Seq, id: num(f["id"]), digest: str(f["digest"]), segment: str(f["segment"]), offset: int64(num(f["offset"]))}
+			byRecord[str(f["record"])+"/"+strconv.FormatUint(num(f["entry"]), 10)] = ae
+			byID[ae.id] = append(byID[ae.id], ae)
+		case audit.TypeIngestRollback:
+			for _, id := range list(f["ids"]) {
+				for _, ae := range byID[num(id)] {
+					ae.undone = true
+				}
+			}
+		case audit.TypeRecover:
+			if kept := str(f["kept_in"]); kept != "" {
+				if _, err := os.Stat(filepath.Join(a.dir, "segments", kept)); err == nil {
+					problem("segments/%s: the uncommitted tail of a segment (%v entries) set aside at start-up on %s (audit entry %d). "+
+						"After a crash these were never acknowledged and their senders retried: delete the file after review. "+
+						"If catalog.db was restored from a backup, they are acknowledged messages: restore the catalog instead",
+						kept, len(list(f["entries"])), e.Time.Format(time.RFC3339), e.Seq)
+				}
+			}
+			// A record cut off without an ingest entry is no problem: the
+			// segment is synced in parallel with the audit log, so a crash can
+			// keep the record and lose its entry; and what is cut off never
+			// reaches the catalog (the kept file is reported above while it
+			// exists).
+			for _, d := range list(f["entries"]) {
+				m, _ := d.(map[string]any)
+				if ae := byRecord[str(m["record"])+"/"+strconv.FormatUint(num(m["entry"]), 10)]; ae != nil {
+					ae.undone = true
+				}
+			}
+		case audit.TypeSegmentSeal:
+			sealed[str(f["segment"])] = str(f["sha256"])
+		case audit.TypeSegmentCompact:
+			if sealed[str(f["segment"])] != str(f["old_sha256"]) {
+				problem("audit entry %d: compaction of segment %v starts from SHA-256 %v, not the one the log recorded", e.Seq, f["segment"], f["old_sha256"])
+			}
+			sealed[str(f["segment"])] = str(f["sha256"])
+			for _, d := range list(f["dropped"]) {
+				m, _ := d.(map[string]any)
+				if ae := byRecord[str(m["record"])+"/"+strconv.FormatUint(num(m["entry"]), 10)]; ae != nil {
+					ae.undone = true
+				}
+			}
+		}
+	}
 	err = audit.Read(ctx, auditDir(a.dir), audit.Filter{Types: []string{audit.TypeIngest, audit.TypeIngestRollback, audit.TypeRecover,
-		audit.TypeSegmentSeal, audit.TypeSegmentCompact}},
+		audit.TypeSegmentSeal, audit.TypeSegmentCompact, audit.TypeIntentCommit, audit.TypeIntentAbort}},
 		func(e audit.Entry) error {
 			if e.Seq > head {
 				return nil
 			}
 			f := e.Fields
 			switch e.Type {
-			case audit.TypeIngest:
-				ae := &auditedEntry{seq: e.Seq, id: num(f["id"]), digest: str(f["digest"]), segment: str(f["segment"]), offset: int64(num(f["offset"]))}
-				byRecord[str(f["record"])+"/"+strconv.FormatUint(num(f["entry"]), 10)] = ae
-				byID[ae.id] = append(byID[ae.id], ae)
-			case audit.TypeIngestRollback:
-				for _, id := range list(f["ids"]) {
-					for _, ae := range byID[num(id)] {
-						ae.undone = true
-					}
+			case audit.TypeSegmentSeal, audit.TypeSegmentCompact:
+				if f["intent"] == true {
+					// It counts when its catalog change committed.
+					intents[e.Seq] = e
+					return nil
 				}
-			case audit.TypeRecover:
-				if kept := str(f["kept_in"]); kept != "" {
-					if _, err := os.Stat(filepath.Join(a.dir, "segments", kept)); err == nil {
-						problem("segments/%s: the uncommitted tail of a segment (%v entries) set aside at start-up on %s (audit entry %d). "+
-							"After a crash these were never acknowledged and their senders retried: delete the file after review. "+
-							"If catalog.db was restored from a backup, they are acknowledged messages: restore the catalog instead",
-							kept, len(list(f["entries"])), e.Time.Format(time.RFC3339), e.Seq)
-					}
+			case audit.TypeIntentCommit:
+				if i, ok := intents[num(f["intent"])]; ok {
+					delete(intents, i.Seq)
+					apply(i)
 				}
-				for _, d := range list(f["entries"]) {
-					m, _ := d.(map[string]any)
-					if ae := byRecord[str(m["record"])+"/"+strconv.FormatUint(num(m["entry"]), 10)]; ae != nil {
-						ae.undone = true
-					} else {
-						problem("audit entry %d: a record with message %v (record %v) was cut off at start-up without an ingest entry: "+
-							"it was not written by sealmail's ingest (or a crash came before its audit entry)", e.Seq, m["id"], m["record"])
-					}
-				}
-			case audit.TypeSegmentSeal:
-				sealed[str(f["segment"])] = str(f["sha256"])
-			case audit.TypeSegmentCompact:
-				if sealed[str(f["segment"])] != str(f["old_sha256"]) {
-					problem("audit entry %d: compaction of segment %v starts from SHA-256 %v, not the one the log recorded", e.Seq, f["segment"], f["old_sha256"])
-				}
-				sealed[str(f["segment"])] = str(f["sha256"])
-				for _, d := range list(f["dropped"]) {
-					m, _ := d.(map[string]any)
-					if ae := byRecord[str(m["record"])+"/"+strconv.FormatUint(num(m["entry"]), 10)]; ae != nil {
-						ae.undone = true
-					}
-				}
+				return nil
+			case audit.TypeIntentAbort:
+				delete(intents, num(f["intent"]))
+				return nil
 			}
+			apply(e)
 			return nil
 		})
 	if err != nil {
