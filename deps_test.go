@@ -23,7 +23,8 @@ var layers = map[string][]string{
 	"audit":        {"vfs"},
 	"vfs/vfstest":  {"vfs"},
 	"policy":       {"index/query"},
-	"export":       {"export/pst"},
+	"export":       {"export/pst", "vfs"},
+	"smtpd":        {"vfs"},
 }
 
 // why explains the rules a failure most likely breaks.
