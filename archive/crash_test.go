@@ -21,6 +21,7 @@ import (
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/store"
+	"github.com/sealmail/sealmail/store/storetest"
 	"github.com/sealmail/sealmail/vfs/vfstest"
 )
 
@@ -307,6 +308,7 @@ func powerLossRun(t *testing.T, base, template string, ident *age.X25519Identity
 	if err != nil {
 		return fail("verify: %v", err)
 	}
+
 	for _, p := range rep.Problems {
 		if strings.Contains(p, "the uncommitted tail of a segment") {
 			continue // true: a commit was cut short; the file is kept for review
@@ -314,9 +316,18 @@ func powerLossRun(t *testing.T, base, template string, ident *age.X25519Identity
 		return fail("verify: %s", p)
 	}
 	if p.n == 0 {
-		if len(l.acked) < 15 || len(l.deleted) != 2 {
-			return fail("the workload without a crash acknowledged %d messages and %d deletions", len(l.acked), len(l.deleted))
+		if len(l.acked) < 15 || len(l.deleted) != 2 || rep.Sealed < 2 {
+			return fail("the workload without a crash acknowledged %d messages and %d deletions, sealed %d segments", len(l.acked), len(l.deleted), rep.Sealed)
+		}
+		compacted := 0
+		audit.Read(ctx, auditDir(dir), audit.Filter{Types: []string{audit.TypeSegmentCompact}}, func(audit.Entry) error { compacted++; return nil })
+		if compacted == 0 {
+			return fail("the workload without a crash compacted nothing")
 		}
 	}
+	if err := a.Close(); err != nil {
+		return fail("close: %v", err)
+	}
+	storetest.CheckDir(t, dir)
 	return ops, ""
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/policy"
 	"github.com/sealmail/sealmail/store"
+	"github.com/sealmail/sealmail/store/storetest"
 )
 
 type clock struct {
@@ -41,7 +42,9 @@ func TestPurgeFollowsRetentionAndHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _ := age.GenerateX25519Identity()
-	a, err := Create(t.TempDir(), []string{id.Recipient().String()}, Options{Now: clk.now, Retention: ret, MinFreeBytes: -1,
+	dir := t.TempDir()
+	t.Cleanup(func() { storetest.CheckDir(t, dir) })
+	a, err := Create(dir, []string{id.Recipient().String()}, Options{Now: clk.now, Retention: ret, MinFreeBytes: -1,
 		Store: store.Options{SealSize: 1}}) // every commit seals: purged records become compactable
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +143,9 @@ func TestErase(t *testing.T) {
 	clk := &clock{t: time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)}
 	ret, _ := (&policy.Policy{Default: policy.Rule{Name: "year", Keep: "1y"}}).Compile()
 	id, _ := age.GenerateX25519Identity()
-	a, err := Create(t.TempDir(), []string{id.Recipient().String()}, Options{Now: clk.now, Retention: ret, MinFreeBytes: -1,
+	dir := t.TempDir()
+	t.Cleanup(func() { storetest.CheckDir(t, dir) })
+	a, err := Create(dir, []string{id.Recipient().String()}, Options{Now: clk.now, Retention: ret, MinFreeBytes: -1,
 		Store: store.Options{SealSize: 1}})
 	if err != nil {
 		t.Fatal(err)
@@ -190,6 +195,7 @@ func TestPurgeWithoutIndexKeepsEverything(t *testing.T) {
 	ret, _ := (&policy.Policy{Default: policy.Rule{Name: "d", Keep: "1d"}}).Compile()
 	id, _ := age.GenerateX25519Identity()
 	dir := t.TempDir()
+	t.Cleanup(func() { storetest.CheckDir(t, dir) })
 	a, err := Create(dir, []string{id.Recipient().String()}, Options{Now: clk.now, Retention: ret, MinFreeBytes: -1})
 	if err != nil {
 		t.Fatal(err)

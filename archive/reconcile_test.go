@@ -13,6 +13,7 @@ import (
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/store"
+	"github.com/sealmail/sealmail/store/storetest"
 )
 
 // TestAuditAheadOfSegment: the ingest audit entry is synced in parallel with
@@ -24,6 +25,7 @@ func TestAuditAheadOfSegment(t *testing.T) {
 	t.Parallel()
 	ident, _ := age.GenerateX25519Identity()
 	dir := t.TempDir()
+	t.Cleanup(func() { storetest.CheckDir(t, dir) })
 	ctx := WithActor(context.Background(), "test")
 	a, err := Create(dir, []string{ident.Recipient().String()}, Options{MinFreeBytes: -1})
 	if err != nil {
