@@ -152,6 +152,19 @@ func (a *Archive) Verify(ctx context.Context, external []audit.Checkpoint) (*Ver
 	if err != nil {
 		return nil, fmt.Errorf("read audit log: %w", err)
 	}
+	// Intents whose change the catalog committed before a crash that came
+	// before their intent.commit entry (which the daemon writes at its next
+	// start) count as committed.
+	pending, err := a.store.PendingIntents()
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range pending {
+		if e, ok := intents[uint64(i)]; ok {
+			delete(intents, e.Seq)
+			apply(e)
+		}
+	}
 
 	srep, err := a.store.Verify(ctx, func(si store.SegmentInfo, rec store.ScannedRecord) {
 		sum := hex.EncodeToString(rec.SHA256[:])
@@ -159,6 +172,11 @@ func (a *Archive) Verify(ctx context.Context, external []audit.Checkpoint) (*Ver
 			ae := byRecord[sum+"/"+strconv.Itoa(k)]
 			where := fmt.Sprintf("segment %s offset %d entry %d (%s of message %d)", si.Seq, rec.Offset, k, e.Kind, e.ID)
 			switch {
+			case ae == nil && rec.Offset >= si.Size:
+				// After the committed length, not cataloged: the store
+				// reports these bytes (the daemon sets them aside at its
+				// next start). The segment is synced in parallel with the
+				// audit log, so a crash can keep a record without its entry.
 			case ae == nil:
 				problem("%s: not vouched for by the audit log (no ingest entry names this record): added or altered outside sealmail", where)
 			case ae.id != uint64(e.ID) || ae.digest != hex.EncodeToString(e.Digest[:]):
@@ -201,8 +219,14 @@ func (a *Archive) Verify(ctx context.Context, external []audit.Checkpoint) (*Ver
 		if ae.found || ae.undone {
 			continue
 		}
-		if ae.segment == active && ae.offset >= srep.Committed[segs[len(segs)-1].Seq] && !a.store.ReadOnly() {
-			continue // being committed right now
+		if ae.segment == active && ae.offset >= srep.Committed[segs[len(segs)-1].Seq] {
+			if !a.store.ReadOnly() {
+				continue // being committed right now
+			}
+			problem("message %d: the audit log (entry %d) records it stored in segment %s at offset %d, beyond the committed length, "+
+				"and the record is not there: a crash interrupted its commit (it was never acknowledged); the daemon records this at its next start",
+				ae.id, ae.seq, ae.segment, ae.offset)
+			continue
 		}
 		problem("message %d: the audit log (entry %d) records it stored in segment %s at offset %d, but that record is missing or altered",
 			ae.id, ae.seq, ae.segment, ae.offset)

@@ -75,11 +75,20 @@ func (s *Store) forgetIntent(i Intent) error {
 	})
 }
 
+// PendingIntents returns the intents whose change committed but whose
+// outcome [Options.OnIntent] has not yet taken (a crash came in between;
+// the next Open reports them).
+func (s *Store) PendingIntents() ([]Intent, error) {
+	var is []Intent
+	err := s.db.View(func(tx *bolt.Tx) error { is = pendingIntents(tx); return nil })
+	return is, err
+}
+
 // resolveIntents reports, at Open, the intents whose change committed
 // before a crash that came before their outcome was reported.
 func (s *Store) resolveIntents() error {
-	var is []Intent
-	if err := s.db.View(func(tx *bolt.Tx) error { is = pendingIntents(tx); return nil }); err != nil {
+	is, err := s.PendingIntents()
+	if err != nil {
 		return err
 	}
 	for _, i := range is {
