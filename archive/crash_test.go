@@ -131,12 +131,15 @@ func crashWorkload(ctx context.Context, a *Archive, l *ledger, alive func() bool
 	ingest(14, 15)
 }
 
-// TestPowerLoss cuts the power at every mutating file-system operation of
-// crashWorkload (crash points), restores what a power cut leaves (only what
-// was fsync'd: file contents and directory entries), reopens the archive and
-// checks that every acknowledged message reads back byte-exact, that
-// acknowledged deletions stay, that no id is given twice, that the archive
-// opens and that verify reports nothing but what is true.
+// TestPowerLoss cuts the power just before and just after every mutating
+// file-system operation of crashWorkload (crash points), restores what a
+// power cut leaves (only what was fsync'd: file contents and directory
+// entries), and checks that a reader sees every acknowledged message
+// before the daemon starts; then cuts the power once more during the
+// daemon's start-up repairs, starts it again, and checks that every
+// acknowledged message reads back byte-exact, that acknowledged deletions
+// stay, that no id is given twice, that the archive opens and that verify
+// reports nothing but what is true.
 func TestPowerLoss(t *testing.T) {
 	t.Parallel()
 	ident, _ := age.GenerateX25519Identity()
@@ -320,9 +323,26 @@ func powerLossRun(t *testing.T, base, template string, ident *age.X25519Identity
 		}
 	}
 
+	// The power fails again during the start-up repairs (at one of their
+	// first operations, varied with the crash point).
+	rfs, err := vfstest.New(dir, vfstest.Options{CrashAt: 1 + p.n%5, External: []string{"catalog.db"}, Ignore: []string{"index"}})
+	if err != nil {
+		return fail("%v", err)
+	}
+	a, err = Open(dir, Options{MinFreeBytes: -1, FS: rfs, Store: store.Options{SealSize: 16 << 10}})
+	if err == nil {
+		a.Close()
+	} else if !errors.Is(err, vfstest.ErrCrashed) {
+		return fail("the archive does not open after the crash: %v", err)
+	}
+	_, at2 := rfs.Crashed()
+	if err := rfs.Restore(); err != nil {
+		return fail("restore after a crash at start-up: %v", err)
+	}
+
 	a, err = Open(dir, Options{MinFreeBytes: -1, Store: store.Options{SealSize: 16 << 10}})
 	if err != nil {
-		return fail("the archive does not open after the crash: %v", err)
+		return fail("the archive does not open after a second crash %s at start-up: %v", at2, err)
 	}
 	defer a.Close()
 	if f := checkAcked(ctx, a, l, ident); f != "" {
