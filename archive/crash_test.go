@@ -224,6 +224,7 @@ func fastTempDir(t *testing.T) string {
 var pendingRepairs = []string{
 	"bytes after the committed length",
 	"after the segment's committed length, so not in the catalog",
+	"after the committed length and not vouched for by the audit log",
 	"beyond the committed length, and the record is not there",
 	"is not a segment the catalog knows",
 	"sealed segment is writable",

@@ -173,10 +173,11 @@ func (a *Archive) Verify(ctx context.Context, external []audit.Checkpoint) (*Ver
 			where := fmt.Sprintf("segment %s offset %d entry %d (%s of message %d)", si.Seq, rec.Offset, k, e.Kind, e.ID)
 			switch {
 			case ae == nil && rec.Offset >= si.Size:
-				// After the committed length, not cataloged: the store
-				// reports these bytes (the daemon sets them aside at its
-				// next start). The segment is synced in parallel with the
-				// audit log, so a crash can keep a record without its entry.
+				// The segment is synced in parallel with the audit log, so a
+				// crash can keep a record without its entry: say both.
+				problem("%s: after the committed length and not vouched for by the audit log (no ingest entry names this record): "+
+					"a commit a crash interrupted before its audit entry was durable (never acknowledged), or bytes appended outside sealmail; "+
+					"not in the catalog, the daemon sets it aside at its next start", where)
 			case ae == nil:
 				problem("%s: not vouched for by the audit log (no ingest entry names this record): added or altered outside sealmail", where)
 			case ae.id != uint64(e.ID) || ae.digest != hex.EncodeToString(e.Digest[:]):
