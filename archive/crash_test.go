@@ -165,7 +165,10 @@ func TestPowerLoss(t *testing.T) {
 	// little from run to run (goroutines interleave), so go a bit beyond.
 	var points []crashPoint
 	for n := 1; n <= total+total/10; n++ {
-		points = append(points, crashPoint{n, false}, crashPoint{n, true})
+		points = append(points, crashPoint{n: n}, crashPoint{n: n, after: true})
+		if n%3 == 0 {
+			points = append(points, crashPoint{n: n, torn: true})
+		}
 	}
 	if testing.Short() {
 		points = points[:len(points)/8]
@@ -259,10 +262,12 @@ func checkAcked(ctx context.Context, a *Archive, l *ledger, ident *age.X25519Ide
 	return ""
 }
 
-// crashPoint is just before or just after an operation.
+// crashPoint is just before or just after an operation; torn keeps half
+// of what was written since the last sync (vfstest.Options.TornWrites).
 type crashPoint struct {
 	n     int
 	after bool
+	torn  bool
 }
 
 // powerLossRun copies the template archive, runs the workload over a
@@ -279,7 +284,8 @@ func powerLossRun(t *testing.T, base, template string, ident *age.X25519Identity
 	if err := os.CopyFS(dir, os.DirFS(template)); err != nil {
 		return 0, fmt.Sprintf("copy template: %v", err)
 	}
-	cfs, err := vfstest.New(dir, vfstest.Options{CrashAt: p.n, CrashAfter: p.after, External: []string{"catalog.db"}, Ignore: []string{"index"}})
+	cfs, err := vfstest.New(dir, vfstest.Options{CrashAt: p.n, CrashAfter: p.after, TornWrites: p.torn,
+		External: []string{"catalog.db"}, Ignore: []string{"index"}})
 	if err != nil {
 		return 0, err.Error()
 	}
@@ -297,6 +303,9 @@ func powerLossRun(t *testing.T, base, template string, ident *age.X25519Identity
 	_, at := cfs.Crashed()
 	if err := cfs.Restore(); err != nil {
 		return ops, fmt.Sprintf("crash %s: restore: %v", at, err)
+	}
+	if p.torn {
+		at += " (torn writes)"
 	}
 	fail := func(format string, v ...any) (int, string) {
 		return ops, fmt.Sprintf("crash %s: ", at) + fmt.Sprintf(format, v...)

@@ -3,6 +3,7 @@
 package vfstest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,10 @@ type Options struct {
 	// too. Crashing before and after every operation covers the moments
 	// between an operation and the next external commit.
 	CrashAfter bool
+	// TornWrites keeps, of the bytes appended to a file after its last
+	// sync, the first half: a disk may have written some of what was never
+	// synced, cut anywhere. Without it none of them survive.
+	TornWrites bool
 	// External are paths relative to the root of files written by code
 	// that does not use the FS and fsyncs every change it commits (bbolt's
 	// catalog.db). See the package documentation.
@@ -446,6 +451,17 @@ func (c *CrashFS) Restore() error {
 		if ino == nil || !reachable(p) || ino.dir != isDir(p) {
 			if err := os.RemoveAll(p); err != nil {
 				return err
+			}
+		}
+	}
+	if c.opts.TornWrites {
+		for p, ino := range c.dur {
+			if ino.dir || c.cur[p] != ino {
+				continue
+			}
+			now, err := os.ReadFile(p)
+			if err == nil && len(now) > len(ino.data) && bytes.HasPrefix(now, ino.data) {
+				ino.data = now[:len(ino.data)+(len(now)-len(ino.data))/2]
 			}
 		}
 	}

@@ -71,6 +71,21 @@ func TestUnsyncedWriteIsLost(t *testing.T) {
 	}
 }
 
+func TestTornWrites(t *testing.T) {
+	t.Parallel()
+	dir, c := newFS(t, map[string]string{"f": "durable"}, vfstest.Options{TornWrites: true})
+	p := filepath.Join(dir, "f")
+	f, err := c.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	must(t, err)
+	_, err = f.Write([]byte("12345678"))
+	must(t, err)
+	must(t, f.Close())
+	must(t, c.Restore())
+	if got := content(t, p); got != "durable1234" {
+		t.Errorf("after the crash the file holds %q, want the durable bytes and half of the unsynced ones", got)
+	}
+}
+
 func TestUnsyncedTruncateIsLost(t *testing.T) {
 	t.Parallel()
 	dir, c := newFS(t, map[string]string{"f": "0123456789"}, vfstest.Options{})

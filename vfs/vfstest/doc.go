@@ -16,7 +16,8 @@
 // # The model
 //
 //   - A file's content (and size) survives as of its last Sync; unsynced
-//     writes and truncations are lost.
+//     writes and truncations are lost (with [Options.TornWrites], the first
+//     half of the bytes appended since survives: a torn write).
 //   - A create, rename or remove survives only after SyncDir of the parent
 //     directory (of both directories for a rename). A synced file whose
 //     directory entry was never synced is lost; a rename without a
