@@ -20,6 +20,7 @@ import (
 	"github.com/sealmail/sealmail/index"
 	"github.com/sealmail/sealmail/policy"
 	"github.com/sealmail/sealmail/store"
+	"github.com/sealmail/sealmail/vfs"
 )
 
 // MaxMessageBytes is the most bytes of original plus journal report that
@@ -69,6 +70,10 @@ type Options struct {
 	// after ingest (beyond it a message is left for reindex); 0 means
 	// 256 MiB. The daemon counts it in its memory budget.
 	IndexQueueBytes int64
+	// FS is the file system the store (unless Store.FS is set) and the
+	// audit log write through; nil means the real one. The index and the
+	// catalog do their own I/O.
+	FS vfs.FS
 }
 
 func (o *Options) setDefaults() {
@@ -77,6 +82,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Store.Logger == nil {
 		o.Store.Logger = o.Logger
+	}
+	if o.Store.FS == nil {
+		o.Store.FS = o.FS
 	}
 	if o.JournalSources == nil {
 		o.JournalSources = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -121,7 +129,7 @@ type Archive struct {
 // recipients, with its audit log and signing key, and opens it.
 func Create(dir string, recipients []string, opts Options) (*Archive, error) {
 	opts.setDefaults()
-	s, err := store.Create(dir, recipients, store.Options{Logger: opts.Logger})
+	s, err := store.Create(dir, recipients, store.Options{Logger: opts.Logger, FS: opts.Store.FS})
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +137,7 @@ func Create(dir string, recipients []string, opts Options) (*Archive, error) {
 	if err := s.Close(); err != nil {
 		return nil, err
 	}
-	log, err := audit.Create(auditDir(dir), audit.Options{ArchiveID: id, Logger: opts.Logger})
+	log, err := audit.Create(auditDir(dir), audit.Options{ArchiveID: id, Logger: opts.Logger, FS: opts.FS})
 	if err != nil {
 		return nil, fmt.Errorf("create audit log: %w", err)
 	}
@@ -187,7 +195,7 @@ func Open(dir string, opts Options) (*Archive, error) {
 	// The hooks run in the store's writer, which takes appends only after
 	// Open has returned: a is set by then.
 	var a *Archive
-	storeHooks(&so, log, opts.Logger, func(cs []store.Committed, add bool) {
+	storeHooks(&so, log, opts.Logger, dir, func(cs []store.Committed, add bool) {
 		if a != nil {
 			a.markReceipts(cs, add)
 		}
@@ -315,22 +323,20 @@ func (a *Archive) idx() (*index.Index, error) {
 	// indexed and no hold would match.
 	_, statErr := os.Stat(indexDir(a.dir))
 	fresh := errors.Is(statErr, os.ErrNotExist)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		x, err := index.Open(indexDir(a.dir), index.Options{Logger: a.log})
-		if err == nil {
-			if fresh && !a.opts.ReadOnly {
-				if err := a.store.SetIndexWatermark(0); err != nil {
-					_ = x.Close()
-					return nil, err
-				}
-			}
-			a.index = x
-			return x, nil
-		}
-		if !errors.Is(err, index.ErrLocked) || a.opts.ReadOnly || time.Now().After(deadline) {
-			return nil, fmt.Errorf("search index: %w (if it is damaged: delete DIR/index and run `sealmail reindex --all`)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var wait time.Duration
+	if !a.opts.ReadOnly {
+		wait = 10 * time.Second
 	}
+	x, err := index.Open(indexDir(a.dir), index.Options{Logger: a.log, LockTimeout: wait})
+	if err != nil {
+		return nil, fmt.Errorf("search index: %w (if it is damaged: delete DIR/index and run `sealmail reindex --all`)", err)
+	}
+	if fresh && !a.opts.ReadOnly {
+		if err := a.store.SetIndexWatermark(0); err != nil {
+			_ = x.Close() // the watermark's error is the one to report
+			return nil, err
+		}
+	}
+	a.index = x
+	return x, nil
 }

@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
+	"slices"
 
+	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/store"
 )
@@ -90,7 +93,7 @@ func (a *Archive) LogPprof(ctx context.Context, path, query string) error {
 // entry is logged before its catalog entry commits.
 // receipts is told of the entries of each commit (add) and of a commit
 // that failed after that (not add).
-func storeHooks(o *store.Options, log *audit.Log, logger *slog.Logger, receipts func(cs []store.Committed, add bool)) {
+func storeHooks(o *store.Options, log *audit.Log, logger *slog.Logger, dir string, receipts func(cs []store.Committed, add bool)) {
 	ctx := WithActor(context.Background(), "smtpd")
 	o.OnCommit = func(cs []store.Committed) error {
 		receipts(cs, true)
@@ -127,14 +130,96 @@ func storeHooks(o *store.Options, log *audit.Log, logger *slog.Logger, receipts 
 		}})
 		return err
 	}
-	o.OnSeal = func(si store.SegmentInfo) {
-		if _, err := log.Append(ctx, audit.Event{Type: audit.TypeSegmentSeal, Actor: "sealmail", Fields: sealFields{
-			Segment: si.Seq.String(), SHA256: hex.EncodeToString(si.SHA256[:]), Size: si.Size, Records: si.Records,
-		}}); err != nil {
-			// verify then names the segment as sealed without a seal entry.
-			logger.Error("audit a segment seal", "segment", si.Seq.String(), "err", err)
+	o.OnSeal = func(si store.SegmentInfo) (store.Intent, error) {
+		e, err := log.Append(ctx, audit.Event{Type: audit.TypeSegmentSeal, Actor: "sealmail", Fields: sealFields{
+			Segment: si.Seq.String(), SHA256: hex.EncodeToString(si.SHA256[:]), Size: si.Size, Records: si.Records, Intent: true,
+		}})
+		return store.Intent(e.Seq), err
+	}
+	o.OnIntent = func(i store.Intent, committed bool) error {
+		typ := audit.TypeIntentAbort
+		if committed {
+			typ = audit.TypeIntentCommit
+		}
+		_, err := log.Append(ctx, audit.Event{Type: typ, Actor: "sealmail", Fields: intentFields{Intent: uint64(i)}})
+		return err
+	}
+	o.OnOpen = func(segs []store.SegmentInfo, next sealmail.MessageID) (sealmail.MessageID, error) {
+		return reconcileAudit(ctx, log, dir, segs, next)
+	}
+}
+
+// reconcileAudit finds the ingest entries that the audit log made durable
+// but whose records a crash lost before the catalog committed them (the
+// audit entry and the segment are synced in parallel): reading the log
+// backwards, every ingest entry beyond its segment's committed length, down
+// to the newest committed one, that no rollback or recover entry settled
+// yet. It records them in one recover entry, so that verify does not report
+// them missing, and returns the id after the highest, so that no id the
+// log names is given again.
+func reconcileAudit(ctx context.Context, log *audit.Log, dir string, segs []store.SegmentInfo, next sealmail.MessageID) (sealmail.MessageID, error) {
+	committed := make(map[string]int64, len(segs))
+	for _, si := range segs {
+		committed[si.Seq.String()] = si.Size
+		if si.State == store.SegmentSealed {
+			committed[si.Seq.String()] = math.MaxInt64
 		}
 	}
+	rolledBack := make(map[uint64]bool)
+	settled := make(map[entryRef]bool)
+	var lost []droppedEntry
+	floor := next
+	var derr error
+	err := audit.ReadBack(auditDir(dir), func(e audit.Entry) bool {
+		switch e.Type {
+		case audit.TypeIngestRollback:
+			var f rollbackFields
+			if derr = e.DecodeFields(&f); derr != nil {
+				return false
+			}
+			for _, id := range f.IDs {
+				rolledBack[id] = true
+			}
+		case audit.TypeRecover:
+			var f recoverFields
+			if derr = e.DecodeFields(&f); derr != nil {
+				return false
+			}
+			for _, d := range f.Entries {
+				settled[d.ref()] = true
+			}
+		case audit.TypeIngest:
+			var f ingestFields
+			if derr = e.DecodeFields(&f); derr != nil {
+				return false
+			}
+			if size, ok := committed[f.Segment]; ok && f.Offset < size {
+				return false // committed: everything before it is settled
+			}
+			if settled[f.ref()] || rolledBack[f.ID] {
+				return true
+			}
+			lost = append(lost, droppedEntry{ID: f.ID, Kind: f.Kind, Entry: f.Entry, Record: f.Record, Audit: e.Seq})
+			if f.Kind == store.KindMessage.String() {
+				floor = max(floor, sealmail.MessageID(f.ID+1))
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = derr
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(lost) == 0 {
+		return floor, nil
+	}
+	slices.Reverse(lost)
+	_, err = log.Append(ctx, audit.Event{Type: audit.TypeRecover, Actor: "sealmail", Fields: recoverFields{
+		Op: "audited entries whose records a crash lost before their commit (never acknowledged)", Entries: lost,
+	}})
+	return floor, err
 }
 
 // openAudit opens the archive's audit log. A missing log in an archive is
@@ -142,7 +227,7 @@ func storeHooks(o *store.Options, log *audit.Log, logger *slog.Logger, receipts 
 // it recorded.
 func openAudit(dir, archiveID string, opts Options) (*audit.Log, error) {
 	log, err := audit.Open(auditDir(dir), audit.Options{ArchiveID: archiveID, Logger: opts.Logger,
-		CheckpointEvery: opts.CheckpointEvery, CheckpointInterval: opts.CheckpointInterval, LockTimeout: opts.LockTimeout})
+		CheckpointEvery: opts.CheckpointEvery, CheckpointInterval: opts.CheckpointInterval, LockTimeout: opts.LockTimeout, FS: opts.FS})
 	if errors.Is(err, audit.ErrNotExist) {
 		return nil, fmt.Errorf("the audit log %s is missing: restore it from a backup and run `sealmail verify`", auditDir(dir))
 	}

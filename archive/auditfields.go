@@ -82,6 +82,9 @@ type rollbackFields struct {
 // droppedEntry is a stored entry cut off at start-up or removed by
 // compaction.
 type droppedEntry struct {
+	// Audit is, for an entry a crash lost before its commit, the ingest
+	// entry that named it.
+	Audit  uint64 `json:"audit,omitempty"`
 	Entry  int    `json:"entry"`
 	ID     uint64 `json:"id"`
 	Kind   string `json:"kind"`
@@ -124,6 +127,9 @@ type rebuildFields struct {
 
 // sealFields: a segment sealed (TypeSegmentSeal).
 type sealFields struct {
+	// Intent marks an entry that counts once its intent.commit entry
+	// follows (or the catalog lists it as pending after a crash).
+	Intent  bool   `json:"intent,omitempty"`
 	Records int64  `json:"records"`
 	Segment string `json:"segment"`
 	SHA256  string `json:"sha256"`
@@ -134,11 +140,23 @@ type sealFields struct {
 // (TypeSegmentCompact).
 type compactFields struct {
 	Dropped   []droppedEntry `json:"dropped"`
+	Intent    bool           `json:"intent,omitempty"` // as in sealFields
 	OldSHA256 string         `json:"old_sha256"`
 	OldSize   int64          `json:"old_size"`
 	Segment   string         `json:"segment"`
 	SHA256    string         `json:"sha256"`
 	Size      int64          `json:"size"`
+}
+
+// intentFields: the outcome of a seal or compaction audited as an intent
+// (TypeIntentCommit, TypeIntentAbort): Intent is its entry's seq.
+type intentFields struct {
+	Intent uint64 `json:"intent"`
+}
+
+// intentFlag reads whether a seal or compaction entry is an intent.
+type intentFlag struct {
+	Intent bool `json:"intent"`
 }
 
 // purgeFields: a purge, or its dry run (TypePurge).

@@ -223,12 +223,12 @@ func (a *Archive) Compact(ctx context.Context) (int64, error) {
 		if si.State != store.SegmentSealed {
 			continue
 		}
-		c, err := a.store.Compact(ctx, si.Seq, func(c *store.Compaction) error {
-			_, err := a.audit.Append(ctx, audit.Event{Type: audit.TypeSegmentCompact, Actor: actorOf(ctx), Fields: compactFields{
+		c, err := a.store.Compact(ctx, si.Seq, func(c *store.Compaction) (store.Intent, error) {
+			e, err := a.audit.Append(ctx, audit.Event{Type: audit.TypeSegmentCompact, Actor: actorOf(ctx), Fields: compactFields{
 				Segment: c.Segment.String(), OldSHA256: hex.EncodeToString(c.OldSHA256[:]), OldSize: c.OldSize,
-				SHA256: hex.EncodeToString(c.NewSHA256[:]), Size: c.NewSize, Dropped: droppedOf(c.Dropped),
+				SHA256: hex.EncodeToString(c.NewSHA256[:]), Size: c.NewSize, Dropped: droppedOf(c.Dropped), Intent: true,
 			}})
-			return err
+			return store.Intent(e.Seq), err
 		})
 		if err != nil {
 			return reclaimed, err

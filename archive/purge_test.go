@@ -18,6 +18,7 @@ import (
 	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/policy"
 	"github.com/sealmail/sealmail/store"
+	"github.com/sealmail/sealmail/store/storetest"
 )
 
 type clock struct {
@@ -37,7 +38,9 @@ func TestPurgeFollowsRetentionAndHolds(t *testing.T) {
 	pol := &policy.Policy{Default: policy.Rule{Name: "short", Keep: "30d"},
 		Rules: []policy.Rule{{Name: "letters", Headers: map[string]string{"Subject": "letter"}, Keep: "6y", From: "end-of-year"}}}
 	id, _ := age.GenerateX25519Identity()
-	a, err := Create(t.TempDir(), []string{id.Recipient().String()}, Options{Now: clk.now, Retention: pol, MinFreeBytes: -1,
+	dir := t.TempDir()
+	t.Cleanup(func() { storetest.CheckDir(t, dir) })
+	a, err := Create(dir, []string{id.Recipient().String()}, Options{Now: clk.now, Retention: pol, MinFreeBytes: -1,
 		Store: store.Options{SealSize: 1}}) // every commit seals: purged records become compactable
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +139,9 @@ func TestErase(t *testing.T) {
 	clk := &clock{t: time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)}
 	pol := &policy.Policy{Default: policy.Rule{Name: "year", Keep: "1y"}}
 	id, _ := age.GenerateX25519Identity()
-	a, err := Create(t.TempDir(), []string{id.Recipient().String()}, Options{Now: clk.now, Retention: pol, MinFreeBytes: -1,
+	dir := t.TempDir()
+	t.Cleanup(func() { storetest.CheckDir(t, dir) })
+	a, err := Create(dir, []string{id.Recipient().String()}, Options{Now: clk.now, Retention: pol, MinFreeBytes: -1,
 		Store: store.Options{SealSize: 1}})
 	if err != nil {
 		t.Fatal(err)
@@ -197,6 +202,7 @@ func TestPurgeWithoutIndexKeepsEverything(t *testing.T) {
 	pol := &policy.Policy{Default: policy.Rule{Name: "d", Keep: "1d"}}
 	id, _ := age.GenerateX25519Identity()
 	dir := t.TempDir()
+	t.Cleanup(func() { storetest.CheckDir(t, dir) })
 	a, err := Create(dir, []string{id.Recipient().String()}, Options{Now: clk.now, Retention: pol, MinFreeBytes: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -117,68 +117,109 @@ func (v *verifier) auditChain(ctx context.Context, external []Checkpoint) error 
 func (v *verifier) auditedStorage(ctx context.Context) error {
 	head, _ := v.a.audit.Head()
 	f := audit.Filter{Types: []string{audit.TypeIngest, audit.TypeIngestRollback, audit.TypeRecover,
-		audit.TypeSegmentSeal, audit.TypeSegmentCompact}}
+		audit.TypeSegmentSeal, audit.TypeSegmentCompact, audit.TypeIntentCommit, audit.TypeIntentAbort}}
+	// A seal or compaction audited as an intent counts once its catalog
+	// change committed: at its intent.commit entry, or, after a crash that
+	// came before that entry (the daemon writes it at its next start), when
+	// the catalog still lists the intent as pending.
+	intents := make(map[uint64]audit.Entry)
 	err := audit.Read(ctx, auditDir(v.a.dir), f, func(e audit.Entry) error {
 		if e.Seq > head {
 			return nil
 		}
 		switch e.Type {
-		case audit.TypeIngest:
-			var f ingestFields
+		case audit.TypeSegmentSeal, audit.TypeSegmentCompact:
+			var f intentFlag
+			if err := e.DecodeFields(&f); err == nil && f.Intent {
+				intents[e.Seq] = e
+				return nil
+			}
+		case audit.TypeIntentCommit, audit.TypeIntentAbort:
+			var f intentFields
 			if err := e.DecodeFields(&f); err != nil {
 				v.problem("audit entry %d: %v", e.Seq, err)
 				return nil
 			}
-			ae := &auditedEntry{seq: e.Seq, id: f.ID, digest: f.Digest, segment: f.Segment, offset: f.Offset}
-			v.byRecord[f.ref()] = ae
-			v.byID[ae.id] = append(v.byID[ae.id], ae)
-		case audit.TypeIngestRollback:
-			var f rollbackFields
-			if err := e.DecodeFields(&f); err != nil {
-				v.problem("audit entry %d: %v", e.Seq, err)
-				return nil
-			}
-			for _, id := range f.IDs {
-				for _, ae := range v.byID[id] {
-					ae.undone = true
+			if i, ok := intents[f.Intent]; ok {
+				delete(intents, f.Intent)
+				if e.Type == audit.TypeIntentCommit {
+					v.apply(i)
 				}
 			}
-		case audit.TypeRecover:
-			var f recoverFields
-			if err := e.DecodeFields(&f); err != nil {
-				v.problem("audit entry %d: %v", e.Seq, err)
-				return nil
-			}
-			v.recovered(e, f)
-		case audit.TypeSegmentSeal:
-			var f sealFields
-			if err := e.DecodeFields(&f); err != nil {
-				v.problem("audit entry %d: %v", e.Seq, err)
-				return nil
-			}
-			v.sealed[f.Segment] = f.SHA256
-		case audit.TypeSegmentCompact:
-			var f compactFields
-			if err := e.DecodeFields(&f); err != nil {
-				v.problem("audit entry %d: %v", e.Seq, err)
-				return nil
-			}
-			if v.sealed[f.Segment] != f.OldSHA256 {
-				v.problem("audit entry %d: compaction of segment %s starts from SHA-256 %s, not the one the log recorded", e.Seq, f.Segment, f.OldSHA256)
-			}
-			v.sealed[f.Segment] = f.SHA256
-			for _, d := range f.Dropped {
-				if ae := v.byRecord[d.ref()]; ae != nil {
-					ae.undone = true
-				}
-			}
+			return nil
 		}
+		v.apply(e)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("read audit log: %w", err)
 	}
+	pending, err := v.a.store.PendingIntents()
+	if err != nil {
+		return err
+	}
+	for _, i := range pending {
+		if e, ok := intents[uint64(i)]; ok {
+			delete(intents, e.Seq)
+			v.apply(e)
+		}
+	}
 	return nil
+}
+
+// apply takes in one audit entry of phase 2.
+func (v *verifier) apply(e audit.Entry) {
+	switch e.Type {
+	case audit.TypeIngest:
+		var f ingestFields
+		if err := e.DecodeFields(&f); err != nil {
+			v.problem("audit entry %d: %v", e.Seq, err)
+			return
+		}
+		ae := &auditedEntry{seq: e.Seq, id: f.ID, digest: f.Digest, segment: f.Segment, offset: f.Offset}
+		v.byRecord[f.ref()] = ae
+		v.byID[ae.id] = append(v.byID[ae.id], ae)
+	case audit.TypeIngestRollback:
+		var f rollbackFields
+		if err := e.DecodeFields(&f); err != nil {
+			v.problem("audit entry %d: %v", e.Seq, err)
+			return
+		}
+		for _, id := range f.IDs {
+			for _, ae := range v.byID[id] {
+				ae.undone = true
+			}
+		}
+	case audit.TypeRecover:
+		var f recoverFields
+		if err := e.DecodeFields(&f); err != nil {
+			v.problem("audit entry %d: %v", e.Seq, err)
+			return
+		}
+		v.recovered(e, f)
+	case audit.TypeSegmentSeal:
+		var f sealFields
+		if err := e.DecodeFields(&f); err != nil {
+			v.problem("audit entry %d: %v", e.Seq, err)
+			return
+		}
+		v.sealed[f.Segment] = f.SHA256
+	case audit.TypeSegmentCompact:
+		var f compactFields
+		if err := e.DecodeFields(&f); err != nil {
+			v.problem("audit entry %d: %v", e.Seq, err)
+			return
+		}
+		if v.sealed[f.Segment] != f.OldSHA256 {
+			v.problem("audit entry %d: compaction of segment %s starts from SHA-256 %s, not the one the log recorded", e.Seq, f.Segment, f.OldSHA256)
+		}
+		v.sealed[f.Segment] = f.SHA256
+		for _, d := range f.Dropped {
+			if ae := v.byRecord[d.ref()]; ae != nil {
+				ae.undone = true
+			}
+		}
+	}
 }
 
 // recovered takes in a start-up repair: the entries it cut off were never
@@ -192,12 +233,13 @@ func (v *verifier) recovered(e audit.Entry, f recoverFields) {
 				f.KeptIn, len(f.Entries), e.Time.Format(time.RFC3339), e.Seq)
 		}
 	}
+	// A record cut off without an ingest entry is no problem: the segment
+	// is synced in parallel with the audit log, so a crash can keep the
+	// record and lose its entry; and what is cut off never reaches the
+	// catalog (the kept file is reported above while it exists).
 	for _, d := range f.Entries {
 		if ae := v.byRecord[d.ref()]; ae != nil {
 			ae.undone = true
-		} else {
-			v.problem("audit entry %d: a record with message %d (record %s) was cut off at start-up without an ingest entry: "+
-				"it was not written by sealmail's ingest (or a crash came before its audit entry)", e.Seq, d.ID, d.Record)
 		}
 	}
 }
@@ -211,6 +253,12 @@ func (v *verifier) records(ctx context.Context) error {
 			ae := v.byRecord[refOf(rec.SHA256, k)]
 			where := fmt.Sprintf("segment %s offset %d entry %d (%s of message %d)", si.Seq, rec.Offset, k, e.Kind, e.ID)
 			switch {
+			case ae == nil && rec.Offset >= si.Size:
+				// The segment is synced in parallel with the audit log, so a
+				// crash can keep a record without its entry: say both.
+				v.problem("%s: after the committed length and not vouched for by the audit log (no ingest entry names this record): "+
+					"a commit a crash interrupted before its audit entry was durable (never acknowledged), or bytes appended outside sealmail; "+
+					"not in the catalog, the daemon sets it aside at its next start", where)
 			case ae == nil:
 				v.problem("%s: not vouched for by the audit log (no ingest entry names this record): added or altered outside sealmail", where)
 			case ae.id != uint64(e.ID) || ae.digest != hex.EncodeToString(e.Digest[:]):
@@ -268,8 +316,14 @@ func (v *verifier) missingRecords(active *store.SegmentInfo) {
 		if ae.found || ae.undone {
 			continue
 		}
-		if active != nil && ae.segment == active.Seq.String() && ae.offset >= v.committed[active.Seq] && !v.a.store.ReadOnly() {
-			continue // being committed right now
+		if active != nil && ae.segment == active.Seq.String() && ae.offset >= v.committed[active.Seq] {
+			if !v.a.store.ReadOnly() {
+				continue // being committed right now
+			}
+			v.problem("message %d: the audit log (entry %d) records it stored in segment %s at offset %d, beyond the committed length, "+
+				"and the record is not there: a crash interrupted its commit (it was never acknowledged); the daemon records this at its next start",
+				ae.id, ae.seq, ae.segment, ae.offset)
+			continue
 		}
 		v.problem("message %d: the audit log (entry %d) records it stored in segment %s at offset %d, but that record is missing or altered",
 			ae.id, ae.seq, ae.segment, ae.offset)

@@ -39,11 +39,22 @@ const (
 	TypeCheckpoint = "checkpoint"
 )
 
+// Intents. A TypeSegmentSeal or TypeSegmentCompact entry with the field
+// "intent": true is written before the catalog commits the change it
+// records; it counts only once a TypeIntentCommit entry names its seq (field
+// "intent"). TypeIntentAbort says the change did not commit. An intent with
+// neither never committed; a commit written at start-up after a crash wins
+// over an abort.
+const (
+	TypeIntentCommit = "intent.commit"
+	TypeIntentAbort  = "intent.abort"
+)
+
 // Types lists every defined event type, in the order above.
 func Types() []string {
 	return []string{
 		TypeDaemonStart, TypeDaemonStop, TypeConfig, TypeIngest, TypeIngestRollback, TypeRecover, TypeSegmentSeal,
-		TypeSegmentCompact, TypeAPICall, TypeHoldCreate, TypeHoldRelease, TypePurge,
+		TypeSegmentCompact, TypeIntentCommit, TypeIntentAbort, TypeAPICall, TypeHoldCreate, TypeHoldRelease, TypePurge,
 		TypeErase, TypeDeleteSkipped, TypePolicyChange, TypeExport, TypeAuthOK, TypeAuthFail, TypeVerify,
 		TypeCheckpoint,
 	}

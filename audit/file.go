@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sealmail/sealmail/vfs"
 )
 
 // File names inside the audit directory.
@@ -24,7 +26,6 @@ const (
 	keyFile  = "signing.key"
 	pubFile  = "signing.pub"
 	lockFile = "lock"
-	tmpExt   = ".tmp"
 )
 
 // fileName returns the name of log file n: audit-000001.jsonl, …
@@ -132,62 +133,31 @@ func (lr *lineReader) next() (rawLine, error) {
 	}
 }
 
-// writeFileAtomic writes data to dir/name through a temporary file, fsyncs
-// it, renames it into place and fsyncs the directory, so that name either
-// does not exist or is complete. It fails if name exists.
-func writeFileAtomic(dir, name string, data []byte, perm os.FileMode) error {
+// writeFileAtomic writes data to dir/name with [vfs.WriteFile] (temporary
+// file, fsync, rename, directory fsync), so that name either does not exist
+// or is complete. It fails if name exists.
+func writeFileAtomic(fsys vfs.FS, dir, name string, data []byte, perm os.FileMode) error {
 	final := filepath.Join(dir, name)
-	if _, err := os.Lstat(final); err == nil {
+	if _, err := fsys.Stat(final); err == nil {
 		return fmt.Errorf("%s: %w", name, os.ErrExist)
 	}
-	tmp := final + tmpExt
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return vfs.WriteFile(fsys, final, data, perm)
 }
 
 // removeTemps deletes leftovers of an interrupted writeFileAtomic.
-func removeTemps(dir string) error {
-	des, err := os.ReadDir(dir)
+func removeTemps(fsys vfs.FS, dir string) error {
+	des, err := fsys.ReadDir(dir)
 	if err != nil {
 		return err
 	}
 	for _, de := range des {
 		name := de.Name()
-		base, ok := strings.CutSuffix(name, tmpExt)
+		base, ok := strings.CutSuffix(name, vfs.TmpSuffix)
 		if !ok {
 			continue
 		}
 		if _, isLog := parseFileName(base); isLog || base == keyFile || base == pubFile {
-			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			if err := fsys.Remove(filepath.Join(dir, name)); err != nil {
 				return err
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/vfs"
 )
 
 // Defaults for the zero values of [Options].
@@ -60,6 +61,9 @@ type Options struct {
 	// that holds the log (a CLI command while the daemon starts). Default
 	// 10 s.
 	LockTimeout time.Duration
+	// FS is the file system the log is written through; nil means the real
+	// one ([vfs.OS]).
+	FS vfs.FS
 }
 
 func (o Options) withDefaults() Options {
@@ -78,7 +82,21 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = 10 * time.Second
+	}
+	o.FS = vfs.Or(o.FS)
 	return o
+}
+
+// lockDir takes the exclusive lock on dir/lock that makes a Log the only
+// writer of dir.
+func lockDir(o Options, dir string) (io.Closer, error) {
+	l, err := vfs.Lock(o.FS, filepath.Join(dir, lockFile), o.LockTimeout)
+	if errors.Is(err, vfs.ErrLocked) {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+	}
+	return l, err
 }
 
 // Log is an open audit log, the only writer of its directory. All methods
@@ -88,7 +106,7 @@ type Log struct {
 	opts    Options
 	priv    ed25519.PrivateKey
 	archive string
-	lock    *os.File
+	lock    io.Closer
 	torn    int64
 
 	mu     sync.RWMutex // senders hold R while queueing; Close takes W to shut the queue
@@ -100,7 +118,7 @@ type Log struct {
 	closeErr error         // set by the writer before done is closed
 
 	// Owned by the writer goroutine (and by Open before it starts).
-	f           *os.File
+	f           vfs.File
 	fileNum     int
 	fileSize    int64
 	fileEntries int
@@ -151,10 +169,10 @@ func Create(dir string, opts Options) (*Log, error) {
 	if err := checkArchiveID(opts.ArchiveID); err != nil {
 		return nil, fmt.Errorf("audit: create %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := opts.FS.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("audit: create %s: %w", dir, err)
 	}
-	lock, err := lockDir(dir, opts.LockTimeout)
+	lock, err := lockDir(opts, dir)
 	if err != nil {
 		return nil, fmt.Errorf("audit: create %s: %w", dir, err)
 	}
@@ -166,7 +184,7 @@ func Create(dir string, opts Options) (*Log, error) {
 	return l, nil
 }
 
-func create(dir string, opts Options, lock *os.File) (*Log, error) {
+func create(dir string, opts Options, lock io.Closer) (*Log, error) {
 	if _, err := listFiles(dir); err == nil {
 		return nil, ErrExist
 	}
@@ -175,22 +193,22 @@ func create(dir string, opts Options, lock *os.File) (*Log, error) {
 			return nil, fmt.Errorf("%w: %s present", ErrExist, name)
 		}
 	}
-	if err := removeTemps(dir); err != nil {
+	if err := removeTemps(opts.FS, dir); err != nil {
 		return nil, err
 	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(dir, keyFile, marshalKey(priv), 0o600); err != nil {
+	if err := writeFileAtomic(opts.FS, dir, keyFile, marshalKey(priv), 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(dir, pubFile, marshalPub(pub), 0o644); err != nil {
+	if err := writeFileAtomic(opts.FS, dir, pubFile, marshalPub(pub), 0o644); err != nil {
 		return nil, err
 	}
 	hdr := header{Magic: Magic, Version: Version, Archive: opts.ArchiveID, File: 1,
 		Created: opts.Now().UTC().Format(time.RFC3339Nano)}
-	if err := writeFileAtomic(dir, fileName(1), append(hdr.marshal(), '\n'), 0o640); err != nil {
+	if err := writeFileAtomic(opts.FS, dir, fileName(1), append(hdr.marshal(), '\n'), 0o640); err != nil {
 		return nil, err
 	}
 	return open(dir, opts, lock)
@@ -216,11 +234,11 @@ func Open(dir string, opts Options) (*Log, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", dir, ErrNotExist)
 	}
-	lock, err := lockDir(dir, opts.LockTimeout)
+	lock, err := lockDir(opts, dir)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", dir, err)
 	}
-	if err := removeTemps(dir); err != nil {
+	if err := removeTemps(opts.FS, dir); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("audit: open %s: %w", dir, err)
 	}
@@ -232,7 +250,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	return l, nil
 }
 
-func open(dir string, opts Options, lock *os.File) (*Log, error) {
+func open(dir string, opts Options, lock io.Closer) (*Log, error) {
 	priv, mode, err := loadKey(dir)
 	if err != nil {
 		return nil, err
@@ -266,7 +284,7 @@ func open(dir string, opts Options, lock *os.File) (*Log, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, fileName(l.fileNum))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := opts.FS.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +305,7 @@ func open(dir string, opts Options, lock *os.File) (*Log, error) {
 func (l *Log) recoverTail(ns []int) error {
 	name := fileName(l.fileNum)
 	path := filepath.Join(l.dir, name)
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := l.opts.FS.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
@@ -742,14 +760,14 @@ func (l *Log) rotate(now time.Time) error {
 	hdr := header{Magic: Magic, Version: Version, Archive: l.archive, File: n,
 		Created: now.Format(time.RFC3339Nano)}
 	line := append(hdr.marshal(), '\n')
-	if err := writeFileAtomic(l.dir, fileName(n), line, 0o640); err != nil {
+	if err := writeFileAtomic(l.opts.FS, l.dir, fileName(n), line, 0o640); err != nil {
 		err = fmt.Errorf("rotate to %s: %w", fileName(n), err)
-		if _, serr := os.Lstat(filepath.Join(l.dir, fileName(n))); serr == nil {
+		if _, serr := l.opts.FS.Stat(filepath.Join(l.dir, fileName(n))); serr == nil {
 			return &stickyError{err} // the new file is there, perhaps not durably
 		}
 		return err // nothing changed: try again with the next batch
 	}
-	f, err := os.OpenFile(filepath.Join(l.dir, fileName(n)), os.O_WRONLY|os.O_APPEND, 0)
+	f, err := l.opts.FS.OpenFile(filepath.Join(l.dir, fileName(n)), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return &stickyError{fmt.Errorf("rotate to %s: %w", fileName(n), err)}
 	}
@@ -759,7 +777,7 @@ func (l *Log) rotate(now time.Time) error {
 	if err := old.Close(); err != nil {
 		return &stickyError{fmt.Errorf("close %s: %w", oldName, err)}
 	}
-	if err := os.Chmod(filepath.Join(l.dir, oldName), 0o440); err != nil {
+	if err := l.opts.FS.Chmod(filepath.Join(l.dir, oldName), 0o440); err != nil {
 		l.opts.Logger.Warn("audit log: cannot make rotated file read-only", "file", oldName, "err", err)
 	}
 	l.opts.Logger.Info("audit log rotated", "file", fileName(n), "seq", l.seq)

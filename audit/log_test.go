@@ -502,7 +502,7 @@ func TestOpenAfterCrashDuringRotation(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, fileName(last+1)), append(hdr.marshal(), '\n'), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, fileName(last+1)+tmpExt), []byte("partial"), 0o640); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, fileName(last+1)+".tmp"), []byte("partial"), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	l2, err := Open(dir, Options{})
@@ -512,7 +512,7 @@ func TestOpenAfterCrashDuringRotation(t *testing.T) {
 	if s, h := l2.Head(); s != seq || h != head {
 		t.Errorf("Head() after Open = %d %s, want %d %s", s, h, seq, head)
 	}
-	if _, err := os.Stat(filepath.Join(dir, fileName(last+1)+tmpExt)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, fileName(last+1)+".tmp")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("leftover temporary file not removed: %v", err)
 	}
 	appendN(t, l2, 3)

@@ -108,6 +108,24 @@ func readFile(ctx context.Context, dir string, n int, f Filter, fn func(Entry) e
 // maxFiles files (0: all), until fn returns false. A torn final line is
 // skipped.
 func scanBack(dir string, ns []int, maxFiles int, fn func(Entry) bool) error {
+	return scanBackFields(dir, ns, maxFiles, false, fn)
+}
+
+// ReadBack calls fn for the entries of the log in dir, newest first, until
+// fn returns false. Like [Read] it reads without locking and stops at the
+// last complete line; it does not check the chain.
+func ReadBack(dir string, fn func(Entry) bool) error {
+	ns, err := listFiles(dir)
+	if err != nil {
+		return fmt.Errorf("audit: read %s: %w", dir, err)
+	}
+	if err := scanBackFields(dir, ns, 0, true, fn); err != nil {
+		return fmt.Errorf("audit: read %s: %w", dir, err)
+	}
+	return nil
+}
+
+func scanBackFields(dir string, ns []int, maxFiles int, withFields bool, fn func(Entry) bool) error {
 	for i := len(ns) - 1; i >= 0; i-- {
 		if maxFiles > 0 && len(ns)-i > maxFiles {
 			return nil
@@ -121,7 +139,7 @@ func scanBack(dir string, ns []int, maxFiles int, fn func(Entry) bool) error {
 		lines := bytes.Split(b, []byte("\n"))
 		lines = lines[:len(lines)-1] // the empty piece after the last newline
 		for j := len(lines) - 1; j >= 1; j-- {
-			e, err := parseEntry(lines[j], false)
+			e, err := parseEntry(lines[j], withFields)
 			if err != nil {
 				return fmt.Errorf("%s line %d: %w: %w", name, j+1, ErrCorrupt, err)
 			}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/vfs"
 )
 
 // Item is one message to export.
@@ -212,16 +213,8 @@ func writeFileSync(path string, data []byte) error {
 
 // syncDir fsyncs a directory so that the entries created in it are durable.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("export: sync directory %s: %w", dir, err)
+	if err := vfs.SyncDir(nil, dir); err != nil {
+		return fmt.Errorf("export: %w", err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/index/query"
+	"github.com/sealmail/sealmail/vfs"
 )
 
 // ErrClosed is returned by every method of a closed [Index].
@@ -35,6 +37,9 @@ type Options struct {
 	// Workers is the number of goroutines that extract text in Add; 0 means
 	// GOMAXPROCS.
 	Workers int
+	// LockTimeout is how long Open waits for another process that has the
+	// index open; 0 does not wait.
+	LockTimeout time.Duration
 }
 
 // DefaultLimit is the page size of a search whose Limit is 0; MaxLimit caps
@@ -53,7 +58,7 @@ type Index struct {
 	mu     sync.RWMutex // guards w and closed; held for reading by every operation
 	wmu    sync.Mutex   // serialises batches
 	w      *bluge.Writer
-	lock   *os.File // advisory lock on dir/LOCK; nil where unsupported
+	lock   io.Closer // advisory lock on dir/LOCK
 	closed bool
 }
 
@@ -99,20 +104,19 @@ func Open(dir string, opts Options) (*Index, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
 	}
-	lock, err := lockDir(dir)
+	// Bluge itself does not lock: the flock keeps a second process out.
+	lock, err := vfs.Lock(nil, filepath.Join(dir, "LOCK"), opts.LockTimeout)
+	if errors.Is(err, vfs.ErrLocked) {
+		return nil, ErrLocked
+	}
 	if err != nil {
-		if errors.Is(err, ErrLocked) {
-			return nil, err
-		}
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
 	}
 	cfg := bluge.DefaultConfig(dir)
 	cfg.DefaultSearchAnalyzer = textAnalyzer
 	w, err := bluge.OpenWriter(cfg)
 	if err != nil {
-		if lock != nil {
-			lock.Close()
-		}
+		lock.Close()
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
 	}
 	log := opts.Logger

@@ -15,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/vfs"
 )
 
 // Compaction is what [Store.Compact] did to one sealed segment.
@@ -32,12 +33,13 @@ type Compaction struct {
 // belong to deleted messages, reclaiming their bytes. Records are copied
 // byte for byte (the store cannot decrypt, so a record that still holds a
 // live entry, or a tombstone, is kept whole). The new file is written and
-// synced as NNNNNNNN.gG.seg; one catalog transaction then moves every kept
-// entry's location and the segment's size, hash and generation, after
-// onCompact (the audit entry) succeeded; only then is the old file removed.
-// A crash leaves either the old state or the new one plus a stale file that
-// Open removes. It returns nil when there is nothing to reclaim.
-func (s *Store) Compact(ctx context.Context, seq SegmentSeq, onCompact func(*Compaction) error) (*Compaction, error) {
+// synced as NNNNNNNN.gG.seg; onCompact then makes the audit entry (an
+// [Intent]) durable, and one catalog transaction moves every kept entry's
+// location and the segment's size, hash and generation, recording the
+// intent; [Options.OnIntent] reports the outcome; only then is the old file
+// removed. A crash leaves either the old state or the new one plus a stale
+// file that Open removes. It returns nil when there is nothing to reclaim.
+func (s *Store) Compact(ctx context.Context, seq SegmentSeq, onCompact func(*Compaction) (Intent, error)) (*Compaction, error) {
 	if s.opts.ReadOnly {
 		return nil, fmt.Errorf("compact: %w", ErrReadOnly)
 	}
@@ -84,13 +86,20 @@ func (s *Store) Compact(ctx context.Context, seq SegmentSeq, onCompact func(*Com
 	next := *si
 	next.Gen++
 	newPath := next.path(s.dir)
-	moved, size, sum, err := copyRecords(old, newPath, keep)
+	moved, size, sum, err := s.copyRecords(old, newPath, keep)
 	if err != nil {
-		os.Remove(newPath)
+		s.fs.Remove(newPath)
 		return nil, fmt.Errorf("compact segment %s: %w", seq, err)
 	}
 	c.NewSHA256, c.NewSize = sum, size
 	next.Size, next.SHA256, next.Records = size, sum, int64(len(keep))
+	var intent Intent
+	if onCompact != nil {
+		if intent, err = onCompact(c); err != nil {
+			s.fs.Remove(newPath)
+			return nil, fmt.Errorf("compact segment %s: audit: %w", seq, err)
+		}
+	}
 	err = s.update(func(tx *bolt.Tx) error {
 		msgs, envs := tx.Bucket(bucketMessages), tx.Bucket(bucketEnvelopes)
 		for i, rec := range keep {
@@ -129,26 +138,25 @@ func (s *Store) Compact(ctx context.Context, seq SegmentSeq, onCompact func(*Com
 				}
 			}
 		}
-		if err := tx.Bucket(bucketSegments).Put(segKey(seq), encodeSegment(&next)); err != nil {
+		if err := addIntent(tx, intent); err != nil {
 			return err
 		}
-		if onCompact != nil {
-			return onCompact(c)
-		}
-		return nil
+		return tx.Bucket(bucketSegments).Put(segKey(seq), encodeSegment(&next))
 	})
 	if cerr := (*catalogCommitError)(nil); errors.As(err, &cerr) {
 		// The catalog may name the new file: keep both; Open sorts it out.
 		return nil, fmt.Errorf("compact segment %s: %w", seq, err)
 	}
 	if err != nil {
-		os.Remove(newPath)
+		s.intentDone(intent, false)
+		s.fs.Remove(newPath)
 		return nil, fmt.Errorf("compact segment %s: %w", seq, err)
 	}
-	if err := os.Remove(old); err != nil {
+	s.intentDone(intent, true)
+	if err := s.fs.Remove(old); err != nil {
 		s.log.Warn("compact: remove the old segment file", "segment", seq.String(), "err", err)
 	}
-	if err := syncDir(filepath.Dir(old)); err != nil {
+	if err := vfs.SyncDir(s.fs, filepath.Dir(old)); err != nil {
 		s.log.Warn("compact: sync the segment directory", "segment", seq.String(), "err", err)
 	}
 	s.log.Info("compacted segment", "segment", seq.String(), "bytes_before", c.OldSize, "bytes_after", c.NewSize, "entries_dropped", len(c.Dropped))
@@ -158,14 +166,14 @@ func (s *Store) Compact(ctx context.Context, seq SegmentSeq, onCompact func(*Com
 // copyRecords writes the segment header of old and the kept records to a
 // new file, syncs it and its directory, makes it read-only, and returns the
 // records' new offsets, the file's size and SHA-256.
-func copyRecords(old, path string, keep []ScannedRecord) ([]int64, int64, [32]byte, error) {
+func (s *Store) copyRecords(old, path string, keep []ScannedRecord) ([]int64, int64, [32]byte, error) {
 	var sum [32]byte
 	src, err := os.Open(old)
 	if err != nil {
 		return nil, 0, sum, err
 	}
 	defer src.Close()
-	dst, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	dst, err := s.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, 0, sum, err
 	}
@@ -193,7 +201,7 @@ func copyRecords(old, path string, keep []ScannedRecord) ([]int64, int64, [32]by
 	if err := dst.Chmod(0o444); err != nil {
 		return nil, 0, sum, err
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := vfs.SyncDir(s.fs, filepath.Dir(path)); err != nil {
 		return nil, 0, sum, err
 	}
 	copy(sum[:], h.Sum(nil))
@@ -221,7 +229,7 @@ func (s *Store) removeStaleSegmentFiles() error {
 		for _, n := range names {
 			if !current[n] {
 				s.log.Warn("removing a segment file left by an interrupted compaction", "file", n)
-				if err := os.Remove(n); err != nil {
+				if err := s.fs.Remove(n); err != nil {
 					return err
 				}
 			}

@@ -41,7 +41,7 @@ func TestCompactReclaimsDeletedRecords(t *testing.T) {
 			continue
 		}
 		before += si.Size
-		c, err := s.Compact(ctx, si.Seq, func(c *Compaction) error { reclaimed += len(c.Dropped); return nil })
+		c, err := s.Compact(ctx, si.Seq, func(c *Compaction) (Intent, error) { reclaimed += len(c.Dropped); return 0, nil })
 		if err != nil {
 			t.Fatalf("Compact(%s): %v", si.Seq, err)
 		}

@@ -21,9 +21,15 @@
 //     of its own, and a tombstone whose message changed since the deletion
 //     was decided is skipped. A failed catalog commit (it may have reached
 //     the disk) stops all changes until the store is reopened.
-//   - Records beyond a segment's committed length found at [Open] are either
-//     complete and valid (written, never acknowledged: they are cataloged) or
-//     torn (truncated away). A torn record is never served.
+//   - Records beyond a segment's committed length found at [Open] were
+//     written by a commit that never finished and never acknowledged: they
+//     are copied aside, reported ([Options.OnDiscard]) and cut off, and their
+//     ids are never given again. A torn record is never served.
+//   - Every file but catalog.db is written through [Options.FS], so that
+//     tests can cut the power at any write, sync or rename (vfs/vfstest).
+//     A change the caller audits before the catalog commits it (a seal, a
+//     compaction) is recorded as a pending [Intent] in the same transaction,
+//     so its outcome is reported even across a crash.
 //   - The store holds only age recipients. It can write records but never
 //     decrypt them; [OpenPayload] is for readers that hold an identity.
 //   - The catalog holds no message content and no addresses in clear: ids,

@@ -17,6 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/vfs"
 )
 
 // RecoverOptions carries what [Recover] needs beyond the segments: the facts
@@ -383,7 +384,7 @@ func Recover(dir string, o RecoverOptions) (*RecoverResult, error) {
 	if err := os.Rename(tmp, catalog); err != nil {
 		return nil, fmt.Errorf("recover: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := vfs.SyncDir(vfs.OS{}, dir); err != nil {
 		return nil, fmt.Errorf("recover: %w", err)
 	}
 	o.Logger.Info("catalog rebuilt from the segments", "messages", res.Messages, "deleted", res.Deleted,

@@ -20,6 +20,9 @@ import (
 	"filippo.io/age"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/vfs"
 )
 
 // File is the part of *os.File that segments are written through. Tests
@@ -42,12 +45,30 @@ type Options struct {
 	MaxBatchBytes int64
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
-	// OpenFile opens segment files for writing; nil means os.OpenFile.
+	// FS is the file system every file but the catalog is written
+	// through; nil means the real one ([vfs.OS]). bbolt writes catalog.db
+	// itself.
+	FS vfs.FS
+	// OpenFile opens segment files for writing; nil means FS.OpenFile.
+	// Tests use it to fail a segment's writes.
 	OpenFile func(name string, flag int, perm os.FileMode) (File, error)
-	// OnSeal is called by the writer goroutine after a segment is sealed, so
-	// that the caller can audit its SHA-256. It must not call back into the
-	// Store.
-	OnSeal func(SegmentInfo)
+	// OnSeal is called by the writer goroutine before a sealed segment's
+	// catalog entry commits, so that the caller can make an audit entry for
+	// its SHA-256 durable first; it returns that entry as an [Intent], whose
+	// outcome OnIntent reports. An error stops the seal. It must not call
+	// back into the Store.
+	OnSeal func(SegmentInfo) (Intent, error)
+	// OnIntent reports whether the change an [Intent] announced committed.
+	// For a committed change it is called until it succeeds: after the
+	// commit, and at every Open until then (a crash came in between).
+	// It must not call back into the Store.
+	OnIntent func(i Intent, committed bool) error
+	// OnOpen is called at Open (not read-only), after the tail repair and
+	// before the writer starts, with the catalog's segments and next id. It
+	// returns the lowest id the store may give next: the caller's records
+	// (the audit log) may name ids whose records a crash lost, and ids are
+	// never given twice.
+	OnOpen func(segs []SegmentInfo, next sealmail.MessageID) (sealmail.MessageID, error)
 	// OnCommit is called by the writer goroutine for every group commit,
 	// while the segment is being synced and before the catalog commits, so
 	// that the caller can make an audit entry for each stored entry durable
@@ -83,9 +104,11 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.FS = vfs.Or(o.FS)
 	if o.OpenFile == nil {
+		fsys := o.FS
 		o.OpenFile = func(name string, flag int, perm os.FileMode) (File, error) {
-			return os.OpenFile(name, flag, perm)
+			return fsys.OpenFile(name, flag, perm)
 		}
 	}
 	if o.CatalogTimeout <= 0 {
@@ -140,7 +163,7 @@ func Create(dir string, recipients []string, opts Options) (*Store, error) {
 	if Exists(dir) {
 		return nil, fmt.Errorf("create archive in %s: %w", dir, ErrExists)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "segments"), 0o700); err != nil {
+	if err := opts.FS.MkdirAll(filepath.Join(dir, "segments"), 0o700); err != nil {
 		return nil, fmt.Errorf("create archive in %s: %w", dir, err)
 	}
 	var id [16]byte
@@ -156,7 +179,7 @@ func Create(dir string, recipients []string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileSync(filepath.Join(dir, digestKeyFile), []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+	if err := vfs.WriteFile(opts.FS, filepath.Join(dir, digestKeyFile), []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("create archive in %s: %w", dir, err)
 	}
 	db, err := bolt.Open(filepath.Join(dir, catalogFile), 0o600, &bolt.Options{Timeout: opts.CatalogTimeout})
@@ -185,7 +208,7 @@ func Create(dir string, recipients []string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("create catalog: %w", err)
 	}
 	// archive.json is written last: its presence marks a complete archive.
-	if err := writeFileSync(filepath.Join(dir, archiveFile), append(j, '\n'), 0o644); err != nil {
+	if err := vfs.WriteFile(opts.FS, filepath.Join(dir, archiveFile), append(j, '\n'), 0o644); err != nil {
 		return nil, fmt.Errorf("create archive in %s: %w", dir, err)
 	}
 	return Open(dir, opts)
@@ -214,6 +237,7 @@ func ReadArchiveInfo(dir string) (*ArchiveInfo, error) {
 type Store struct {
 	dir   string
 	opts  Options
+	fs    vfs.FS
 	log   *slog.Logger
 	info  *ArchiveInfo
 	id    [16]byte
@@ -288,7 +312,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open catalog: %w", err)
 	}
 	s := &Store{
-		dir: dir, opts: opts, log: opts.Logger, info: info, key: key, db: db, codec: c,
+		dir: dir, opts: opts, fs: opts.FS, log: opts.Logger, info: info, key: key, db: db, codec: c,
 		reqs:     make(chan *appendReq, 256),
 		done:     make(chan struct{}),
 		inflight: make(map[[32]byte]chan struct{}),
@@ -306,6 +330,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.openActive(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.reconcile(); err != nil {
+		s.active.f.Close()
 		db.Close()
 		return nil, err
 	}
@@ -328,6 +357,36 @@ func (s *Store) checkCatalog() error {
 		}
 		return nil
 	})
+}
+
+// reconcile lets the caller's records and the catalog agree after a crash:
+// intents that committed are reported, and next-id is raised above every id
+// the caller has seen given.
+func (s *Store) reconcile() error {
+	if err := s.resolveIntents(); err != nil {
+		return err
+	}
+	if s.opts.OnOpen == nil {
+		return nil
+	}
+	segs, err := s.Segments()
+	if err != nil {
+		return err
+	}
+	var next uint64
+	if err := s.db.View(func(tx *bolt.Tx) error { next = getU64(tx.Bucket(bucketMeta), metaNextID); return nil }); err != nil {
+		return err
+	}
+	floor, err := s.opts.OnOpen(segs, sealmail.MessageID(next))
+	if err != nil {
+		return fmt.Errorf("reconcile with the audit log: %w", err)
+	}
+	if uint64(floor) > next {
+		s.log.Warn("raised the next message id above ids the audit log names (their records were lost in a crash, never acknowledged)",
+			"from", next, "to", uint64(floor))
+		return s.raiseNextID(floor)
+	}
+	return nil
 }
 
 // Dir returns the archive directory.
@@ -359,42 +418,6 @@ func (s *Store) Close() error {
 		err = cerr
 	}
 	return err
-}
-
-// writeFileSync writes a new file durably: temp file, fsync, rename, fsync dir.
-func writeFileSync(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
 }
 
 func fileSHA256(path string) ([32]byte, int64, error) {

@@ -163,7 +163,12 @@ func TestReopenAndSeal(t *testing.T) {
 	t.Parallel()
 	var sealed []SegmentInfo
 	var mu sync.Mutex
-	opts := Options{SealSize: 4096, OnSeal: func(si SegmentInfo) { mu.Lock(); sealed = append(sealed, si); mu.Unlock() }}
+	opts := Options{SealSize: 4096, OnSeal: func(si SegmentInfo) (Intent, error) {
+		mu.Lock()
+		sealed = append(sealed, si)
+		mu.Unlock()
+		return 0, nil
+	}}
 	s, ident := newStore(t, opts)
 	ctx := context.Background()
 	for i := range 30 {
