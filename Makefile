@@ -6,7 +6,7 @@ DATA     ?= ./var
 SMTP     ?= 127.0.0.1:2525
 FUZZTIME ?= 30s
 
-.PHONY: build run test test-short crash bench fuzz lint clean
+.PHONY: build run test test-short crash bench fuzz lint clean deb
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/sealmail ./cmd/sealmail
@@ -70,5 +70,14 @@ lint:
 	@echo "== staticcheck"; $(GO) run $(STATICCHECK) ./...
 	@echo "== errcheck"; $(GO) run $(ERRCHECK) -ignoretests -exclude errcheck_excludes.txt ./...
 
+# The Debian package dist/sealmail_VERSION-1_amd64.deb (packaging/deb/build.sh,
+# README "Install from the Debian package"). nfpm runs through the module
+# proxy like the linters: as a tool dependency it would pull some 70 modules
+# into go.mod and raise the daemon's own golang.org/x versions.
+NFPM ?= github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
+DIST ?= dist
+deb:
+	GO=$(GO) NFPM=$(NFPM) DIST=$(DIST) ./packaging/deb/build.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

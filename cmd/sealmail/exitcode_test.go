@@ -122,6 +122,9 @@ func TestHelpDocumentsExitCodesAndJSON(t *testing.T) {
 	var leaves []*cobra.Command
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
+		if c.Hidden { // gendocs: a build step of `make deb`, not for users
+			return
+		}
 		if c.Runnable() {
 			leaves = append(leaves, c)
 		}

@@ -188,6 +188,7 @@ Commands whose output is data take --json: one JSON object per line.`,
 		newRecoverCommand(g),
 		newAuditCommand(g),
 		newUserCommand(g),
+		newGendocsCommand(),
 	)
 	return root
 }
