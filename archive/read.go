@@ -29,6 +29,8 @@ type Status struct {
 	Listeners      []string  `json:"listeners,omitempty"`
 	Started        time.Time `json:"started,omitzero"`
 	UptimeSeconds  int64     `json:"uptime_seconds,omitempty"`
+	// Warnings are what an operator must act on now (a full disk).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Status returns the archive's totals; when a daemon serves the archive, its
@@ -47,8 +49,14 @@ func (a *Archive) Status(ctx context.Context) (*Status, error) {
 	if wm, err := a.store.IndexWatermark(); err == nil {
 		s.IndexWatermark = uint64(wm)
 	}
+	// Status holds no content: on a full disk it answers all the same, so
+	// that the operator learns what is wrong; reads of mail stay refused
+	// while they cannot be audited.
 	if err := a.logEvent(ctx, audit.TypeAPICall, callFields{Op: "status"}); err != nil {
-		return nil, err
+		if !errors.Is(err, sealmail.ErrStorageFull) {
+			return nil, err
+		}
+		s.Warnings = append(s.Warnings, "storage full: the archive answers 4xx to mail and cannot audit (so refuses reads) until space is freed; no restart is needed")
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -41,6 +41,9 @@ uptime. --json prints one object.` + exitCodes(""),
 			} else {
 				fmt.Fprintf(out, "daemon:     not running\n")
 			}
+			for _, w := range st.Warnings {
+				fmt.Fprintf(out, "WARNING:    %s\n", w)
+			}
 			return nil
 		},
 	}

@@ -123,9 +123,15 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal("the 6 MiB tmpfs never filled")
 	}
 	// A restart on the full disk: the daemon starts (it audits its start
-	// once it can).
+	// once it can), and status says what is wrong.
 	d.stop()
 	d = startDaemon(t, dir, "--config", writeConfig(t, "[storage]\nmin_free = \"0\"\n"))
+	// (Some bytes may be left after the failed write was cut back: then
+	// the start was audited and there is nothing to warn about.)
+	if out, _, _ := cli(t, nil, "status", "--data", dir); strings.Contains(d.stderr.String(), "start is audited once space is free") &&
+		!bytes.Contains(out, []byte("storage full")) {
+		t.Errorf("status on the full disk does not say so:\n%s", out)
+	}
 	// Free space (README: "free space; nothing else to do"): the running
 	// daemon takes mail again without a restart.
 	if out, err := exec.Command("mount", "-o", "remount,size=16m", mnt).CombinedOutput(); err != nil {
