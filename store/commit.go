@@ -332,249 +332,329 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 	if err := s.brokenErr(); err != nil {
 		return nil, fmt.Errorf("store unusable after an earlier failure, restart needed: %w", err)
 	}
+	if err := s.prepareSegment(); err != nil {
+		return nil, fmt.Errorf("commit %d entries: %w", len(batch), err)
+	}
+	t := &commitTx{s: s, batch: batch, a: s.active, resps: make([]appendResp, len(batch)), lowWM: 1<<64 - 1}
+	start := t.a.info.Size
+	t.off = start
+	err := s.update(func(tx *bolt.Tx) error {
+		if err := t.begin(tx); err != nil {
+			return err
+		}
+		if err := t.decide(); err != nil {
+			return err
+		}
+		if err := t.buildRecords(); err != nil {
+			return err
+		}
+		if err := t.putMessages(); err != nil {
+			return err
+		}
+		if len(t.recs) == 0 {
+			return nil // only skipped tombstones: nothing to write
+		}
+		if err := t.writeDurably(); err != nil {
+			return err
+		}
+		return t.finish()
+	})
+	if err != nil {
+		s.commitFailed(t, start, err)
+		return nil, fmt.Errorf("commit %d entries: %w", len(batch), storageErr(err))
+	}
+	t.a.info.Size = t.off
+	t.a.info.Records += int64(len(t.recs))
+	return t.resps, nil
+}
+
+// prepareSegment makes sure there is an active segment with room: it seals
+// a full one and starts the next (again, after a full disk stopped it).
+func (s *Store) prepareSegment() error {
 	if s.active != nil && s.active.info.Size >= s.opts.SealSize {
 		if err := s.seal(); err != nil {
 			s.setBroken(err)
-			return nil, err
+			return err
 		}
 	}
-	if s.active == nil {
-		// The next segment could not be started yet (a full disk): try
-		// again. Only a failed fsync makes that fatal.
-		if s.nextSeq == 0 {
-			return nil, errors.New("store: no active segment")
-		}
-		if err := s.createSegment(s.nextSeq); err != nil {
-			var serr *syncError
-			if errors.As(err, &serr) {
-				s.setBroken(err)
-			}
-			return nil, fmt.Errorf("commit %d entries: %w", len(batch), storageErr(err))
-		}
+	if s.active != nil {
+		return nil
 	}
-	a := s.active
-	start := a.info.Size
-	off := start
-	resps := make([]appendResp, len(batch))
-	var recs [][]byte
-	var committed []Committed
-	logged := false // OnCommit succeeded: a failure after it must be reported
+	// The next segment could not be started yet (a full disk): try again.
+	// Only a failed fsync makes that fatal.
+	if s.nextSeq == 0 {
+		return errors.New("store: no active segment")
+	}
+	if err := s.createSegment(s.nextSeq); err != nil {
+		var serr *syncError
+		if errors.As(err, &serr) {
+			s.setBroken(err)
+		}
+		return storageErr(err)
+	}
+	return nil
+}
 
-	err := s.update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		msgs := tx.Bucket(bucketMessages)
-		digests := tx.Bucket(bucketDigests)
-		envs := tx.Bucket(bucketEnvelopes)
-		c, err := decodeCounters(meta.Get(metaCounters))
+// commitTx is one group commit inside its catalog transaction. Its phases
+// run in order — begin, decide, buildRecords, putMessages, writeDurably,
+// finish — and any error rolls the whole transaction back.
+type commitTx struct {
+	s     *Store
+	batch []*appendReq
+	a     *activeSegment
+	resps []appendResp
+
+	meta, msgs, digests, envs, segs *bolt.Bucket
+	c                               counters
+	next                            uint64
+	touched                         map[sealmail.MessageID]*MessageInfo // messages this commit changes
+	lowWM                           uint64                              // the index watermark may not exceed it
+	written                         []int                               // indexes into batch of the requests that become entries
+
+	off       int64    // where the next record goes
+	recs      [][]byte // the records to write
+	committed []Committed
+	logged    bool // OnCommit succeeded: a failure after it must be reported
+}
+
+// begin reads what the phases start from.
+func (t *commitTx) begin(tx *bolt.Tx) error {
+	t.meta, t.msgs, t.digests, t.envs = tx.Bucket(bucketMeta), tx.Bucket(bucketMessages), tx.Bucket(bucketDigests), tx.Bucket(bucketEnvelopes)
+	t.segs = tx.Bucket(bucketSegments)
+	c, err := decodeCounters(t.meta.Get(metaCounters))
+	if err != nil {
+		return err
+	}
+	t.c, t.next, t.touched = c, getU64(t.meta, metaNextID), make(map[sealmail.MessageID]*MessageInfo)
+	return nil
+}
+
+// view returns message id as this transaction sees it, with the batch's
+// earlier requests applied.
+func (t *commitTx) view(id sealmail.MessageID) (*MessageInfo, error) {
+	if m, ok := t.touched[id]; ok {
+		return m, nil
+	}
+	m, err := decodeMessage(id, t.msgs.Get(idKey(id)))
+	if err != nil {
+		return nil, err
+	}
+	t.touched[id] = m
+	return m, nil
+}
+
+// decide settles each request in order against the catalog: an envelope
+// becomes a further receipt or, when its message is gone, a message of its
+// own; a tombstone deletes or, when stale, is skipped.
+func (t *commitTx) decide() error {
+	for i, r := range t.batch {
+		t.resps[i] = appendResp{}
+		switch r.entry.Kind {
+		case KindEnvelope:
+			m, err := t.view(r.entry.ID)
+			if err != nil {
+				return fmt.Errorf("add envelope to message %d: %w", r.entry.ID, err)
+			}
+			if m.State == StateLive && m.Receipts < maxReceipts {
+				m.Receipts++
+				if r.forever {
+					m.Forever = true
+				} else if !m.Forever && r.until.After(m.RetainUntil) {
+					m.RetainUntil = r.until
+				}
+				t.resps[i] = appendResp{id: m.ID, receipt: m.Receipts}
+				// The index lacks this receipt's envelope until it is
+				// indexed: the watermark must not cover m.
+				t.lowWM = min(t.lowWM, uint64(m.ID)-1)
+				break
+			}
+			// The message was deleted after Append looked its digest up (a
+			// tombstone won the race), or it has as many receipts as the
+			// catalog counts: this copy is stored whole, as a message of
+			// its own.
+			if err := t.s.asMessage(r); err != nil {
+				return err
+			}
+			fallthrough
+		case KindMessage:
+			r.entry.ID = sealmail.MessageID(t.next)
+			t.next++
+			t.touched[r.entry.ID] = &MessageInfo{ID: r.entry.ID, State: StateLive, Received: timeFromNanos(r.entry.Received),
+				Size: r.entry.Size, Digest: r.entry.Digest, Receipts: 1, RetainUntil: r.until, Forever: r.forever}
+			if err := t.digests.Put(r.entry.Digest[:], idKey(r.entry.ID)); err != nil {
+				return err
+			}
+			t.c.Messages++
+			t.c.OriginalBytes += r.entry.Size
+			t.resps[i] = appendResp{id: r.entry.ID, receipt: 1}
+		case KindTombstone:
+			m, err := t.view(r.entry.ID)
+			if err != nil {
+				return fmt.Errorf("delete message %d: %w", r.entry.ID, err)
+			}
+			if m.State != StateLive || stale(r.listed, m) {
+				t.resps[i] = appendResp{id: m.ID, skipped: true}
+				continue
+			}
+			m.State = StateDeleted
+			m.DeletedAt, m.DeletedAudit = timeFromNanos(r.entry.Received), r.audit
+			t.c.Messages--
+			t.c.OriginalBytes -= m.Size
+			// A new delivery of the same bytes is a new message.
+			if v := t.digests.Get(m.Digest[:]); len(v) == 8 && sealmail.MessageID(beUint64(v)) == m.ID {
+				if err := t.digests.Delete(m.Digest[:]); err != nil {
+					return err
+				}
+			}
+			t.resps[i] = appendResp{id: m.ID}
+		default:
+			return fmt.Errorf("append: unexpected entry kind %s", r.entry.Kind)
+		}
+		t.written = append(t.written, i)
+	}
+	return nil
+}
+
+// buildRecords encrypts the decided entries into records (one age file
+// each, up to recordTarget bytes of plaintext) and places them after the
+// segment's committed length.
+func (t *commitTx) buildRecords() error {
+	for lo := 0; lo < len(t.written); {
+		hi, plain := lo, int64(0)
+		for hi < len(t.written) && (hi == lo || plain < recordTarget) && hi-lo < maxEntries {
+			plain += int64(len(t.batch[t.written[hi]].frame))
+			hi++
+		}
+		h := &RecordHeader{Entries: make([]Entry, 0, hi-lo)}
+		frames := make([][]byte, 0, hi-lo)
+		var poff int64
+		for _, i := range t.written[lo:hi] {
+			r := t.batch[i]
+			r.entry.PlainOffset = poff
+			poff += r.entry.PlainLen
+			h.Entries = append(h.Entries, r.entry)
+			frames = append(frames, r.frame)
+		}
+		payload, err := t.s.codec.encrypt(frames)
 		if err != nil {
 			return err
 		}
-		next := getU64(meta, metaNextID)
-		touched := make(map[sealmail.MessageID]*MessageInfo)
-		view := func(id sealmail.MessageID) (*MessageInfo, error) {
-			if m, ok := touched[id]; ok {
-				return m, nil
-			}
-			m, err := decodeMessage(id, msgs.Get(idKey(id)))
-			if err != nil {
-				return nil, err
-			}
-			touched[id] = m
-			return m, nil
+		if int64(len(payload)) > maxPayload {
+			// Append's limits keep this from happening; a record that
+			// readers would refuse must never be written.
+			return fmt.Errorf("record payload of %d bytes, at most %d: %w", len(payload), int64(maxPayload), ErrTooLarge)
 		}
-		// Decide each request in order.
-		lowWM := uint64(1<<64 - 1)
-		var written []int // indexes into batch of the requests that become entries
-		for i, r := range batch {
-			resps[i] = appendResp{}
+		rec := encodeRecord(h, payload)
+		t.recs = append(t.recs, rec)
+		recSum := sha256.Sum256(rec)
+		for k, i := range t.written[lo:hi] {
+			r := t.batch[i]
+			loc := Location{Segment: t.a.info.Seq, Offset: t.off, Length: int64(len(rec)), Entry: k}
+			t.resps[i].loc = loc
 			switch r.entry.Kind {
-			case KindEnvelope:
-				m, err := view(r.entry.ID)
-				if err != nil {
-					return fmt.Errorf("add envelope to message %d: %w", r.entry.ID, err)
-				}
-				if m.State == StateLive && m.Receipts < maxReceipts {
-					m.Receipts++
-					if r.forever {
-						m.Forever = true
-					} else if !m.Forever && r.until.After(m.RetainUntil) {
-						m.RetainUntil = r.until
-					}
-					resps[i] = appendResp{id: m.ID, receipt: m.Receipts}
-					// The index lacks this receipt's envelope until it
-					// is indexed: the watermark must not cover m.
-					lowWM = min(lowWM, uint64(m.ID)-1)
-					break
-				}
-				// The message was deleted after Append looked its digest
-				// up (a tombstone won the race), or it has as many
-				// receipts as the catalog counts: this copy is stored
-				// whole, as a message of its own.
-				if err := s.asMessage(r); err != nil {
-					return err
-				}
-				fallthrough
 			case KindMessage:
-				r.entry.ID = sealmail.MessageID(next)
-				next++
-				touched[r.entry.ID] = &MessageInfo{ID: r.entry.ID, State: StateLive, Received: timeFromNanos(r.entry.Received),
-					Size: r.entry.Size, Digest: r.entry.Digest, Receipts: 1, RetainUntil: r.until, Forever: r.forever}
-				if err := digests.Put(r.entry.Digest[:], idKey(r.entry.ID)); err != nil {
+				t.touched[r.entry.ID].Location = loc
+				t.c.Receipts++
+			case KindEnvelope:
+				if err := t.envs.Put(envelopeKey(r.entry.ID, t.resps[i].receipt), encodeLocation(loc)); err != nil {
 					return err
 				}
-				c.Messages++
-				c.OriginalBytes += r.entry.Size
-				resps[i] = appendResp{id: r.entry.ID, receipt: 1}
-			case KindTombstone:
-				m, err := view(r.entry.ID)
-				if err != nil {
-					return fmt.Errorf("delete message %d: %w", r.entry.ID, err)
-				}
-				if m.State != StateLive || stale(r.listed, m) {
-					resps[i] = appendResp{id: m.ID, skipped: true}
-					continue
-				}
-				m.State = StateDeleted
-				m.DeletedAt, m.DeletedAudit = timeFromNanos(r.entry.Received), r.audit
-				c.Messages--
-				c.OriginalBytes -= m.Size
-				// A new delivery of the same bytes is a new message.
-				if v := digests.Get(m.Digest[:]); len(v) == 8 && sealmail.MessageID(beUint64(v)) == m.ID {
-					if err := digests.Delete(m.Digest[:]); err != nil {
-						return err
-					}
-				}
-				resps[i] = appendResp{id: m.ID}
-			default:
-				return fmt.Errorf("append: unexpected entry kind %s", r.entry.Kind)
+				t.c.Receipts++
 			}
-			written = append(written, i)
+			t.committed = append(t.committed, Committed{Kind: r.entry.Kind, ID: r.entry.ID, Receipt: t.resps[i].receipt, Digest: r.entry.Digest,
+				Size: r.entry.Size, Received: timeFromNanos(r.entry.Received), Location: loc, RecordSHA256: recSum, Envelope: r.env,
+				RetainUntil: r.until, Forever: r.forever, Actor: r.actor})
 		}
-		for lo := 0; lo < len(written); {
-			// One record: entries until recordTarget bytes of plaintext.
-			hi, plain := lo, int64(0)
-			for hi < len(written) && (hi == lo || plain < recordTarget) && hi-lo < maxEntries {
-				plain += int64(len(batch[written[hi]].frame))
-				hi++
-			}
-			h := &RecordHeader{Entries: make([]Entry, 0, hi-lo)}
-			frames := make([][]byte, 0, hi-lo)
-			var poff int64
-			for _, i := range written[lo:hi] {
-				r := batch[i]
-				r.entry.PlainOffset = poff
-				poff += r.entry.PlainLen
-				h.Entries = append(h.Entries, r.entry)
-				frames = append(frames, r.frame)
-			}
-			payload, err := s.codec.encrypt(frames)
-			if err != nil {
-				return err
-			}
-			if int64(len(payload)) > maxPayload {
-				// Append's limits keep this from happening; a record that
-				// readers would refuse must never be written.
-				return fmt.Errorf("record payload of %d bytes, at most %d: %w", len(payload), int64(maxPayload), ErrTooLarge)
-			}
-			rec := encodeRecord(h, payload)
-			recs = append(recs, rec)
-			recSum := sha256.Sum256(rec)
-			for k, i := range written[lo:hi] {
-				r := batch[i]
-				loc := Location{Segment: a.info.Seq, Offset: off, Length: int64(len(rec)), Entry: k}
-				resps[i].loc = loc
-				switch r.entry.Kind {
-				case KindMessage:
-					touched[r.entry.ID].Location = loc
-					c.Receipts++
-				case KindEnvelope:
-					if err := envs.Put(envelopeKey(r.entry.ID, resps[i].receipt), encodeLocation(loc)); err != nil {
-						return err
-					}
-					c.Receipts++
-				}
-				committed = append(committed, Committed{Kind: r.entry.Kind, ID: r.entry.ID, Receipt: resps[i].receipt, Digest: r.entry.Digest,
-					Size: r.entry.Size, Received: timeFromNanos(r.entry.Received), Location: loc, RecordSHA256: recSum, Envelope: r.env,
-					RetainUntil: r.until, Forever: r.forever, Actor: r.actor})
-			}
-			off += int64(len(rec))
-			lo = hi
-		}
-		for id, m := range touched {
-			if err := msgs.Put(idKey(id), encodeMessage(m)); err != nil {
-				return err
-			}
-		}
-		if len(recs) == 0 {
-			return nil // only skipped tombstones: nothing to write
-		}
-		// The records (and their audit entries) must be durable before the
-		// catalog that points at them commits: write and sync inside the
-		// transaction, so that a failure here rolls the catalog back. The
-		// audit entries are written meanwhile, to another file.
-		var auditErr error
-		var wg sync.WaitGroup
-		if s.opts.OnCommit != nil {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				auditErr = s.opts.OnCommit(committed)
-			}()
-		}
-		werr := s.writeSync(a, recs)
-		wg.Wait()
-		logged = s.opts.OnCommit != nil && auditErr == nil
-		if werr != nil {
-			return werr
-		}
-		if auditErr != nil {
-			return fmt.Errorf("audit: %w", auditErr)
-		}
-		seg := a.info
-		seg.Size = off
-		seg.Records += int64(len(recs))
-		if err := tx.Bucket(bucketSegments).Put(segKey(seg.Seq), encodeSegment(&seg)); err != nil {
-			return err
-		}
-		if err := meta.Put(metaCounters, encodeCounters(c)); err != nil {
-			return err
-		}
-		if wm := getU64(meta, metaWatermark); lowWM < wm {
-			if err := putU64(meta, metaWatermark, lowWM); err != nil {
-				return err
-			}
-		}
-		return putU64(meta, metaNextID, next)
-	})
-	if err != nil {
-		var (
-			serr *syncError
-			cerr *catalogCommitError
-		)
-		switch {
-		case errors.As(err, &cerr):
-			// The catalog may point at the new records: keep them. The
-			// store refuses appends until a reopen rescans the tail.
-		case errors.As(err, &serr):
-			// After a failed fsync the kernel may have dropped the dirty
-			// pages: the file's content is unknown. Only a reopen, which
-			// rescans the tail, may write again.
-			s.setBroken(err)
-			s.log.Error("segment fsync failed; refusing appends until restart", "segment", a.info.Seq.String(), "err", err)
-		default:
-			if terr := s.undo(start); terr != nil {
-				s.setBroken(terr)
-				s.log.Error("cannot undo failed append", "segment", a.info.Seq.String(), "err", terr)
-			}
-		}
-		if logged && s.opts.OnRollback != nil && cerr == nil {
-			s.opts.OnRollback(committed, err)
-		}
-		return nil, fmt.Errorf("commit %d entries: %w", len(batch), storageErr(err))
+		t.off += int64(len(rec))
+		lo = hi
 	}
-	a.info.Size = off
-	a.info.Records += int64(len(recs))
-	return resps, nil
+	return nil
+}
+
+// putMessages writes the catalog entries of the messages this commit
+// changed.
+func (t *commitTx) putMessages() error {
+	for id, m := range t.touched {
+		if err := t.msgs.Put(idKey(id), encodeMessage(m)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeDurably writes and fsyncs the records and, in parallel, has
+// OnCommit make their audit entries durable. Both happen inside the
+// transaction, so that the catalog that points at the records commits only
+// after they are durable, and a failure here rolls it back.
+func (t *commitTx) writeDurably() error {
+	var auditErr error
+	var wg sync.WaitGroup
+	if t.s.opts.OnCommit != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			auditErr = t.s.opts.OnCommit(t.committed)
+		}()
+	}
+	werr := t.s.writeSync(t.a, t.recs)
+	wg.Wait()
+	t.logged = t.s.opts.OnCommit != nil && auditErr == nil
+	if werr != nil {
+		return werr
+	}
+	if auditErr != nil {
+		return fmt.Errorf("audit: %w", auditErr)
+	}
+	return nil
+}
+
+// finish records the segment's new committed length, the counters, the
+// index watermark and the next id.
+func (t *commitTx) finish() error {
+	seg := t.a.info
+	seg.Size = t.off
+	seg.Records += int64(len(t.recs))
+	if err := t.segs.Put(segKey(seg.Seq), encodeSegment(&seg)); err != nil {
+		return err
+	}
+	if err := t.meta.Put(metaCounters, encodeCounters(t.c)); err != nil {
+		return err
+	}
+	if wm := getU64(t.meta, metaWatermark); t.lowWM < wm {
+		if err := putU64(t.meta, metaWatermark, t.lowWM); err != nil {
+			return err
+		}
+	}
+	return putU64(t.meta, metaNextID, t.next)
+}
+
+// commitFailed cleans up after a commit that did not happen: it undoes the
+// written tail unless the catalog may point at it or the file's content is
+// unknown, and reports audited entries as rolled back.
+func (s *Store) commitFailed(t *commitTx, start int64, err error) {
+	var (
+		serr *syncError
+		cerr *catalogCommitError
+	)
+	switch {
+	case errors.As(err, &cerr):
+		// The catalog may point at the new records: keep them. The store
+		// refuses appends until a reopen rescans the tail.
+	case errors.As(err, &serr):
+		// After a failed fsync the kernel may have dropped the dirty pages:
+		// the file's content is unknown. Only a reopen, which rescans the
+		// tail, may write again.
+		s.setBroken(err)
+		s.log.Error("segment fsync failed; refusing appends until restart", "segment", t.a.info.Seq.String(), "err", err)
+	default:
+		if terr := s.undo(start); terr != nil {
+			s.setBroken(terr)
+			s.log.Error("cannot undo failed append", "segment", t.a.info.Seq.String(), "err", terr)
+		}
+	}
+	if t.logged && s.opts.OnRollback != nil && cerr == nil {
+		s.opts.OnRollback(t.committed, err)
+	}
 }
 
 // asMessage turns an envelope request into a message request: the whole
