@@ -26,6 +26,7 @@ const (
 	TypeErase          = "erase"
 	TypePolicyChange   = "policy.change"
 	TypeExport         = "export"
+	TypeImport         = "import"
 	TypeAuthOK         = "auth.ok"
 	TypeAuthFail       = "auth.fail"
 	TypeVerify         = "verify"
@@ -40,7 +41,7 @@ func Types() []string {
 	return []string{
 		TypeDaemonStart, TypeDaemonStop, TypeConfig, TypeIngest, TypeIngestRollback, TypeRecover, TypeSegmentSeal,
 		TypeSegmentCompact, TypeAPICall, TypeHoldCreate, TypeHoldRelease, TypePurge,
-		TypeErase, TypePolicyChange, TypeExport, TypeAuthOK, TypeAuthFail, TypeVerify,
+		TypeErase, TypePolicyChange, TypeExport, TypeImport, TypeAuthOK, TypeAuthFail, TypeVerify,
 		TypeCheckpoint,
 	}
 }

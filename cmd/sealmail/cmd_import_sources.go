@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/sealmail/sealmail/export"
+)
+
+func openPSTReader(path string, opts export.ReaderOptions) (export.Reader, error) {
+	return nil, errors.New("import: --pst is not implemented yet")
+}
+
+func openIMAPReader(ctx context.Context, o *importOptions, opts export.ReaderOptions, in io.Reader) (string, export.Reader, error) {
+	return "", nil, errors.New("import: --imap is not implemented yet")
+}
