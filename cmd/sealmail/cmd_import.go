@@ -51,7 +51,7 @@ func (o *importOptions) addFlags(c *cobra.Command) {
 	f.StringVar(&o.maxSize, "max-message-size", "64M", "refuse messages larger than this")
 	f.StringVar(&o.passwordFile, "password-file", "", "IMAP password from this file ('-': standard input)")
 	f.StringSliceVar(&o.folders, "folder", nil, "IMAP folders to import (repeat; default all)")
-	f.IntVar(&o.workers, "workers", 4, "messages stored in parallel (group commit shares the fsyncs)")
+	f.IntVar(&o.workers, "workers", 16, "messages stored in parallel (group commit shares the fsyncs)")
 	f.BoolVar(&o.asJSON, "json", false, "print the summary as JSON")
 }
 
