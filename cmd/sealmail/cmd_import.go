@@ -267,6 +267,8 @@ func refusalReason(err error) string {
 		return "too large"
 	case errors.Is(err, errEmptyMessage):
 		return "empty"
+	case errors.Is(err, export.ErrNotMail):
+		return "not mail"
 	}
 	return "unreadable"
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func openPSTReader(path string, opts export.ReaderOptions) (export.Reader, error) {
-	return nil, errors.New("import: --pst is not implemented yet")
+	return export.OpenPST(path, opts)
 }
 
 func openIMAPReader(ctx context.Context, o *importOptions, opts export.ReaderOptions, in io.Reader) (string, export.Reader, error) {
