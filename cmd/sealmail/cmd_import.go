@@ -33,6 +33,7 @@ type importOptions struct {
 	config                        string
 	maxSize                       string
 	passwordFile                  string
+	imapCA                        string
 	folders                       []string
 	workers                       int
 	asJSON                        bool
@@ -50,7 +51,8 @@ func (o *importOptions) addFlags(c *cobra.Command) {
 	f.StringVar(&o.config, "config", "", "configuration file for retention rules, when no daemon runs (the daemon uses its own)")
 	f.StringVar(&o.maxSize, "max-message-size", "64M", "refuse messages larger than this")
 	f.StringVar(&o.passwordFile, "password-file", "", "IMAP password from this file ('-': standard input)")
-	f.StringSliceVar(&o.folders, "folder", nil, "IMAP folders to import (repeat; default all)")
+	f.StringSliceVar(&o.folders, "folder", nil, "IMAP folders to import (repeat; default all, or the URL's)")
+	f.StringVar(&o.imapCA, "imap-ca", "", "PEM file of the CA that signed the IMAP server's certificate (default: system roots)")
 	f.IntVar(&o.workers, "workers", 16, "messages stored in parallel (group commit shares the fsyncs)")
 	f.BoolVar(&o.asJSON, "json", false, "print the summary as JSON")
 }

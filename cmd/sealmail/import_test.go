@@ -284,3 +284,33 @@ func TestImportInterrupted(t *testing.T) {
 		t.Errorf("no interrupted import in the audit log: %s", aud)
 	}
 }
+
+// TestImportPST imports PSTs of the corpus: mail is stored (rebuilt the
+// same way each time, so a second run adds nothing), contacts and
+// appointments are refused as not mail, the ANSI copy of the same message
+// differs in bytes and is stored too.
+func TestImportPST(t *testing.T) {
+	t.Parallel()
+	dir, identity := initArchive(t)
+	corpus := filepath.Join("..", "..", "..", "shared", "corpus", "pst")
+	s := runImportCLI(t, dir, "--pst", filepath.Join(corpus, "pstsdk-sample1-unicode.pst"), "--owner", "terrymah@example.com")
+	if s.Stored != 1 || s.Refused != 0 {
+		t.Fatalf("sample1: %+v", s)
+	}
+	s = runImportCLI(t, dir, "--pst", filepath.Join(corpus, "pstsdk-sample1-unicode.pst"), "--owner", "terrymah@example.com")
+	if s.Stored != 0 || s.Skipped != 1 {
+		t.Fatalf("sample1 again: %+v", s)
+	}
+	s = runImportCLI(t, dir, "--pst", filepath.Join(corpus, "java-libpst-dist-list-unicode.pst"))
+	if s.Stored != 0 || s.Refused != 4 || s.Reasons["not mail"] != 4 {
+		t.Fatalf("dist-list: %+v", s)
+	}
+	raw, _, code := cli(t, nil, "get", "1", "--data", dir, "--identity", identity)
+	if code != 0 || !bytes.Contains(raw, []byte("Subject: Here is a sample message\r\n")) || !bytes.Contains(raw, []byte("filename=leah_thumper.jpg")) {
+		t.Errorf("rebuilt PST message:\n%.600s", raw)
+	}
+	env, _, _ := cli(t, nil, "get", "1", "--envelope", "--data", dir, "--identity", identity)
+	if !bytes.Contains(env, []byte(`"folder":"Sample1"`)) || !bytes.Contains(env, []byte(`"kind":"pst"`)) || !bytes.Contains(env, []byte(`"received_from":"source"`)) {
+		t.Errorf("envelope %s", env)
+	}
+}
