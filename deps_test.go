@@ -45,6 +45,7 @@ var thirdParty = map[string][]string{
 	"github.com/pelletier/go-toml/v2": {"cmd/sealmail"},
 	"gopkg.in/yaml.v3":                {"cmd/sealmail"},
 	"github.com/emersion/go-message":  {"index", "journal", "export", "export/pst"},
+	"github.com/emersion/go-imap/v2":  {"export"}, // the IMAP import reader
 }
 
 func TestDependencyDirection(t *testing.T) {

@@ -94,13 +94,12 @@ type MboxReader struct {
 	folder string
 	max    int64
 
-	off      int64 // bytes consumed
-	size     int64 // of the file, when known
-	pending  []byte
-	pendOff  int64 // offset of the pending "From " line
-	eof      bool
-	buf      bytes.Buffer
-	received time.Time
+	off     int64 // bytes consumed
+	size    int64 // of the file, when known
+	pending []byte
+	pendOff int64 // offset of the pending "From " line
+	eof     bool
+	buf     bytes.Buffer
 }
 
 // NewMboxReader reads an mbox from r; folder names it (for reports and
