@@ -9,6 +9,8 @@
 //     checked: only root and the daemon's own user are served.
 //   - The API carries only what the archive returns: stored age records, never
 //     an identity and never plaintext.
+//   - POST /v1/import carries one message being imported into the daemon
+//     (plaintext, as SMTP delivers it) and answers with its id and outcome.
 //
 // # Concurrency
 //
