@@ -314,3 +314,43 @@ func TestImportPST(t *testing.T) {
 		t.Errorf("envelope %s", env)
 	}
 }
+
+// TestImportRetention: with the archive opened directly, --config's
+// retention rules apply, counted from the source's received time (the
+// mbox From line), not from the import.
+func TestImportRetention(t *testing.T) {
+	t.Parallel()
+	dir, _ := initArchive(t)
+	cfg := writeConfig(t, `
+[retention.default]
+name = "letters"
+keep = "6y"
+from = "end-of-year"
+[[retention.rules]]
+name = "invoices"
+headers = { Subject = "[invoice]" }
+keep = "10y"
+from = "end-of-year"
+`)
+	mbox := filepath.Join(t.TempDir(), "old.mbox")
+	os.WriteFile(mbox, []byte("From a@example.com Mon Jan  2 15:04:05 2012\nSubject: [invoice] 17\n\nx\n\n"+
+		"From a@example.com Mon Jan  2 15:04:05 2012\nSubject: hello\n\ny\n\n"), 0o600)
+	if s := runImportCLI(t, dir, "--mbox", mbox, "--config", cfg); s.Stored != 2 {
+		t.Fatalf("import: %+v", s)
+	}
+	out, _, _ := cli(t, nil, "list", "--json", "--data", dir)
+	want := []string{"2023-01-01T00:00:00Z", "2019-01-01T00:00:00Z"} // 10 and 6 years from the end of 2012
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("list: %s", out)
+	}
+	for i, line := range lines {
+		var r struct {
+			RetainUntil string `json:"retain_until"`
+		}
+		json.Unmarshal([]byte(line), &r)
+		if r.RetainUntil != want[i] {
+			t.Errorf("message %d retain_until %q, want %q", i+1, r.RetainUntil, want[i])
+		}
+	}
+}
