@@ -269,9 +269,31 @@ func TestImportInterrupted(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	// Interrupt once some messages are stored: the segments have grown.
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	for i := 0; ; i++ {
+		var size int64
+		segs, _ := filepath.Glob(filepath.Join(dir, "segments", "*.seg"))
+		for _, p := range segs {
+			if fi, err := os.Stat(p); err == nil {
+				size += fi.Size()
+			}
+		}
+		if size > 256<<10 {
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("import ended before it was interrupted: %s %s", out.String(), errOut.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if i > 3000 {
+			t.Fatal("import stored nothing within a minute")
+		}
+	}
 	cmd.Process.Signal(os.Interrupt)
-	cmd.Wait()
+	<-exited
 	if code := cmd.ProcessState.ExitCode(); code != 130 {
 		t.Fatalf("interrupted import: exit %d, want 130 (finished before the signal?): %s", code, errOut.String())
 	}
