@@ -133,6 +133,33 @@ func readpstSubjects(t *testing.T, file string) []string {
 	return subjects
 }
 
+// pffexportSubjects runs pffexport and returns the subjects of the
+// messages it exports (OutlookHeaders.txt of each top-level message; not
+// those of embedded messages).
+func pffexportSubjects(t *testing.T, file string) []string {
+	t.Helper()
+	pffexport := requireTool(t, "pffexport", "pff-tools")
+	out := t.TempDir()
+	run(t, pffexport, "-q", "-t", filepath.Join(out, "x"), file)
+	var subjects []string
+	filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.Name() != "OutlookHeaders.txt" || strings.Contains(p, "/Attachments/") {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		subject := ""
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "Subject:"); ok {
+				subject = strings.TrimSpace(v)
+			}
+		}
+		subjects = append(subjects, subject)
+		return nil
+	})
+	slices.Sort(subjects)
+	return subjects
+}
+
 // pffexportAttachments runs pffexport and returns the SHA-256 of every
 // file it writes as a message's attachment (directly in an Attachments
 // directory; embedded messages are directories).
@@ -265,7 +292,9 @@ func TestReadOwnPST(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantSums = pffexportAttachments(t, path)
-	wantSubjects := readpstSubjects(t, path)
+	// pffexport, not readpst: readpst drops a message of these files now
+	// and then (2 runs in 8 here), pffexport does not.
+	wantSubjects := pffexportSubjects(t, path)
 	for i, s := range wantSubjects {
 		wantSubjects[i] = strings.Join(strings.Fields(s), " ")
 	}
