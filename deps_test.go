@@ -66,6 +66,7 @@ var thirdParty = map[string][]string{
 	// identities the CLI parsed.
 	"filippo.io/age":                 {"store", "archive", "cmd/sealmail"},
 	"github.com/emersion/go-message": {"mimepart", "index", "journal", "export", "export/pst"},
+	"github.com/emersion/go-imap/v2": {"export"}, // the IMAP import reader
 }
 
 func TestDependencyDirection(t *testing.T) {

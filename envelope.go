@@ -57,7 +57,26 @@ const (
 	SourceExchangeReport EnvelopeSource = "exchange-report"
 	// SourceSMTPEnvelope: the SMTP MAIL FROM / RCPT TO the message arrived with.
 	SourceSMTPEnvelope EnvelopeSource = "smtp-envelope"
+	// SourceImport: no transport envelope; the message was imported from
+	// existing mail (an mbox, a Maildir, a PST, …) and Imported says from
+	// where.
+	SourceImport EnvelopeSource = "import"
 )
+
+// Imported records where an imported message came from. Envelope.Received
+// of an imported copy is the source's received time (the mbox From line's
+// date, the Maildir file time, the IMAP internal date, PST delivery time,
+// else the Date header); At is when it was imported.
+type Imported struct {
+	Kind   string    `json:"kind"`             // mbox, maildir, eml, pst, imap
+	Source string    `json:"source"`           // file path or imaps URL (never a password)
+	Folder string    `json:"folder,omitempty"` // folder path inside the source
+	Owner  string    `json:"owner,omitempty"`  // the mailbox it came from (--owner)
+	At     time.Time `json:"at"`               // import time
+	// ReceivedFrom names what Envelope.Received was taken from:
+	// "source" (the source's own date), "date-header" or "import-time".
+	ReceivedFrom string `json:"received_from"`
+}
 
 // Recipient is one recipient of a message as the envelope records it.
 type Recipient struct {
@@ -88,6 +107,10 @@ type Envelope struct {
 	AuthUser   string    `json:"auth_user,omitempty"`
 	ReceivedBy string    `json:"received_by,omitempty"` // listener address
 
+	// Imported is set for a copy that was imported, not received (Source
+	// is SourceImport).
+	Imported *Imported `json:"imported,omitempty"`
+
 	// Untrusted holds an envelope that the message claimed (an
 	// X-MS-Journal-Report from a client that is not a configured journaling
 	// source). It is kept as labelled evidence and never used for access or
@@ -114,6 +137,9 @@ func (e *Envelope) Addresses() []string {
 	}
 	add(e.Sender)
 	add(e.OnBehalfOf)
+	if e.Imported != nil {
+		add(e.Imported.Owner)
+	}
 	for _, r := range e.Recipients {
 		add(r.Address)
 		add(r.ExpandedFrom)

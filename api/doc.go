@@ -13,6 +13,8 @@
 //     an [ErrorBody], the *archive.Error of the daemon-side error, and the
 //     [Client] returns that *archive.Error, so that callers test errors (and
 //     the CLI chooses its exit code) the same way with or without a daemon.
+//   - POST /v1/import carries one message being imported into the daemon
+//     (plaintext, as SMTP delivers it) and answers with its id and outcome.
 //
 // # Concurrency
 //

@@ -159,6 +159,25 @@ type intentFlag struct {
 	Intent bool `json:"intent"`
 }
 
+// importFields: an import run (TypeImport): its start, then its end (or
+// interruption) with the counts.
+type importFields struct {
+	Kind   string `json:"kind"`
+	Owner  string `json:"owner"`
+	Phase  string `json:"phase"` // start, end or interrupted
+	Source string `json:"source"`
+	*importCounts
+}
+
+type importCounts struct {
+	Bytes     int64          `json:"bytes"`
+	Duplicate int            `json:"duplicate"`
+	Reasons   map[string]int `json:"reasons,omitempty"` // refusal reason → count
+	Refused   int            `json:"refused"`
+	Skipped   int            `json:"skipped"`
+	Stored    int            `json:"stored"`
+}
+
 // purgeFields: a purge, or its dry run (TypePurge).
 type purgeFields struct {
 	AsOf   string         `json:"as_of"`

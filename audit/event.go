@@ -30,6 +30,7 @@ const (
 	TypeDeleteSkipped = "delete.skipped"
 	TypePolicyChange  = "policy.change"
 	TypeExport        = "export"
+	TypeImport        = "import"
 	TypeAuthOK        = "auth.ok"
 	TypeAuthFail      = "auth.fail"
 	TypeVerify        = "verify"
@@ -55,7 +56,7 @@ func Types() []string {
 	return []string{
 		TypeDaemonStart, TypeDaemonStop, TypeConfig, TypeIngest, TypeIngestRollback, TypeRecover, TypeSegmentSeal,
 		TypeSegmentCompact, TypeIntentCommit, TypeIntentAbort, TypeAPICall, TypeHoldCreate, TypeHoldRelease, TypePurge,
-		TypeErase, TypeDeleteSkipped, TypePolicyChange, TypeExport, TypeAuthOK, TypeAuthFail, TypeVerify,
+		TypeErase, TypeDeleteSkipped, TypePolicyChange, TypeExport, TypeImport, TypeAuthOK, TypeAuthFail, TypeVerify,
 		TypeCheckpoint,
 	}
 }

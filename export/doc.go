@@ -5,6 +5,13 @@
 // (mboxrd), each with a chain-of-custody manifest. PST lives in
 // [github.com/sealmail/sealmail/export/pst].
 //
+// Beside the writers are the import readers (docs/import.md): [Reader]s
+// that stream messages out of an mbox ([OpenMbox], mboxrd or mboxo), a
+// Maildir tree ([OpenMaildir]), .eml files or a zip of them ([OpenEML]), a
+// PST ([OpenPST]) and an IMAP server ([OpenIMAP], read-only). Each holds
+// one message (or one IMAP batch) in memory at a time; a problem with one
+// message is an [*ItemError] and reading goes on.
+//
 // The caller (the CLI) decrypts messages and hands them one at a time to a
 // [Writer]'s Add; Close writes the manifest. [NewEMLDir], [NewEMLZip] and
 // [NewMbox] create the writers. docs/export.md describes the formats, the

@@ -194,6 +194,9 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 				rcpts = append(rcpts, sealmail.Recipient{Address: a, Kind: sealmail.RcptUnknown})
 			}
 		}
+		if e.Imported != nil && normAddr(e.Imported.Owner) != "" {
+			involved.add(normAddr(e.Imported.Owner)) // the mailbox an imported copy came from
+		}
 		for _, a := range []string{sender, e.OnBehalfOf} {
 			if a = normAddr(a); a != "" {
 				from.add(a)

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Package pst writes Unicode Outlook Personal Folders (.pst) files from RFC
-// 5322 messages, following the open specification [MS-PST].
+// 5322 messages, following the open specification [MS-PST], and reads
+// Unicode and ANSI ones back for import: a [Reader] walks the node and
+// block B-trees, reads each mail message's property and table contexts and
+// rebuilds it as RFC 5322 (read.go, rebuild.go; docs/import.md).
 //
 // A [Writer] appends every message to the file as it arrives (its property
 // context, recipient and attachment tables, attachments and attached
@@ -28,5 +31,6 @@
 //
 // # Concurrency
 //
-// A Writer is not safe for concurrent use and starts no goroutines.
+// A Writer is not safe for concurrent use and starts no goroutines; nor is
+// a Reader.
 package pst
