@@ -373,3 +373,17 @@ func (rs recipientSet) match(addr string) bool {
 	i := strings.LastIndexByte(addr, '@')
 	return i >= 0 && rs.domains[addr[i+1:]]
 }
+
+// Stats are the server's live figures, for metrics.
+type Stats struct {
+	Connections   int   // open SMTP connections
+	InFlightBytes int64 // bytes charged to the in-flight budget now
+}
+
+// Stats returns the server's live figures.
+func (s *Server) Stats() Stats {
+	s.budget.mu.Lock()
+	used := s.budget.used
+	s.budget.mu.Unlock()
+	return Stats{Connections: s.connCount(), InFlightBytes: used}
+}
