@@ -31,6 +31,7 @@ type Config struct {
 	Storage StorageConfig `toml:"storage"`
 	Log     LogConfig     `toml:"log"`
 	Audit   AuditConfig   `toml:"audit"`
+	Metrics MetricsConfig `toml:"metrics"`
 	// Retention rules (docs/retention.md). Without them no message is ever
 	// eligible for deletion.
 	Retention *archive.RetentionPolicy `toml:"retention"`
@@ -63,6 +64,15 @@ type SMTPConfig struct {
 	MaxIdleCommands     int      `toml:"max_idle_commands"`      // default 100
 	AuthFailuresPerIP   int      `toml:"auth_failures_per_ip"`   // default 5
 	AuthFailuresPerUser int      `toml:"auth_failures_per_user"` // default 10
+}
+
+// MetricsConfig configures the Prometheus endpoint (/metrics, /healthz,
+// /readyz). Off unless Listen is set.
+type MetricsConfig struct {
+	Listen string `toml:"listen"` // HOST:PORT; empty: off
+	// AllowRemote permits a Listen address beyond loopback: the figures
+	// are not secret, but they tell an outsider how much mail flows.
+	AllowRemote bool `toml:"allow_remote"`
 }
 
 // JournalConfig says whose journal reports are trusted.
@@ -141,6 +151,13 @@ func (c *Config) Validate() []error {
 		}
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			bad("%s = %q: want HOST:PORT, e.g. 127.0.0.1:2525", a.key, a.v)
+		}
+	}
+	if m := c.Metrics.Listen; m != "" {
+		if _, _, err := net.SplitHostPort(m); err != nil {
+			bad("metrics.listen = %q: want HOST:PORT, e.g. 127.0.0.1:9465", m)
+		} else if !loopbackAddr(m) && !c.Metrics.AllowRemote {
+			bad("metrics.listen = %q is beyond loopback: listen on 127.0.0.1, or set metrics.allow_remote = true", m)
 		}
 	}
 	// A journal report keeps the DATA and the original extracted from it,
