@@ -32,6 +32,9 @@ type Status struct {
 	UptimeSeconds  int64     `json:"uptime_seconds,omitempty"`
 	// Warnings are what an operator must act on now (a full disk).
 	Warnings []string `json:"warnings,omitempty"`
+	// JournalGaps are the journaling sources silent beyond their
+	// journal.expect entry, now.
+	JournalGaps []JournalGap `json:"journal_gaps,omitempty"`
 }
 
 // Status returns the archive's totals; when a daemon serves the archive, its
@@ -50,6 +53,7 @@ func (a *Archive) Status(ctx context.Context) (*Status, error) {
 	if wm, err := a.store.IndexWatermark(); err == nil {
 		s.IndexWatermark = uint64(wm)
 	}
+	s.JournalGaps = a.JournalGaps()
 	// Status holds no content: on a full disk it answers all the same, so
 	// that the operator learns what is wrong; reads of mail stay refused
 	// while they cannot be audited.

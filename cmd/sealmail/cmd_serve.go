@@ -151,7 +151,8 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 	var storeOpts archive.Options
 	if cfg.Metrics.Listen != "" {
 		mx = newMetrics(func() (archive.Gauges, error) { return a.Gauges() },
-			func() smtpd.Stats { return srv.Stats() }, journalTrusted(cfg), log)
+			func() smtpd.Stats { return srv.Stats() }, journalTrusted(cfg),
+			expectSources(cfg), func() []archive.JournalGap { return a.JournalGaps() }, log)
 		storeOpts.Store.OnCommitDone = mx.observeCommit
 	}
 	a, err = archive.Open(g.data, archive.Options{
@@ -166,6 +167,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		CheckpointEvery:         cfg.Audit.CheckpointEvery,
 		CheckpointInterval:      time.Duration(cfg.Audit.CheckpointInterval),
 		IndexQueueBytes:         indexQueueBytes(cfg),
+		JournalExpect:           cfg.journalExpectations(),
 	})
 	if errors.Is(err, archive.ErrLocked) {
 		return fmt.Errorf("the archive at %s is already open in another sealmail process (is the daemon running? see `sealmail status --data %s`)", g.data, g.data)
@@ -213,8 +215,14 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		defer bg.Done()
 		daily := time.NewTicker(24 * time.Hour)
 		defer daily.Stop()
+		minute := time.NewTicker(time.Minute)
+		defer minute.Stop()
 		for {
 			select {
+			case <-minute.C:
+				if _, err := a.CheckJournalGaps(dctx); err != nil {
+					log.Error("journal gap check", "err", err)
+				}
 			case <-hup:
 				reloadCertificate(srv, cfg, g, log)
 			case <-daily.C:
@@ -442,6 +450,15 @@ func journalTrusted(cfg *Config) []netip.Prefix {
 		return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
 	return prefixes(cfg.Journal.Sources)
+}
+
+// expectSources names the [[journal.expect]] sources as the archive does.
+func expectSources(cfg *Config) []string {
+	var out []string
+	for _, e := range cfg.journalExpectations() {
+		out = append(out, e.Source.String())
+	}
+	return out
 }
 
 // memoryOverhead is what the daemon needs besides messages in flight

@@ -83,6 +83,45 @@ type JournalConfig struct {
 	// the original recipient as tag+local=domain@archive-domain (Postfix
 	// recipient_bcc_maps; docs/journaling.md).
 	EncodedRecipientDomains []string `toml:"encoded_recipient_domains"`
+	// Expect lists how often sources are expected to send ([[journal.expect]]):
+	// a longer silence is a journal gap (docs/operations.md, Monitoring).
+	Expect []JournalExpect `toml:"expect"`
+}
+
+// JournalExpect is one [[journal.expect]] entry.
+type JournalExpect struct {
+	Source     Network  `toml:"source"`      // CIDR or address
+	MaxSilence Duration `toml:"max_silence"` // e.g. "2h"
+	Hours      string   `toml:"hours"`       // e.g. "07-19"; default all day
+	Weekdays   string   `toml:"weekdays"`    // e.g. "mon-fri"; default every day
+}
+
+// expectation converts e for the archive.
+func (e JournalExpect) expectation() (archive.JournalExpectation, error) {
+	x := archive.JournalExpectation{Source: netip.Prefix(e.Source), MaxSilence: time.Duration(e.MaxSilence)}
+	if e.Hours != "" {
+		if err := x.ParseHours(e.Hours); err != nil {
+			return x, err
+		}
+	}
+	if e.Weekdays != "" {
+		if err := x.ParseWeekdays(e.Weekdays); err != nil {
+			return x, err
+		}
+	}
+	return x, nil
+}
+
+// journalExpectations returns the configuration's [[journal.expect]] for
+// the archive (Validate has checked them).
+func (c *Config) journalExpectations() []archive.JournalExpectation {
+	var out []archive.JournalExpectation
+	for _, e := range c.Journal.Expect {
+		if x, err := e.expectation(); err == nil {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // StorageConfig configures the store.
@@ -151,6 +190,17 @@ func (c *Config) Validate() []error {
 		}
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			bad("%s = %q: want HOST:PORT, e.g. 127.0.0.1:2525", a.key, a.v)
+		}
+	}
+	for i, e := range c.Journal.Expect {
+		if !netip.Prefix(e.Source).IsValid() {
+			bad("journal.expect[%d].source: missing; give the journaling server's address or CIDR", i)
+		}
+		if e.MaxSilence <= 0 {
+			bad("journal.expect[%d].max_silence: missing; give a duration such as \"2h\"", i)
+		}
+		if _, err := e.expectation(); err != nil {
+			bad("journal.expect[%d].%v", i, err)
 		}
 	}
 	if m := c.Metrics.Listen; m != "" {

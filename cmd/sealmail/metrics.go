@@ -46,7 +46,7 @@ type metrics struct {
 // newMetrics registers the daemon's metrics. gauges and stats are read at
 // every scrape; sources are the journaling networks whose client IPs get a
 // last-message time.
-func newMetrics(gauges func() (archive.Gauges, error), srv func() smtpd.Stats, sources []netip.Prefix, log *slog.Logger) *metrics {
+func newMetrics(gauges func() (archive.Gauges, error), srv func() smtpd.Stats, sources []netip.Prefix, expect []string, gaps func() []archive.JournalGap, log *slog.Logger) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{
@@ -78,6 +78,7 @@ func newMetrics(gauges func() (archive.Gauges, error), srv func() smtpd.Stats, s
 	m.reg.MustRegister(m.accepted, m.bytes, m.refused, m.commit, m.batch, m.lastMsg,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&archiveCollector{gauges: gauges, log: log},
+		&gapCollector{expect: expect, gaps: gaps},
 		gauge("sealmail_smtp_connections", "Open SMTP connections.", func() float64 { return float64(srv().Connections) }),
 		gauge("sealmail_smtp_in_flight_bytes", "Bytes charged to the in-flight budget.", func() float64 { return float64(srv().InFlightBytes) }),
 	)
@@ -114,6 +115,36 @@ func (c *archiveCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSegments, prometheus.GaugeValue, float64(g.Segments))
 	ch <- prometheus.MustNewConstMetric(descSealed, prometheus.GaugeValue, float64(g.Sealed))
 	ch <- prometheus.MustNewConstMetric(descMessages, prometheus.GaugeValue, float64(g.Messages))
+}
+
+// gapCollector exposes sealmail_journal_gap per [[journal.expect]] source:
+// 1 during a gap, else 0.
+type gapCollector struct {
+	expect []string
+	gaps   func() []archive.JournalGap
+}
+
+var descGap = prometheus.NewDesc("sealmail_journal_gap", "1 while a journal.expect source is silent beyond its max_silence, else 0.", []string{"source"}, nil)
+
+func (c *gapCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descGap }
+
+func (c *gapCollector) Collect(ch chan<- prometheus.Metric) {
+	open := make(map[string]bool)
+	for _, g := range c.gaps() {
+		open[g.Source] = true
+	}
+	seen := make(map[string]bool)
+	for _, s := range c.expect {
+		if seen[s] {
+			continue
+		}
+		seen[s] = true
+		v := 0.0
+		if open[s] {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descGap, prometheus.GaugeValue, v, s)
+	}
 }
 
 // observeCommit is the store's OnCommitDone.

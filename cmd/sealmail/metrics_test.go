@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/smtp"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -191,13 +193,20 @@ func TestMetricsEndpoint(t *testing.T) {
 func TestMetricsReadyzFullDisk(t *testing.T) {
 	dir, _ := initArchive(t)
 	cfg := filepath.Join(t.TempDir(), "sealmail.toml")
-	if err := os.WriteFile(cfg, []byte("[storage]\nmin_free = \"100000TiB\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("[storage]\nmin_free = \"100000TiB\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n"+
+		"[[journal.expect]]\nsource = \"127.0.0.1\"\nmax_silence = \"1h\"\nhours = \"07-19\"\nweekdays = \"mon-fri\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d := startDaemon(t, dir, "--config", cfg)
 	addr := d.metricsAddr()
 	if code, body := httpGet(t, "http://"+addr+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz: %d %s", code, body)
+	}
+	// The journal.expect source is exposed, not in a gap (the daemon
+	// has just started).
+	f := scrape(t, addr)["sealmail_journal_gap"]
+	if f == nil || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetLabel()[0].GetValue() != "127.0.0.1/32" || f.GetMetric()[0].GetGauge().GetValue() != 0 {
+		t.Errorf("sealmail_journal_gap = %v, want one series source=127.0.0.1/32 at 0", f)
 	}
 	code, body := httpGet(t, "http://"+addr+"/readyz")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "storage full") {
@@ -230,6 +239,33 @@ func TestMetricsListenRefusedBeyondLoopback(t *testing.T) {
 		}
 		if found != nil && tc.cfg.Metrics.Listen == "0.0.0.0:9465" && !strings.Contains(found.Error(), "metrics.allow_remote") {
 			t.Errorf("the refusal does not name metrics.allow_remote: %v", found)
+		}
+	}
+}
+
+// TestJournalExpectValidation: every [[journal.expect]] problem is named
+// with its index and key.
+func TestJournalExpectValidation(t *testing.T) {
+	src := Network(netip.MustParsePrefix("192.0.2.0/24"))
+	for _, tc := range []struct {
+		e    JournalExpect
+		want string // "" = valid
+	}{
+		{JournalExpect{Source: src, MaxSilence: Duration(time.Hour), Hours: "07-19", Weekdays: "mon-fri"}, ""},
+		{JournalExpect{Source: src, MaxSilence: Duration(time.Hour)}, ""},
+		{JournalExpect{MaxSilence: Duration(time.Hour)}, "journal.expect[0].source"},
+		{JournalExpect{Source: src}, "journal.expect[0].max_silence"},
+		{JournalExpect{Source: src, MaxSilence: Duration(time.Hour), Hours: "19-07"}, "journal.expect[0].hours"},
+		{JournalExpect{Source: src, MaxSilence: Duration(time.Hour), Weekdays: "weekend"}, "journal.expect[0].weekdays"},
+	} {
+		c := Config{Journal: JournalConfig{Expect: []JournalExpect{tc.e}}}
+		var got []string
+		for _, err := range c.Validate() {
+			got = append(got, err.Error())
+		}
+		joined := strings.Join(got, "; ")
+		if tc.want == "" && joined != "" || tc.want != "" && !strings.Contains(joined, tc.want) {
+			t.Errorf("%+v: errors %q, want %q", tc.e, joined, tc.want)
 		}
 	}
 }
