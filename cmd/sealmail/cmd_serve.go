@@ -152,7 +152,8 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 	if cfg.Metrics.Listen != "" {
 		mx = newMetrics(func() (archive.Gauges, error) { return a.Gauges() },
 			func() smtpd.Stats { return srv.Stats() }, journalTrusted(cfg),
-			expectSources(cfg), func() []archive.JournalGap { return a.JournalGaps() }, log)
+			expectSources(cfg), func() []archive.JournalGap { return a.JournalGaps() },
+			func() error { return a.Ready() }, log)
 		storeOpts.Store.OnCommitDone = mx.observeCommit
 	}
 	a, err = archive.Open(g.data, archive.Options{

@@ -46,7 +46,7 @@ type metrics struct {
 // newMetrics registers the daemon's metrics. gauges and stats are read at
 // every scrape; sources are the journaling networks whose client IPs get a
 // last-message time.
-func newMetrics(gauges func() (archive.Gauges, error), srv func() smtpd.Stats, sources []netip.Prefix, expect []string, gaps func() []archive.JournalGap, log *slog.Logger) *metrics {
+func newMetrics(gauges func() (archive.Gauges, error), srv func() smtpd.Stats, sources []netip.Prefix, expect []string, gaps func() []archive.JournalGap, ready func() error, log *slog.Logger) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{
@@ -79,6 +79,12 @@ func newMetrics(gauges func() (archive.Gauges, error), srv func() smtpd.Stats, s
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&archiveCollector{gauges: gauges, log: log},
 		&gapCollector{expect: expect, gaps: gaps},
+		gauge("sealmail_ready", "1 while /readyz answers 200 (the archive can take mail), else 0.", func() float64 {
+			if ready() != nil {
+				return 0
+			}
+			return 1
+		}),
 		gauge("sealmail_smtp_connections", "Open SMTP connections.", func() float64 { return float64(srv().Connections) }),
 		gauge("sealmail_smtp_in_flight_bytes", "Bytes charged to the in-flight budget.", func() float64 { return float64(srv().InFlightBytes) }),
 	)

@@ -185,6 +185,9 @@ func TestMetricsEndpoint(t *testing.T) {
 	if code, body := httpGet(t, "http://"+addr+"/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz: %d %s", code, body)
 	}
+	if v := value(t, after, "sealmail_ready"); v != 1 {
+		t.Errorf("sealmail_ready = %v, want 1", v)
+	}
 	d.stop()
 }
 
@@ -207,6 +210,9 @@ func TestMetricsReadyzFullDisk(t *testing.T) {
 	f := scrape(t, addr)["sealmail_journal_gap"]
 	if f == nil || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetLabel()[0].GetValue() != "127.0.0.1/32" || f.GetMetric()[0].GetGauge().GetValue() != 0 {
 		t.Errorf("sealmail_journal_gap = %v, want one series source=127.0.0.1/32 at 0", f)
+	}
+	if v := value(t, scrape(t, addr), "sealmail_ready"); v != 0 {
+		t.Errorf("sealmail_ready on a full disk = %v, want 0", v)
 	}
 	code, body := httpGet(t, "http://"+addr+"/readyz")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "storage full") {
