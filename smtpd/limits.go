@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -192,6 +193,11 @@ func (s *Server) refuse(c net.Conn, reply string, implicitTLS bool) {
 			tc := tls.Server(c, s.tlsConfig)
 			defer tc.Close()
 			w = tc
+		}
+		if s.opts.OnReply != nil && len(reply) >= 3 {
+			if code, err := strconv.Atoi(reply[:3]); err == nil {
+				s.opts.OnReply(code)
+			}
 		}
 		_, _ = io.WriteString(w, reply) // best effort: the connection is refused either way
 	}()
