@@ -202,6 +202,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 	var ing smtpd.Ingester = a
 	if mx != nil {
 		ing = mx.ingester(a)
+		smtpOpts.OnReply = mx.reply
 	}
 	srv = smtpd.New(ing, smtpOpts)
 	// SIGHUP reloads the certificate; once a day its expiry is checked

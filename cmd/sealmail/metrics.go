@@ -4,12 +4,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -34,6 +34,7 @@ type metrics struct {
 	accepted prometheus.Counter
 	bytes    prometheus.Counter
 	refused  *prometheus.CounterVec
+	replies  *prometheus.CounterVec
 	commit   prometheus.Histogram
 	batch    prometheus.Histogram
 	lastMsg  *prometheus.GaugeVec
@@ -56,8 +57,11 @@ func newMetrics(gauges func() (archive.Gauges, error), srv func() smtpd.Stats, s
 			Name: "sealmail_bytes_accepted_total", Help: "Bytes of the messages accepted.",
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sealmail_smtp_refused_total", Help: "Messages the archive refused at MAIL or DATA, by SMTP reply code.",
+			Name: "sealmail_smtp_refused_total", Help: "SMTP replies 4xx and 5xx, by reply code.",
 		}, []string{"code"}),
+		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealmail_smtp_replies_total", Help: "SMTP replies, by class (2xx, 3xx, 4xx, 5xx).",
+		}, []string{"class"}),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "sealmail_commit_seconds", Help: "Group commit latency (segment write, fsync, catalog commit).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
@@ -75,7 +79,7 @@ func newMetrics(gauges func() (archive.Gauges, error), srv func() smtpd.Stats, s
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	m.reg.MustRegister(m.accepted, m.bytes, m.refused, m.commit, m.batch, m.lastMsg,
+	m.reg.MustRegister(m.accepted, m.bytes, m.refused, m.replies, m.commit, m.batch, m.lastMsg,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&archiveCollector{gauges: gauges, log: log},
 		&gapCollector{expect: expect, gaps: gaps},
@@ -169,15 +173,12 @@ type countingIngester struct {
 }
 
 func (c *countingIngester) Admit(ctx context.Context, size int64) error {
-	err := c.ing.Admit(ctx, size)
-	c.m.refusal(err)
-	return err
+	return c.ing.Admit(ctx, size)
 }
 
 func (c *countingIngester) Ingest(ctx context.Context, env *sealmail.Envelope, data []byte) (sealmail.MessageID, error) {
 	id, err := c.ing.Ingest(ctx, env, data)
 	if err != nil {
-		c.m.refusal(err)
 		return id, err
 	}
 	c.m.accepted.Inc()
@@ -186,15 +187,15 @@ func (c *countingIngester) Ingest(ctx context.Context, env *sealmail.Envelope, d
 	return id, nil
 }
 
-// refusal counts an Ingester error by the reply smtpd answers for it
-// (smtpd.Ingester's documentation).
-func (m *metrics) refusal(err error) {
-	switch {
-	case err == nil:
-	case errors.Is(err, sealmail.ErrStorageFull):
-		m.refused.WithLabelValues("452").Inc()
-	default:
-		m.refused.WithLabelValues("451").Inc()
+// reply is smtpd's OnReply: every reply by class, refusals (4xx, 5xx) by
+// code. The codes are the server's own, so the label stays small.
+func (m *metrics) reply(code int) {
+	if code < 200 || code > 599 {
+		return
+	}
+	m.replies.WithLabelValues(strconv.Itoa(code/100) + "xx").Inc()
+	if code >= 400 {
+		m.refused.WithLabelValues(strconv.Itoa(code)).Inc()
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/smtp"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +138,17 @@ func TestMetricsEndpoint(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatalf("DATA not accepted: %v", err)
 	}
+	// One refused command: counted by its reply code.
+	cid, err := c.Text.Cmd("FOO")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Text.StartResponse(cid)
+	code, _, _ := c.Text.ReadResponse(0)
+	c.Text.EndResponse(cid)
+	if code < 500 {
+		t.Fatalf("unknown command answered %d", code)
+	}
 	if err := c.Quit(); err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +159,26 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	if v := value(t, after, "sealmail_bytes_accepted_total"); v < float64(len(msg)) {
 		t.Errorf("sealmail_bytes_accepted_total = %v, want ≥ %d", v, len(msg))
+	}
+	byLabel := func(name, label string) map[string]float64 {
+		out := make(map[string]float64)
+		for _, m := range after[name].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label {
+					out[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+		return out
+	}
+	if r := byLabel("sealmail_smtp_refused_total", "code"); r[strconv.Itoa(code)] != 1 || len(r) != 1 {
+		t.Errorf("sealmail_smtp_refused_total = %v, want %d: 1", r, code)
+	}
+	// 220 greeting, EHLO, 220 STARTTLS, EHLO, MAIL, RCPT, 250 after DATA: 2xx;
+	// 354: 3xx; the refused command: 5xx. (QUIT's 221 may not be counted
+	// yet when the scrape runs.)
+	if r := byLabel("sealmail_smtp_replies_total", "class"); r["2xx"] < 7 || r["3xx"] != 1 || r["5xx"] != 1 {
+		t.Errorf("sealmail_smtp_replies_total = %v", r)
 	}
 	if v := value(t, after, "sealmail_commit_seconds"); v < 1 {
 		t.Errorf("sealmail_commit_seconds has %v observations, want ≥ 1", v)
