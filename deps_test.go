@@ -67,6 +67,10 @@ var thirdParty = map[string][]string{
 	"filippo.io/age":                 {"store", "archive", "cmd/sealmail"},
 	"github.com/emersion/go-message": {"mimepart", "index", "journal", "export", "export/pst"},
 	"github.com/emersion/go-imap/v2": {"export"}, // the IMAP import reader
+	// The daemon's /metrics endpoint (and its test's parser).
+	"github.com/prometheus/client_golang": {"cmd/sealmail"},
+	"github.com/prometheus/client_model":  {"cmd/sealmail"},
+	"github.com/prometheus/common":        {"cmd/sealmail"},
 }
 
 func TestDependencyDirection(t *testing.T) {

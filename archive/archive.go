@@ -70,6 +70,9 @@ type Options struct {
 	// after ingest (beyond it a message is left for reindex); 0 means
 	// 256 MiB. The daemon counts it in its memory budget.
 	IndexQueueBytes int64
+	// JournalExpect lists how often journaling sources are expected to
+	// send; silence beyond it is a journal gap ([Archive.CheckJournalGaps]).
+	JournalExpect []JournalExpectation
 	// FS is the file system the store (unless Store.FS is set) and the
 	// audit log write through; nil means the real one. The index and the
 	// catalog do their own I/O.
@@ -123,6 +126,8 @@ type Archive struct {
 	free      int64
 
 	retention *policy.Compiled // from opts.Retention; nil without rules
+
+	gaps gapWatch
 }
 
 // Create makes a new archive in dir that encrypts for the given age
@@ -206,6 +211,13 @@ func Open(dir string, opts Options) (*Archive, error) {
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
 	a = &Archive{dir: dir, opts: opts, retention: retention, log: opts.Logger, store: s, audit: log, started: opts.Now()}
+	// Silence is counted from the start: the daemon knows no earlier
+	// message time per client.
+	a.gaps.last = make([]time.Time, len(opts.JournalExpect))
+	a.gaps.open = make([]JournalGap, len(opts.JournalExpect))
+	for i := range a.gaps.last {
+		a.gaps.last[i] = a.started
+	}
 	// The index is derived data: if it cannot be opened the archive still
 	// ingests, and search says how to rebuild it. A read-only archive (the
 	// CLI without a daemon) opens it only when a command needs it, so that

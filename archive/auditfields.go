@@ -319,6 +319,13 @@ type daemonStopFields struct {
 	Reason string `json:"reason"`
 }
 
+// gapFields: a journal gap (TypeJournalGap).
+type gapFields struct {
+	Source     string `json:"source"`      // the configured network
+	LastSeen   string `json:"last_seen"`   // RFC 3339: last message, or the daemon's start
+	MaxSilence string `json:"max_silence"` // Go duration, e.g. "2h0m0s"
+}
+
 // authFields: an SMTP AUTH attempt (TypeAuthOK, TypeAuthFail).
 type authFields struct {
 	Method string `json:"method"`

@@ -30,6 +30,7 @@ func (a *Archive) Ingest(ctx context.Context, env *sealmail.Envelope, data []byt
 		return 0, fmt.Errorf("ingest: %w", err)
 	}
 	a.log.Debug("ingested", "id", res.ID, "size", len(original), "duplicate", res.Duplicate)
+	a.noteJournalSource(env)
 	if a.indexer != nil {
 		// Every receipt's envelope goes to the index, so that a hold on a
 		// recipient of any copy finds the message; until it is there, the

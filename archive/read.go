@@ -5,6 +5,7 @@ package archive
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/sealmail/sealmail"
@@ -31,6 +32,9 @@ type Status struct {
 	UptimeSeconds  int64     `json:"uptime_seconds,omitempty"`
 	// Warnings are what an operator must act on now (a full disk).
 	Warnings []string `json:"warnings,omitempty"`
+	// JournalGaps are the journaling sources silent beyond their
+	// journal.expect entry, now.
+	JournalGaps []JournalGap `json:"journal_gaps,omitempty"`
 }
 
 // Status returns the archive's totals; when a daemon serves the archive, its
@@ -49,6 +53,7 @@ func (a *Archive) Status(ctx context.Context) (*Status, error) {
 	if wm, err := a.store.IndexWatermark(); err == nil {
 		s.IndexWatermark = uint64(wm)
 	}
+	s.JournalGaps = a.JournalGaps()
 	// Status holds no content: on a full disk it answers all the same, so
 	// that the operator learns what is wrong; reads of mail stay refused
 	// while they cannot be audited.
@@ -163,4 +168,49 @@ func (a *Archive) Get(ctx context.Context, id sealmail.MessageID) (*Sealed, erro
 			PlainOffset: r.Entry.PlainOffset, PlainLen: r.Entry.PlainLen, Digest: r.Entry.Digest[:]})
 	}
 	return out, nil
+}
+
+// Gauges are the archive's figures for the metrics endpoint. Unlike
+// [Archive.Status] they are not audited (a scraper asks every few seconds)
+// and hold no content.
+type Gauges struct {
+	Messages  int64
+	Segments  int
+	Sealed    int
+	FreeBytes int64 // free space on the data directory's file system
+}
+
+// Gauges returns the archive's current figures.
+func (a *Archive) Gauges() (Gauges, error) {
+	st, err := a.store.Stats()
+	if err != nil {
+		return Gauges{}, fmt.Errorf("archive: gauges: %w", err)
+	}
+	free, err := a.freeBytes()
+	if err != nil {
+		return Gauges{}, fmt.Errorf("archive: gauges: free space of %s: %w", a.dir, err)
+	}
+	return Gauges{Messages: st.Messages, Segments: st.Segments, Sealed: st.Sealed, FreeBytes: free}, nil
+}
+
+// Ready returns nil when the archive can take mail now: opened for
+// writing, its store not broken by an earlier failure, and free disk space
+// above the configured floor. Otherwise it says why.
+func (a *Archive) Ready() error {
+	if a.opts.ReadOnly {
+		return errors.New("archive: opened read-only")
+	}
+	if err := a.store.Broken(); err != nil {
+		return fmt.Errorf("archive: store unusable until a restart: %w", err)
+	}
+	if a.opts.MinFreeBytes >= 0 {
+		free, err := a.freeBytes()
+		if err != nil {
+			return fmt.Errorf("archive: free space of %s: %w", a.dir, err)
+		}
+		if free < a.opts.MinFreeBytes {
+			return fmt.Errorf("%w: %d bytes free on %s, floor %d", sealmail.ErrStorageFull, free, a.dir, a.opts.MinFreeBytes)
+		}
+	}
+	return nil
 }

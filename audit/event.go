@@ -34,6 +34,9 @@ const (
 	TypeAuthOK        = "auth.ok"
 	TypeAuthFail      = "auth.fail"
 	TypeVerify        = "verify"
+	// TypeJournalGap records a journaling source silent for longer than
+	// its expectation (journal.expect), once per gap.
+	TypeJournalGap = "journal.gap"
 
 	// TypeCheckpoint marks a signed checkpoint entry. Only the log itself
 	// writes it; [Log.Append] rejects it.
@@ -57,6 +60,7 @@ func Types() []string {
 		TypeDaemonStart, TypeDaemonStop, TypeConfig, TypeIngest, TypeIngestRollback, TypeRecover, TypeSegmentSeal,
 		TypeSegmentCompact, TypeIntentCommit, TypeIntentAbort, TypeAPICall, TypeHoldCreate, TypeHoldRelease, TypePurge,
 		TypeErase, TypeDeleteSkipped, TypePolicyChange, TypeExport, TypeImport, TypeAuthOK, TypeAuthFail, TypeVerify,
+		TypeJournalGap,
 		TypeCheckpoint,
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -193,6 +194,11 @@ func (s *Server) refuse(c net.Conn, reply string, implicitTLS bool) {
 			defer tc.Close()
 			w = tc
 		}
+		if s.opts.OnReply != nil && len(reply) >= 3 {
+			if code, err := strconv.Atoi(reply[:3]); err == nil {
+				s.opts.OnReply(code)
+			}
+		}
 		_, _ = io.WriteString(w, reply) // best effort: the connection is refused either way
 	}()
 }
@@ -372,4 +378,18 @@ func (rs recipientSet) match(addr string) bool {
 	}
 	i := strings.LastIndexByte(addr, '@')
 	return i >= 0 && rs.domains[addr[i+1:]]
+}
+
+// Stats are the server's live figures, for metrics.
+type Stats struct {
+	Connections   int   // open SMTP connections
+	InFlightBytes int64 // bytes charged to the in-flight budget now
+}
+
+// Stats returns the server's live figures.
+func (s *Server) Stats() Stats {
+	s.budget.mu.Lock()
+	used := s.budget.used
+	s.budget.mu.Unlock()
+	return Stats{Connections: s.connCount(), InFlightBytes: used}
 }

@@ -176,6 +176,10 @@ type Options struct {
 	// once a minute while attempts go on, and at Shutdown.
 	OnAuthThrottled func(ip string, refused int)
 
+	// OnReply, if set, is called with the code of every reply the server
+	// writes, connection refusals included, for metrics. It must not block.
+	OnReply func(code int)
+
 	// Logger receives diagnostics. Messages are logged at info with keys
 	// remote, id and size; envelope addresses only at debug. Default:
 	// discard.
@@ -328,6 +332,7 @@ func New(ing Ingester, opts Options) *Server {
 	// message size (RFC 5321 §4.5.3.1.6's 1000 octets is not enforced).
 	ss.MaxLineLength = opts.MaxCommandLineBytes
 	ss.OnCommand = s.onCommand
+	ss.OnReply = opts.OnReply
 	ss.ReadTimeout = opts.CommandTimeout
 	ss.WriteTimeout = opts.CommandTimeout
 	ss.EnableSMTPUTF8 = true

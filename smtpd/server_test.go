@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -740,5 +741,39 @@ func TestLogsWithoutAddresses(t *testing.T) {
 	}
 	if want := fmt.Sprintf("id=%d", id); !strings.Contains(out, want) || !strings.Contains(out, "remote=127.0.0.1:") {
 		t.Errorf("info log lacks %s and remote:\n%s", want, out)
+	}
+}
+
+// TestOnReply: every reply code reaches Options.OnReply, those go-smtp
+// writes and the connection refusals smtpd writes itself.
+func TestOnReply(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var codes []int
+	_, addr := startServer(t, &memIngester{}, Options{MaxConnections: 1, OnReply: func(code int) {
+		mu.Lock()
+		codes = append(codes, code)
+		mu.Unlock()
+	}}, false)
+	a := dialRaw(t, addr)
+	a.expect(220, "")
+	a.cmd("EHLO client.example", 250, "")
+	a.cmd("FOO", 501, "")
+	b := dialRaw(t, addr)
+	b.expect(421, "4.7.0")
+	a.cmd("QUIT", 221, "")
+	mu.Lock()
+	defer mu.Unlock()
+	// The 221 is counted before it is written, so it is in by now.
+	want := map[int]int{220: 1, 250: 1, 501: 1, 421: 1, 221: 1}
+	got := make(map[int]int)
+	for _, c := range codes {
+		got[c]++
+	}
+	for c, n := range want {
+		if got[c] != n {
+			t.Errorf("OnReply saw %v, want %v", codes, want)
+			break
+		}
 	}
 }

@@ -336,6 +336,7 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 		return nil, fmt.Errorf("commit %d entries: %w", len(batch), err)
 	}
 	t := &commitTx{s: s, batch: batch, a: s.active, resps: make([]appendResp, len(batch)), lowWM: 1<<64 - 1}
+	began := time.Now()
 	start := t.a.info.Size
 	t.off = start
 	err := s.update(func(tx *bolt.Tx) error {
@@ -365,6 +366,9 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 	}
 	t.a.info.Size = t.off
 	t.a.info.Records += int64(len(t.recs))
+	if s.opts.OnCommitDone != nil && len(t.recs) > 0 {
+		s.opts.OnCommitDone(len(batch), time.Since(began))
+	}
 	return t.resps, nil
 }
 
@@ -801,6 +805,10 @@ func (s *Store) setBroken(err error) {
 	}
 	s.mu.Unlock()
 }
+
+// Broken returns the failure that left the store unusable until a restart,
+// or nil while it can still write.
+func (s *Store) Broken() error { return s.brokenErr() }
 
 func (s *Store) brokenErr() error {
 	s.mu.Lock()

@@ -78,6 +78,11 @@ type Options struct {
 	// OnRollback is called when a commit fails after OnCommit succeeded:
 	// the entries it was given were not stored.
 	OnRollback func([]Committed, error)
+	// OnCommitDone is called by the writer goroutine after each group
+	// commit that wrote records, with the number of entries in the batch
+	// and how long the commit took (segment write, fsync and catalog
+	// commit), for metrics. It must not block or call back into the Store.
+	OnCommitDone func(entries int, took time.Duration)
 	// OnDiscard is called at Open, before the active segment's uncommitted
 	// tail (bytes bytes, kept in the file keptIn) is cut off, with the
 	// entries of the complete records in it: written before a crash, never

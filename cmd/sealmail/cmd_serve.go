@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -33,6 +34,7 @@ type serveOptions struct {
 	smtp           string
 	smtps          string
 	journalSources string
+	metrics        string
 	pprof          bool
 }
 
@@ -63,6 +65,7 @@ smtp.require_auth restricts who may deliver.` + exitCodes(", an invalid configur
 	c.Flags().StringVar(&o.smtp, "smtp", "", "SMTP listen address with STARTTLS (default 0.0.0.0:25)")
 	c.Flags().StringVar(&o.smtps, "smtps", "", "implicit-TLS SMTP listen address (default: off)")
 	c.Flags().StringVar(&o.journalSources, "journal-sources", "", "client networks whose journal reports are trusted, CIDR[,CIDR…] (default loopback)")
+	c.Flags().StringVar(&o.metrics, "metrics", "", "serve Prometheus /metrics, /healthz and /readyz on HOST:PORT (default: off; loopback unless metrics.allow_remote)")
 	c.Flags().BoolVar(&o.pprof, "pprof", false, "serve Go runtime profiles on the control socket under /debug/pprof/ (each use audited)")
 	return c
 }
@@ -107,6 +110,9 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 			return usageError{fmt.Errorf("--journal-sources: %w", err)}
 		}
 	}
+	if o.metrics != "" {
+		cfg.Metrics.Listen = o.metrics
+	}
 	if cfg.SMTP.Listen == "" {
 		cfg.SMTP.Listen = "0.0.0.0:25"
 	}
@@ -135,7 +141,23 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 			minFree = -1 // "0" turns the check off
 		}
 	}
-	a, err := archive.Open(g.data, archive.Options{
+	// The metrics exist before the archive opens (the store reports its
+	// commits to them); their gauges read a and srv once serving.
+	var (
+		a   *archive.Archive
+		srv *smtpd.Server
+		mx  *metrics
+	)
+	var storeOpts archive.Options
+	if cfg.Metrics.Listen != "" {
+		mx = newMetrics(func() (archive.Gauges, error) { return a.Gauges() },
+			func() smtpd.Stats { return srv.Stats() }, journalTrusted(cfg),
+			expectSources(cfg), func() []archive.JournalGap { return a.JournalGaps() },
+			func() error { return a.Ready() }, log)
+		storeOpts.Store.OnCommitDone = mx.observeCommit
+	}
+	a, err = archive.Open(g.data, archive.Options{
+		Store:                   storeOpts.Store,
 		Logger:                  log,
 		SealSize:                int64(cfg.Storage.SealSize),
 		JournalSources:          prefixes(cfg.Journal.Sources),
@@ -146,6 +168,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		CheckpointEvery:         cfg.Audit.CheckpointEvery,
 		CheckpointInterval:      time.Duration(cfg.Audit.CheckpointInterval),
 		IndexQueueBytes:         indexQueueBytes(cfg),
+		JournalExpect:           cfg.journalExpectations(),
 	})
 	if errors.Is(err, archive.ErrLocked) {
 		return fmt.Errorf("the archive at %s is already open in another sealmail process (is the daemon running? see `sealmail status --data %s`)", g.data, g.data)
@@ -176,7 +199,12 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		// rest of the daemon, so that RSS follows the budget.
 		debug.SetMemoryLimit(smtpOpts.MaxInFlightBytes + indexQueueBytes(cfg) + memoryOverhead)
 	}
-	srv := smtpd.New(a, smtpOpts)
+	var ing smtpd.Ingester = a
+	if mx != nil {
+		ing = mx.ingester(a)
+		smtpOpts.OnReply = mx.reply
+	}
+	srv = smtpd.New(ing, smtpOpts)
 	// SIGHUP reloads the certificate; once a day its expiry is checked
 	// again. The goroutine ends with serve (stopBG, waited for below).
 	hup := make(chan os.Signal, 1)
@@ -189,8 +217,14 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		defer bg.Done()
 		daily := time.NewTicker(24 * time.Hour)
 		defer daily.Stop()
+		minute := time.NewTicker(time.Minute)
+		defer minute.Stop()
 		for {
 			select {
+			case <-minute.C:
+				if _, err := a.CheckJournalGaps(dctx); err != nil {
+					log.Error("journal gap check", "err", err)
+				}
 			case <-hup:
 				reloadCertificate(srv, cfg, g, log)
 			case <-daily.C:
@@ -230,11 +264,21 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		return err
 	}
 	addrs = append(addrs, "control "+sockPath)
+	var msrv *http.Server
+	var lm net.Listener
+	if mx != nil {
+		if msrv, lm, err = serveMetrics(cfg.Metrics.Listen, metricsHandler(mx.reg, a.Ready)); err != nil {
+			closeAll()
+			lctl.Close()
+			return err
+		}
+		addrs = append(addrs, "metrics "+lm.Addr().String())
+	}
 	a.SetListeners(addrs)
 	ctl := api.NewServer(a, api.Options{Logger: log, Pprof: o.pprof})
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	serve := func(name string, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -249,6 +293,14 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		serve("smtps", func() error { return srv.ServeTLS(ltls) })
 	}
 	serve("control socket", func() error { return ctl.Serve(lctl) })
+	if msrv != nil {
+		serve("metrics", func() error {
+			if err := msrv.Serve(lm); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
 	// The start and the configuration in force are audited before anything
 	// else. On a full disk the daemon starts all the same (senders get 4xx
 	// until space is free, README "Disk full") and audits them once it can.
@@ -310,6 +362,11 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 	if err := ctl.Shutdown(sctx); err != nil {
 		log.Warn("control socket shutdown", "err", err)
 	}
+	if msrv != nil {
+		if err := msrv.Shutdown(sctx); err != nil {
+			log.Warn("metrics shutdown", "err", err)
+		}
+	}
 	stopRetry()
 	wg.Wait()
 	os.Remove(sockPath)
@@ -352,10 +409,7 @@ func smtpOptions(g *globalOptions, cfg *Config, log *slog.Logger) (smtpd.Options
 	inFlight -= indexQueueBytes(cfg)
 	// Reserved slots, no per-address cap: the journaling sources (default
 	// loopback, as the archive's) and the networks explicitly allowed.
-	trusted := prefixes(cfg.Journal.Sources)
-	if len(cfg.Journal.Sources) == 0 {
-		trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-	}
+	trusted := journalTrusted(cfg)
 	trusted = append(trusted, prefixes(c.AllowNetworks)...)
 	var auth map[string]smtpd.Credential
 	if len(c.Users) > 0 {
@@ -389,6 +443,24 @@ func smtpOptions(g *globalOptions, cfg *Config, log *slog.Logger) (smtpd.Options
 		AuthFailuresPerIP:   c.AuthFailuresPerIP,
 		AuthFailuresPerUser: c.AuthFailuresPerUser,
 	}, nil
+}
+
+// journalTrusted returns the journaling source networks, loopback by
+// default as the archive's.
+func journalTrusted(cfg *Config) []netip.Prefix {
+	if len(cfg.Journal.Sources) == 0 {
+		return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	return prefixes(cfg.Journal.Sources)
+}
+
+// expectSources names the [[journal.expect]] sources as the archive does.
+func expectSources(cfg *Config) []string {
+	var out []string
+	for _, e := range cfg.journalExpectations() {
+		out = append(out, e.Source.String())
+	}
+	return out
 }
 
 // memoryOverhead is what the daemon needs besides messages in flight

@@ -41,6 +41,10 @@ uptime. --json prints one object.` + exitCodes(""),
 			} else {
 				fmt.Fprintf(out, "daemon:     not running\n")
 			}
+			for _, g := range st.JournalGaps {
+				fmt.Fprintf(out, "JOURNAL GAP: %s silent since %s (max_silence %s), detected %s\n",
+					g.Source, g.LastSeen.Format(time.RFC3339), g.MaxSilence, g.Since.Format(time.RFC3339))
+			}
 			for _, w := range st.Warnings {
 				fmt.Fprintf(out, "WARNING:    %s\n", w)
 			}

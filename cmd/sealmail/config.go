@@ -31,6 +31,7 @@ type Config struct {
 	Storage StorageConfig `toml:"storage"`
 	Log     LogConfig     `toml:"log"`
 	Audit   AuditConfig   `toml:"audit"`
+	Metrics MetricsConfig `toml:"metrics"`
 	// Retention rules (docs/retention.md). Without them no message is ever
 	// eligible for deletion.
 	Retention *archive.RetentionPolicy `toml:"retention"`
@@ -65,6 +66,15 @@ type SMTPConfig struct {
 	AuthFailuresPerUser int      `toml:"auth_failures_per_user"` // default 10
 }
 
+// MetricsConfig configures the Prometheus endpoint (/metrics, /healthz,
+// /readyz). Off unless Listen is set.
+type MetricsConfig struct {
+	Listen string `toml:"listen"` // HOST:PORT; empty: off
+	// AllowRemote permits a Listen address beyond loopback: the figures
+	// are not secret, but they tell an outsider how much mail flows.
+	AllowRemote bool `toml:"allow_remote"`
+}
+
 // JournalConfig says whose journal reports are trusted.
 type JournalConfig struct {
 	Sources []Network `toml:"sources"` // CIDRs; default loopback only
@@ -73,6 +83,45 @@ type JournalConfig struct {
 	// the original recipient as tag+local=domain@archive-domain (Postfix
 	// recipient_bcc_maps; docs/journaling.md).
 	EncodedRecipientDomains []string `toml:"encoded_recipient_domains"`
+	// Expect lists how often sources are expected to send ([[journal.expect]]):
+	// a longer silence is a journal gap (docs/operations.md, Monitoring).
+	Expect []JournalExpect `toml:"expect"`
+}
+
+// JournalExpect is one [[journal.expect]] entry.
+type JournalExpect struct {
+	Source     Network  `toml:"source"`      // CIDR or address
+	MaxSilence Duration `toml:"max_silence"` // e.g. "2h"
+	Hours      string   `toml:"hours"`       // e.g. "07-19"; default all day
+	Weekdays   string   `toml:"weekdays"`    // e.g. "mon-fri"; default every day
+}
+
+// expectation converts e for the archive.
+func (e JournalExpect) expectation() (archive.JournalExpectation, error) {
+	x := archive.JournalExpectation{Source: netip.Prefix(e.Source), MaxSilence: time.Duration(e.MaxSilence)}
+	if e.Hours != "" {
+		if err := x.ParseHours(e.Hours); err != nil {
+			return x, err
+		}
+	}
+	if e.Weekdays != "" {
+		if err := x.ParseWeekdays(e.Weekdays); err != nil {
+			return x, err
+		}
+	}
+	return x, nil
+}
+
+// journalExpectations returns the configuration's [[journal.expect]] for
+// the archive (Validate has checked them).
+func (c *Config) journalExpectations() []archive.JournalExpectation {
+	var out []archive.JournalExpectation
+	for _, e := range c.Journal.Expect {
+		if x, err := e.expectation(); err == nil {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // StorageConfig configures the store.
@@ -141,6 +190,24 @@ func (c *Config) Validate() []error {
 		}
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			bad("%s = %q: want HOST:PORT, e.g. 127.0.0.1:2525", a.key, a.v)
+		}
+	}
+	for i, e := range c.Journal.Expect {
+		if !netip.Prefix(e.Source).IsValid() {
+			bad("journal.expect[%d].source: missing; give the journaling server's address or CIDR", i)
+		}
+		if e.MaxSilence <= 0 {
+			bad("journal.expect[%d].max_silence: missing; give a duration such as \"2h\"", i)
+		}
+		if _, err := e.expectation(); err != nil {
+			bad("journal.expect[%d].%v", i, err)
+		}
+	}
+	if m := c.Metrics.Listen; m != "" {
+		if _, _, err := net.SplitHostPort(m); err != nil {
+			bad("metrics.listen = %q: want HOST:PORT, e.g. 127.0.0.1:9465", m)
+		} else if !loopbackAddr(m) && !c.Metrics.AllowRemote {
+			bad("metrics.listen = %q is beyond loopback: listen on 127.0.0.1, or set metrics.allow_remote = true", m)
 		}
 	}
 	// A journal report keeps the DATA and the original extracted from it,

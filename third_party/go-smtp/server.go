@@ -86,6 +86,10 @@ type Server struct {
 	// the command is not handled; a 421 also closes the connection.
 	OnCommand func(c *Conn, cmd string) *SMTPError
 
+	// OnReply, if set, is called with the code of every reply written,
+	// for metrics. It must not block.
+	OnReply func(code int)
+
 	// The server backend.
 	Backend Backend
 
