@@ -142,6 +142,15 @@ func TestRecoverRebuildsCatalog(t *testing.T) {
 	}{
 		{"deleted", func() error { return os.Remove(catalog) }},
 		{"corrupt", func() error { return os.WriteFile(catalog, make([]byte, 64<<10), 0o600) }},
+		// A recover cut off by a crash before its rename: no catalog (or the
+		// old one) and a torn catalog.db.recover, which the next run must
+		// discard rather than trust.
+		{"deleted after a torn rebuild", func() error {
+			if err := os.Remove(catalog); err != nil {
+				return err
+			}
+			return os.WriteFile(catalog+".recover", make([]byte, 12<<10), 0o600)
+		}},
 	} {
 		if err := damage.do(); err != nil {
 			t.Fatal(err)
