@@ -591,8 +591,9 @@ func TestOIDCTokenChecks(t *testing.T) {
 	if _, _, err := rp.verify(ctx, p, other, nonce, now); err == nil || !strings.Contains(err.Error(), "audience") {
 		t.Errorf("verify a token for client other = %v, want an audience error", err)
 	}
-	rpOther := *rp
-	rpOther.cfg.ClientID = "other"
+	cfg := rp.cfg
+	cfg.ClientID = "other"
+	rpOther := &relyingParty{cfg: cfg, client: rp.client}
 	if _, _, err := rpOther.verify(ctx, p, other, nonce, now); err != nil {
 		t.Errorf("the same token verified as client other = %v", err)
 	}

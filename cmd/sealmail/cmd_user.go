@@ -27,6 +27,8 @@ type userOptions struct {
 	expires       string
 	passwordStdin bool
 	asJSON        bool
+	issuer        string
+	subject       string
 }
 
 func newUserCommand(g *globalOptions) *cobra.Command {
@@ -42,7 +44,10 @@ officer (holds, exports, erasure requests, policy), user (only messages of
 their --address). See docs/access.md.
 
 These commands work on the reader's state directory (--state) directly, so
-the reader must not be running. Exit codes: 0 success, 1 error, 2 bad usage.`,
+the reader must not be running. Every change is kept in the state's audit
+outbox, in the same transaction as the change; the reader sends the outbox
+to the receiver's audit log at its next start.
+Exit codes: 0 success, 1 error, 2 bad usage.`,
 	}
 	def := os.Getenv("SEALMAIL_STATE")
 	if def == "" {
@@ -162,7 +167,44 @@ the reader must not be running. Exit codes: 0 success, 1 error, 2 bad usage.`,
 	for _, sub := range []*cobra.Command{disable, enable} {
 		sub.Flags().BoolVar(&o.asJSON, "json", false, `print {"user": NAME, "disabled": BOOL}`)
 	}
-	c.AddCommand(add, list, disable, enable, reset)
+
+	link := &cobra.Command{
+		Use:   "link NAME --issuer URL --subject SUB",
+		Short: "Link a user to an OIDC subject, so that signing in there signs in as the user",
+		Long: "Link a user to the subject (the sub claim) at an OIDC provider's issuer: signing in\n" +
+			"there as that subject signs in as the user. A refused OIDC sign-in's audit entry\n" +
+			"names the subject (field \"subject\")." + userExitCodes,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withState(cmd, o, func(st *access.State) error {
+				if err := st.LinkOIDC(cmd.Context(), cliActor(), args[0], o.issuer, o.subject); err != nil {
+					return userError("user link", err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "user %s linked to %s at %s\n", args[0], o.subject, o.issuer)
+				return nil
+			})
+		},
+	}
+	link.Flags().StringVar(&o.subject, "subject", "", "the subject (sub claim) at the provider (required)")
+	unlink := &cobra.Command{
+		Use:   "unlink NAME --issuer URL",
+		Short: "Remove a user's links to subjects at an OIDC issuer",
+		Long:  "Remove a user's links to subjects at an OIDC provider's issuer." + userExitCodes,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withState(cmd, o, func(st *access.State) error {
+				if err := st.UnlinkOIDC(cmd.Context(), cliActor(), args[0], o.issuer); err != nil {
+					return userError("user unlink", err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "user %s unlinked from %s\n", args[0], o.issuer)
+				return nil
+			})
+		},
+	}
+	for _, sub := range []*cobra.Command{link, unlink} {
+		sub.Flags().StringVar(&o.issuer, "issuer", "", "the provider's issuer URL, as in the reader's configuration (required)")
+	}
+	c.AddCommand(add, list, disable, enable, reset, link, unlink)
 	return c
 }
 
@@ -172,9 +214,12 @@ type userState struct {
 	Disabled bool   `json:"disabled"`
 }
 
-// withState opens the state directory for fn.
+// withState opens the state directory for fn. Audit events go to the
+// state's outbox: the receiver's audit log gets them when the reader next
+// starts (docs/access.md, "Audit"), so that a change and its audit record
+// are one transaction whether or not the receiver runs.
 func withState(cmd *cobra.Command, o *userOptions, fn func(*access.State) error) error {
-	st, err := access.OpenState(o.state, access.StateOptions{})
+	st, err := access.OpenState(o.state, access.StateOptions{AuditOutbox: true})
 	if err != nil {
 		return err
 	}
