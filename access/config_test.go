@@ -162,3 +162,24 @@ redirect_url = "https://h/api/v1/oidc/c/callback"
 		t.Error("Apply's error is not ErrInvalid")
 	}
 }
+
+// TestConfigDocumented: the [access] example in docs/access.md decodes into
+// Config with no unknown key.
+func TestConfigDocumented(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/access.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "## Configuration")
+	_, block, ok2 := strings.Cut(rest, "```toml\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("docs/access.md has no TOML example under \"## Configuration\"")
+	}
+	c := decodeConfig(t, block)
+	if c.WebAuthn.RPID == "" || len(c.OIDC.Providers) != 1 || c.OIDC.Providers[0].Provision == nil ||
+		len(c.OIDC.Providers[0].Provision.Roles) != 2 || c.FourEyes.Erase == nil || !*c.FourEyes.Erase {
+		t.Errorf("documented config decoded to %+v", c)
+	}
+}
