@@ -111,7 +111,7 @@ func (c Config) Apply(o *Options) error {
 	var errs []error
 	w := c.WebAuthn
 	if w.RPID != "" || len(w.Origins) > 0 || w.DisplayName != "" {
-		o.WebAuthn = WebAuthnOptions{RPID: w.RPID, Origins: w.Origins, DisplayName: w.DisplayName}
+		o.WebAuthn = WebAuthnOptions(w)
 		if w.RPID == "" {
 			errs = append(errs, fmt.Errorf("access.webauthn: origins or display_name without rp_id"))
 		} else if _, err := newWebAuthn(o.WebAuthn); err != nil {
