@@ -288,6 +288,9 @@ func (f *FourEyes) Approve(ctx context.Context, by Actor, id uint64, comment str
 	if err != nil || f.s.opts.Execute == nil {
 		return a, err
 	}
+	// A destructive act, once begun, is not abandoned because the approving
+	// client went away.
+	ctx = context.WithoutCancel(ctx)
 	return f.MarkExecuted(ctx, id, f.s.opts.Execute(ctx, a))
 }
 

@@ -140,9 +140,9 @@ type Event struct {
 	// RetryAfter is, for a throttled or locked attempt or a lockout, how long
 	// attempts are refused.
 	RetryAfter time.Duration `json:"retry_after_ns,omitempty"`
-	// Provider is the OIDC provider of an OIDC sign-in or link; Subject the
-	// provider's subject of a refused one (so an admin can link it) or of a
-	// link.
+	// Provider is the OIDC provider's name of an OIDC sign-in or link (for a
+	// link an admin made, the issuer URL); Subject the provider's subject of
+	// a refused sign-in (so an admin can link it) or of a link.
 	Provider string `json:"provider,omitempty"`
 	Subject  string `json:"subject,omitempty"`
 	// Approval is the four-eyes request an approval.* event is about.

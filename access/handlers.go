@@ -29,6 +29,8 @@ func (s *Server) routes() {
 	s.Handle("POST "+APIVersion+"/users/{name}/disable", PermUsers, http.HandlerFunc(s.disableUser))
 	s.Handle("POST "+APIVersion+"/users/{name}/enable", PermUsers, http.HandlerFunc(s.enableUser))
 	s.Handle("POST "+APIVersion+"/users/{name}/reset", PermUsers, http.HandlerFunc(s.resetUser))
+	s.Handle("POST "+APIVersion+"/users/{name}/oidc", PermUsers, http.HandlerFunc(s.linkUser))
+	s.Handle("DELETE "+APIVersion+"/users/{name}/oidc", PermUsers, http.HandlerFunc(s.unlinkUser))
 	s.mux.HandleFunc("POST "+APIVersion+"/session/webauthn", s.beginWebAuthnLogin)
 	s.Handle("POST "+APIVersion+"/webauthn/register", PermSession, http.HandlerFunc(s.beginWebAuthnRegistration))
 	s.Handle("POST "+APIVersion+"/webauthn/register/finish", PermSession, http.HandlerFunc(s.finishWebAuthnRegistration))
@@ -340,6 +342,32 @@ func (s *Server) userChanged(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	writeJSON(w, http.StatusOK, u)
+}
+
+// LinkBody is the body of POST /api/v1/users/{name}/oidc.
+type LinkBody struct {
+	Issuer  string `json:"issuer"`
+	Subject string `json:"subject"`
+}
+
+func (s *Server) linkUser(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	data, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var b LinkBody
+	if err := decodeStrict(data, &b); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.userChanged(w, r, s.st.LinkOIDC(r.Context(), p.Actor(remoteIP(r)), r.PathValue("name"), b.Issuer, b.Subject))
+}
+
+// unlinkUser answers DELETE /api/v1/users/{name}/oidc?issuer=URL.
+func (s *Server) unlinkUser(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	s.userChanged(w, r, s.st.UnlinkOIDC(r.Context(), p.Actor(remoteIP(r)), r.PathValue("name"), r.URL.Query().Get("issuer")))
 }
 
 func (s *Server) resetUser(w http.ResponseWriter, r *http.Request) {

@@ -521,6 +521,33 @@ func TestOIDCRefusals(t *testing.T) {
 	if resp, _ := do(t, c, "GET", s.url+APIVersion+"/oidc/nope/start", nil, ""); resp.StatusCode != 404 {
 		t.Errorf("unknown provider: %s, want 404", resp.Status)
 	}
+
+	// An admin links the refused subject (named in its audit entry) to a
+	// user; then it signs in as that user, until unlinked.
+	tokBoss := s.signIn(t, s.creds["boss"])
+	tokJane := s.signIn(t, s.creds["jane"])
+	link := LinkBody{Issuer: s.issuer, Subject: "sub-stranger"}
+	if resp, _ := s.call(t, "POST", "/api/v1/users/boss/oidc", tokJane, link, nil); resp.StatusCode != 403 {
+		t.Errorf("link by a non-admin: %s, want 403", resp.Status)
+	}
+	if resp, data := s.call(t, "POST", "/api/v1/users/boss/oidc", tokBoss, link, nil); resp.StatusCode != 200 || !strings.Contains(string(data), `"subject":"sub-stranger"`) {
+		t.Fatalf("link: %s %s", resp.Status, data)
+	}
+	if resp, _ := s.call(t, "POST", "/api/v1/users/jane/oidc", tokBoss, link, nil); resp.StatusCode != 409 {
+		t.Errorf("linking a linked subject again: %s, want 409", resp.Status)
+	}
+	s.rec.take()
+	resp, data = s.tokenSignIn(t, "strict", "stranger")
+	var lr LoginReply
+	if resp.StatusCode != 200 || json.Unmarshal(data, &lr) != nil || s.me(t, lr.Token).User != "boss" {
+		t.Errorf("linked subject: %s %s, want a session of boss", resp.Status, data)
+	}
+	if resp, _ := s.call(t, "DELETE", "/api/v1/users/boss/oidc?issuer="+url.QueryEscape(s.issuer), tokBoss, nil, nil); resp.StatusCode != 200 {
+		t.Errorf("unlink: %s", resp.Status)
+	}
+	s.rec.take()
+	resp, data = s.tokenSignIn(t, "strict", "stranger")
+	expect("unlinked subject", resp, data, "fail//oidc-unknown-user")
 }
 
 // codeFlow runs the code flow at the provider as client, outside the

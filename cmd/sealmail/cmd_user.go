@@ -27,8 +27,6 @@ type userOptions struct {
 	expires       string
 	passwordStdin bool
 	asJSON        bool
-	issuer        string
-	subject       string
 }
 
 func newUserCommand(g *globalOptions) *cobra.Command {
@@ -168,43 +166,7 @@ Exit codes: 0 success, 1 error, 2 bad usage.`,
 		sub.Flags().BoolVar(&o.asJSON, "json", false, `print {"user": NAME, "disabled": BOOL}`)
 	}
 
-	link := &cobra.Command{
-		Use:   "link NAME --issuer URL --subject SUB",
-		Short: "Link a user to an OIDC subject, so that signing in there signs in as the user",
-		Long: "Link a user to the subject (the sub claim) at an OIDC provider's issuer: signing in\n" +
-			"there as that subject signs in as the user. A refused OIDC sign-in's audit entry\n" +
-			"names the subject (field \"subject\")." + userExitCodes,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withState(cmd, o, func(st *access.State) error {
-				if err := st.LinkOIDC(cmd.Context(), cliActor(), args[0], o.issuer, o.subject); err != nil {
-					return userError("user link", err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "user %s linked to %s at %s\n", args[0], o.subject, o.issuer)
-				return nil
-			})
-		},
-	}
-	link.Flags().StringVar(&o.subject, "subject", "", "the subject (sub claim) at the provider (required)")
-	unlink := &cobra.Command{
-		Use:   "unlink NAME --issuer URL",
-		Short: "Remove a user's links to subjects at an OIDC issuer",
-		Long:  "Remove a user's links to subjects at an OIDC provider's issuer." + userExitCodes,
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withState(cmd, o, func(st *access.State) error {
-				if err := st.UnlinkOIDC(cmd.Context(), cliActor(), args[0], o.issuer); err != nil {
-					return userError("user unlink", err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "user %s unlinked from %s\n", args[0], o.issuer)
-				return nil
-			})
-		},
-	}
-	for _, sub := range []*cobra.Command{link, unlink} {
-		sub.Flags().StringVar(&o.issuer, "issuer", "", "the provider's issuer URL, as in the reader's configuration (required)")
-	}
-	c.AddCommand(add, list, disable, enable, reset, link, unlink)
+	c.AddCommand(add, list, disable, enable, reset)
 	return c
 }
 
