@@ -57,6 +57,8 @@ var thirdParty = map[string][]string{
 	"go.etcd.io/bbolt":                {"store", "access"},
 	"github.com/pquerna/otp":          {"access"},
 	"github.com/go-webauthn/webauthn": {"access"},
+	"github.com/coreos/go-oidc/v3":    {"access"}, // OIDC sign-in
+	"golang.org/x/oauth2":             {"access"},
 	"github.com/emersion/go-smtp":     {"smtpd"},
 	"github.com/blugelabs/bluge":      {"index"},
 	"github.com/spf13/cobra":          {"cmd/sealmail"},

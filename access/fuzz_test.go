@@ -92,3 +92,98 @@ func FuzzAddressFailureKey(f *testing.F) {
 		}
 	})
 }
+
+// FuzzApprovalRecord: a stored four-eyes request decodes to a known action
+// and state or fails, and what decodes re-encodes to the same request.
+func FuzzApprovalRecord(f *testing.F) {
+	for _, s := range []string{
+		`{"id":1,"action":"erase","state":"requested","requester":"alice","requester_role":"officer","reason":"r","payload":{"ids":[1]},"requested":"2026-01-02T03:04:05Z","expires":"2026-01-05T03:04:05Z"}`,
+		`{"id":2,"action":"hold.release","state":"executed","requester":"root","reason":"x","payload":{},"decider":"bob","decided":"2026-01-02T03:04:05Z","finished":"2026-01-02T03:04:06Z"}`,
+		`{"id":3,"action":"purge","state":"requested"}`, `{"action":"erase","state":"pending"}`, `{"action":"erase","state":"failed","error":"x"}`,
+		`{"id":-1}`, `[]`, `null`, ``, `{"payload":[1,2]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, err := decodeApproval(data)
+		if err != nil {
+			return
+		}
+		if _, err := parseApprovalAction(string(a.Action)); err != nil {
+			t.Fatalf("decodeApproval(%q) accepted action %q", data, a.Action)
+		}
+		enc, err := json.Marshal(&a)
+		if err != nil {
+			t.Fatalf("marshal %+v: %v", a, err)
+		}
+		b, err := decodeApproval(enc)
+		if err != nil {
+			t.Fatalf("round trip of %s: %v", enc, err)
+		}
+		if enc2, _ := json.Marshal(&b); string(enc) != string(enc2) {
+			t.Fatalf("round trip of %s: %s", enc, enc2)
+		}
+	})
+}
+
+// FuzzApprovalPayload: a request's payload is accepted only as one JSON
+// object within the bound, and stored compacted (a fixed point).
+func FuzzApprovalPayload(f *testing.F) {
+	for _, s := range []string{`{"ids":[1,2]}`, ` { "a" : "b" } `, `{}`, `[]`, `null`, `1`, `{} {}`, `{"a":1`, `{"a":"\u0000"}`, ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := checkPayload(data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("checkPayload(%q) = %v, not ErrInvalid", data, err)
+			}
+			return
+		}
+		if len(p) > MaxApprovalPayload || len(p) == 0 || p[0] != '{' {
+			t.Fatalf("checkPayload(%q) = %q", data, p)
+		}
+		q, err := checkPayload(p)
+		if err != nil || string(q) != string(p) {
+			t.Fatalf("checkPayload(%q) = %q, %v; not a fixed point", p, q, err)
+		}
+	})
+}
+
+// FuzzClaims: whatever claims an ID token or userinfo carries, deciding
+// MFA and provisioning never panics, and a provisioned role comes from a
+// rule and has a valid address when it is user.
+func FuzzClaims(f *testing.F) {
+	for _, s := range []string{
+		`{"amr":["pwd","otp"],"groups":["officers"],"email":"a@example.org","email_verified":true}`,
+		`{"amr":"mfa","acr":"gold","roles":"reader","email":"B@EXAMPLE.ORG","email_verified":"true","aliases":["x","c@example.org"]}`,
+		`{"amr":[1,{}],"groups":null,"email":7}`, `{"email":"\"a\" <a@example.org>","email_verified":true,"roles":["reader"]}`, `{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	rps, err := newOIDC(OIDCOptions{Providers: []OIDCProvider{{Name: "p", Issuer: "https://id.example.org", ClientID: "c",
+		RedirectURL: "https://h" + oidcCallbackPath("p"), ACRValues: []string{"gold"},
+		Provision: &OIDCProvisioning{AddressClaims: []string{"aliases"}, Roles: []OIDCRoleRule{
+			{Claim: "groups", Value: "officers", Role: RoleOfficer}, {Claim: "roles", Value: "reader", Role: RoleUser}}}}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	rp := rps["p"]
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var c claims
+		if json.Unmarshal(data, &c) != nil {
+			return
+		}
+		rp.providerMFA(c)
+		role, addrs, ok := rp.provisioning(c)
+		if !ok {
+			return
+		}
+		if role != RoleOfficer && role != RoleUser || role == RoleUser && len(addrs) == 0 {
+			t.Fatalf("provisioning(%s) = %s %v", data, role, addrs)
+		}
+		if _, err := normalizeAddresses(addrs); err != nil {
+			t.Fatalf("provisioning(%s) gave addresses %v: %v", data, addrs, err)
+		}
+	})
+}

@@ -29,11 +29,15 @@ func (s *Server) routes() {
 	s.Handle("POST "+APIVersion+"/users/{name}/disable", PermUsers, http.HandlerFunc(s.disableUser))
 	s.Handle("POST "+APIVersion+"/users/{name}/enable", PermUsers, http.HandlerFunc(s.enableUser))
 	s.Handle("POST "+APIVersion+"/users/{name}/reset", PermUsers, http.HandlerFunc(s.resetUser))
+	s.Handle("POST "+APIVersion+"/users/{name}/oidc", PermUsers, http.HandlerFunc(s.linkUser))
+	s.Handle("DELETE "+APIVersion+"/users/{name}/oidc", PermUsers, http.HandlerFunc(s.unlinkUser))
 	s.mux.HandleFunc("POST "+APIVersion+"/session/webauthn", s.beginWebAuthnLogin)
 	s.Handle("POST "+APIVersion+"/webauthn/register", PermSession, http.HandlerFunc(s.beginWebAuthnRegistration))
 	s.Handle("POST "+APIVersion+"/webauthn/register/finish", PermSession, http.HandlerFunc(s.finishWebAuthnRegistration))
 	s.Handle("GET "+APIVersion+"/webauthn/credentials", PermSession, http.HandlerFunc(s.webAuthnCredentials))
 	s.Handle("DELETE "+APIVersion+"/webauthn/credentials/{id}", PermSession, http.HandlerFunc(s.removeWebAuthnCredential))
+	s.approvalRoutes()
+	s.oidcRoutes()
 }
 
 // LoginBody is the body of POST /api/v1/session.
@@ -116,7 +120,13 @@ func decodeStrict(data []byte, v any) error {
 }
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	return readBodyMax(w, r, maxBody)
+}
+
+// readBodyMax reads a request body of at most limit bytes; false (after
+// answering 413) if it is longer.
+func readBodyMax(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
 		return nil, false
@@ -154,13 +164,26 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal error")
 		return
 	}
-	reply := LoginReply{Token: ns.Token, Expires: ns.Session.Expires, IdleExpires: ns.Session.IdleExpires, Session: ns.Session.ID}
 	if b.Cookie {
-		http.SetCookie(w, &http.Cookie{Name: CookieName, Value: ns.Token, Path: "/", Secure: true, HttpOnly: true,
-			SameSite: http.SameSiteStrictMode, Expires: ns.Session.Expires})
+		setSessionCookie(w, ns)
+	}
+	writeJSON(w, http.StatusOK, loginReply(ns, b.Cookie))
+}
+
+// setSessionCookie sets a browser session's cookie.
+func setSessionCookie(w http.ResponseWriter, ns NewSession) {
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: ns.Token, Path: "/", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Expires: ns.Session.Expires})
+}
+
+// loginReply is the answer to a sign-in: the token, or for a cookie
+// session the CSRF token instead.
+func loginReply(ns NewSession, cookie bool) LoginReply {
+	reply := LoginReply{Token: ns.Token, Expires: ns.Session.Expires, IdleExpires: ns.Session.IdleExpires, Session: ns.Session.ID}
+	if cookie {
 		reply.Token, reply.CSRF = "", ns.CSRF
 	}
-	writeJSON(w, http.StatusOK, reply)
+	return reply
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -321,6 +344,32 @@ func (s *Server) userChanged(w http.ResponseWriter, r *http.Request, err error) 
 	writeJSON(w, http.StatusOK, u)
 }
 
+// LinkBody is the body of POST /api/v1/users/{name}/oidc.
+type LinkBody struct {
+	Issuer  string `json:"issuer"`
+	Subject string `json:"subject"`
+}
+
+func (s *Server) linkUser(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	data, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var b LinkBody
+	if err := decodeStrict(data, &b); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.userChanged(w, r, s.st.LinkOIDC(r.Context(), p.Actor(remoteIP(r)), r.PathValue("name"), b.Issuer, b.Subject))
+}
+
+// unlinkUser answers DELETE /api/v1/users/{name}/oidc?issuer=URL.
+func (s *Server) unlinkUser(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	s.userChanged(w, r, s.st.UnlinkOIDC(r.Context(), p.Actor(remoteIP(r)), r.PathValue("name"), r.URL.Query().Get("issuer")))
+}
+
 func (s *Server) resetUser(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
 	cred, err := s.st.ResetUser(r.Context(), p.Actor(remoteIP(r)), r.PathValue("name"), "")
@@ -337,10 +386,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrInvalid):
 		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, ErrNoUser), errors.Is(err, ErrNoSuchSession), errors.Is(err, ErrNoSuchCredential), errors.Is(err, ErrWebAuthnOff):
+	case errors.Is(err, ErrNoUser), errors.Is(err, ErrNoSuchSession), errors.Is(err, ErrNoSuchCredential), errors.Is(err, ErrWebAuthnOff),
+		errors.Is(err, ErrNoApproval), errors.Is(err, ErrNoOIDCProvider):
 		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, ErrUserExists), errors.Is(err, ErrLastAdmin):
+	case errors.Is(err, ErrUserExists), errors.Is(err, ErrLastAdmin), errors.Is(err, ErrApprovalDecided):
 		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, ErrSameOfficer), errors.Is(err, ErrNotOfficer):
+		writeError(w, http.StatusForbidden, err.Error())
 	case errors.Is(err, ErrBusy):
 		w.Header().Set("Retry-After", "60")
 		writeError(w, http.StatusTooManyRequests, err.Error())

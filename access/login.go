@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -62,27 +63,14 @@ func (s *State) Login(ctx context.Context, req LoginRequest) (NewSession, error)
 				return err
 			}
 		}
-		uf, af := lo.current(getFailure(tx, ukey), now), lo.current(getFailure(tx, akey), now)
-		refused = lo.refusal(uf, now)
-		if r := lo.refusal(af, now); r != nil && (refused == nil || r.RetryAfter > refused.RetryAfter) {
-			refused = r
-		}
 		if u, err := getUser(tx, req.User); err == nil {
 			rec = u
 		} else if !errors.Is(err, ErrNoUser) {
 			return err
 		}
-		if refused != nil {
-			return nil
-		}
-		uf.Count++
-		uf.Last = now
-		af.Count++
-		af.Last = now
-		if err := putFailure(tx, ukey, uf); err != nil {
-			return err
-		}
-		return putFailure(tx, akey, af)
+		var err error
+		refused, err = countAttempt(tx, lo, ukey, akey, now)
+		return err
 	})
 	if err != nil {
 		return NewSession{}, fmt.Errorf("access: login: %w", err)
@@ -92,24 +80,24 @@ func (s *State) Login(ctx context.Context, req LoginRequest) (NewSession, error)
 		ev.User, ev.Role = rec.Name, rec.Role
 	}
 	if refused != nil {
-		ev.Outcome, ev.RetryAfter = OutcomeThrottled, refused.RetryAfter
-		if refused.Locked {
-			ev.Outcome = OutcomeLocked
-		}
-		s.auditRefusal(ctx, ev)
+		s.auditRefusal(ctx, refused.event(ev))
 		return NewSession{}, refused
 	}
 
 	// Step 2: the password, outside any transaction (it takes a while). An
 	// unknown user is checked against a dummy hash to take as long.
+	// A user provisioned by OIDC has no password: checked against the
+	// dummy hash too, and refused.
 	h := s.dummyHash()
-	if rec != nil {
+	hasPassword := rec != nil && rec.Password.Alg != ""
+	if hasPassword {
 		h = rec.Password
 	}
 	pwOK, err := s.checkPassword(ctx, req.Password, h)
 	if err != nil {
 		return NewSession{}, fmt.Errorf("access: login: %w", err)
 	}
+	pwOK = pwOK && hasPassword
 
 	// Step 3: the second factor and the session, or the failure.
 	now = s.now()
@@ -132,59 +120,116 @@ func (s *State) Login(ctx context.Context, req LoginRequest) (NewSession, error)
 		case cur.expired(now):
 			reason = ReasonExpired
 		}
-		method := ""
-		if reason == "" {
-			method, reason, err = s.secondFactor(tx, cur, req, now)
-			if err != nil {
-				return err
-			}
-		}
 		if reason != "" {
 			lockouts, err = s.confirmFailure(tx, ukey, akey, now, ev)
 			return err
 		}
-		// Success: the user's failures are forgiven; the address's counter
-		// takes back only this attempt (an attacker with one account must not
-		// reset it).
-		if err := putFailure(tx, ukey, failureRecord{}); err != nil {
-			return err
-		}
-		af := getFailure(tx, akey)
-		af.Count--
-		if err := putFailure(tx, akey, af); err != nil {
-			return err
-		}
-		token := newToken()
-		b, _ := ParseToken(token)
-		sr := &sessionRecord{ID: newSessionID(), User: cur.Name, Role: cur.Role, Created: now, LastSeen: now,
-			Expires: now.Add(s.opts.Sessions.Absolute), Remote: req.Remote, Method: method, Cookie: req.Cookie}
-		if !cur.Expires.IsZero() && cur.Expires.Before(sr.Expires) {
-			sr.Expires = cur.Expires
-		}
-		if err := putSession(tx, tokenKey(b), sr); err != nil {
-			return err
-		}
-		ns = NewSession{Token: token, Session: sr.public(s.opts.Sessions)}
-		if req.Cookie {
-			ns.CSRF = csrfToken(b)
-		}
-		ok := ev
-		ok.Outcome, ok.Session, ok.Method = OutcomeOK, sr.ID, method
-		return s.audit(ctx, ok)
+		ns, reason, lockouts, err = s.secondStep(ctx, tx, cur, req, ev, ukey, akey, now, "")
+		return err
 	})
 	if err != nil {
 		return NewSession{}, fmt.Errorf("access: login: %w", err)
 	}
 	if reason != "" {
-		fail := ev
-		fail.Outcome, fail.Reason = OutcomeFail, reason
-		s.auditRefusal(ctx, fail)
-		for _, l := range lockouts {
-			s.auditRefusal(ctx, l)
-		}
-		return NewSession{}, ErrSignInFailed
+		return NewSession{}, s.refuse(ctx, ev, reason, lockouts)
 	}
 	return ns, nil
+}
+
+// refuse audits a failed sign-in ev for reason and the lockouts it began,
+// and returns [ErrSignInFailed].
+func (s *State) refuse(ctx context.Context, ev Event, reason Reason, lockouts []Event) error {
+	ev.Outcome, ev.Reason = OutcomeFail, reason
+	s.auditRefusal(ctx, ev)
+	for _, l := range lockouts {
+		s.auditRefusal(ctx, l)
+	}
+	return ErrSignInFailed
+}
+
+// countAttempt refuses an attempt against the user name's or the
+// address's counter during backoff or lockout, and otherwise counts it as a
+// failure before it is checked, so that concurrent guesses cannot slip past
+// the backoff.
+func countAttempt(tx *bolt.Tx, lo LockoutOptions, ukey, akey []byte, now time.Time) (*ThrottledError, error) {
+	uf, af := lo.current(getFailure(tx, ukey), now), lo.current(getFailure(tx, akey), now)
+	refused := lo.refusal(uf, now)
+	if r := lo.refusal(af, now); r != nil && (refused == nil || r.RetryAfter > refused.RetryAfter) {
+		refused = r
+	}
+	if refused != nil {
+		return refused, nil
+	}
+	uf.Count++
+	uf.Last = now
+	af.Count++
+	af.Last = now
+	if err := putFailure(tx, ukey, uf); err != nil {
+		return nil, err
+	}
+	return nil, putFailure(tx, akey, af)
+}
+
+// event is ev as the audit event of the refused attempt.
+func (e *ThrottledError) event(ev Event) Event {
+	ev.Outcome, ev.RetryAfter = OutcomeThrottled, e.RetryAfter
+	if e.Locked {
+		ev.Outcome = OutcomeLocked
+	}
+	return ev
+}
+
+// secondStep checks req's second factor against cur, whose first factor
+// (password, or the OIDC provider) passed, and opens the session, or
+// confirms the failure. prefix replaces the method's "password" (for
+// OIDC).
+func (s *State) secondStep(ctx context.Context, tx *bolt.Tx, cur *userRecord, req LoginRequest, ev Event, ukey, akey []byte, now time.Time, prefix string) (NewSession, Reason, []Event, error) {
+	method, reason, err := s.secondFactor(tx, cur, req, now)
+	if err != nil {
+		return NewSession{}, "", nil, err
+	}
+	if reason != "" {
+		lockouts, err := s.confirmFailure(tx, ukey, akey, now, ev)
+		return NewSession{}, reason, lockouts, err
+	}
+	if prefix != "" {
+		method = prefix + method[strings.IndexByte(method, '+'):]
+	}
+	// Success: the user's failures are forgiven; the address's counter
+	// takes back only this attempt (an attacker with one account must not
+	// reset it).
+	if err := putFailure(tx, ukey, failureRecord{}); err != nil {
+		return NewSession{}, "", nil, err
+	}
+	af := getFailure(tx, akey)
+	af.Count--
+	if err := putFailure(tx, akey, af); err != nil {
+		return NewSession{}, "", nil, err
+	}
+	ns, err := s.openSession(ctx, tx, cur, method, ev, req.Cookie, now)
+	return ns, "", nil, err
+}
+
+// openSession writes a new session of rec signed in by method and audits
+// ev as its successful sign-in.
+func (s *State) openSession(ctx context.Context, tx *bolt.Tx, rec *userRecord, method string, ev Event, cookie bool, now time.Time) (NewSession, error) {
+	token := newToken()
+	b, _ := ParseToken(token)
+	sr := &sessionRecord{ID: newSessionID(), User: rec.Name, Role: rec.Role, Created: now, LastSeen: now,
+		Expires: now.Add(s.opts.Sessions.Absolute), Remote: ev.Remote, Method: method, Cookie: cookie}
+	if !rec.Expires.IsZero() && rec.Expires.Before(sr.Expires) {
+		sr.Expires = rec.Expires
+	}
+	if err := putSession(tx, tokenKey(b), sr); err != nil {
+		return NewSession{}, err
+	}
+	ns := NewSession{Token: token, Session: sr.public(s.opts.Sessions)}
+	if cookie {
+		ns.CSRF = csrfToken(b)
+	}
+	ev.Outcome, ev.Session, ev.Method = OutcomeOK, sr.ID, method
+	ev.User, ev.Role = rec.Name, rec.Role
+	return ns, s.audit(ctx, tx, ev)
 }
 
 // secondFactor checks req's TOTP or recovery code against rec and records
@@ -257,7 +302,13 @@ func (s *State) confirmFailure(tx *bolt.Tx, ukey, akey []byte, now time.Time, ev
 // auditRefusal reports an event whose effect does not depend on being
 // audited (a refusal stands either way): a failing callback is logged.
 func (s *State) auditRefusal(ctx context.Context, ev Event) {
-	if err := s.audit(ctx, ev); err != nil {
+	var err error
+	if s.opts.AuditOutbox {
+		err = s.db.Update(func(tx *bolt.Tx) error { return s.audit(ctx, tx, ev) })
+	} else {
+		err = s.audit(ctx, nil, ev)
+	}
+	if err != nil {
 		s.log.Error("audit", "action", string(ev.Action), "outcome", string(ev.Outcome), "err", err)
 	}
 }

@@ -67,6 +67,9 @@ const (
 	PermErasure Permission = "erasure"
 	// PermPolicy: apply the retention policy (purge what it allows).
 	PermPolicy Permission = "policy"
+	// PermApprove: four eyes: request destructive acts, list the requests,
+	// approve or deny another officer's ([FourEyes]).
+	PermApprove Permission = "approve"
 )
 
 // Grant is how far a role holds a permission.
@@ -128,6 +131,7 @@ func Matrix() []MatrixRow {
 		{PermHold, "place and release legal holds", n, n, y, n},
 		{PermErasure, "request erasure", n, n, y, n},
 		{PermPolicy, "apply the retention policy", n, n, y, n},
+		{PermApprove, "four eyes: request destructive acts, list requests, approve or deny another officer's", n, n, y, n},
 	}
 }
 

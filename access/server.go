@@ -23,21 +23,28 @@ type Options struct {
 	// Logger receives diagnostics (never secrets). Nil discards them.
 	Logger *slog.Logger
 	// Audit receives every sign-in, failure, lockout, sign-out, session
-	// revocation and user change ([StateOptions].Audit).
+	// revocation, user change and four-eyes transition
+	// ([StateOptions].Audit).
 	Audit func(context.Context, Event) error
+	// Execute carries out approved four-eyes requests
+	// ([StateOptions].Execute).
+	Execute func(context.Context, Approval) error
 	// CertFile and KeyFile name a PEM certificate and key. Empty: a
 	// self-signed certificate under StateDir/tls, made on first start.
 	CertFile, KeyFile string
 	// Hostnames go into a self-signed certificate besides localhost,
 	// 127.0.0.1 and ::1 (names or IP addresses). Nil means os.Hostname.
 	Hostnames []string
-	// Password, Sessions, Lockout, Issuer and WebAuthn are passed to the
-	// [State].
+	// Password, Sessions, Lockout, Issuer, WebAuthn, FourEyes and OIDC are
+	// passed to the [State]; [Config.Apply] sets them from a configuration
+	// file's [access] section.
 	Password PasswordParams
 	Sessions SessionOptions
 	Lockout  LockoutOptions
 	Issuer   string
 	WebAuthn WebAuthnOptions
+	FourEyes FourEyesOptions
+	OIDC     OIDCOptions
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -68,7 +75,7 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	st, err := OpenState(opts.StateDir, StateOptions{Logger: opts.Logger, Audit: opts.Audit, Now: opts.Now,
 		Password: opts.Password, Sessions: opts.Sessions, Lockout: opts.Lockout, Issuer: opts.Issuer,
-		WebAuthn: opts.WebAuthn})
+		WebAuthn: opts.WebAuthn, Execute: opts.Execute, FourEyes: opts.FourEyes, OIDC: opts.OIDC})
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ type server struct {
 	srv    *Server
 	url    string
 	client *http.Client
+	pool   *x509.CertPool
 }
 
 func newServer(t *testing.T, opts Options) *server {
@@ -54,6 +55,12 @@ func (s *server) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.serve(t, l)
+}
+
+// serve serves s on l.
+func (s *server) serve(t *testing.T, l net.Listener) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- s.srv.Serve(l) }()
 	t.Cleanup(func() {
@@ -75,6 +82,7 @@ func (s *server) start(t *testing.T) {
 		t.Fatal("no certificate in cert.pem")
 	}
 	s.url = "https://" + l.Addr().String()
+	s.pool = pool
 	s.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	t.Cleanup(s.client.CloseIdleConnections)
 }

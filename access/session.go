@@ -260,7 +260,7 @@ func (s *State) SignOut(ctx context.Context, p Principal, remote string) error {
 		if err := tx.Bucket(bucketSessions).Delete(p.key); err != nil {
 			return err
 		}
-		return s.audit(ctx, Event{Action: ActionLogout, Outcome: OutcomeOK, User: p.User, Role: p.Role, Remote: remote, Session: p.Session.ID})
+		return s.audit(ctx, tx, Event{Action: ActionLogout, Outcome: OutcomeOK, User: p.User, Role: p.Role, Remote: remote, Session: p.Session.ID})
 	})
 	if err != nil {
 		return fmt.Errorf("access: sign out: %w", err)
@@ -318,7 +318,7 @@ func (s *State) RevokeSession(ctx context.Context, by Actor, id, owner string) e
 		if err := b.Delete(key); err != nil {
 			return err
 		}
-		return s.audit(ctx, Event{Action: ActionSessionRevoke, Outcome: OutcomeOK, User: by.User, Role: by.Role, Remote: by.Remote, Target: user, Session: id})
+		return s.audit(ctx, tx, Event{Action: ActionSessionRevoke, Outcome: OutcomeOK, User: by.User, Role: by.Role, Remote: by.Remote, Target: user, Session: id})
 	})
 	if err != nil {
 		return fmt.Errorf("access: revoke session %s: %w", id, err)

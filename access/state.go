@@ -23,7 +23,8 @@ import (
 const DBName = "access.db"
 
 // dbVersion is access.db's format version (docs/format.md, "Reader state").
-const dbVersion = 1
+// Version 1 databases are upgraded in place at open.
+const dbVersion = 2
 
 // dbKind marks a bbolt file as sealmail's reader state.
 const dbKind = "sealmail-access"
@@ -34,6 +35,10 @@ var (
 	bucketSessions = []byte("sessions")
 	bucketSteps    = []byte("totp_steps")
 	bucketFailures = []byte("failures")
+	// Version 2.
+	bucketOIDCLinks = []byte("oidc_links")
+	bucketApprovals = []byte("approvals")
+	bucketOutbox    = []byte("audit_outbox")
 
 	keyKind    = []byte("kind")
 	keyVersion = []byte("version")
@@ -45,9 +50,22 @@ type StateOptions struct {
 	// Logger receives diagnostics (never secrets). Nil discards them.
 	Logger *slog.Logger
 	// Audit receives every sign-in, failure, lockout, sign-out, session
-	// revocation and user change, inside the transaction that makes it take
-	// effect; an error rolls the change back. Nil drops the events.
+	// revocation, user change and four-eyes transition, inside the
+	// transaction that makes it take effect; an error rolls the change back.
+	// Nil drops the events (unless AuditOutbox is set).
 	Audit func(context.Context, Event) error
+	// AuditOutbox keeps every event in access.db's audit outbox, in the
+	// transaction of the change, instead of calling Audit: for the command
+	// line, which changes the state while no reader runs. The reader sends
+	// them on with [State.ForwardOutbox] at its start.
+	AuditOutbox bool
+	// Execute carries out an approved four-eyes request ([FourEyes]); nil
+	// leaves approved requests for the caller to execute and mark.
+	Execute func(context.Context, Approval) error
+	// FourEyes says which destructive acts need a second officer.
+	FourEyes FourEyesOptions
+	// OIDC configures sign-in through OpenID Connect providers.
+	OIDC OIDCOptions
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 	// Password sets the argon2id cost for new hashes.
@@ -78,7 +96,14 @@ type State struct {
 
 	// wa is nil unless WebAuthn is configured.
 	wa         *webauthn.WebAuthn
-	ceremonies ceremonies
+	ceremonies onceStore[webauthn.SessionData]
+
+	// oidc holds the configured OIDC providers by name; flows are the
+	// sign-ins started and not yet called back, pendingOIDC those that
+	// passed the provider and wait for sealmail's second factor.
+	oidc        map[string]*relyingParty
+	flows       onceStore[oidcFlow]
+	pendingOIDC onceStore[oidcPending]
 }
 
 // OpenState opens the state in dir, creating dir (mode 0700) and access.db
@@ -97,7 +122,12 @@ func OpenState(dir string, opts StateOptions) (*State, error) {
 	opts.Password = opts.Password.withDefaults()
 	opts.Sessions = opts.Sessions.withDefaults()
 	opts.Lockout = opts.Lockout.withDefaults()
+	opts.FourEyes = opts.FourEyes.withDefaults()
 	wa, err := newWebAuthn(opts.WebAuthn)
+	if err != nil {
+		return nil, err
+	}
+	rps, err := newOIDC(opts.OIDC)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +153,7 @@ func OpenState(dir string, opts StateOptions) (*State, error) {
 		log:     opts.Logger,
 		hashing: make(chan struct{}, opts.Password.Concurrency),
 		wa:      wa,
+		oidc:    rps,
 	}, nil
 }
 
@@ -183,10 +214,19 @@ func initDB(tx *bolt.Tx) error {
 	if len(v) != 4 {
 		return fmt.Errorf("%w: version field of %d bytes", ErrUnsupportedVersion, len(v))
 	}
-	if n := binary.BigEndian.Uint32(v); n != dbVersion {
-		return fmt.Errorf("%w %d (this sealmail reads %d)", ErrUnsupportedVersion, n, dbVersion)
+	switch n := binary.BigEndian.Uint32(v); n {
+	case dbVersion:
+	case 1:
+		// Version 2 adds buckets (made below) and users without a password
+		// (provisioned by OIDC), which version 1 cannot read: mark the
+		// upgrade so an older sealmail refuses the database.
+		if err := meta.Put(keyVersion, binary.BigEndian.AppendUint32(nil, dbVersion)); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w %d (this sealmail reads 1 and %d)", ErrUnsupportedVersion, n, dbVersion)
 	}
-	for _, b := range [][]byte{bucketUsers, bucketSessions, bucketSteps, bucketFailures} {
+	for _, b := range [][]byte{bucketUsers, bucketSessions, bucketSteps, bucketFailures, bucketOIDCLinks, bucketApprovals, bucketOutbox} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
@@ -207,10 +247,17 @@ func (s *State) Close() error {
 
 func (s *State) now() time.Time { return s.opts.Now().UTC() }
 
-// audit reports ev to the Audit callback, stamping its time.
-func (s *State) audit(ctx context.Context, ev Event) error {
+// audit reports ev, stamping its time, to the Audit callback or, with
+// AuditOutbox, into the outbox in tx.
+func (s *State) audit(ctx context.Context, tx *bolt.Tx, ev Event) error {
 	if ev.Time.IsZero() {
 		ev.Time = s.now()
+	}
+	if s.opts.AuditOutbox {
+		if err := putOutbox(tx, ev); err != nil {
+			return fmt.Errorf("access: audit %s: outbox: %w", ev.Action, err)
+		}
+		return nil
 	}
 	if s.opts.Audit == nil {
 		return nil

@@ -94,7 +94,7 @@ func TestOpenStateVersion(t *testing.T) {
 		key  []byte
 		val  []byte
 	}{
-		{"newer version", keyVersion, binary.BigEndian.AppendUint32(nil, 2)},
+		{"newer version", keyVersion, binary.BigEndian.AppendUint32(nil, 3)},
 		{"short version", keyVersion, []byte{1}},
 		{"other kind", keyKind, []byte("something-else")},
 	} {
@@ -134,10 +134,10 @@ func TestOpenStateVersionRecorded(t *testing.T) {
 		if got := string(m.Get(keyKind)); got != "sealmail-access" {
 			t.Errorf("meta/kind = %q", got)
 		}
-		if got := m.Get(keyVersion); len(got) != 4 || binary.BigEndian.Uint32(got) != 1 {
-			t.Errorf("meta/version = %x, want 00000001", got)
+		if got := m.Get(keyVersion); len(got) != 4 || binary.BigEndian.Uint32(got) != 2 {
+			t.Errorf("meta/version = %x, want 00000002", got)
 		}
-		for _, b := range []string{"users", "sessions", "totp_steps", "failures"} {
+		for _, b := range []string{"users", "sessions", "totp_steps", "failures", "oidc_links", "approvals", "audit_outbox"} {
 			if tx.Bucket([]byte(b)) == nil {
 				t.Errorf("bucket %s missing", b)
 			}
@@ -208,5 +208,53 @@ func TestSecretsNotInDatabase(t *testing.T) {
 		if strings.Contains(string(raw), s) {
 			t.Errorf("access.db contains the secret %q", s)
 		}
+	}
+}
+
+// TestReadsVersion1 opens an access.db written by format version 1: it is
+// upgraded in place (version 2, the new buckets) and its user signs in.
+func TestReadsVersion1(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("testdata/formats/v1/access.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, DBName), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clk := newClock()
+	st, err := OpenState(dir, StateOptions{Now: clk.Now, Password: cheap})
+	if err != nil {
+		t.Fatalf("OpenState(v1) = %v", err)
+	}
+	defer st.Close()
+	code, err := TOTPCode("NYXZHBL64LDTMSBMCCRG2RRXGIM66QGY", clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := st.Login(context.Background(), LoginRequest{User: "olga", Password: "correct horse battery staple", TOTP: code, Remote: "192.0.2.1"})
+	if err != nil {
+		t.Fatalf("Login(olga) on a v1 database = %v", err)
+	}
+	if ns.Session.Role != RoleOfficer {
+		t.Errorf("role = %s, want officer", ns.Session.Role)
+	}
+	err = st.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyVersion); binary.BigEndian.Uint32(v) != dbVersion {
+			t.Errorf("version after upgrade = %x, want %d", v, dbVersion)
+		}
+		for _, b := range [][]byte{bucketOIDCLinks, bucketApprovals, bucketOutbox} {
+			if tx.Bucket(b) == nil {
+				t.Errorf("bucket %s missing after upgrade", b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -32,6 +32,10 @@ type User struct {
 	RecoveryCodesLeft int `json:"recovery_codes_left"`
 	// WebAuthnCredentials is how many WebAuthn credentials are registered.
 	WebAuthnCredentials int `json:"webauthn_credentials"`
+	// OIDC are the user's links to OIDC subjects; ProvisionedBy the issuer
+	// that provisioned the user (whose claims set role and addresses).
+	OIDC          []OIDCLink `json:"oidc,omitempty"`
+	ProvisionedBy string     `json:"provisioned_by,omitempty"`
 }
 
 // userRecord is a user as stored in the users bucket (docs/format.md).
@@ -50,14 +54,18 @@ type userRecord struct {
 	// at the first registration; WebAuthn are the registered credentials.
 	WebAuthnID []byte         `json:"webauthn_id,omitempty"`
 	WebAuthn   []webauthnCred `json:"webauthn,omitempty"`
-	Created    time.Time      `json:"created"`
-	Changed    time.Time      `json:"changed"`
+	// OIDC links the user to OIDC subjects; ProvisionedBy is the issuer
+	// that made the user (it has no password until an admin resets it).
+	OIDC          []OIDCLink `json:"oidc,omitempty"`
+	ProvisionedBy string     `json:"provisioned_by,omitempty"`
+	Created       time.Time  `json:"created"`
+	Changed       time.Time  `json:"changed"`
 }
 
 func (r *userRecord) public() User {
 	return User{Name: r.Name, Role: r.Role, Addresses: r.Addresses, Scope: r.Scope, Expires: r.Expires,
 		Disabled: r.Disabled, Created: r.Created, Changed: r.Changed, RecoveryCodesLeft: len(r.Recovery),
-		WebAuthnCredentials: len(r.WebAuthn)}
+		WebAuthnCredentials: len(r.WebAuthn), OIDC: r.OIDC, ProvisionedBy: r.ProvisionedBy}
 }
 
 // expired reports whether r's account has passed its expiry date.
@@ -207,7 +215,7 @@ func (s *State) AddUser(ctx context.Context, by Actor, nu NewUser) (Credentials,
 		if err := putUser(tx, rec); err != nil {
 			return err
 		}
-		return s.audit(ctx, Event{Action: ActionUserAdd, Outcome: OutcomeOK, User: by.User, Role: by.Role, Remote: by.Remote, Target: nu.Name})
+		return s.audit(ctx, tx, Event{Action: ActionUserAdd, Outcome: OutcomeOK, User: by.User, Role: by.Role, Remote: by.Remote, Target: nu.Name})
 	})
 	if err != nil {
 		return Credentials{}, fmt.Errorf("access: add user %s: %w", nu.Name, err)
@@ -277,7 +285,7 @@ func (s *State) DisableUser(ctx context.Context, by Actor, name string) error {
 		if err := deleteSessionsOf(tx, name); err != nil {
 			return err
 		}
-		return s.audit(ctx, Event{Action: ActionUserDisable, Outcome: OutcomeOK, User: by.User, Role: by.Role, Remote: by.Remote, Target: name})
+		return s.audit(ctx, tx, Event{Action: ActionUserDisable, Outcome: OutcomeOK, User: by.User, Role: by.Role, Remote: by.Remote, Target: name})
 	})
 	if err != nil {
 		return fmt.Errorf("access: disable user %s: %w", name, err)
@@ -297,7 +305,7 @@ func (s *State) EnableUser(ctx context.Context, by Actor, name string) error {
 		if err := putUser(tx, rec); err != nil {
 			return err
 		}
-		return s.audit(ctx, Event{Action: ActionUserEnable, Outcome: OutcomeOK, User: by.User, Role: by.Role, Remote: by.Remote, Target: name})
+		return s.audit(ctx, tx, Event{Action: ActionUserEnable, Outcome: OutcomeOK, User: by.User, Role: by.Role, Remote: by.Remote, Target: name})
 	})
 	if err != nil {
 		return fmt.Errorf("access: enable user %s: %w", name, err)
@@ -349,7 +357,7 @@ func (s *State) ResetUser(ctx context.Context, by Actor, name, pw string) (Crede
 		if err := tx.Bucket(bucketFailures).Delete(userFailureKey(name)); err != nil {
 			return err
 		}
-		return s.audit(ctx, Event{Action: ActionUserReset, Outcome: OutcomeOK, User: by.User, Role: by.Role, Remote: by.Remote, Target: name})
+		return s.audit(ctx, tx, Event{Action: ActionUserReset, Outcome: OutcomeOK, User: by.User, Role: by.Role, Remote: by.Remote, Target: name})
 	})
 	if err != nil {
 		return Credentials{}, fmt.Errorf("access: reset user %s: %w", name, err)

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -57,7 +56,6 @@ var ErrBusy = errors.New("access: too many pending sign-ins; try again later")
 // ceremonyTTL is how long a WebAuthn challenge may be answered.
 const (
 	ceremonyTTL  = 5 * time.Minute
-	maxCeremony  = 10000
 	webauthnIDSz = 32
 )
 
@@ -94,50 +92,6 @@ func (u waUser) WebAuthnCredentials() []webauthn.Credential {
 		out[i] = c.Credential
 	}
 	return out
-}
-
-// ceremonies holds pending WebAuthn challenges in memory: a challenge is
-// good once and for [ceremonyTTL]; a restart forgets them.
-type ceremonies struct {
-	mu sync.Mutex
-	m  map[string]ceremony
-}
-
-type ceremony struct {
-	data    webauthn.SessionData
-	expires time.Time
-}
-
-func (c *ceremonies) put(key string, data webauthn.SessionData, now time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]ceremony{}
-	}
-	if len(c.m) >= maxCeremony {
-		for k, v := range c.m {
-			if !now.Before(v.expires) {
-				delete(c.m, k)
-			}
-		}
-		if len(c.m) >= maxCeremony {
-			return ErrBusy
-		}
-	}
-	c.m[key] = ceremony{data: data, expires: now.Add(ceremonyTTL)}
-	return nil
-}
-
-// take returns and forgets the ceremony under key, if it is still good.
-func (c *ceremonies) take(key string, now time.Time) (webauthn.SessionData, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.m[key]
-	delete(c.m, key)
-	if !ok || !now.Before(v.expires) {
-		return webauthn.SessionData{}, false
-	}
-	return v.data, true
 }
 
 func newWebAuthn(o WebAuthnOptions) (*webauthn.WebAuthn, error) {
@@ -195,7 +149,7 @@ func (s *State) BeginWebAuthnRegistration(ctx context.Context, p Principal) (*pr
 	if err != nil {
 		return nil, fmt.Errorf("access: begin WebAuthn registration: %w", err)
 	}
-	if err := s.ceremonies.put("r:"+p.Session.ID, *data, s.now()); err != nil {
+	if err := s.ceremonies.put("r:"+p.Session.ID, *data, s.now(), ceremonyTTL); err != nil {
 		return nil, err
 	}
 	return creation, nil
@@ -241,7 +195,7 @@ func (s *State) FinishWebAuthnRegistration(ctx context.Context, p Principal, rem
 			return err
 		}
 		out = c.public()
-		return s.audit(ctx, Event{Action: ActionWebAuthnAdd, Outcome: OutcomeOK, User: p.User, Role: p.Role, Remote: remote,
+		return s.audit(ctx, tx, Event{Action: ActionWebAuthnAdd, Outcome: OutcomeOK, User: p.User, Role: p.Role, Remote: remote,
 			Target: p.User, Session: p.Session.ID})
 	})
 	if err != nil {
@@ -285,7 +239,7 @@ func (s *State) RemoveWebAuthnCredential(ctx context.Context, by Actor, user, id
 		if err := putUser(tx, rec); err != nil {
 			return err
 		}
-		return s.audit(ctx, Event{Action: ActionWebAuthnRemove, Outcome: OutcomeOK, User: by.User, Role: by.Role, Remote: by.Remote, Target: user})
+		return s.audit(ctx, tx, Event{Action: ActionWebAuthnRemove, Outcome: OutcomeOK, User: by.User, Role: by.Role, Remote: by.Remote, Target: user})
 	})
 	if err != nil {
 		return fmt.Errorf("access: remove WebAuthn credential: %w", err)
@@ -313,7 +267,7 @@ func (s *State) BeginWebAuthnLogin(ctx context.Context) (string, *protocol.Crede
 	b := make([]byte, 16)
 	rand.Read(b)
 	id := hex.EncodeToString(b)
-	if err := s.ceremonies.put("l:"+id, *data, s.now()); err != nil {
+	if err := s.ceremonies.put("l:"+id, *data, s.now(), ceremonyTTL); err != nil {
 		return "", nil, err
 	}
 	return id, assertion, nil

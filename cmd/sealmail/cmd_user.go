@@ -42,7 +42,10 @@ officer (holds, exports, erasure requests, policy), user (only messages of
 their --address). See docs/access.md.
 
 These commands work on the reader's state directory (--state) directly, so
-the reader must not be running. Exit codes: 0 success, 1 error, 2 bad usage.`,
+the reader must not be running. Every change is kept in the state's audit
+outbox, in the same transaction as the change; the reader sends the outbox
+to the receiver's audit log at its next start.
+Exit codes: 0 success, 1 error, 2 bad usage.`,
 	}
 	def := os.Getenv("SEALMAIL_STATE")
 	if def == "" {
@@ -162,6 +165,7 @@ the reader must not be running. Exit codes: 0 success, 1 error, 2 bad usage.`,
 	for _, sub := range []*cobra.Command{disable, enable} {
 		sub.Flags().BoolVar(&o.asJSON, "json", false, `print {"user": NAME, "disabled": BOOL}`)
 	}
+
 	c.AddCommand(add, list, disable, enable, reset)
 	return c
 }
@@ -172,9 +176,12 @@ type userState struct {
 	Disabled bool   `json:"disabled"`
 }
 
-// withState opens the state directory for fn.
+// withState opens the state directory for fn. Audit events go to the
+// state's outbox: the receiver's audit log gets them when the reader next
+// starts (docs/access.md, "Audit"), so that a change and its audit record
+// are one transaction whether or not the receiver runs.
 func withState(cmd *cobra.Command, o *userOptions, fn func(*access.State) error) error {
-	st, err := access.OpenState(o.state, access.StateOptions{})
+	st, err := access.OpenState(o.state, access.StateOptions{AuditOutbox: true})
 	if err != nil {
 		return err
 	}
