@@ -190,6 +190,10 @@ func (s *State) Login(ctx context.Context, req LoginRequest) (NewSession, error)
 // secondFactor checks req's TOTP or recovery code against rec and records
 // its use. It returns the sign-in method, or the reason it failed.
 func (s *State) secondFactor(tx *bolt.Tx, rec *userRecord, req LoginRequest, now time.Time) (string, Reason, error) {
+	if rec.Enrol {
+		method, reason := enrolmentFactor(req)
+		return method, reason, nil
+	}
 	switch {
 	case req.TOTP != "":
 		var last uint64
