@@ -17,6 +17,7 @@ const module = "github.com/sealmail/sealmail"
 var layers = map[string][]string{
 	"cmd/sealmail": {"smtpd", "api", "archive", "access"},
 	"access":       {"index/query"},
+	"web":          {"access"},
 	"api":          {"archive"},
 	"archive":      {"journal", "store", "index", "index/query", "policy", "audit", "export", "export/pst", "vfs"},
 	"index":        {"index/query", "mimepart", "vfs"},
@@ -57,6 +58,11 @@ var thirdParty = map[string][]string{
 	"go.etcd.io/bbolt":                {"store", "access"},
 	"github.com/pquerna/otp":          {"access"},
 	"github.com/go-webauthn/webauthn": {"access"},
+	// The web interface's QR codes (the encoder pquerna/otp uses too); its
+	// browser tests' DevTools client.
+	"github.com/boombuler/barcode":    {"web"},
+	"github.com/chromedp/chromedp":    {"web"},
+	"github.com/chromedp/cdproto":     {"web"},
 	"github.com/emersion/go-smtp":     {"smtpd"},
 	"github.com/blugelabs/bluge":      {"index"},
 	"github.com/spf13/cobra":          {"cmd/sealmail"},
