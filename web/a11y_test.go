@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -43,7 +44,10 @@ func TestMainPages(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := context.Background()
 	root := e.add(t, "root", access.RoleAdmin)
-	e.add(t, "tax", access.RoleAuditor)
+	if _, err := e.st.AddUser(ctx, access.Actor{Remote: "test"}, access.NewUser{Name: "tax", Role: access.RoleAuditor,
+		Scope: "from:acme.example", Expires: time.Now().AddDate(1, 0, 0).Truncate(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := e.st.AddUser(ctx, access.Actor{Remote: "test"}, access.NewUser{Name: "jane", Role: access.RoleUser,
 		Addresses: []string{"jane@example.com"}, Enrol: true}); err != nil {
 		t.Fatal(err)

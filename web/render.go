@@ -177,7 +177,8 @@ func (u *ui) render(w http.ResponseWriter, r *http.Request, status int, name str
 		v.Me, v.CSRF = &p, p.CSRF
 		for _, s := range sections() {
 			if p.Role.Grant(s.perm) != access.GrantNone {
-				v.Nav = append(v.Nav, navLink{Path: s.path, Key: s.key, Current: r.URL.Path == s.path})
+				cur := r.URL.Path == s.path || strings.HasPrefix(r.URL.Path, s.path+"/")
+				v.Nav = append(v.Nav, navLink{Path: s.path, Key: s.key, Current: cur})
 			}
 		}
 	} else if ok {
