@@ -94,7 +94,6 @@ func (u *ui) setLang(w http.ResponseWriter, r *http.Request) {
 func messages() []message {
 	return []message{
 		{"format.time", "2006-01-02 15:04 UTC", "02.01.2006, 15:04 UTC"},
-		{"format.day", "2006-01-02", "02.01.2006"},
 
 		{"layout.skip", "Skip to content", "Zum Inhalt springen"},
 		{"layout.signout", "Sign out", "Abmelden"},

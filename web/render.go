@@ -146,14 +146,6 @@ func (v *view) Time(t time.Time) string {
 	return t.UTC().Format(v.T("format.time"))
 }
 
-// Day formats the day of t (UTC).
-func (v *view) Day(t time.Time) string {
-	if t.IsZero() {
-		return "—"
-	}
-	return t.UTC().Format(v.T("format.day"))
-}
-
 // Asset is the URL of a static file.
 func (v *view) Asset(name string) string {
 	a, ok := v.u.assets[name]

@@ -263,7 +263,7 @@ func TestCatalogue(t *testing.T) {
 	for _, n := range accountNotices {
 		used["account.done."+n] = true
 	}
-	for _, k := range []string{"format.time", "format.day", "users.done.disabled", "users.done.enabled", "users.add.failed",
+	for _, k := range []string{"format.time", "users.done.disabled", "users.done.enabled", "users.add.failed",
 		"users.add.exists", "signin.failed", "signin.throttled", "enrol.wrong", "enrol.qr"} {
 		used[k] = true
 	}
@@ -392,5 +392,32 @@ func TestQRSVG(t *testing.T) {
 	}
 	if strings.Contains(string(svg), "<b>") {
 		t.Error("the label is not escaped")
+	}
+}
+
+// TestSignInThrottled: after the lockout threshold of failures, the
+// sign-in page says how long to wait, with Retry-After, and does not check
+// the password (the right one is refused too).
+func TestSignInThrottled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	c := e.add(t, "jane", access.RoleUser, "jane@example.com")
+	cl := e.client(t)
+	_, page := e.get(t, cl, pathSignIn)
+	form := url.Values{"csrf": {token(t, page)}, "user": {"jane"}, "password": {"not her password"}, "code": {"123456"}}
+	for range 10 { // access's default UserThreshold
+		if resp, _ := e.do(t, cl, "POST", pathSignIn, form); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong password: %s, want 401", resp.Status)
+		}
+	}
+	form.Set("password", c.Password)
+	form.Set("code", e.clk.code(t, c.TOTPSecret))
+	resp, body := e.do(t, cl, "POST", pathSignIn, form)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
+		!regexp.MustCompile(`Too many failed sign-ins. Try again in \d+ seconds.`).MatchString(body) {
+		t.Errorf("sign-in during lockout: %s, Retry-After %q", resp.Status, resp.Header.Get("Retry-After"))
+	}
+	if list, _ := e.st.Sessions(t.Context(), "jane"); len(list) != 0 {
+		t.Errorf("a sign-in during lockout made a session")
 	}
 }
