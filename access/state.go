@@ -23,7 +23,8 @@ import (
 const DBName = "access.db"
 
 // dbVersion is access.db's format version (docs/format.md, "Reader state").
-const dbVersion = 1
+// Version 2 added enrolment; a version-1 database is upgraded when opened.
+const dbVersion = 2
 
 // dbKind marks a bbolt file as sealmail's reader state.
 const dbKind = "sealmail-access"
@@ -183,8 +184,17 @@ func initDB(tx *bolt.Tx) error {
 	if len(v) != 4 {
 		return fmt.Errorf("%w: version field of %d bytes", ErrUnsupportedVersion, len(v))
 	}
-	if n := binary.BigEndian.Uint32(v); n != dbVersion {
-		return fmt.Errorf("%w %d (this sealmail reads %d)", ErrUnsupportedVersion, n, dbVersion)
+	switch n := binary.BigEndian.Uint32(v); n {
+	case dbVersion:
+	case 1:
+		// A version-1 database is a valid version-2 one. The new number
+		// keeps a version-1 reader from taking an enrolment session for a
+		// full one.
+		if err := meta.Put(keyVersion, binary.BigEndian.AppendUint32(nil, dbVersion)); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w %d (this sealmail reads 1 and %d)", ErrUnsupportedVersion, n, dbVersion)
 	}
 	for _, b := range [][]byte{bucketUsers, bucketSessions, bucketSteps, bucketFailures} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {

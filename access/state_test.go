@@ -94,7 +94,8 @@ func TestOpenStateVersion(t *testing.T) {
 		key  []byte
 		val  []byte
 	}{
-		{"newer version", keyVersion, binary.BigEndian.AppendUint32(nil, 2)},
+		{"newer version", keyVersion, binary.BigEndian.AppendUint32(nil, dbVersion+1)},
+		{"version 0", keyVersion, binary.BigEndian.AppendUint32(nil, 0)},
 		{"short version", keyVersion, []byte{1}},
 		{"other kind", keyKind, []byte("something-else")},
 	} {
@@ -134,8 +135,8 @@ func TestOpenStateVersionRecorded(t *testing.T) {
 		if got := string(m.Get(keyKind)); got != "sealmail-access" {
 			t.Errorf("meta/kind = %q", got)
 		}
-		if got := m.Get(keyVersion); len(got) != 4 || binary.BigEndian.Uint32(got) != 1 {
-			t.Errorf("meta/version = %x, want 00000001", got)
+		if got := m.Get(keyVersion); len(got) != 4 || binary.BigEndian.Uint32(got) != 2 {
+			t.Errorf("meta/version = %x, want 00000002", got)
 		}
 		for _, b := range []string{"users", "sessions", "totp_steps", "failures"} {
 			if tx.Bucket([]byte(b)) == nil {
@@ -208,5 +209,46 @@ func TestSecretsNotInDatabase(t *testing.T) {
 		if strings.Contains(string(raw), s) {
 			t.Errorf("access.db contains the secret %q", s)
 		}
+	}
+}
+
+// TestOpenStateUpgradesVersion1: a version-1 access.db opens, keeps its
+// users, and is version 2 afterwards.
+func TestOpenStateUpgradesVersion1(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, StateOptions{})
+	c := f.add(t, "jane", RoleUser, "jane@example.com")
+	f.st.Close()
+	path := filepath.Join(f.dir, DBName)
+	version := func(set []byte) []byte {
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var got []byte
+		err = db.Update(func(tx *bolt.Tx) error {
+			if set != nil {
+				return tx.Bucket(bucketMeta).Put(keyVersion, set)
+			}
+			got = append(got, tx.Bucket(bucketMeta).Get(keyVersion)...)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	version(binary.BigEndian.AppendUint32(nil, 1))
+	st, err := OpenState(f.dir, StateOptions{Password: cheap, Now: f.clk.Now})
+	if err != nil {
+		t.Fatalf("OpenState of a version-1 database: %v", err)
+	}
+	if _, err := st.Login(bg, LoginRequest{User: "jane", Password: c.Password, TOTP: f.code(t, c)}); err != nil {
+		t.Errorf("sign-in after the upgrade: %v", err)
+	}
+	st.Close()
+	if got := version(nil); binary.BigEndian.Uint32(got) != 2 {
+		t.Errorf("meta/version after opening a version-1 database = %x, want 00000002", got)
 	}
 }
