@@ -6,7 +6,7 @@ DATA     ?= ./var
 SMTP     ?= 127.0.0.1:2525
 FUZZTIME ?= 30s
 
-.PHONY: build run test test-short crash bench fuzz lint clean deb
+.PHONY: build run test test-short crash bench fuzz lint clean deb screenshots
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/sealmail ./cmd/sealmail
@@ -69,6 +69,15 @@ lint:
 	@echo "== go vet"; $(GO) vet ./...
 	@echo "== staticcheck"; $(GO) run $(STATICCHECK) ./...
 	@echo "== errcheck"; $(GO) run $(ERRCHECK) -ignoretests -exclude errcheck_excludes.txt ./...
+
+# Screenshots of the web interface's main pages at laptop and phone size,
+# taken by its browser test (headless Chromium) into $(SHOTS); the two the
+# README shows are copied into docs/screenshots/.
+SHOTS ?= $(CURDIR)/var/screenshots
+screenshots:
+	SEALMAIL_SCREENSHOTS=$(SHOTS) $(GO) test -count=1 -run '^TestMainPages$$' ./web/
+	mkdir -p docs/screenshots
+	cp $(SHOTS)/users.png $(SHOTS)/enrol-phone.png docs/screenshots/
 
 # The Debian package dist/sealmail_VERSION-1_amd64.deb (packaging/deb/build.sh,
 # README "Install from the Debian package"). nfpm runs through the module

@@ -17,6 +17,7 @@ const module = "github.com/sealmail/sealmail"
 var layers = map[string][]string{
 	"cmd/sealmail": {"smtpd", "api", "archive", "access"},
 	"access":       {"index/query"},
+	"web":          {"access"},
 	"api":          {"archive"},
 	"archive":      {"journal", "store", "index", "index/query", "policy", "audit", "export", "export/pst", "vfs"},
 	"index":        {"index/query", "mimepart", "vfs"},
@@ -59,6 +60,11 @@ var thirdParty = map[string][]string{
 	"github.com/go-webauthn/webauthn": {"access"},
 	"github.com/coreos/go-oidc/v3":    {"access"}, // OIDC sign-in
 	"golang.org/x/oauth2":             {"access"},
+	// The web interface's QR codes (the encoder pquerna/otp uses too); its
+	// browser tests' DevTools client.
+	"github.com/boombuler/barcode":    {"web"},
+	"github.com/chromedp/chromedp":    {"web"},
+	"github.com/chromedp/cdproto":     {"web"},
 	"github.com/emersion/go-smtp":     {"smtpd"},
 	"github.com/blugelabs/bluge":      {"index"},
 	"github.com/spf13/cobra":          {"cmd/sealmail"},

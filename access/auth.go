@@ -61,16 +61,37 @@ func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
+// authenticate returns the principal of r's session and whether its token
+// came in the cookie. A bearer token planted in the cookie counts as no
+// session, so that cookie sessions are only those made for browsers (with a
+// CSRF token).
+func (s *Server) authenticate(r *http.Request) (Principal, bool, error) {
+	tok, viaCookie, err := requestToken(r)
+	if err != nil {
+		return Principal{}, false, err
+	}
+	pr, err := s.st.Authenticate(r.Context(), tok)
+	if err != nil {
+		return Principal{}, false, err
+	}
+	if viaCookie && !pr.Session.Cookie {
+		return Principal{}, false, ErrNoSession
+	}
+	return pr, viaCookie, nil
+}
+
+// validCSRF reports whether tok is pr's CSRF token.
+func validCSRF(pr Principal, tok string) bool {
+	return pr.CSRF != "" && hmac.Equal([]byte(tok), []byte(pr.CSRF))
+}
+
 // require admits a request only with a live session (else 401) whose role
 // holds p (else 403), and for a cookie session that changes state, only
-// with the session's CSRF token (else 403).
+// with the session's CSRF token (else 403). An enrolment session is refused
+// (403): it may only enrol, through the web pages.
 func (s *Server) require(p Permission, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, viaCookie, err := requestToken(r)
-		var pr Principal
-		if err == nil {
-			pr, err = s.st.Authenticate(r.Context(), tok)
-		}
+		pr, viaCookie, err := s.authenticate(r)
 		if errors.Is(err, ErrNoSession) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sealmail"`)
 			writeError(w, http.StatusUnauthorized, "sign in first")
@@ -81,14 +102,11 @@ func (s *Server) require(p Permission, next http.Handler) http.Handler {
 			writeError(w, http.StatusInternalServerError, "internal error")
 			return
 		}
-		if viaCookie && !pr.Session.Cookie {
-			// A bearer token planted in the cookie: refuse, so that cookie
-			// sessions are only those made for browsers (with a CSRF token).
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sealmail"`)
-			writeError(w, http.StatusUnauthorized, "sign in first")
+		if pr.Enrolling() {
+			writeError(w, http.StatusForbidden, "set up your second factor first (sign in with a browser)")
 			return
 		}
-		if viaCookie && !safeMethod(r.Method) && !hmac.Equal([]byte(r.Header.Get(CSRFHeader)), []byte(pr.CSRF)) {
+		if viaCookie && !safeMethod(r.Method) && !validCSRF(pr, r.Header.Get(CSRFHeader)) {
 			writeError(w, http.StatusForbidden, "missing or wrong "+CSRFHeader+" header")
 			return
 		}

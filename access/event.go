@@ -46,7 +46,7 @@ func Actions() []Action {
 	return []Action{ActionLogin, ActionLockout, ActionLogout, ActionSessionRevoke, ActionUserAdd, ActionUserDisable,
 		ActionUserEnable, ActionUserReset, ActionUserUpdate, ActionOIDCLink, ActionOIDCUnlink, ActionWebAuthnAdd,
 		ActionWebAuthnRemove, ActionApprovalRequest, ActionApprovalApprove, ActionApprovalDeny, ActionApprovalExpire,
-		ActionApprovalExecute}
+		ActionApprovalExecute, ActionEnrol}
 }
 
 // Outcome is how an action ended.

@@ -80,15 +80,24 @@ func decodeLogin(data []byte) (LoginBody, error) {
 	if err := decodeStrict(data, &b); err != nil {
 		return LoginBody{}, err
 	}
+	if err := b.validate(); err != nil {
+		return LoginBody{}, err
+	}
+	return b, nil
+}
+
+// validate checks b's fields against their length bounds and that it has
+// at most one second factor.
+func (b *LoginBody) validate() error {
 	switch {
 	case b.User == "":
-		return LoginBody{}, fmt.Errorf("%w: no user", ErrInvalid)
+		return fmt.Errorf("%w: no user", ErrInvalid)
 	case len(b.User) > 256:
-		return LoginBody{}, fmt.Errorf("%w: user name too long", ErrInvalid)
+		return fmt.Errorf("%w: user name too long", ErrInvalid)
 	case len(b.Password) > MaxPasswordLen:
-		return LoginBody{}, fmt.Errorf("%w: password too long", ErrInvalid)
+		return fmt.Errorf("%w: password too long", ErrInvalid)
 	case len(b.TOTP) > 16 || len(b.RecoveryCode) > 64:
-		return LoginBody{}, fmt.Errorf("%w: code too long", ErrInvalid)
+		return fmt.Errorf("%w: code too long", ErrInvalid)
 	}
 	factors := 0
 	for _, set := range []bool{b.TOTP != "", b.RecoveryCode != "", b.WebAuthn != nil} {
@@ -97,12 +106,22 @@ func decodeLogin(data []byte) (LoginBody, error) {
 		}
 	}
 	if factors > 1 {
-		return LoginBody{}, fmt.Errorf("%w: send one of totp, recovery_code and webauthn", ErrInvalid)
+		return fmt.Errorf("%w: send one of totp, recovery_code and webauthn", ErrInvalid)
 	}
 	if w := b.WebAuthn; w != nil && (w.Ceremony == "" || len(w.Ceremony) > 64 || len(w.Credential) == 0) {
-		return LoginBody{}, fmt.Errorf("%w: webauthn needs a ceremony and a credential", ErrInvalid)
+		return fmt.Errorf("%w: webauthn needs a ceremony and a credential", ErrInvalid)
 	}
-	return b, nil
+	return nil
+}
+
+// request is b as a sign-in attempt from remote.
+func (b *LoginBody) request(remote string) LoginRequest {
+	req := LoginRequest{User: b.User, Password: b.Password, TOTP: b.TOTP,
+		RecoveryCode: b.RecoveryCode, Remote: remote, Cookie: b.Cookie}
+	if b.WebAuthn != nil {
+		req.WebAuthnCeremony, req.WebAuthn = b.WebAuthn.Ceremony, b.WebAuthn.Credential
+	}
+	return req
 }
 
 // decodeStrict decodes exactly one JSON value into v, refusing unknown
@@ -144,12 +163,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	req := LoginRequest{User: b.User, Password: b.Password, TOTP: b.TOTP,
-		RecoveryCode: b.RecoveryCode, Remote: remoteIP(r), Cookie: b.Cookie}
-	if b.WebAuthn != nil {
-		req.WebAuthnCeremony, req.WebAuthn = b.WebAuthn.Ceremony, b.WebAuthn.Credential
-	}
-	ns, err := s.st.Login(r.Context(), req)
+	ns, err := s.st.Login(r.Context(), b.request(remoteIP(r)))
 	var te *ThrottledError
 	switch {
 	case errors.As(err, &te):
@@ -170,12 +184,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, loginReply(ns, b.Cookie))
 }
 
-// setSessionCookie sets a browser session's cookie.
-func setSessionCookie(w http.ResponseWriter, ns NewSession) {
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: ns.Token, Path: "/", Secure: true, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Expires: ns.Session.Expires})
-}
-
 // loginReply is the answer to a sign-in: the token, or for a cookie
 // session the CSRF token instead.
 func loginReply(ns NewSession, cookie bool) LoginReply {
@@ -193,8 +201,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.Session.Cookie {
-		http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", Secure: true, HttpOnly: true,
-			SameSite: http.SameSiteStrictMode, MaxAge: -1})
+		clearSessionCookie(w)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -235,6 +235,10 @@ func (s *State) openSession(ctx context.Context, tx *bolt.Tx, rec *userRecord, m
 // secondFactor checks req's TOTP or recovery code against rec and records
 // its use. It returns the sign-in method, or the reason it failed.
 func (s *State) secondFactor(tx *bolt.Tx, rec *userRecord, req LoginRequest, now time.Time) (string, Reason, error) {
+	if rec.Enrol {
+		method, reason := enrolmentFactor(req)
+		return method, reason, nil
+	}
 	switch {
 	case req.TOTP != "":
 		var last uint64

@@ -119,6 +119,9 @@ type sessionRecord struct {
 	Remote   string    `json:"remote"`
 	Method   string    `json:"method"`
 	Cookie   bool      `json:"cookie,omitempty"`
+	// EnrolTOTP is, in an enrolment session, the otpauth:// URI of the TOTP
+	// secret being set up ([State.BeginEnrolment]).
+	EnrolTOTP string `json:"enrol_totp,omitempty"`
 }
 
 func (r *sessionRecord) public(o SessionOptions) Session {
@@ -328,33 +331,25 @@ func (s *State) RevokeSession(ctx context.Context, by Actor, id, owner string) e
 
 // deleteSessionsOf ends every session of user.
 func deleteSessionsOf(tx *bolt.Tx, user string) error {
-	b := tx.Bucket(bucketSessions)
-	var keys [][]byte
-	err := b.ForEach(func(k, v []byte) error {
-		r, err := decodeSession(v)
-		if err != nil || r.User == user {
-			keys = append(keys, append([]byte(nil), k...))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		if err := b.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return deleteSessionsIf(tx, func(r *sessionRecord) bool { return r == nil || r.User == user })
 }
 
 // pruneSessions deletes sessions that have ended.
 func (s *State) pruneSessions(tx *bolt.Tx, now time.Time) error {
+	return deleteSessionsIf(tx, func(r *sessionRecord) bool { return r == nil || !r.live(s.opts.Sessions, now) })
+}
+
+// deleteSessionsIf deletes the sessions for which end is true; end gets nil
+// for a value that does not decode.
+func deleteSessionsIf(tx *bolt.Tx, end func(*sessionRecord) bool) error {
 	b := tx.Bucket(bucketSessions)
 	var keys [][]byte
 	err := b.ForEach(func(k, v []byte) error {
 		r, err := decodeSession(v)
-		if err != nil || !r.live(s.opts.Sessions, now) {
+		if err != nil {
+			r = nil
+		}
+		if end(r) {
 			keys = append(keys, append([]byte(nil), k...))
 		}
 		return nil

@@ -23,7 +23,8 @@ import (
 const DBName = "access.db"
 
 // dbVersion is access.db's format version (docs/format.md, "Reader state").
-// Version 1 databases are upgraded in place at open.
+// Version 2 added OIDC links, approvals, the audit outbox, users without a
+// password and enrolment; a version-1 database is upgraded in place at open.
 const dbVersion = 2
 
 // dbKind marks a bbolt file as sealmail's reader state.
@@ -217,9 +218,10 @@ func initDB(tx *bolt.Tx) error {
 	switch n := binary.BigEndian.Uint32(v); n {
 	case dbVersion:
 	case 1:
-		// Version 2 adds buckets (made below) and users without a password
-		// (provisioned by OIDC), which version 1 cannot read: mark the
-		// upgrade so an older sealmail refuses the database.
+		// Version 2 adds buckets (made below), users without a password
+		// (provisioned by OIDC) and enrolment sessions, which version 1
+		// cannot read or would take for full sessions: mark the upgrade so
+		// an older sealmail refuses the database.
 		if err := meta.Put(keyVersion, binary.BigEndian.AppendUint32(nil, dbVersion)); err != nil {
 			return err
 		}

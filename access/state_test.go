@@ -94,7 +94,8 @@ func TestOpenStateVersion(t *testing.T) {
 		key  []byte
 		val  []byte
 	}{
-		{"newer version", keyVersion, binary.BigEndian.AppendUint32(nil, 3)},
+		{"newer version", keyVersion, binary.BigEndian.AppendUint32(nil, dbVersion+1)},
+		{"version 0", keyVersion, binary.BigEndian.AppendUint32(nil, 0)},
 		{"short version", keyVersion, []byte{1}},
 		{"other kind", keyKind, []byte("something-else")},
 	} {

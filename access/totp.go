@@ -54,7 +54,7 @@ func TOTPCode(secret string, t time.Time) (string, error) {
 // must not accept a second use of a code), so it returns the step to record
 // as used, or the reason for refusing.
 func checkTOTP(secret, code string, now time.Time, lastUsed uint64) (uint64, Reason) {
-	if len(code) != totpDigits.Length() {
+	if secret == "" || len(code) != totpDigits.Length() {
 		return 0, ReasonTOTP
 	}
 	cur := now.Unix() / totpPeriod

@@ -36,6 +36,9 @@ type User struct {
 	// that provisioned the user (whose claims set role and addresses).
 	OIDC          []OIDCLink `json:"oidc,omitempty"`
 	ProvisionedBy string     `json:"provisioned_by,omitempty"`
+	// EnrolPending says the user sets up their second factor at the next
+	// sign-in (docs/access.md, "Enrolment").
+	EnrolPending bool `json:"enrol_pending,omitempty"`
 }
 
 // userRecord is a user as stored in the users bucket (docs/format.md).
@@ -60,12 +63,15 @@ type userRecord struct {
 	ProvisionedBy string     `json:"provisioned_by,omitempty"`
 	Created       time.Time  `json:"created"`
 	Changed       time.Time  `json:"changed"`
+	// Enrol: the user has no second factor yet and sets one up at the next
+	// sign-in, with the password alone ([MethodEnrol]).
+	Enrol bool `json:"enrol,omitempty"`
 }
 
 func (r *userRecord) public() User {
 	return User{Name: r.Name, Role: r.Role, Addresses: r.Addresses, Scope: r.Scope, Expires: r.Expires,
 		Disabled: r.Disabled, Created: r.Created, Changed: r.Changed, RecoveryCodesLeft: len(r.Recovery),
-		WebAuthnCredentials: len(r.WebAuthn), OIDC: r.OIDC, ProvisionedBy: r.ProvisionedBy}
+		WebAuthnCredentials: len(r.WebAuthn), OIDC: r.OIDC, ProvisionedBy: r.ProvisionedBy, EnrolPending: r.Enrol}
 }
 
 // expired reports whether r's account has passed its expiry date.
@@ -87,6 +93,10 @@ type NewUser struct {
 	Expires time.Time
 	// Password is the user's password; empty generates one.
 	Password string
+	// Enrol leaves the user without a second factor: they set up their own
+	// at the first sign-in, with the password alone ([MethodEnrol]), and the
+	// credentials carry only the password.
+	Enrol bool
 }
 
 // Credentials are what a new or reset user needs to sign in. They are shown
@@ -164,8 +174,9 @@ func (nu *NewUser) validate(now time.Time) error {
 }
 
 // secrets makes a user's factors: password hash (generating the password if
-// pw is empty), TOTP secret, recovery codes.
-func (s *State) secrets(ctx context.Context, rec *userRecord, pw string) (Credentials, error) {
+// pw is empty), TOTP secret, recovery codes; or, if enrol, the password alone
+// (the user enrols a second factor at sign-in).
+func (s *State) secrets(ctx context.Context, rec *userRecord, pw string, enrol bool) (Credentials, error) {
 	generated := pw == ""
 	if generated {
 		pw = generatePassword()
@@ -185,10 +196,17 @@ func (s *State) secrets(ctx context.Context, rec *userRecord, pw string) (Creden
 	rec.TOTPSecret = secret
 	rec.RecoverySalt = salt
 	rec.Recovery = rec.Recovery[:0]
-	for _, c := range codes {
+	rec.Enrol = enrol
+	cred := Credentials{Generated: generated, TOTPURI: uri, TOTPSecret: secret, RecoveryCodes: codes}
+	if enrol {
+		// No second factor: the TOTP secret is one nobody is shown, and
+		// there are no recovery codes, so that a reader that does not know
+		// enrolment (an older sealmail) cannot sign the user in either.
+		cred.TOTPURI, cred.TOTPSecret, cred.RecoveryCodes = "", "", nil
+	}
+	for _, c := range cred.RecoveryCodes {
 		rec.Recovery = append(rec.Recovery, hashRecovery(salt, c))
 	}
-	cred := Credentials{Generated: generated, TOTPURI: uri, TOTPSecret: secret, RecoveryCodes: codes}
 	if generated {
 		cred.Password = pw
 	}
@@ -203,7 +221,7 @@ func (s *State) AddUser(ctx context.Context, by Actor, nu NewUser) (Credentials,
 	now := s.now()
 	rec := &userRecord{Name: nu.Name, Role: nu.Role, Addresses: nu.Addresses, Scope: nu.Scope,
 		Expires: nu.Expires.UTC(), Created: now, Changed: now}
-	cred, err := s.secrets(ctx, rec, nu.Password)
+	cred, err := s.secrets(ctx, rec, nu.Password, nu.Enrol)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("access: add user %s: %w", nu.Name, err)
 	}
@@ -317,6 +335,12 @@ func (s *State) EnableUser(ctx context.Context, by Actor, name string) error {
 // new TOTP secret and new recovery codes, removes their WebAuthn
 // credentials, ends their sessions and clears their lockout. It does not enable a disabled user.
 func (s *State) ResetUser(ctx context.Context, by Actor, name, pw string) (Credentials, error) {
+	return s.resetUser(ctx, by, name, pw, false)
+}
+
+// resetUser is [State.ResetUser]; with enrol, the user gets no second
+// factor but enrols one at the next sign-in.
+func (s *State) resetUser(ctx context.Context, by Actor, name, pw string, enrol bool) (Credentials, error) {
 	if pw != "" {
 		if err := validPassword(pw); err != nil {
 			return Credentials{}, err
@@ -331,7 +355,7 @@ func (s *State) ResetUser(ctx context.Context, by Actor, name, pw string) (Crede
 	if err != nil {
 		return Credentials{}, fmt.Errorf("access: reset user %s: %w", name, err)
 	}
-	cred, err := s.secrets(ctx, rec, pw)
+	cred, err := s.secrets(ctx, rec, pw, enrol)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("access: reset user %s: %w", name, err)
 	}
@@ -342,6 +366,7 @@ func (s *State) ResetUser(ctx context.Context, by Actor, name, pw string) (Crede
 		}
 		// Keep changes made meanwhile (disable) and replace the factors.
 		cur.Password, cur.TOTPSecret, cur.RecoverySalt, cur.Recovery = rec.Password, rec.TOTPSecret, rec.RecoverySalt, rec.Recovery
+		cur.Enrol = rec.Enrol
 		cur.WebAuthn = nil
 		cur.Changed = s.now()
 		rec = cur

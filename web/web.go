@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package web
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/sealmail/sealmail/access"
+)
+
+// Options configures the web interface. The zero value is safe.
+type Options struct {
+	// Logger receives diagnostics (never secrets or message content). Nil
+	// discards them.
+	Logger *slog.Logger
+	// SignInWith lists external sign-in providers (OIDC): the sign-in page
+	// shows a link "Sign in with Name" for each, to its Path.
+	SignInWith []Provider
+}
+
+// Provider is an external sign-in provider on the sign-in page.
+type Provider struct {
+	// Name is what people know it by ("Microsoft", "Keycloak").
+	Name string
+	// Path is the local path (on the same server) whose GET starts the
+	// sign-in, such as "/oidc/start?provider=entra".
+	Path string
+}
+
+// Paths of the pages. "/" is the start page; the rest are in [sections] or
+// below.
+const (
+	pathSignIn  = "/signin"
+	pathSignOut = "/signout"
+	pathEnrol   = "/enrol"
+	pathLang    = "/lang"
+	pathStatic  = "/static/"
+	pathAccount = "/account"
+	pathUsers   = "/users"
+)
+
+// section is a page of the navigation: its path, the message key of its
+// name (and key+".about" of what it is for), the permission that shows it,
+// and whether it is built (if not, it says so).
+type section struct {
+	path  string
+	key   string
+	perm  access.Permission
+	built bool
+}
+
+// sections is the navigation, in its order. A page not built yet is still
+// registered, with its permission, so that a link or a bookmark gets the
+// same 403 as the page will.
+func sections() []section {
+	return []section{
+		{"/search", "nav.search", access.PermSearch, false},
+		{"/holds", "nav.holds", access.PermHold, false},
+		{"/exports", "nav.exports", access.PermExport, false},
+		{"/approvals", "nav.approvals", access.PermApprove, false},
+		{pathUsers, "nav.users", access.PermUsers, true},
+		{"/status", "nav.status", access.PermStatus, false},
+		{"/audit", "nav.audit", access.PermAuditLog, false},
+		{pathAccount, "nav.account", access.PermSession, true},
+	}
+}
+
+// ui is the web interface of one server.
+type ui struct {
+	srv  *access.Server
+	st   *access.State
+	log  *slog.Logger
+	opts Options
+	tmpl templates
+	cat  catalogue
+	// assets are the embedded static files by name.
+	assets map[string]asset
+	pages  access.PageOptions
+	cop    *http.CrossOriginProtection
+}
+
+// Register adds the web interface's pages to srv (docs/web.md lists their
+// paths: "/", /signin, /signout, /enrol, /account, /users, /lang, /static/,
+// and the sections of the navigation). Call it once, before srv.Serve.
+func Register(srv *access.Server, opts Options) error {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	for _, p := range opts.SignInWith {
+		if p.Name == "" || localPath(p.Path) != p.Path {
+			return fmt.Errorf("web: sign-in provider %q: want a name and a local path, not %q", p.Name, p.Path)
+		}
+	}
+	u := &ui{srv: srv, st: srv.State(), log: opts.Logger, opts: opts, cat: newCatalogue(),
+		cop: http.NewCrossOriginProtection()}
+	var err error
+	if u.assets, err = loadAssets(); err != nil {
+		return err
+	}
+	if u.tmpl, err = parseTemplates(); err != nil {
+		return err
+	}
+	u.pages = access.PageOptions{SignIn: pathSignIn, Enrol: pathEnrol, Refused: u.refused}
+	u.routes()
+	return nil
+}
+
+func (u *ui) routes() {
+	u.public("GET "+pathStatic+"{name}", u.static)
+	u.public("GET "+pathSignIn, u.signInPage)
+	u.public("POST "+pathSignIn, u.signIn)
+	u.public("POST "+pathLang, u.setLang)
+	u.enrolment("POST "+pathSignOut, u.signOut)
+	u.enrolment("GET "+pathEnrol, u.enrolPage)
+	u.enrolment("POST "+pathEnrol, u.enrol)
+	u.page("GET /{$}", access.PermSession, u.home)
+	u.page("GET "+pathAccount, access.PermSession, u.account)
+	u.page("POST "+pathAccount+"/sessions/{id}/revoke", access.PermSession, u.revokeSession)
+	u.page("POST "+pathAccount+"/keys/{id}/remove", access.PermSession, u.removeKey)
+	u.page("GET "+pathUsers, access.PermUsers, u.users)
+	u.page("POST "+pathUsers, access.PermUsers, u.addUser)
+	u.page("POST "+pathUsers+"/{name}/disable", access.PermUsers, u.disableUser)
+	u.page("POST "+pathUsers+"/{name}/enable", access.PermUsers, u.enableUser)
+	u.page("GET "+pathUsers+"/{name}/reset", access.PermUsers, u.resetPage)
+	u.page("POST "+pathUsers+"/{name}/reset", access.PermUsers, u.resetUser)
+	for _, s := range sections() {
+		if !s.built {
+			u.page("GET "+s.path, s.perm, u.notBuilt(s))
+		}
+	}
+}
+
+// page registers a page behind permission p.
+func (u *ui) page(pattern string, p access.Permission, h http.HandlerFunc) {
+	u.srv.HandlePage(pattern, p, u.pages, u.guard(h))
+}
+
+// enrolment registers a page that enrolment sessions may use too.
+func (u *ui) enrolment(pattern string, h http.HandlerFunc) {
+	u.srv.HandleEnrolment(pattern, u.pages, u.guard(h))
+}
+
+// public registers a page that needs no session.
+func (u *ui) public(pattern string, h http.HandlerFunc) {
+	u.srv.HandlePublic(pattern, u.guard(h))
+}
+
+// guard refuses cross-origin state-changing requests (a second line behind
+// the CSRF tokens) and bounds form bodies.
+func (u *ui) guard(h http.HandlerFunc) http.Handler {
+	return u.cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		h(w, r)
+	}))
+}
+
+// maxForm bounds a form body (access bounds it to the same for signed-in
+// pages).
+const maxForm = 16 << 10
