@@ -19,7 +19,7 @@ var layers = map[string][]string{
 	"access":       {"index/query"},
 	"api":          {"archive"},
 	"archive":      {"journal", "store", "index", "index/query", "policy", "audit", "export", "export/pst", "vfs"},
-	"index":        {"index/query", "mimepart", "vfs"},
+	"index":        {"index/query", "mimepart", "vfs", "extract"},
 	"policy":       {"index/query"},
 	"journal":      {"mimepart"},
 	"export":       {"export/pst", "mimepart", "vfs"},
@@ -43,6 +43,7 @@ var why = map[string]string{
 	"journal":      "leaves never import each other",
 	"audit":        "leaves never import each other",
 	"mimepart":     "mimepart is the bottom-tier MIME reader: it imports nothing of ours",
+	"extract":      "extract is the bottom-tier attachment text extractor: it imports nothing of ours",
 	"vfs":          "vfs is a bottom-tier package: standard library only",
 }
 
@@ -50,6 +51,9 @@ var why = map[string]string{
 // standard library).
 var onlyLibs = map[string][]string{
 	"mimepart": {"github.com/emersion/go-message"},
+	// The sandbox (x/sys: Landlock, seccomp, prlimit; x/net/bpf: the
+	// seccomp filter), HTML text (x/net/html), code pages (x/text).
+	"extract": {"golang.org/x/sys", "golang.org/x/net", "golang.org/x/text"},
 }
 
 // thirdParty confines libraries to the packages that own them.
