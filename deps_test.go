@@ -15,7 +15,7 @@ const module = "github.com/sealmail/sealmail"
 // for each package, the project packages it may import. Packages not listed
 // may import nothing of ours but the root package.
 var layers = map[string][]string{
-	"cmd/sealmail": {"smtpd", "api", "archive", "access"},
+	"cmd/sealmail": {"smtpd", "api", "archive", "access", "extract"},
 	"access":       {"index/query"},
 	"api":          {"archive"},
 	"archive":      {"journal", "store", "index", "index/query", "policy", "audit", "export", "export/pst", "vfs"},
