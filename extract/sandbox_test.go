@@ -16,16 +16,22 @@ import (
 // TestMain) started with args.
 func testSandbox(t *testing.T, opts Options, args ...string) *Sandbox {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Command = append([]string{exe}, args...)
+	opts.Command = append(testSandboxCommand(t)[:1], args...)
 	s, err := NewSandbox(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// testSandboxCommand is the command that makes this test binary a child.
+func testSandboxCommand(t testing.TB) []string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{exe, "extract-child"}
 }
 
 // rtfInput is a small document, so that Detect lets it into a sandbox.
