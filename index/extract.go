@@ -54,14 +54,6 @@ type Attachment struct {
 	textStart, textEnd int
 }
 
-// Label names a for people: its file name, else its content type.
-func (a *Attachment) Label() string {
-	if a.Name != "" {
-		return a.Name
-	}
-	return a.Type
-}
-
 // Extracted is the searchable text and facts of one message.
 type Extracted struct {
 	Subject   string
