@@ -15,12 +15,12 @@ const module = "github.com/sealmail/sealmail"
 // for each package, the project packages it may import. Packages not listed
 // may import nothing of ours but the root package.
 var layers = map[string][]string{
-	"cmd/sealmail": {"smtpd", "api", "archive", "access"},
+	"cmd/sealmail": {"smtpd", "api", "archive", "access", "extract"},
 	"access":       {"index/query"},
 	"web":          {"access"},
 	"api":          {"archive"},
 	"archive":      {"journal", "store", "index", "index/query", "policy", "audit", "export", "export/pst", "vfs"},
-	"index":        {"index/query", "mimepart", "vfs"},
+	"index":        {"index/query", "mimepart", "vfs", "extract"},
 	"policy":       {"index/query"},
 	"journal":      {"mimepart"},
 	"export":       {"export/pst", "mimepart", "vfs"},
@@ -44,6 +44,7 @@ var why = map[string]string{
 	"journal":      "leaves never import each other",
 	"audit":        "leaves never import each other",
 	"mimepart":     "mimepart is the bottom-tier MIME reader: it imports nothing of ours",
+	"extract":      "extract is the bottom-tier attachment text extractor: it imports nothing of ours",
 	"vfs":          "vfs is a bottom-tier package: standard library only",
 }
 
@@ -51,6 +52,9 @@ var why = map[string]string{
 // standard library).
 var onlyLibs = map[string][]string{
 	"mimepart": {"github.com/emersion/go-message"},
+	// The sandbox (x/sys: Landlock, seccomp, prlimit; x/net/bpf: the
+	// seccomp filter), HTML text (x/net/html), code pages (x/text).
+	"extract": {"golang.org/x/sys", "golang.org/x/net", "golang.org/x/text"},
 }
 
 // thirdParty confines libraries to the packages that own them.

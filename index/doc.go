@@ -2,7 +2,9 @@
 
 // Package index is sealmail's full-text index: it extracts searchable text
 // from raw messages (MIME parts, charsets, encoded headers, nested messages,
-// attachment names and text-like attachments), keeps a Bluge index of it
+// attachment names, text-like attachments, and through an [Extractor] the
+// text of documents: PDF, Office, OpenDocument, RTF, archives, TNEF), keeps
+// a Bluge index of it
 // together with the envelope senders and recipients, and answers queries in
 // the language of package [query].
 //
@@ -24,7 +26,21 @@
 // Xapian term generator; Han and kana characters are one word each, so a
 // Japanese or Chinese word is found as a phrase of its characters. There is
 // no stemming. Attachment text is indexed without positions: a phrase there
-// matches when all its words occur.
+// matches when all its words occur. attachment: searches attachment names
+// and text, filename: names only.
+//
+// # Attachments
+//
+// With Options.Extractor set, every attachment (or inline part) that
+// [extract.Detect] names a document is handed to it, and its text is
+// indexed as attachment text. One that it could not extract, or not
+// fully, gets flag:unextracted and flag:unextracted-REASON (timeout, cpu,
+// memory, limit, encrypted, malformed, crash, unavailable, output; see
+// [extract.Reason]); indexing goes on. A [Hit] lists the message's
+// attachments with their reason and whether each matched the query: its
+// name has all the words of a bare, attachment: or filename: term, or its
+// text does (by a per-attachment Bloom filter: about 1% false positives
+// for texts of thousands of words, none missed).
 //
 // Dates: a message is dated by its Date header, else by the time it was
 // received. after:D is inclusive of day D, before:D exclusive, days in UTC
@@ -34,14 +50,16 @@
 //
 //   - Extraction never fails or panics: an undecodable part is indexed as far
 //     as possible and the document gets flag:decode-error; a message over
-//     [MaxTextBytes], [MaxDepth] or [MaxParts] gets flag:truncated.
+//     [MaxTextBytes], [MaxDepth] or [MaxParts] gets flag:truncated, as does
+//     one whose attachment hit the extractor's text bound.
 //   - Add is durable when it returns nil; re-adding an ID replaces it.
 //   - Logs never contain message content or addresses.
 //
 // # Concurrency
 //
 // All methods of [Index] may be called concurrently. Add extracts text on
-// Options.Workers goroutines that it starts and waits for before returning;
+// Options.Workers goroutines that it starts and waits for before returning
+// (they call the Extractor, so at most Workers extractions run at once);
 // writes are serialised. Searches read a consistent snapshot. One process at
 // a time may open an index directory (an flock on dir/LOCK).
 package index

@@ -3,13 +3,13 @@
 package index
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/net/html"
-
+	"github.com/sealmail/sealmail/extract"
 	"github.com/sealmail/sealmail/mimepart"
 )
 
@@ -29,7 +29,30 @@ const (
 const (
 	FlagDecodeError = "decode-error" // a part or header could not be fully decoded
 	FlagTruncated   = "truncated"    // an extraction bound was hit
+	// FlagUnextracted marks a message with an attachment whose text could
+	// not be extracted, or not all of it. Each reason is a flag too:
+	// "unextracted-" and the [extract.Reason] ("unextracted-timeout").
+	FlagUnextracted = "unextracted"
 )
+
+// Extractor returns the text of an attachment that index does not read
+// itself: PDF, Office and OpenDocument files, RTF, archives, TNEF. The
+// reader service gives index an [extract.Sandbox]; tests may use an
+// [extract.Local]. Extract must not fail: it reports what it could not do
+// in Result.Reason. It is called concurrently from Add's workers.
+type Extractor interface {
+	Extract(ctx context.Context, in extract.Input) extract.Result
+}
+
+// Attachment is one attachment or named part of a message.
+type Attachment struct {
+	Name   string         // file name; empty for an unnamed part
+	Type   string         // declared content type
+	Reason extract.Reason // why its text is not (all) indexed; "" if it is, or it has none
+	// textStart and textEnd locate its text in Extracted.AttachText
+	// (nested attachments lie inside their parent's range).
+	textStart, textEnd int
+}
 
 // Extracted is the searchable text and facts of one message.
 type Extracted struct {
@@ -42,9 +65,10 @@ type Extracted struct {
 	MessageID string    // without angle brackets
 	Date      time.Time // header Date; zero if missing or unreadable
 
-	Body          string   // text of inline text parts and nested messages
-	AttachNames   []string // file names of attachments and named parts
-	AttachText    string   // text of text-like attachments
+	Body          string       // text of inline text parts and nested messages
+	AttachNames   []string     // file names of attachments and named parts
+	AttachText    string       // text of text-like attachments and of extracted documents
+	Attachments   []Attachment // attachments and named parts, in message order
 	HasAttachment bool
 
 	DecodeError bool
@@ -60,14 +84,30 @@ func (e *Extracted) Flags() []string {
 	if e.Truncated {
 		f = append(f, FlagTruncated)
 	}
+	seen := map[extract.Reason]bool{}
+	for _, a := range e.Attachments {
+		if a.Reason != "" && !seen[a.Reason] {
+			if len(seen) == 0 {
+				f = append(f, FlagUnextracted)
+			}
+			seen[a.Reason] = true
+			f = append(f, FlagUnextracted+"-"+string(a.Reason))
+		}
+	}
 	return f
 }
 
 // Extract parses a raw RFC 5322 message leniently and returns its text. It
 // never fails: whatever cannot be read is skipped and flagged. Work is linear
 // in len(raw) and bounded by [MaxTextBytes], [MaxDepth] and [MaxParts].
-func Extract(raw []byte) (x *Extracted) {
-	w := &walker{x: &Extracted{}}
+func Extract(raw []byte) *Extracted {
+	return extractWith(context.Background(), raw, nil)
+}
+
+// extractWith is Extract that hands the attachments index does not read
+// itself to ext (nil: none).
+func extractWith(ctx context.Context, raw []byte, ext Extractor) (x *Extracted) {
+	w := &walker{x: &Extracted{}, ctx: ctx, ext: ext}
 	defer func() {
 		// Belt and braces: a bug in the walker must not stop indexing. The
 		// document is kept with what was extracted and flagged.
@@ -103,6 +143,8 @@ func (w *walker) extract(raw []byte) *Extracted {
 
 type walker struct {
 	x    *Extracted
+	ctx  context.Context
+	ext  Extractor
 	used int
 	body strings.Builder
 	att  strings.Builder
@@ -230,6 +272,22 @@ func (w *walker) entity(p *mimepart.Part, inAttach bool, def string) {
 	if isAttach {
 		w.x.HasAttachment = true
 	}
+	ai := -1 // this part's entry in Attachments
+	attachment := func() int {
+		if ai < 0 {
+			w.x.Attachments = append(w.x.Attachments, Attachment{Name: name, Type: ct, textStart: w.att.Len()})
+			ai = len(w.x.Attachments) - 1
+		}
+		return ai
+	}
+	defer func() {
+		if ai >= 0 {
+			w.x.Attachments[ai].textEnd = w.att.Len()
+		}
+	}()
+	if name != "" || isAttach {
+		attachment()
+	}
 	// RFC 2045 §6.4: an unknown encoding makes the body opaque; index the
 	// raw bytes anyway (they are often plain text) and flag it.
 	data, ok := mimepart.DecodeTransfer(h.Get("content-transfer-encoding"), p.Body())
@@ -263,6 +321,20 @@ func (w *walker) entity(p *mimepart.Part, inAttach bool, def string) {
 			kind = "text/html"
 		}
 		w.text(target, inAttach, kind, params["charset"], data)
+	default:
+		// A document index does not read itself (PDF, Office, archives…):
+		// the Extractor's, if it reads the format. Its text is attachment
+		// text even when the part is inline.
+		if w.ext == nil || extract.Detect(data, ct, name) == "" {
+			return
+		}
+		i := attachment()
+		r := w.ext.Extract(w.ctx, extract.Input{Data: data, ContentType: ct, Name: name})
+		w.x.Attachments[i].Reason = r.Reason
+		if r.Truncated {
+			w.x.Truncated = true
+		}
+		w.add(&w.att, r.Text)
 	}
 }
 
@@ -279,60 +351,9 @@ func (w *walker) text(target *strings.Builder, inAttach bool, kind, charset stri
 	s, ok := mimepart.DecodeCharset(charset, data)
 	w.ok(ok)
 	if kind == "text/html" {
-		s = htmlText(s)
+		s = extract.HTMLText(s)
 	}
 	w.add(target, s)
-}
-
-// inlineTags are HTML elements that do not separate words.
-var inlineTags = map[string]bool{
-	"a": true, "b": true, "i": true, "u": true, "em": true, "strong": true, "span": true, "font": true,
-	"small": true, "big": true, "sub": true, "sup": true, "abbr": true, "code": true, "tt": true,
-	"s": true, "strike": true, "mark": true, "q": true, "cite": true, "o:p": true, "wbr": true,
-}
-
-// htmlText returns the readable text of an HTML document: text nodes with
-// entities decoded, block elements turned into line breaks, without markup,
-// scripts or styles. Inline elements do not split words ("wo<b>rd</b>").
-func htmlText(s string) string {
-	z := html.NewTokenizer(strings.NewReader(s))
-	var b strings.Builder
-	b.Grow(len(s) / 2)
-	skip := ""
-	sep := func() {
-		if n := b.Len(); n > 0 && !strings.HasSuffix(b.String()[n-1:], "\n") {
-			b.WriteByte('\n')
-		}
-	}
-	for {
-		switch z.Next() {
-		case html.ErrorToken:
-			return b.String()
-		case html.TextToken:
-			if skip == "" {
-				b.Write(z.Text())
-			}
-		case html.StartTagToken, html.SelfClosingTagToken:
-			name, _ := z.TagName()
-			switch string(name) {
-			case "script", "style", "template", "title", "head":
-				if skip == "" {
-					skip = string(name)
-				}
-			default:
-				if !inlineTags[string(name)] {
-					sep()
-				}
-			}
-		case html.EndTagToken:
-			name, _ := z.TagName()
-			if skip != "" && string(name) == skip {
-				skip = ""
-			} else if skip == "" && !inlineTags[string(name)] {
-				sep()
-			}
-		}
-	}
 }
 
 func cleanMessageID(s string) string {

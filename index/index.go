@@ -40,6 +40,10 @@ type Options struct {
 	// LockTimeout is how long Open waits for another process that has the
 	// index open; 0 does not wait.
 	LockTimeout time.Duration
+	// Extractor reads the attachments index does not read itself (PDF,
+	// Office, archives, …); nil indexes only their names. It is called on
+	// the Workers goroutines, which bounds its concurrency.
+	Extractor Extractor
 }
 
 // DefaultLimit is the page size of a search whose Limit is 0; MaxLimit caps
@@ -54,6 +58,8 @@ const (
 type Index struct {
 	log     *slog.Logger
 	workers int
+	ext     Extractor // nil, or timed wrapping Options.Extractor
+	stats   extractStats
 
 	mu     sync.RWMutex // guards w and closed; held for reading by every operation
 	wmu    sync.Mutex   // serialises batches
@@ -89,6 +95,9 @@ type Hit struct {
 	From, Subject string
 	Size          int64
 	HasAttachment bool
+	// Attachments lists the message's attachments and named parts, each
+	// with whether its name or text matched a word of the query.
+	Attachments []HitAttachment
 }
 
 // Result is a page of hits and the total number of matches.
@@ -127,7 +136,11 @@ func Open(dir string, opts Options) (*Index, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	return &Index{log: log, workers: workers, w: w, lock: lock}, nil
+	x := &Index{log: log, workers: workers, w: w, lock: lock}
+	if opts.Extractor != nil {
+		x.ext = &timed{Extractor: opts.Extractor, stats: &x.stats}
+	}
+	return x, nil
 }
 
 // Close closes the index. It is idempotent; later calls return nil.
@@ -191,7 +204,7 @@ func (x *Index) Add(ctx context.Context, docs []Doc) (err error) {
 		wg.Go(func() {
 			for i := range next {
 				d := &docs[i]
-				ex := Extract(d.Raw)
+				ex := extractWith(ctx, d.Raw, x.ext)
 				if ex.DecodeError || ex.Truncated {
 					x.log.Debug("index: partial extraction", "id", d.ID, "flags", ex.Flags())
 				}
@@ -211,6 +224,9 @@ feed:
 	}
 	close(next)
 	wg.Wait()
+	if cerr == nil {
+		cerr = ctx.Err() // an extraction cut short by ctx: not a document to keep
+	}
 	if cerr != nil {
 		return fmt.Errorf("index: add %d docs: %w", len(docs), cerr)
 	}
@@ -300,6 +316,7 @@ func (x *Index) Search(ctx context.Context, q string, opts SearchOptions) (*Resu
 	}
 	req := bluge.NewTopNSearch(limit, bq).SetFrom(max(opts.Offset, 0)).SortBy(order).SetScore("none")
 	req.AddAggregation("count", aggregations.CountMatches())
+	terms := attachmentTerms(q)
 	it, err := r.Search(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("index: search: %w", err)
@@ -313,7 +330,7 @@ func (x *Index) Search(ctx context.Context, q string, opts SearchOptions) (*Resu
 		if m == nil {
 			break
 		}
-		h, err := hitOf(m)
+		h, err := hitOf(m, terms)
 		if err != nil {
 			return nil, err
 		}
@@ -323,7 +340,7 @@ func (x *Index) Search(ctx context.Context, q string, opts SearchOptions) (*Resu
 	return res, nil
 }
 
-func hitOf(m *search.DocumentMatch) (Hit, error) {
+func hitOf(m *search.DocumentMatch, terms []queryTerm) (Hit, error) {
 	var h Hit
 	var perr error
 	err := m.VisitStoredFields(func(field string, value []byte) bool {
@@ -341,6 +358,8 @@ func hitOf(m *search.DocumentMatch) (Hit, error) {
 			h.Size = int64(n)
 		case fHas:
 			h.HasAttachment = true
+		case fAttachments:
+			h.Attachments, perr = hitAttachments(value, terms)
 		}
 		return perr == nil
 	})

@@ -285,6 +285,9 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 		date = maxDate
 	}
 	doc.AddField(envelopesField(d))
+	if len(x.Attachments) > 0 {
+		doc.AddField(attachmentsField(x))
+	}
 	doc.AddField(bluge.NewDateTimeField(fDate, date).StoreValue())
 	doc.AddField(bluge.NewKeywordField(fSort, sortKey(date, d.ID)).Sortable())
 	doc.AddField(bluge.NewNumericField(fSize, float64(len(d.Raw))).StoreValue())

@@ -28,7 +28,11 @@ func newSearchCommand(g *globalOptions) *cobra.Command {
   subject: body: attachment: filename: message-id:
   after:YYYY-MM-DD (inclusive)  before:YYYY-MM-DD (exclusive)  has:attachment
   larger:10M  smaller:500K
+  flag:unextracted      an attachment whose text could not be extracted (fully);
+                        flag:unextracted-timeout, -memory, -encrypted, -malformed, …
   bare words (ANDed), "quoted phrases", AND OR NOT, -term, ( )
+  (bare words and attachment: also search the text of PDF, Word, Excel, OOXML,
+  OpenDocument, RTF, ZIP and winmail.dat attachments where the index extracts it)
 
 Examples:
   sealmail search 'from:@contoso.com subject:invoice after:2025-01-01'

@@ -69,6 +69,9 @@ type exitCodeError struct {
 func (e exitCodeError) Error() string { return e.err.Error() }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == extractChildArg {
+		return runExtractChild(stdin, stdout)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Who runs this command, for the audit log of an archive it opens
