@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/blugelabs/bluge"
+	bindex "github.com/blugelabs/bluge/index"
 	"github.com/blugelabs/bluge/search"
 	"github.com/blugelabs/bluge/search/aggregations"
 
@@ -121,7 +122,7 @@ func Open(dir string, opts Options) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
 	}
-	cfg := bluge.DefaultConfig(dir)
+	cfg := bluge.DefaultConfigWithDirectory(func() bindex.Directory { return newDirectory(dir) })
 	cfg.DefaultSearchAnalyzer = textAnalyzer
 	w, err := bluge.OpenWriter(cfg)
 	if err != nil {
