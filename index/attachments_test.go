@@ -186,10 +186,11 @@ func TestUnextracted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A small unpacked bound, so that the bomb stops well within the
-	// timeout even under the race detector.
-	sb, err := extract.NewSandbox(extract.Options{Command: []string{exe, "extract-child"}, Timeout: 2 * time.Second,
-		Limits: extract.Limits{MaxUnpackedBytes: 16 << 20}})
+	// A tiny unpacked bound, so that the bomb stops at its limit long before
+	// the timeout even on a loaded machine under the race detector, while
+	// huge.pdf keeps pdftotext busy for well over the timeout (about 20 s).
+	sb, err := extract.NewSandbox(extract.Options{Command: []string{exe, "extract-child"}, Timeout: 6 * time.Second,
+		Limits: extract.Limits{MaxUnpackedBytes: 1 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
