@@ -212,7 +212,7 @@ func TestPowerLoss(t *testing.T) {
 
 // fastTempDir is a temporary directory in memory (/dev/shm) when there is
 // one: CrashFS models durability itself, so the real fsyncs of the catalog
-// and the index only cost time.
+// only cost time.
 func fastTempDir(t *testing.T) string {
 	dir, err := os.MkdirTemp("/dev/shm", "sealmail-crash-")
 	if err != nil {
@@ -288,7 +288,7 @@ func powerLossRun(t *testing.T, base, template string, ident *age.X25519Identity
 		return 0, fmt.Sprintf("copy template: %v", err)
 	}
 	cfs, err := vfstest.New(dir, vfstest.Options{CrashAt: p.n, CrashAfter: p.after, TornWrites: p.torn,
-		External: []string{"catalog.db"}, Ignore: []string{"index"}})
+		External: []string{"catalog.db"}})
 	if err != nil {
 		return 0, err.Error()
 	}
@@ -338,7 +338,7 @@ func powerLossRun(t *testing.T, base, template string, ident *age.X25519Identity
 
 	// The power fails again during the start-up repairs (at one of their
 	// first operations, varied with the crash point).
-	rfs, err := vfstest.New(dir, vfstest.Options{CrashAt: 1 + p.n%5, External: []string{"catalog.db"}, Ignore: []string{"index"}})
+	rfs, err := vfstest.New(dir, vfstest.Options{CrashAt: 1 + p.n%5, External: []string{"catalog.db"}})
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -15,21 +15,20 @@ import (
 
 // Status summarises an archive for operators.
 type Status struct {
-	Archive        string    `json:"archive"` // archive id
-	Dir            string    `json:"dir"`
-	Messages       int64     `json:"messages"`
-	Receipts       int64     `json:"receipts"`
-	OriginalBytes  int64     `json:"original_bytes"`
-	StoredBytes    int64     `json:"stored_bytes"`
-	Segments       int       `json:"segments"`
-	Sealed         int       `json:"sealed_segments"`
-	LastID         uint64    `json:"last_id"`
-	Recipients     []string  `json:"recipients"`
-	IndexWatermark uint64    `json:"index_watermark"` // every message up to this id is searchable
-	Daemon         bool      `json:"daemon"`          // answered by a running daemon
-	Listeners      []string  `json:"listeners,omitempty"`
-	Started        time.Time `json:"started,omitzero"`
-	UptimeSeconds  int64     `json:"uptime_seconds,omitempty"`
+	Archive       string    `json:"archive"` // archive id
+	Dir           string    `json:"dir"`
+	Messages      int64     `json:"messages"`
+	Receipts      int64     `json:"receipts"`
+	OriginalBytes int64     `json:"original_bytes"`
+	StoredBytes   int64     `json:"stored_bytes"`
+	Segments      int       `json:"segments"`
+	Sealed        int       `json:"sealed_segments"`
+	LastID        uint64    `json:"last_id"`
+	Recipients    []string  `json:"recipients"`
+	Daemon        bool      `json:"daemon"` // answered by a running daemon
+	Listeners     []string  `json:"listeners,omitempty"`
+	Started       time.Time `json:"started,omitzero"`
+	UptimeSeconds int64     `json:"uptime_seconds,omitempty"`
 	// Warnings are what an operator must act on now (a full disk).
 	Warnings []string `json:"warnings,omitempty"`
 	// JournalGaps are the journaling sources silent beyond their
@@ -49,9 +48,6 @@ func (a *Archive) Status(ctx context.Context) (*Status, error) {
 		Archive: info.ID, Dir: a.dir, Messages: st.Messages, Receipts: st.Receipts,
 		OriginalBytes: st.OriginalBytes, StoredBytes: st.StoredBytes, Segments: st.Segments,
 		Sealed: st.Sealed, LastID: uint64(st.LastID), Recipients: info.Recipients,
-	}
-	if wm, err := a.store.IndexWatermark(); err == nil {
-		s.IndexWatermark = uint64(wm)
 	}
 	s.JournalGaps = a.JournalGaps()
 	// Status holds no content: on a full disk it answers all the same, so
@@ -152,7 +148,7 @@ func (a *Archive) Get(ctx context.Context, id sealmail.MessageID) (*Sealed, erro
 	if de := (*store.DeletedError)(nil); errors.As(err, &de) {
 		err = a.deletedWhy(ctx, de)
 	}
-	f := getCallFields{Op: "get", IDs: []uint64{uint64(id)}}
+	f := getCallFields{Op: "get", IDs: []uint64{uint64(id)}, Via: viaOf(ctx)}
 	if err != nil {
 		f.Error = err.Error()
 	}
