@@ -67,6 +67,9 @@ const (
 	PermErasure Permission = "erasure"
 	// PermPolicy: apply the retention policy (purge what it allows).
 	PermPolicy Permission = "policy"
+	// PermUnlock: give the reader the archive identity (it then indexes
+	// and serves content) or take it away.
+	PermUnlock Permission = "unlock"
 )
 
 // Grant is how far a role holds a permission.
@@ -128,6 +131,7 @@ func Matrix() []MatrixRow {
 		{PermHold, "place and release legal holds", n, n, y, n},
 		{PermErasure, "request erasure", n, n, y, n},
 		{PermPolicy, "apply the retention policy", n, n, y, n},
+		{PermUnlock, "unlock the reader with the archive identity", n, n, y, n},
 	}
 }
 

@@ -83,7 +83,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return replyError(resp)
+		return DecodeError(resp, "daemon")
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return fmt.Errorf("control socket: decode reply: %w", err)
@@ -91,17 +91,18 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	return nil
 }
 
-// replyError rebuilds the *[archive.Error] a daemon sent: its code and
-// fields survive the socket, so errors.Is(err, archive.ErrNotFound) and
-// [archive.AsError] work as on an archive opened directly. An internal
-// error's message says that it happened in the daemon.
-func replyError(resp *http.Response) error {
+// DecodeError rebuilds the *[archive.Error] a server (the daemon, or the
+// reader, as named by who) sent: its code and fields survive the socket, so
+// errors.Is(err, archive.ErrNotFound) and [archive.AsError] work as on an
+// archive opened directly. An internal error's message says where it
+// happened.
+func DecodeError(resp *http.Response, who string) error {
 	var b ErrorBody
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&b); err != nil || b.Error == nil || b.Error.Code == "" {
-		return &archive.Error{Code: archive.CodeInternal, Message: fmt.Sprintf("daemon: HTTP %d without an error body", resp.StatusCode)}
+		return &archive.Error{Code: archive.CodeInternal, Message: fmt.Sprintf("%s: HTTP %d without an error body", who, resp.StatusCode)}
 	}
 	if b.Error.Code == archive.CodeInternal {
-		b.Error.Message = "daemon: " + b.Error.Message
+		b.Error.Message = who + ": " + b.Error.Message
 	}
 	return b.Error
 }

@@ -138,7 +138,13 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 
 // Listen creates a local socket at path, mode 0600 (the control socket, or
 // the reader's), replacing a stale socket left by a process that died.
-func Listen(path string) (net.Listener, error) {
+func Listen(path string) (net.Listener, error) { return ListenMode(path, 0o600) }
+
+// ListenMode is [Listen] with the socket file's mode: 0660 lets a service
+// user of the socket's group connect (the control socket's second socket
+// for the reader, control.socket); peer credentials still decide who is
+// served.
+func ListenMode(path string, mode os.FileMode) (net.Listener, error) {
 	if c, err := net.Dial("unix", path); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("socket %s: another process is serving it", path)
@@ -150,7 +156,7 @@ func Listen(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("socket %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := os.Chmod(path, mode); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("socket %s: %w", path, err)
 	}
@@ -562,9 +568,11 @@ type ErrorBody struct {
 	Error *archive.Error `json:"error"`
 }
 
-// statusOf maps an error code to its HTTP status.
-func statusOf(c archive.Code) int {
+// StatusOf maps an error code to its HTTP status.
+func StatusOf(c archive.Code) int {
 	switch c {
+	case archive.CodeLocked:
+		return http.StatusServiceUnavailable
 	case archive.CodeInvalid:
 		return http.StatusBadRequest
 	case archive.CodeNotFound:
@@ -583,9 +591,15 @@ func (s *Server) badRequest(w http.ResponseWriter, msg string) {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, e *archive.Error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(statusOf(e.Code))
-	if err := json.NewEncoder(w).Encode(ErrorBody{Error: e}); err != nil {
+	if err := WriteError(w, e); err != nil {
 		s.log.Warn("control socket: write error reply", "err", err)
 	}
+}
+
+// WriteError answers e as an [ErrorBody] with the HTTP status of its code:
+// the error replies of the control socket and of the reader's socket.
+func WriteError(w http.ResponseWriter, e *archive.Error) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(StatusOf(e.Code))
+	return json.NewEncoder(w).Encode(ErrorBody{Error: e})
 }

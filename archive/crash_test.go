@@ -253,13 +253,12 @@ func checkAcked(ctx context.Context, a *Archive, l *ledger, ident *age.X25519Ide
 		case l.deleted[id]:
 			return fmt.Sprintf("message %d: its deletion was acknowledged, but it reads back", id)
 		}
-		r := s.Records[0]
-		p, err := store.OpenPayload(r.Payload, r.PlainOffset, r.PlainLen, ident)
+		original, _, err := s.DecryptRecord(0, []age.Identity{ident})
 		if err != nil {
 			return fmt.Sprintf("acknowledged message %d: %v", id, err)
 		}
-		if !bytes.Equal(p.Original, want) {
-			return fmt.Sprintf("acknowledged message %d reads back %d bytes that differ from the %d acknowledged", id, len(p.Original), len(want))
+		if !bytes.Equal(original, want) {
+			return fmt.Sprintf("acknowledged message %d reads back %d bytes that differ from the %d acknowledged", id, len(original), len(want))
 		}
 	}
 	return ""

@@ -60,14 +60,18 @@ func (m *Message) Envelopes() []sealmail.Envelope {
 // none of the identities is one of the archive's.
 func (m *Sealed) DecryptRecord(i int, ids []age.Identity) (original []byte, r Receipt, err error) {
 	rec := m.Records[i]
-	p, err := store.OpenPayload(rec.Payload, rec.PlainOffset, rec.PlainLen, ids...)
-	if store.IsNoIdentityMatch(err) {
-		return nil, Receipt{}, fmt.Errorf("message %d record %d: %w", m.ID, i+1, ErrNoIdentityMatch)
-	}
+	v, err := ParseRecord(rec.Record)
 	if err != nil {
 		return nil, Receipt{}, fmt.Errorf("message %d record %d: %w", m.ID, i+1, err)
 	}
-	return p.Original, Receipt{Envelope: p.Header.Envelope, Report: p.Report}, nil
+	if !v.Names(rec.Entry, sealmail.MessageID(m.ID), rec.Kind) {
+		return nil, Receipt{}, fmt.Errorf("message %d record %d: entry %d is not its %s entry: %w", m.ID, i+1, rec.Entry, rec.Kind, store.ErrCorrupt)
+	}
+	o, err := v.Decrypt(ids)
+	if err != nil {
+		return nil, Receipt{}, fmt.Errorf("message %d record %d: %w", m.ID, i+1, err)
+	}
+	return o.Entry(rec.Entry)
 }
 
 // Decrypt decrypts every record of m (see [Sealed.DecryptRecord]).

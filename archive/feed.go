@@ -60,6 +60,9 @@ const (
 	FeedLive    = "live"
 	FeedDeleted = "deleted"
 	FeedAbsent  = "absent" // never committed, or dropped by recovery
+	// FeedUnreadable: the receiver cannot read the message's records (a
+	// damaged segment): Error says why; `sealmail verify` says more.
+	FeedUnreadable = "unreadable"
 )
 
 // FeedMessage is a message as the catalog holds it now.
@@ -73,6 +76,7 @@ type FeedMessage struct {
 	// Records are the message's receipts (the message entry first), each
 	// the record that holds it and its index in that record.
 	Records []RecordRef `json:"records,omitempty"`
+	Error   string      `json:"error,omitempty"` // why it is unreadable
 }
 
 // RecordRef names one entry of a stored record: the record's SHA-256 (hex,
@@ -138,13 +142,8 @@ func (a *Archive) Feed(ctx context.Context, after uint64, limit int) (*FeedPage,
 		var recs []FeedRecord
 		n := 0
 		if ok && !seen[id] {
-			m, rs, err := a.feedMessage(id, cache, haveRec)
-			if err != nil {
-				ferr = fmt.Errorf("feed: message %d: %w", id, err)
-				return false
-			}
-			msg, recs = m, rs
-			for _, r := range rs {
+			msg, recs = a.feedMessage(id, cache, haveRec)
+			for _, r := range recs {
 				n += len(r.Raw)
 			}
 		}
@@ -194,16 +193,17 @@ func ingestedMessage(line []byte) (uint64, bool, error) {
 
 // feedMessage returns message id as the catalog holds it now and those of
 // its records not in have (which the page carries already).
-func (a *Archive) feedMessage(id uint64, cache store.RecordCache, have map[string]bool) (*FeedMessage, []FeedRecord, error) {
+func (a *Archive) feedMessage(id uint64, cache store.RecordCache, have map[string]bool) (*FeedMessage, []FeedRecord) {
 	info, recs, err := a.store.RecordsCached(sealmail.MessageID(id), cache)
 	var de *store.DeletedError
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return &FeedMessage{ID: id, State: FeedAbsent}, nil, nil
+		return &FeedMessage{ID: id, State: FeedAbsent}, nil
 	case errors.As(err, &de):
-		return &FeedMessage{ID: id, State: FeedDeleted}, nil, nil
+		return &FeedMessage{ID: id, State: FeedDeleted}, nil
 	case err != nil:
-		return nil, nil, err
+		a.log.Error("feed: a message's records cannot be read", "id", id, "err", err)
+		return &FeedMessage{ID: id, State: FeedUnreadable, Error: err.Error()}, nil
 	}
 	m := &FeedMessage{ID: id, State: FeedLive, Received: info.Received, Receipts: info.Receipts,
 		RetainUntil: retention(info.RetainUntil, info.Forever)}
@@ -218,7 +218,7 @@ func (a *Archive) feedMessage(id uint64, cache store.RecordCache, have map[strin
 			out = append(out, FeedRecord{SHA256: h, Raw: r.Raw})
 		}
 	}
-	return m, out, nil
+	return m, out
 }
 
 // AuditKey is what the reader pins of the receiver's audit log.

@@ -130,15 +130,14 @@ type Sealed struct {
 	Records  []SealedRecord `json:"records"`
 }
 
-// SealedRecord is one stored entry: its kind, and the age file that holds
-// it with the place of its zstd frame in that file's plaintext (pass all
-// three to store.OpenPayload, as [Sealed.DecryptRecord] does).
+// SealedRecord is one stored entry: its kind, the whole record that holds
+// it (whose SHA-256 its ingest audit entry names) and its index in that
+// record ([Sealed.DecryptRecord] decrypts it).
 type SealedRecord struct {
-	Kind        string `json:"kind"`
-	Payload     []byte `json:"payload"`
-	PlainOffset int64  `json:"plain_offset"`
-	PlainLen    int64  `json:"plain_len"`
-	Digest      []byte `json:"digest"` // keyed digest of the original, from the clear entry
+	Kind   string `json:"kind"`
+	Record []byte `json:"record"`
+	Entry  int    `json:"entry"`
+	Digest []byte `json:"digest"` // keyed digest of the original, from the clear entry
 }
 
 // Get returns the encrypted records of message id: the message record, then
@@ -160,8 +159,7 @@ func (a *Archive) Get(ctx context.Context, id sealmail.MessageID) (*Sealed, erro
 	}
 	out := &Sealed{ID: uint64(id), Received: m.Received, Size: m.Size}
 	for _, r := range recs {
-		out.Records = append(out.Records, SealedRecord{Kind: r.Entry.Kind.String(), Payload: r.Payload,
-			PlainOffset: r.Entry.PlainOffset, PlainLen: r.Entry.PlainLen, Digest: r.Entry.Digest[:]})
+		out.Records = append(out.Records, SealedRecord{Kind: r.Entry.Kind.String(), Record: r.Raw, Entry: r.Location.Entry, Digest: r.Entry.Digest[:]})
 	}
 	return out, nil
 }

@@ -198,7 +198,7 @@ func (l *Lines) firstSeq(n int) (uint64, bool, error) {
 func lineSeq(line []byte) (uint64, error) {
 	rest, ok := bytes.CutPrefix(line, []byte(`{"seq":`))
 	if !ok {
-		return 0, errors.New(`entry line does not start with {"seq":`)
+		return 0, errors.New(`entry line: no {"seq":N at its start`)
 	}
 	end := bytes.IndexByte(rest, ',')
 	if end < 1 {

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/index/query"
 )
