@@ -24,16 +24,6 @@ type archiveAPI interface {
 	Verify(ctx context.Context, external []archive.Checkpoint) (*archive.VerifyReport, error)
 	VerifyAudit(ctx context.Context, external []archive.Checkpoint) (*archive.AuditReport, error)
 	Checkpoint(ctx context.Context) (archive.Checkpoint, error)
-	Search(ctx context.Context, q string, o archive.SearchOptions) (*archive.SearchResult, error)
-	IndexDocs(ctx context.Context, docs []archive.IndexDoc, upTo sealmail.MessageID) error
-	IDs(ctx context.Context, q string) ([]sealmail.MessageID, error)
-	RecordExport(ctx context.Context, r archive.ExportRecord) error
-	Holds(ctx context.Context) ([]archive.HoldInfo, error)
-	CreateHold(ctx context.Context, name, q, reason string) (*archive.HoldInfo, error)
-	ReleaseHold(ctx context.Context, name, reason string) (*archive.HoldInfo, error)
-	Purge(ctx context.Context, o archive.PurgeOptions) (*archive.PurgeReport, error)
-	Erase(ctx context.Context, o archive.EraseOptions) (*archive.EraseReport, error)
-	ApplyPolicy(ctx context.Context, facts []archive.PolicyFacts) ([]archive.PolicyChange, error)
 	Close() error
 }
 
@@ -43,8 +33,8 @@ func connect(ctx context.Context, g *globalOptions) (archiveAPI, error) {
 	return connectMode(ctx, g, true)
 }
 
-// connectMode is connect for commands that must write (reindex) when they
-// open the archive themselves.
+// connectMode is connect for commands that must write when they open the
+// archive themselves.
 func connectMode(ctx context.Context, g *globalOptions, readOnly bool) (archiveAPI, error) {
 	sock := filepath.Join(g.data, api.SocketName)
 	// While a daemon starts, it holds the archive before its socket
