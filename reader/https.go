@@ -24,12 +24,27 @@ import (
 // reader then narrows what the role may see (an auditor's scope, a user's
 // own messages) and refuses content while locked (503).
 func (r *Reader) Register(s *access.Server) {
-	s.Handle("GET "+access.APIVersion+"/search", access.PermSearch, http.HandlerFunc(r.httpSearch))
-	s.Handle("GET "+access.APIVersion+"/messages/{id}/raw", access.PermSearch, http.HandlerFunc(r.httpRaw))
-	s.Handle("GET "+access.APIVersion+"/messages/{id}/envelope", access.PermSearch, http.HandlerFunc(r.httpEnvelope))
-	s.Handle("GET "+access.APIVersion+"/status", access.PermStatus, http.HandlerFunc(r.httpStatus))
-	s.Handle("POST "+access.APIVersion+"/unlock", access.PermUnlock, http.HandlerFunc(r.httpUnlock))
-	s.Handle("POST "+access.APIVersion+"/lock", access.PermUnlock, http.HandlerFunc(r.httpLock))
+	for _, e := range r.endpoints() {
+		s.Handle(e.method+" "+access.APIVersion+e.path, e.perm, e.h)
+	}
+}
+
+// endpoint is one HTTPS endpoint of the reader.
+type endpoint struct {
+	method, path string
+	perm         access.Permission
+	h            http.HandlerFunc
+}
+
+func (r *Reader) endpoints() []endpoint {
+	return []endpoint{
+		{"GET", "/search", access.PermSearch, r.httpSearch},
+		{"GET", "/messages/{id}/raw", access.PermSearch, r.httpRaw},
+		{"GET", "/messages/{id}/envelope", access.PermSearch, r.httpEnvelope},
+		{"GET", "/status", access.PermStatus, r.httpStatus},
+		{"POST", "/unlock", access.PermUnlock, r.httpUnlock},
+		{"POST", "/lock", access.PermUnlock, r.httpLock},
+	}
 }
 
 func httpCaller(req *http.Request) Caller {
