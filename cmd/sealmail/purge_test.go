@@ -75,3 +75,35 @@ func TestPurgeCommand(t *testing.T) {
 		t.Errorf("erase of nothing left: exit %d, want 0:\n%s%s", code, out, errOut)
 	}
 }
+
+// TestHoldOnLaterReceipt: the same message journaled twice, the second
+// time for carol: a hold on carol (who is in no header and only in the
+// second receipt's envelope) covers it, so a purge keeps it, through real
+// receiver and reader processes.
+func TestHoldOnLaterReceipt(t *testing.T) {
+	t.Parallel()
+	dir, identity := initArchive(t)
+	d := startDaemon(t, dir, "--config", writeConfig(t, "[retention.default]\nname = \"short\"\nkeep = \"1d\"\n"))
+	r := startReader(t, dir, "", "--identity", identity)
+	minutes := []byte("From: ceo@example.com\r\nTo: board@example.com\r\nSubject: board minutes\r\n\r\nconfidential\r\n")
+	a := sendMany(t, d.addr, "ceo@example.com", []string{"alice@example.org"}, [][]byte{minutes})[0]
+	b := sendMany(t, d.addr, "ceo@example.com", []string{"bob@example.org"}, [][]byte{[]byte("Subject: lunch\r\n\r\npizza\r\n")})[0]
+	if again := sendMany(t, d.addr, "ceo@example.com", []string{"carol@example.org"}, [][]byte{minutes})[0]; again != a {
+		t.Fatalf("the second copy got id %d, want a receipt of %d", again, a)
+	}
+	r.caughtUp()
+	if out, errOut, code := r.cli("hold", "create", "carol", "--query", "to:carol@example.org", "--reason", "case 12"); code != 0 || !strings.Contains(string(out), "1 messages match") {
+		t.Fatalf("hold create: exit %d: %s%s", code, out, errOut)
+	}
+	future := time.Now().UTC().AddDate(0, 0, 3).Format(time.DateOnly)
+	out, errOut, code := r.cli("purge", "--dry-run", "--as-of", future, "--json")
+	var rep struct {
+		Deleted []uint64       `json:"deleted"`
+		Kept    map[string]int `json:"kept"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil || code != 0 || len(rep.Deleted) != 1 || rep.Deleted[0] != b || rep.Kept["held"] != 1 {
+		t.Fatalf("purge --dry-run --as-of %s: exit %d, %v: %s%s; want only %d, the held one kept", future, code, err, out, errOut, b)
+	}
+	r.stop()
+	d.stop()
+}
