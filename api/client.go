@@ -85,11 +85,16 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	if resp.StatusCode != http.StatusOK {
 		return DecodeError(resp, "daemon")
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxReply)).Decode(out); err != nil {
 		return fmt.Errorf("control socket: decode reply: %w", err)
 	}
 	return nil
 }
+
+// MaxReply bounds what a client reads of one reply: a feed page carries at
+// most 32 MiB of records beyond its first message, and a message at most
+// 1 GiB (base64 in JSON: a third more), whatever a receiver sends.
+const MaxReply = 2 << 30
 
 // DecodeError rebuilds the *[archive.Error] a server (the daemon, or the
 // reader, as named by who) sent: its code and fields survive the socket, so
