@@ -157,7 +157,7 @@ func (a *Archive) verdictListed(ctx context.Context, items []VerdictItem, evalua
 		if err != nil {
 			return nil, nil, err
 		}
-		until, forever := parseRetention(it.RetainUntil)
+		until, forever := ParseRetention(it.RetainUntil)
 		live = append(live, m)
 		decided = append(decided, &store.MessageInfo{ID: m.ID, Receipts: it.Receipts, RetainUntil: until, Forever: forever})
 		if err := ctx.Err(); err != nil {

@@ -98,7 +98,7 @@ func recoverFacts(ctx context.Context, dir string) (store.RecoverOptions, error)
 				}
 				id := sealmail.MessageID(f.ID)
 				o.MaxID = max(o.MaxID, id)
-				until, forever := parseRetention(f.RetainUntil)
+				until, forever := ParseRetention(f.RetainUntil)
 				switch f.Kind {
 				case store.KindMessage.String():
 					o.Retention[id] = store.Retention{Until: until, Forever: forever}
@@ -130,7 +130,7 @@ func recoverFacts(ctx context.Context, dir string) (store.RecoverOptions, error)
 					return err
 				}
 				for _, c := range f.Changed {
-					until, forever := parseRetention(c.To)
+					until, forever := ParseRetention(c.To)
 					o.Retention[sealmail.MessageID(c.ID)] = store.Retention{Until: until, Forever: forever}
 				}
 			case audit.TypePurge, audit.TypeErase:
@@ -221,8 +221,9 @@ func recoverFacts(ctx context.Context, dir string) (store.RecoverOptions, error)
 	return o, nil
 }
 
-// parseRetention is the inverse of retention.
-func parseRetention(s string) (until time.Time, forever bool) {
+// ParseRetention parses a retain-until as [MessageSummary] has it: RFC
+// 3339, "forever", or empty (not decided). It is the inverse of retention.
+func ParseRetention(s string) (until time.Time, forever bool) {
 	if s == "forever" {
 		return time.Time{}, true
 	}

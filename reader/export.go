@@ -261,7 +261,7 @@ type exportFields struct {
 }
 
 // runExport is the job's work.
-func (r *Reader) runExport(ctx context.Context, c Caller, job *Job, q index.Query, any bool) error {
+func (r *Reader) runExport(ctx context.Context, c Caller, job *Job, q index.Query, reachable bool) error {
 	page, err := r.look(ctx, r.Coverage().IndexedSeq, 1)
 	if err != nil {
 		return err
@@ -282,7 +282,7 @@ func (r *Reader) runExport(ctx context.Context, c Caller, job *Job, q index.Quer
 	r.jobs.update(job, func(j *Job) { j.State = JobExporting })
 	x, done := r.index()
 	var matched []index.Stored
-	if any {
+	if reachable {
 		err = x.Each(ctx, q, func(s index.Stored) error { matched = append(matched, s); return nil })
 	}
 	done()

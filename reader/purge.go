@@ -122,7 +122,7 @@ func (r *Reader) Purge(ctx context.Context, c Caller, o PurgeOptions) (*PurgeRep
 	kept := map[string]int{}
 	var items []archive.VerdictItem
 	for _, row := range rows {
-		until, forever := retention(row.RetainUntil)
+		until, forever := archive.ParseRetention(row.RetainUntil)
 		switch ok, _ := policy.Eligible(asOf, until, forever, nil); {
 		case !ok && until.IsZero() && !forever:
 			kept["no retention decided"]++
@@ -267,16 +267,4 @@ func (r *Reader) Erase(ctx context.Context, c Caller, o EraseOptions) (*EraseRep
 	sort.Slice(rep.Refused, func(i, j int) bool { return rep.Refused[i].ID < rep.Refused[j].ID })
 	rep.Coverage = r.Coverage()
 	return rep, nil
-}
-
-// retention parses a retain-until as [archive.MessageSummary] has it.
-func retention(s string) (until time.Time, forever bool) {
-	if s == "forever" {
-		return time.Time{}, true
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return t.UTC(), false
 }

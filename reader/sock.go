@@ -213,15 +213,8 @@ func (s *Socket) holds(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, hs, err)
 }
 
-// HoldBody asks for a hold to be created or released.
-type HoldBody struct {
-	Name   string `json:"name,omitempty"`
-	Query  string `json:"query,omitempty"`
-	Reason string `json:"reason"`
-}
-
 func (s *Socket) createHold(w http.ResponseWriter, r *http.Request) {
-	var b HoldBody
+	var b api.HoldBody
 	if !s.decode(w, r, &b) {
 		return
 	}
@@ -230,7 +223,7 @@ func (s *Socket) createHold(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Socket) releaseHold(w http.ResponseWriter, r *http.Request) {
-	var b HoldBody
+	var b api.HoldBody
 	if !s.decode(w, r, &b) {
 		return
 	}
@@ -388,13 +381,13 @@ func (c *Client) Holds(ctx context.Context) (*HoldsReport, error) {
 // CreateHold is [Reader.CreateHold] through the socket.
 func (c *Client) CreateHold(ctx context.Context, name, q, reason string) (*HoldReport, error) {
 	var rep HoldReport
-	return &rep, c.do(ctx, http.MethodPost, "/v1/holds", HoldBody{Name: name, Query: q, Reason: reason}, &rep)
+	return &rep, c.do(ctx, http.MethodPost, "/v1/holds", api.HoldBody{Name: name, Query: q, Reason: reason}, &rep)
 }
 
 // ReleaseHold is [Reader.ReleaseHold] through the socket.
 func (c *Client) ReleaseHold(ctx context.Context, name, reason string) (*HoldReport, error) {
 	var rep HoldReport
-	return &rep, c.do(ctx, http.MethodPost, "/v1/holds/"+url.PathEscape(name)+"/release", HoldBody{Reason: reason}, &rep)
+	return &rep, c.do(ctx, http.MethodPost, "/v1/holds/"+url.PathEscape(name)+"/release", api.HoldBody{Reason: reason}, &rep)
 }
 
 // Purge is [Reader.Purge] through the socket.

@@ -33,7 +33,7 @@ func (r *Reader) Run(ctx context.Context) error {
 		if ids := r.identities(); ids == nil {
 			wait = time.Minute
 		} else {
-			n, full, err := r.step(ctx, ids)
+			full, err := r.step(ctx, ids)
 			switch {
 			case err != nil && ctx.Err() == nil:
 				r.setSeenErr(err)
@@ -46,7 +46,6 @@ func (r *Reader) Run(ctx context.Context) error {
 				continue // behind: the next page at once
 			default:
 				backoff = time.Second
-				_ = n
 			}
 		}
 		select {
@@ -86,27 +85,25 @@ type pending struct {
 	refs []index.Record // receipt order: the message entry first
 }
 
-// step indexes one feed page. It returns the lines it took and whether
-// the page was full (the reader is behind).
-func (r *Reader) step(ctx context.Context, ids []age.Identity) (int, bool, error) {
+// step indexes one feed page. It returns whether the page was full (the
+// reader is behind).
+func (r *Reader) step(ctx context.Context, ids []age.Identity) (bool, error) {
 	r.tailMu.Lock()
 	defer r.tailMu.Unlock()
 	page, err := r.look(ctx, r.cur.Seq, r.opts.PageLines)
 	if err != nil {
-		return 0, false, err
+		return false, err
 	}
 	if len(page.Lines) == 0 {
-		return 0, false, r.evaluateHolds(ctx)
+		return false, r.evaluateHolds(ctx)
 	}
-	x, done := r.index()
-	defer done()
 	chain, err := r.chain()
 	if err != nil {
-		return 0, false, err
+		return false, err
 	}
 	if r.cur.Seq == 0 {
 		if err := chain.Genesis(page.Genesis); err != nil {
-			return 0, false, err
+			return false, err
 		}
 	}
 	// Every line first: nothing of a page is used unless all of it
@@ -118,7 +115,7 @@ func (r *Reader) step(ctx context.Context, ids []age.Identity) (int, bool, error
 	for _, line := range page.Lines {
 		e, err := chain.Next(line)
 		if err != nil {
-			return 0, false, err
+			return false, err
 		}
 		if e.Hold != "" {
 			holdsChanged = true
@@ -142,18 +139,40 @@ func (r *Reader) step(ctx context.Context, ids []age.Identity) (int, bool, error
 			deleted[in.ID] = true
 		}
 	}
+	if err := r.commit(ctx, page, order, deleted, chain, ids); err != nil {
+		return false, err
+	}
+	if holdsChanged {
+		if err := r.refreshHolds(ctx); err != nil {
+			return false, err
+		}
+	}
+	if err := r.evaluateHolds(ctx); err != nil {
+		return false, err
+	}
+	r.mu.Lock()
+	r.seen.Err = ""
+	r.mu.Unlock()
+	return len(page.Lines) >= r.opts.PageLines, nil
+}
+
+// commit builds the page's documents and writes them with the cursor
+// after the page's last line, in one index batch.
+func (r *Reader) commit(ctx context.Context, page *archive.FeedPage, order []*pending, deleted map[sealmail.MessageID]bool,
+	chain *archive.Chain, ids []age.Identity) error {
+	x, done := r.index()
+	defer done()
 	docs, gone, err := r.build(ctx, x, page, order, deleted, ids)
 	if err != nil {
-		return 0, false, err
+		return err
 	}
 	next := r.cur
 	next.Seq, next.Hash = chain.Seq, chain.Head.String()
 	for _, d := range docs {
 		next.LastID = max(next.LastID, uint64(d.ID))
 	}
-	next.Holds = r.cur.Holds
 	if err := x.Apply(ctx, index.Batch{Docs: docs, Delete: gone, State: r.stateBytes(next)}); err != nil {
-		return 0, false, err
+		return err
 	}
 	r.cur = next
 	r.publish()
@@ -162,18 +181,7 @@ func (r *Reader) step(ctx context.Context, ids []age.Identity) (int, bool, error
 		r.docs = n
 		r.mu.Unlock()
 	}
-	if holdsChanged {
-		if err := r.refreshHolds(ctx); err != nil {
-			return len(page.Lines), false, err
-		}
-	}
-	if err := r.evaluateHolds(ctx); err != nil {
-		return len(page.Lines), false, err
-	}
-	r.mu.Lock()
-	r.seen.Err = ""
-	r.mu.Unlock()
-	return len(page.Lines), len(page.Lines) >= r.opts.PageLines, nil
+	return nil
 }
 
 // chain returns the verified chain as far as the cursor.

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -173,12 +172,8 @@ func runAccess(ctx context.Context, g *globalOptions, o *accessOptions, errOut i
 	if cfg.Reader.Listen == "" {
 		cfg.Reader.Listen = "127.0.0.1:8443"
 	}
-	if errs := cfg.Validate(); len(errs) > 0 {
-		var b strings.Builder
-		for _, e := range errs {
-			fmt.Fprintf(&b, "\n  %v", e)
-		}
-		return usageError{fmt.Errorf("invalid configuration:%s", b.String())}
+	if err := cfg.validated(); err != nil {
+		return err
 	}
 	log := newLogger(g, cfg)
 	var ids []age.Identity

@@ -124,12 +124,8 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 	if cfg.SMTP.Listen == "" {
 		cfg.SMTP.Listen = "0.0.0.0:25"
 	}
-	if errs := cfg.Validate(); len(errs) > 0 {
-		var b strings.Builder
-		for _, e := range errs {
-			fmt.Fprintf(&b, "\n  %v", e)
-		}
-		return usageError{fmt.Errorf("invalid configuration:%s", b.String())}
+	if err := cfg.validated(); err != nil {
+		return err
 	}
 	log := newLogger(g, cfg)
 	warnInsecure(log, cfg, os.Getuid(), os.Getenv("INVOCATION_ID") != "")

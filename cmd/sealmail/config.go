@@ -299,6 +299,19 @@ func (c *Config) Validate() []error {
 	return errs
 }
 
+// validated returns Validate's problems as one usage error, or nil.
+func (c *Config) validated() error {
+	errs := c.Validate()
+	if len(errs) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, e := range errs {
+		fmt.Fprintf(&b, "\n  %v", e)
+	}
+	return usageError{fmt.Errorf("invalid configuration:%s", b.String())}
+}
+
 // maxMessageSize is the largest smtp.max_message_size allowed.
 const maxMessageSize = archive.MaxMessageBytes / 2
 
