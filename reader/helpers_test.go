@@ -22,7 +22,7 @@ import (
 // rig is a receiver (an archive served on a real control socket) and a
 // reader attached to it through that socket, both in this process.
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	a     *archive.Archive
 	rcv   *api.Client
@@ -44,7 +44,7 @@ func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 // newRig makes the receiver (with opts; its clock and the reader's are
 // clk) and opens a reader with the identity unless locked. It does not
 // start the reader's tail: call run, or step by hand.
-func newRig(t *testing.T, opts archive.Options, locked bool) *rig {
+func newRig(t testing.TB, opts archive.Options, locked bool) *rig {
 	t.Helper()
 	g := &rig{t: t, clk: &clock{t: time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)}}
 	g.id, _ = age.GenerateX25519Identity()
