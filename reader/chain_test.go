@@ -177,3 +177,44 @@ func TestPinPowerLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestJobFilePowerLoss: a job's job.json is written whole or not at all,
+// whatever operation the power is cut at: afterwards the jobs open, and a
+// job that was running is marked interrupted.
+func TestJobFilePowerLoss(t *testing.T) {
+	t.Parallel()
+	for n := 1; ; n++ {
+		crashed := false
+		for _, after := range []bool{false, true} {
+			dir := filepath.Join(t.TempDir(), "exports")
+			if err := os.MkdirAll(filepath.Join(dir, "0123456789abcdef"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			cfs, err := vfstest.New(filepath.Dir(dir), vfstest.Options{CrashAt: n, CrashAfter: after})
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := &jobs{fs: cfs, dir: dir}
+			_ = j.save(&Job{ID: "0123456789abcdef", State: JobExporting, Query: "*", Format: "eml"})
+			if c, _ := cfs.Crashed(); c {
+				crashed = true
+			}
+			if err := cfs.Restore(); err != nil {
+				t.Fatal(err)
+			}
+			var again jobs
+			if err := again.open(nil, dir); err != nil {
+				t.Fatalf("crash at %d (after %v): %v", n, after, err)
+			}
+			if job, ok := again.get("0123456789abcdef"); ok && job.State != JobInterrupted {
+				t.Fatalf("crash at %d (after %v): a running job reopened as %q", n, after, job.State)
+			}
+		}
+		if !crashed {
+			if n < 3 {
+				t.Fatalf("writing job.json took only %d operations", n-1)
+			}
+			return
+		}
+	}
+}

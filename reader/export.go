@@ -103,8 +103,8 @@ var jobIDRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
 // open reads the jobs in dir; those that were running are interrupted.
 func (j *jobs) open(fsys vfs.FS, dir string) error {
-	j.fs, j.dir, j.m = fsys, dir, map[string]*Job{}
-	if err := fsys.MkdirAll(dir, 0o700); err != nil {
+	j.fs, j.dir, j.m = vfs.Or(fsys), dir, map[string]*Job{}
+	if err := j.fs.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("reader: export jobs: %w", err)
 	}
 	des, err := os.ReadDir(dir)
