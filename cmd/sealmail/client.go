@@ -30,12 +30,6 @@ type archiveAPI interface {
 // connect talks to the daemon serving g.data, or opens the archive directly
 // (read-only) when no daemon runs.
 func connect(ctx context.Context, g *globalOptions) (archiveAPI, error) {
-	return connectMode(ctx, g, true)
-}
-
-// connectMode is connect for commands that must write when they open the
-// archive themselves.
-func connectMode(ctx context.Context, g *globalOptions, readOnly bool) (archiveAPI, error) {
 	sock := filepath.Join(g.data, api.SocketName)
 	// While a daemon starts, it holds the archive before its socket
 	// answers: try both for a while.
@@ -48,7 +42,7 @@ func connectMode(ctx context.Context, g *globalOptions, readOnly bool) (archiveA
 		if !errors.Is(err, api.ErrNoDaemon) {
 			return nil, err
 		}
-		a, err := archive.Open(g.data, archive.Options{Logger: newLogger(g, nil), ReadOnly: readOnly, LockTimeout: 300 * time.Millisecond})
+		a, err := archive.Open(g.data, archive.Options{Logger: newLogger(g, nil), ReadOnly: true, LockTimeout: 300 * time.Millisecond})
 		if !errors.Is(err, archive.ErrLocked) {
 			return a, err
 		}
