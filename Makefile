@@ -2,8 +2,8 @@
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
-DATA     ?= ./var
 SMTP     ?= 127.0.0.1:2525
+HTTPS    ?= 127.0.0.1:8443
 FUZZTIME ?= 30s
 
 .PHONY: build run test test-short crash bench fuzz lint clean deb screenshots
@@ -11,14 +11,11 @@ FUZZTIME ?= 30s
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/sealmail ./cmd/sealmail
 
-# A development archive under ./var with a generated key: NOT for production
-# (the identity that decrypts the archive lies next to it).
+# A development archive and reader under ./var with a generated key and first
+# users: NOT for production (the identity lies next to the archive; the
+# passwords are printed). The receiver and the reader run until Ctrl-C.
 run: build
-	@if [ ! -f $(DATA)/archive.json ]; then \
-		echo "make run: creating a DEVELOPMENT archive in $(DATA) (identity in $(DATA)/identity.txt; not for production)"; \
-		./bin/sealmail init --data $(DATA); \
-	fi
-	./bin/sealmail serve --data $(DATA) --smtp $(SMTP)
+	SMTP=$(SMTP) HTTPS=$(HTTPS) ./scripts/run.sh
 
 # The CI gate: the lint, then every test with the race detector.
 test: lint

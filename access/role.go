@@ -70,6 +70,9 @@ const (
 	// PermApprove: four eyes: request destructive acts, list the requests,
 	// approve or deny another officer's ([FourEyes]).
 	PermApprove Permission = "approve"
+	// PermUnlock: give the reader the archive identity (it then indexes
+	// and serves content) or take it away.
+	PermUnlock Permission = "unlock"
 )
 
 // Grant is how far a role holds a permission.
@@ -132,6 +135,7 @@ func Matrix() []MatrixRow {
 		{PermErasure, "request erasure", n, n, y, n},
 		{PermPolicy, "apply the retention policy", n, n, y, n},
 		{PermApprove, "four eyes: request destructive acts, list requests, approve or deny another officer's", n, n, y, n},
+		{PermUnlock, "unlock the reader with the archive identity", n, n, y, n},
 	}
 }
 

@@ -27,6 +27,8 @@ func TestRoleGrants(t *testing.T) {
 		{RoleOfficer, PermErasure, GrantAll},
 		{RoleOfficer, PermPolicy, GrantAll},
 		{RoleOfficer, PermUsers, GrantNone},
+		{RoleOfficer, PermUnlock, GrantAll},
+		{RoleAdmin, PermUnlock, GrantNone},
 		{RoleUser, PermSearch, GrantOwn},
 		{RoleUser, PermExport, GrantNone},
 		{RoleUser, PermSession, GrantAll},

@@ -77,16 +77,10 @@ func TestTypedErrorsCrossTheSocket(t *testing.T) {
 	}{
 		{
 			name:   "query syntax",
-			remote: func() error { _, err := c.Search(ctx, "from:(", archive.SearchOptions{}); return err },
-			local:  func() error { _, err := a.Search(ctx, "from:(", archive.SearchOptions{}); return err },
+			remote: func() error { _, err := c.CreateHold(ctx, "q", "from:(", "case"); return err },
+			local:  func() error { _, err := a.CreateHold(ctx, "q", "from:(", "case"); return err },
 			code:   archive.CodeInvalid,
 			fields: map[string]any{"offset": float64(5)},
-		},
-		{
-			name:   "query syntax in ids",
-			remote: func() error { _, err := c.IDs(ctx, "subject:(a OR"); return err },
-			local:  func() error { _, err := a.IDs(ctx, "subject:(a OR"); return err },
-			code:   archive.CodeInvalid,
 		},
 		{
 			name:   "hold name taken",
@@ -104,8 +98,8 @@ func TestTypedErrorsCrossTheSocket(t *testing.T) {
 		},
 		{
 			name:   "erase without reason",
-			remote: func() error { _, err := c.Erase(ctx, archive.EraseOptions{Query: "*"}); return err },
-			local:  func() error { _, err := a.Erase(ctx, archive.EraseOptions{Query: "*"}); return err },
+			remote: func() error { _, err := c.ExecuteErase(ctx, archive.EraseVerdict{Query: "*"}); return err },
+			local:  func() error { _, err := a.ExecuteErase(ctx, archive.EraseVerdict{Query: "*"}); return err },
 			code:   archive.CodeInvalid,
 		},
 	} {
@@ -152,10 +146,8 @@ func TestDeletedErrorCrossesTheSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.IndexDocs(ctx, []archive.IndexDoc{{ID: id, Raw: raw, Received: env.Received}}, id); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := c.Erase(ctx, archive.EraseOptions{Query: "subject:x", Reason: "Art. 17 test", OverrideRetention: true})
+	rep, err := c.ExecuteErase(ctx, archive.EraseVerdict{Query: "subject:x", Reason: "Art. 17 test", OverrideRetention: true,
+		Delete: []archive.VerdictItem{{ID: uint64(id), Receipts: 1}}})
 	if err != nil || len(rep.Erased) != 1 || rep.Erased[0] != uint64(id) {
 		t.Fatalf("Erase = %+v, %v; want message %d erased", rep, err, id)
 	}

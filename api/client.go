@@ -74,31 +74,40 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	if err != nil {
 		return err
 	}
+	if who, _ := ctx.Value(onBehalfKey{}).(string); who != "" {
+		req.Header.Set(OnBehalfOfHeader, who)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return replyError(resp)
+		return DecodeError(resp, "daemon")
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxReply)).Decode(out); err != nil {
 		return fmt.Errorf("control socket: decode reply: %w", err)
 	}
 	return nil
 }
 
-// replyError rebuilds the *[archive.Error] a daemon sent: its code and
-// fields survive the socket, so errors.Is(err, archive.ErrNotFound) and
-// [archive.AsError] work as on an archive opened directly. An internal
-// error's message says that it happened in the daemon.
-func replyError(resp *http.Response) error {
+// MaxReply bounds what a client reads of one reply: a feed page carries at
+// most 32 MiB of records beyond its first message, and a message at most
+// 1 GiB (base64 in JSON: a third more), whatever a receiver sends.
+const MaxReply = 2 << 30
+
+// DecodeError rebuilds the *[archive.Error] a server (the daemon, or the
+// reader, as named by who) sent: its code and fields survive the socket, so
+// errors.Is(err, archive.ErrNotFound) and [archive.AsError] work as on an
+// archive opened directly. An internal error's message says where it
+// happened.
+func DecodeError(resp *http.Response, who string) error {
 	var b ErrorBody
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&b); err != nil || b.Error == nil || b.Error.Code == "" {
-		return &archive.Error{Code: archive.CodeInternal, Message: fmt.Sprintf("daemon: HTTP %d without an error body", resp.StatusCode)}
+		return &archive.Error{Code: archive.CodeInternal, Message: fmt.Sprintf("%s: HTTP %d without an error body", who, resp.StatusCode)}
 	}
 	if b.Error.Code == archive.CodeInternal {
-		b.Error.Message = "daemon: " + b.Error.Message
+		b.Error.Message = who + ": " + b.Error.Message
 	}
 	return b.Error
 }
@@ -176,38 +185,43 @@ func (c *Client) Checkpoint(ctx context.Context) (archive.Checkpoint, error) {
 	return cps[0], nil
 }
 
-// Search is [archive.Archive.Search] through the daemon.
-func (c *Client) Search(ctx context.Context, q string, o archive.SearchOptions) (*archive.SearchResult, error) {
-	v := url.Values{"q": {q}}
-	if o.Limit > 0 {
-		v.Set("limit", strconv.Itoa(o.Limit))
+// Feed is [archive.Archive.Feed] through the daemon.
+func (c *Client) Feed(ctx context.Context, after uint64, limit int) (*archive.FeedPage, error) {
+	q := url.Values{"after": {strconv.FormatUint(after, 10)}}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
 	}
-	if o.Offset > 0 {
-		v.Set("offset", strconv.Itoa(o.Offset))
-	}
-	if o.Oldest {
-		v.Set("oldest", "1")
-	}
-	var res archive.SearchResult
-	return &res, c.call(ctx, "/v1/search", v, &res)
+	var p archive.FeedPage
+	return &p, c.call(ctx, "/v1/feed", q, &p)
 }
 
-// IndexDocs is [archive.Archive.IndexDocs] through the daemon.
-func (c *Client) IndexDocs(ctx context.Context, docs []archive.IndexDoc, upTo sealmail.MessageID) error {
-	var out struct{}
-	return c.do(ctx, http.MethodPost, "/v1/index", nil, IndexBody{Docs: docs, UpTo: upTo}, &out)
+// AuditKey is [archive.Archive.AuditKey] through the daemon.
+func (c *Client) AuditKey(ctx context.Context) (archive.AuditKey, error) {
+	var k archive.AuditKey
+	return k, c.call(ctx, "/v1/audit/key", nil, &k)
 }
 
-// IDs is [archive.Archive.IDs] through the daemon.
-func (c *Client) IDs(ctx context.Context, q string) ([]sealmail.MessageID, error) {
-	var ids []sealmail.MessageID
-	return ids, c.call(ctx, "/v1/ids", url.Values{"q": {q}}, &ids)
+// RecordEvent is [archive.Archive.RecordEvent] through the daemon: fields
+// is marshalled to a JSON object.
+func (c *Client) RecordEvent(ctx context.Context, typ string, fields any) (uint64, error) {
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return 0, err
+	}
+	var r EventReply
+	return r.Seq, c.do(ctx, http.MethodPost, "/v1/audit/events", nil, EventBody{Type: typ, Fields: b}, &r)
 }
 
-// RecordExport is [archive.Archive.RecordExport] through the daemon.
-func (c *Client) RecordExport(ctx context.Context, r archive.ExportRecord) error {
-	var out struct{}
-	return c.do(ctx, http.MethodPost, "/v1/audit/export", nil, r, &out)
+// AddHoldMembers is [archive.Archive.AddHoldMembers] through the daemon.
+func (c *Client) AddHoldMembers(ctx context.Context, name string, ids []sealmail.MessageID, through uint64) ([]sealmail.MessageID, error) {
+	var r MembersReply
+	return r.IDs, c.do(ctx, http.MethodPost, "/v1/holds/"+url.PathEscape(name)+"/members", nil, MembersBody{Add: ids, Through: through}, &r)
+}
+
+// HoldMembers is [archive.Archive.HoldMembers] through the daemon.
+func (c *Client) HoldMembers(ctx context.Context, name string) ([]sealmail.MessageID, error) {
+	var r MembersReply
+	return r.IDs, c.call(ctx, "/v1/holds/"+url.PathEscape(name)+"/members", nil, &r)
 }
 
 // Holds is [archive.Archive.Holds] through the daemon.
@@ -228,16 +242,16 @@ func (c *Client) ReleaseHold(ctx context.Context, name, reason string) (*archive
 	return &h, c.do(ctx, http.MethodPost, "/v1/holds/"+url.PathEscape(name)+"/release", nil, HoldBody{Reason: reason}, &h)
 }
 
-// Purge is [archive.Archive.Purge] through the daemon.
-func (c *Client) Purge(ctx context.Context, o archive.PurgeOptions) (*archive.PurgeReport, error) {
+// ExecutePurge is [archive.Archive.ExecutePurge] through the daemon.
+func (c *Client) ExecutePurge(ctx context.Context, v archive.PurgeVerdict) (*archive.PurgeReport, error) {
 	var rep archive.PurgeReport
-	return &rep, c.do(ctx, http.MethodPost, "/v1/purge", nil, o, &rep)
+	return &rep, c.do(ctx, http.MethodPost, "/v1/purge", nil, v, &rep)
 }
 
-// Erase is [archive.Archive.Erase] through the daemon.
-func (c *Client) Erase(ctx context.Context, o archive.EraseOptions) (*archive.EraseReport, error) {
+// ExecuteErase is [archive.Archive.ExecuteErase] through the daemon.
+func (c *Client) ExecuteErase(ctx context.Context, v archive.EraseVerdict) (*archive.EraseReport, error) {
 	var rep archive.EraseReport
-	return &rep, c.do(ctx, http.MethodPost, "/v1/erase", nil, o, &rep)
+	return &rep, c.do(ctx, http.MethodPost, "/v1/erase", nil, v, &rep)
 }
 
 // ApplyPolicy is [archive.Archive.ApplyPolicy] through the daemon.
@@ -246,9 +260,15 @@ func (c *Client) ApplyPolicy(ctx context.Context, facts []archive.PolicyFacts) (
 	return ch, c.do(ctx, http.MethodPost, "/v1/policy/apply", nil, facts, &ch)
 }
 
-// The client serves the CLI's operations that decrypt on its side.
-var (
-	_ archive.ReindexSource = (*Client)(nil)
-	_ archive.PolicySource  = (*Client)(nil)
-	_ archive.ExportSource  = (*Client)(nil)
-)
+// The client serves the operations that decrypt on its side.
+var _ archive.PolicySource = (*Client)(nil)
+
+type onBehalfKey struct{}
+
+// OnBehalfOf returns a context whose calls through a [Client] name who
+// they are for (a person signed in to the reader service: "alice
+// (officer)"). The daemon accepts it only from a service peer and audits
+// the call as that person's.
+func OnBehalfOf(ctx context.Context, who string) context.Context {
+	return context.WithValue(ctx, onBehalfKey{}, who)
+}

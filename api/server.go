@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -31,9 +33,11 @@ const SocketName = "control.sock"
 // Options configures a Server. The zero value is safe.
 type Options struct {
 	Logger *slog.Logger
-	// AllowUIDs are the peer user ids served besides root. Nil means the
-	// daemon's own uid.
-	AllowUIDs []uint32
+	// ServiceUIDs are the service users (the reader service's,
+	// control.allow_users) served besides root and the daemon's own user:
+	// they may use the reader's endpoints only, and they (and the daemon's
+	// own user) may name the person they act for ([OnBehalfOf]).
+	ServiceUIDs []uint32
 	// Pprof serves Go runtime profiles under /debug/pprof/ (each request
 	// audited). Off: 404.
 	Pprof bool
@@ -58,6 +62,7 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	http *http.Server
+	self uint32 // the daemon's uid
 
 	mu       sync.Mutex
 	refusals map[uint32]*refusalCount // by peer uid
@@ -81,29 +86,31 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.AllowUIDs == nil {
-		opts.AllowUIDs = []uint32{uint32(os.Getuid())}
-	}
-	s := &Server{a: a, opts: opts, log: opts.Logger, refusals: make(map[uint32]*refusalCount)}
+	s := &Server{a: a, opts: opts, log: opts.Logger, refusals: make(map[uint32]*refusalCount), self: uint32(os.Getuid())}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", s.status)
-	mux.HandleFunc("GET /v1/messages", s.list)
-	mux.HandleFunc("GET /v1/messages/{id}", s.get)
-	mux.HandleFunc("GET /v1/search", s.search)
-	mux.HandleFunc("POST /v1/index", s.indexDocs)
-	mux.HandleFunc("GET /v1/ids", s.ids)
-	mux.HandleFunc("POST /v1/audit/export", s.recordExport)
-	mux.HandleFunc("GET /v1/holds", s.holds)
-	mux.HandleFunc("POST /v1/holds", s.createHold)
-	mux.HandleFunc("POST /v1/holds/{name}/release", s.releaseHold)
-	mux.HandleFunc("POST /v1/purge", s.purge)
-	mux.HandleFunc("POST /v1/erase", s.erase)
-	mux.HandleFunc("POST /v1/policy/apply", s.applyPolicy)
-	mux.HandleFunc("POST /v1/verify", s.verify)
-	mux.HandleFunc("POST /v1/audit/verify", s.verifyAudit)
-	mux.HandleFunc("POST /v1/audit/checkpoint", s.checkpoint)
-	mux.HandleFunc("POST /v1/import", s.importMessage)
-	mux.HandleFunc("POST /v1/import/record", s.recordImport)
+	// What the reader service needs: its peers may use these.
+	reader := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, h) }
+	// The rest: root and the daemon's own user only.
+	own := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.notService(h)) }
+	reader("GET /v1/status", s.status)
+	reader("GET /v1/messages", s.list)
+	reader("GET /v1/messages/{id}", s.get)
+	reader("GET /v1/feed", s.feed)
+	reader("GET /v1/audit/key", s.auditKey)
+	reader("POST /v1/audit/events", s.recordEvent)
+	reader("GET /v1/holds", s.holds)
+	reader("POST /v1/holds", s.createHold)
+	reader("POST /v1/holds/{name}/release", s.releaseHold)
+	reader("GET /v1/holds/{name}/members", s.holdMembers)
+	reader("POST /v1/holds/{name}/members", s.addHoldMembers)
+	reader("POST /v1/purge", s.purge)
+	reader("POST /v1/erase", s.erase)
+	reader("POST /v1/policy/apply", s.applyPolicy)
+	own("POST /v1/verify", s.verify)
+	own("POST /v1/audit/verify", s.verifyAudit)
+	own("POST /v1/audit/checkpoint", s.checkpoint)
+	own("POST /v1/import", s.importMessage)
+	own("POST /v1/import/record", s.recordImport)
 	// Go runtime profiles, for diagnosing a slow daemon (serve --pprof):
 	// curl --unix-socket DIR/control.sock http://sealmail/debug/pprof/profile?seconds=10
 	// A heap profile shows memory that held message content: audited.
@@ -118,7 +125,7 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 		MaxHeaderBytes:    maxHeaderBytes,
 		Handler:           s.checkPeer(mux),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			if p, err := peerOf(c); err == nil {
+			if p, err := PeerOf(c); err == nil {
 				ctx = context.WithValue(ctx, peerKey{}, p)
 				return archive.WithActor(ctx, p.String())
 			}
@@ -129,23 +136,29 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 	return s
 }
 
-// Listen creates the control socket at path, mode 0600, replacing a stale
-// socket left by a daemon that died.
-func Listen(path string) (net.Listener, error) {
+// Listen creates a local socket at path, mode 0600 (the control socket, or
+// the reader's), replacing a stale socket left by a process that died.
+func Listen(path string) (net.Listener, error) { return ListenMode(path, 0o600) }
+
+// ListenMode is [Listen] with the socket file's mode: 0660 lets a service
+// user of the socket's group connect (the control socket's second socket
+// for the reader, control.socket); peer credentials still decide who is
+// served.
+func ListenMode(path string, mode os.FileMode) (net.Listener, error) {
 	if c, err := net.Dial("unix", path); err == nil {
 		c.Close()
-		return nil, fmt.Errorf("control socket %s: another daemon is serving this archive", path)
+		return nil, fmt.Errorf("socket %s: another process is serving it", path)
 	}
 	os.Remove(path)
 	old := unix.Umask(0o177)
 	l, err := net.Listen("unix", path)
 	unix.Umask(old)
 	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
+		return nil, fmt.Errorf("socket %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := os.Chmod(path, mode); err != nil {
 		l.Close()
-		return nil, fmt.Errorf("control socket: %w", err)
+		return nil, fmt.Errorf("socket %s: %w", path, err)
 	}
 	return l, nil
 }
@@ -171,7 +184,9 @@ func (p Peer) String() string {
 	return fmt.Sprintf("socket:%s(uid %d, pid %d)", name, p.UID, p.PID)
 }
 
-func peerOf(c net.Conn) (Peer, error) {
+// PeerOf returns the credentials of a Unix socket connection's peer
+// (SO_PEERCRED), as the kernel recorded them when it connected.
+func PeerOf(c net.Conn) (Peer, error) {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return Peer{}, errors.New("not a unix socket")
@@ -193,17 +208,66 @@ func peerOf(c net.Conn) (Peer, error) {
 	return Peer{UID: cred.Uid, GID: cred.Gid, PID: cred.Pid}, nil
 }
 
+// OnBehalfOfHeader names the person a service peer acts for.
+const OnBehalfOfHeader = "Sealmail-On-Behalf-Of"
+
+// service reports whether p is a service peer: a configured service user,
+// or the daemon's own user (on a developer machine both processes share a
+// uid).
+func (s *Server) service(p Peer) bool {
+	return p.UID == s.self || slices.Contains(s.opts.ServiceUIDs, p.UID)
+}
+
 func (s *Server) checkPeer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := r.Context().Value(peerKey{}).(Peer)
-		if !ok || (p.UID != 0 && !slices.Contains(s.opts.AllowUIDs, p.UID)) {
+		if !ok || (p.UID != 0 && !s.service(p)) {
 			s.log.Warn("control socket: refused peer", "uid", p.UID, "pid", p.PID)
 			s.auditRefusal(r, p, ok)
-			s.writeError(w, &archive.Error{Code: archive.CodePermission, Message: "permission denied: run as root or as the daemon's user"})
+			s.writeError(w, &archive.Error{Code: archive.CodePermission, Message: "permission denied: run as root, as the daemon's user or as a configured service user (control.allow_users)"})
+			return
+		}
+		if who := r.Header.Get(OnBehalfOfHeader); who != "" {
+			if !s.service(p) {
+				s.writeError(w, &archive.Error{Code: archive.CodePermission, Message: "only a service user may act on behalf of someone (" + OnBehalfOfHeader + ")"})
+				return
+			}
+			if err := checkPerson(who); err != nil {
+				s.badRequest(w, err.Error())
+				return
+			}
+			ctx := archive.WithVia(archive.WithActor(r.Context(), who), p.String())
+			r = r.WithContext(ctx)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// notService refuses configured service users: they may use the reader's
+// endpoints only.
+func (s *Server) notService(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := r.Context().Value(peerKey{}).(Peer)
+		if p.UID != 0 && p.UID != s.self {
+			s.writeError(w, &archive.Error{Code: archive.CodePermission, Message: "permission denied: a service user may use the reader's endpoints only"})
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// checkPerson accepts the name of a person an audit entry names as actor:
+// at most 200 bytes of printable UTF-8 (audit's actor rule, with room).
+func checkPerson(who string) error {
+	if len(who) > 200 || !utf8.ValidString(who) {
+		return fmt.Errorf("%s: want at most 200 bytes of UTF-8", OnBehalfOfHeader)
+	}
+	for _, c := range who {
+		if !unicode.IsPrint(c) {
+			return fmt.Errorf("%s: control characters", OnBehalfOfHeader)
+		}
+	}
+	return nil
 }
 
 // auditRefusal records a refused peer in the audit log: the first refusal
@@ -281,21 +345,49 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, m, err)
 }
 
-func (s *Server) search(w http.ResponseWriter, r *http.Request) {
+func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var o archive.SearchOptions
-	var err error
-	if o.Limit, err = atoiParam(q.Get("limit")); err != nil {
+	var after uint64
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			s.badRequest(w, "after: want an audit sequence number")
+			return
+		}
+		after = n
+	}
+	limit, err := atoiParam(q.Get("limit"))
+	if err != nil {
 		s.badRequest(w, "limit: "+err.Error())
 		return
 	}
-	if o.Offset, err = atoiParam(q.Get("offset")); err != nil {
-		s.badRequest(w, "offset: "+err.Error())
+	p, err := s.a.Feed(r.Context(), after, limit)
+	s.reply(w, p, err)
+}
+
+func (s *Server) auditKey(w http.ResponseWriter, r *http.Request) {
+	s.reply(w, s.a.AuditKey(), nil)
+}
+
+// EventBody is one audit event of the reader service.
+type EventBody struct {
+	Type   string          `json:"type"`
+	Fields json.RawMessage `json:"fields"`
+}
+
+// EventReply names the audit entry an event became.
+type EventReply struct {
+	Seq uint64 `json:"seq"`
+}
+
+func (s *Server) recordEvent(w http.ResponseWriter, r *http.Request) {
+	var b EventBody
+	if err := json.NewDecoder(io.LimitReader(r.Body, archive.MaxEventFields+4096)).Decode(&b); err != nil {
+		s.badRequest(w, "body: "+err.Error())
 		return
 	}
-	o.Oldest = q.Get("oldest") == "1"
-	res, err := s.a.Search(r.Context(), q.Get("q"), o)
-	s.reply(w, res, err)
+	seq, err := s.a.RecordEvent(r.Context(), b.Type, b.Fields)
+	s.reply(w, EventReply{Seq: seq}, err)
 }
 
 func atoiParam(v string) (int, error) {
@@ -309,37 +401,23 @@ func atoiParam(v string) (int, error) {
 	return n, nil
 }
 
-func (s *Server) ids(w http.ResponseWriter, r *http.Request) {
-	ids, err := s.a.IDs(r.Context(), r.URL.Query().Get("q"))
-	s.reply(w, ids, err)
-}
-
-func (s *Server) recordExport(w http.ResponseWriter, r *http.Request) {
-	var rec archive.ExportRecord
-	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<20)).Decode(&rec); err != nil {
-		s.badRequest(w, "body: "+err.Error())
-		return
-	}
-	s.reply(w, struct{}{}, s.a.RecordExport(r.Context(), rec))
-}
-
 func (s *Server) purge(w http.ResponseWriter, r *http.Request) {
-	var o archive.PurgeOptions
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&o); err != nil {
+	var v archive.PurgeVerdict
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<20)).Decode(&v); err != nil {
 		s.badRequest(w, "body: "+err.Error())
 		return
 	}
-	rep, err := s.a.Purge(r.Context(), o)
+	rep, err := s.a.ExecutePurge(r.Context(), v)
 	s.reply(w, rep, err)
 }
 
 func (s *Server) erase(w http.ResponseWriter, r *http.Request) {
-	var o archive.EraseOptions
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&o); err != nil {
+	var v archive.EraseVerdict
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<20)).Decode(&v); err != nil {
 		s.badRequest(w, "body: "+err.Error())
 		return
 	}
-	rep, err := s.a.Erase(r.Context(), o)
+	rep, err := s.a.ExecuteErase(r.Context(), v)
 	s.reply(w, rep, err)
 }
 
@@ -385,20 +463,35 @@ func (s *Server) releaseHold(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, h, err)
 }
 
-// IndexBody carries documents that the CLI decrypted for reindexing.
-type IndexBody struct {
-	Docs []archive.IndexDoc `json:"docs"`
-	UpTo sealmail.MessageID `json:"up_to"`
+// MembersBody adds members to a hold, as the reader evaluated it through
+// audit entry Through.
+type MembersBody struct {
+	Add     []sealmail.MessageID `json:"add"`
+	Through uint64               `json:"through"`
 }
 
-func (s *Server) indexDocs(w http.ResponseWriter, r *http.Request) {
-	var b IndexBody
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<30)).Decode(&b); err != nil {
+// MembersReply lists a hold's members: those a post recorded newly, or
+// all of them.
+type MembersReply struct {
+	IDs []sealmail.MessageID `json:"ids"`
+}
+
+func (s *Server) addHoldMembers(w http.ResponseWriter, r *http.Request) {
+	var b MembersBody
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&b); err != nil {
 		s.badRequest(w, "body: "+err.Error())
 		return
 	}
-	err := s.a.IndexDocs(r.Context(), b.Docs, b.UpTo)
-	s.reply(w, struct{}{}, err)
+	added, err := s.a.AddHoldMembers(r.Context(), r.PathValue("name"), b.Add, b.Through)
+	if added == nil {
+		added = []sealmail.MessageID{}
+	}
+	s.reply(w, MembersReply{IDs: added}, err)
+}
+
+func (s *Server) holdMembers(w http.ResponseWriter, r *http.Request) {
+	ids, err := s.a.HoldMembers(r.Context(), r.PathValue("name"))
+	s.reply(w, MembersReply{IDs: ids}, err)
 }
 
 // checkpointsBody carries external checkpoints in their text form.
@@ -475,9 +568,11 @@ type ErrorBody struct {
 	Error *archive.Error `json:"error"`
 }
 
-// statusOf maps an error code to its HTTP status.
-func statusOf(c archive.Code) int {
+// StatusOf maps an error code to its HTTP status.
+func StatusOf(c archive.Code) int {
 	switch c {
+	case archive.CodeLocked:
+		return http.StatusServiceUnavailable
 	case archive.CodeInvalid:
 		return http.StatusBadRequest
 	case archive.CodeNotFound:
@@ -496,9 +591,15 @@ func (s *Server) badRequest(w http.ResponseWriter, msg string) {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, e *archive.Error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(statusOf(e.Code))
-	if err := json.NewEncoder(w).Encode(ErrorBody{Error: e}); err != nil {
+	if err := WriteError(w, e); err != nil {
 		s.log.Warn("control socket: write error reply", "err", err)
 	}
+}
+
+// WriteError answers e as an [ErrorBody] with the HTTP status of its code:
+// the error replies of the control socket and of the reader's socket.
+func WriteError(w http.ResponseWriter, e *archive.Error) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(StatusOf(e.Code))
+	return json.NewEncoder(w).Encode(ErrorBody{Error: e})
 }

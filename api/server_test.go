@@ -5,6 +5,7 @@ package api
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/archive"
 	"github.com/sealmail/sealmail/audit"
 )
@@ -107,57 +109,138 @@ func TestPprofBehindFlag(t *testing.T) {
 	}
 }
 
+// otherUID is the uid of the peer asOther sends as.
+func otherUID() uint32 {
+	if os.Getuid() == 0 {
+		return 65534
+	}
+	return uint32(os.Getuid())
+}
+
+// asOther returns a function that sends a raw HTTP/1.0 request to sock as
+// otherUID and returns the reply: as nobody (through the system python3)
+// when the test runs as root, else as the test's own user.
+func asOther(t *testing.T, sock string) func(req string) string {
+	t.Helper()
+	if os.Getuid() != 0 {
+		return func(req string) string {
+			c, err := net.Dial("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, req)
+			b, _ := io.ReadAll(c)
+			return string(b)
+		}
+	}
+	// The system python3: a pyenv shim under /root is not executable by
+	// nobody.
+	py, err := exec.LookPath("/usr/bin/python3")
+	if err != nil {
+		py, err = exec.LookPath("python3")
+	}
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("python3 missing (.ci/run installs it)")
+		}
+		t.Skip("python3 missing")
+	}
+	os.Chmod(sock, 0o666)
+	return func(req string) string {
+		cmd := exec.Command(py, "-c", `import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode())
+b=b""
+while True:
+    d=s.recv(65536)
+    if not d: break
+    b+=d
+sys.stdout.write(b.decode())`, sock, req)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("request as nobody: %v: %s", err, out)
+		}
+		return string(out)
+	}
+}
+
 // TestRefusedPeerAudited: a peer that is not allowed gets 403 and an audit
 // entry; a burst of refusals gives one entry.
 func TestRefusedPeerAudited(t *testing.T) {
 	t.Parallel()
-	opts := Options{}
-	var request func()
-	if os.Getuid() != 0 {
-		// Not root: allow some other uid only, so that we are refused.
-		opts.AllowUIDs = []uint32{uint32(os.Getuid()) + 1}
-	}
-	_, dir, sock := serveTest(t, opts, nil)
-	if os.Getuid() == 0 {
-		// Root is always allowed: be someone else, through python3 as
-		// nobody (uid 65534).
-		// The system python3: a pyenv shim under /root is not
-		// executable by nobody.
-		py, err := exec.LookPath("/usr/bin/python3")
-		if err != nil {
-			py, err = exec.LookPath("python3")
-		}
-		if err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatal("python3 missing (.ci/run installs it)")
-			}
-			t.Skip("python3 missing")
-		}
-		os.Chmod(sock, 0o666)
-		request = func() {
-			cmd := exec.Command(py, "-c", `import socket,sys
-s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall(b"GET /v1/status HTTP/1.0\r\nHost: x\r\n\r\n"); print(s.recv(100).decode())`, sock)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-			out, err := cmd.CombinedOutput()
-			if err != nil || !strings.Contains(string(out), "403") {
-				t.Fatalf("request as nobody: %v: %s", err, out)
-			}
-		}
-	} else {
-		request = func() {
-			if code, _ := get(t, sock, "/v1/status"); code != http.StatusForbidden {
-				t.Fatalf("GET /v1/status as a refused peer = %d, want 403", code)
-			}
-		}
-	}
+	// The daemon runs as some other uid than every peer here.
+	_, dir, sock := serveTest(t, Options{}, func(s *Server) { s.self = 4242 })
+	request := asOther(t, sock)
 	for range 3 {
-		request()
+		if out := request("GET /v1/status HTTP/1.0\r\nHost: x\r\n\r\n"); !strings.Contains(out, " 403 ") {
+			t.Fatalf("GET /v1/status as a refused peer: %.100q, want 403", out)
+		}
 	}
 	es := auditEntries(t, dir, "refused")
 	if len(es) != 1 || es[0].Fields["path"] != "/v1/status" || !strings.HasPrefix(es[0].Actor, "socket:") {
 		t.Fatalf("refusal audit entries = %+v, want one for /v1/status", es)
 	}
+}
+
+// TestServicePeer: a configured service user reaches the reader's
+// endpoints (the feed) and no others, and may name the person it reads for
+// (the read is audited as that person's, via the service); nobody else
+// may name one. No endpoint takes index documents (the old /v1/index).
+func TestServicePeer(t *testing.T) {
+	t.Parallel()
+	a, dir, sock := serveTest(t, Options{ServiceUIDs: []uint32{otherUID()}}, func(s *Server) { s.self = 4242 })
+	ctx := archive.WithActor(context.Background(), "test")
+	env := &sealmail.Envelope{MailFrom: "a@example.com", ClientIP: "192.0.2.1", Received: time.Now()}
+	if _, err := a.Ingest(ctx, env, []byte("Subject: x\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	request := asOther(t, sock)
+	status := func(out string) string {
+		line, _, _ := strings.Cut(out, "\r\n")
+		return line
+	}
+	for _, tc := range []struct{ req, want string }{
+		{"GET /v1/feed?after=0 HTTP/1.0\r\n\r\n", "200"},
+		{"POST /v1/verify HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}", "403"},
+		{"POST /v1/import HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}", "403"},
+		{"POST /v1/index HTTP/1.0\r\nContent-Length: 11\r\n\r\n{\"docs\":[]}", "404"},
+		{"GET /v1/messages/1 HTTP/1.0\r\n" + OnBehalfOfHeader + ": alice (officer)\r\n\r\n", "200"},
+	} {
+		if out := request(tc.req); !strings.Contains(status(out), " "+tc.want+" ") {
+			t.Errorf("service peer: %.40q = %q, want %s", tc.req, status(out), tc.want)
+		}
+	}
+	es := auditEntries(t, dir, "get")
+	if len(es) != 1 || es[0].Actor != "alice (officer)" || !strings.Contains(fmt.Sprint(es[0].Fields["via"]), fmt.Sprintf("uid %d", otherUID())) {
+		t.Errorf("get audit entries = %+v, want one by alice (officer) via the service", es)
+	}
+	if os.Getuid() == 0 {
+		// Root is no service user: it may not name a person.
+		req, _ := http.NewRequest(http.MethodGet, "http://sealmail/v1/messages/1", nil)
+		req.Header.Set(OnBehalfOfHeader, "mallory (officer)")
+		if code := do(t, sock, req); code != http.StatusForbidden {
+			t.Errorf("root naming a person: %d, want 403", code)
+		}
+		// Nor can root index documents: there is no such endpoint.
+		req, _ = http.NewRequest(http.MethodPost, "http://sealmail/v1/index", strings.NewReader(`{"docs":[{"id":1,"raw":"U3ViamVjdDogZm9yZ2Vk"}]}`))
+		if code := do(t, sock, req); code != http.StatusNotFound {
+			t.Errorf("POST /v1/index as root: %d, want 404", code)
+		}
+	}
+}
+
+func do(t *testing.T, sock string, req *http.Request) int {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}, Timeout: 30 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // TestControlSocketTimeouts: a client that sends half a request header is

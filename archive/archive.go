@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/audit"
-	"github.com/sealmail/sealmail/index"
 	"github.com/sealmail/sealmail/policy"
 	"github.com/sealmail/sealmail/store"
 	"github.com/sealmail/sealmail/vfs"
@@ -66,16 +66,12 @@ type Options struct {
 	// ReadOnly opens the store without changing it (no repair, no ingest),
 	// for the CLI when no daemon runs. The audit log still records reads.
 	ReadOnly bool
-	// IndexQueueBytes bounds the raw message bytes held for the indexer
-	// after ingest (beyond it a message is left for reindex); 0 means
-	// 256 MiB. The daemon counts it in its memory budget.
-	IndexQueueBytes int64
 	// JournalExpect lists how often journaling sources are expected to
 	// send; silence beyond it is a journal gap ([Archive.CheckJournalGaps]).
 	JournalExpect []JournalExpectation
 	// FS is the file system the store (unless Store.FS is set) and the
-	// audit log write through; nil means the real one. The index and the
-	// catalog do their own I/O.
+	// audit log write through; nil means the real one. The catalog does its
+	// own I/O.
 	FS vfs.FS
 }
 
@@ -106,16 +102,16 @@ type RetentionPolicy = policy.Policy
 
 // Archive is an open archive.
 type Archive struct {
-	dir     string
-	opts    Options
-	log     *slog.Logger
-	store   *store.Store
-	audit   *audit.Log
-	indexMu sync.Mutex
-	index   *index.Index // opened by idx; nil until then, or when it could not be opened
-	indexer *indexer     // nil when read-only
+	dir   string
+	opts  Options
+	log   *slog.Logger
+	store *store.Store
+	audit *audit.Log
+	lines *audit.Lines // the feed's reader of the audit log
 
-	holdMu    sync.Mutex // serialises changes to the holds
+	// holdMu serialises changes to the holds and their membership with the
+	// deletions that must respect them.
+	holdMu    sync.Mutex
 	closeOnce sync.Once
 	closeErr  error
 
@@ -197,20 +193,20 @@ func Open(dir string, opts Options) (*Archive, error) {
 	if so.CatalogTimeout == 0 {
 		so.CatalogTimeout = opts.LockTimeout
 	}
-	// The hooks run in the store's writer, which takes appends only after
-	// Open has returned: a is set by then.
-	var a *Archive
-	storeHooks(&so, log, opts.Logger, dir, func(cs []store.Committed, add bool) {
-		if a != nil {
-			a.markReceipts(cs, add)
+	if !opts.ReadOnly {
+		if err := removeOldIndex(dir, log, opts.Logger); err != nil {
+			_ = log.Close() // the removal's error is the one to report
+			return nil, err
 		}
-	})
+	}
+	storeHooks(&so, log, opts.Logger, dir)
 	s, err := store.Open(dir, so)
 	if err != nil {
 		_ = log.Close() // the store's error is the one to report
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
-	a = &Archive{dir: dir, opts: opts, retention: retention, log: opts.Logger, store: s, audit: log, started: opts.Now()}
+	a := &Archive{dir: dir, opts: opts, retention: retention, log: opts.Logger, store: s, audit: log,
+		lines: audit.NewLines(auditDir(dir)), started: opts.Now()}
 	// Silence is counted from the start: the daemon knows no earlier
 	// message time per client.
 	a.gaps.last = make([]time.Time, len(opts.JournalExpect))
@@ -218,40 +214,50 @@ func Open(dir string, opts Options) (*Archive, error) {
 	for i := range a.gaps.last {
 		a.gaps.last[i] = a.started
 	}
-	// The index is derived data: if it cannot be opened the archive still
-	// ingests, and search says how to rebuild it. A read-only archive (the
-	// CLI without a daemon) opens it only when a command needs it, so that
-	// a status call never holds it while the daemon starts.
-	if !opts.ReadOnly {
-		x, err := a.idx()
-		if err != nil {
-			a.log.Error("index unavailable: search is off until it is rebuilt (delete DIR/index, run `sealmail reindex --all`)", "err", err)
-		} else if err := a.startIndexer(x); err != nil {
-			_ = a.Close()
-			return nil, err
-		}
-	}
 	return a, nil
+}
+
+// removeOldIndex removes DIR/index, the search index an older version kept
+// in the receiver (it holds plaintext derived from every message; the
+// reader service keeps the index now). The removal is audited first, so
+// that a crash in between repeats it rather than hiding it.
+func removeOldIndex(dir string, log *audit.Log, logger *slog.Logger) error {
+	path := filepath.Join(dir, "index")
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("old search index: %w", err)
+	}
+	var size int64
+	if fi.IsDir() {
+		_ = filepath.WalkDir(path, func(_ string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				if i, err := d.Info(); err == nil {
+					size += i.Size()
+				}
+			}
+			return nil
+		})
+	}
+	if _, err := log.Append(context.Background(), audit.Event{Type: audit.TypeIndexRemove, Actor: "sealmail",
+		Fields: indexRemoveFields{Path: "index", Bytes: size}}); err != nil {
+		return fmt.Errorf("audit the removal of the old search index: %w", err)
+	}
+	if err := os.RemoveAll(path); err != nil {
+		return fmt.Errorf("remove the old search index %s: %w", path, err)
+	}
+	logger.Warn("removed the search index of an older version from the archive directory: the receiver keeps no index; "+
+		"the reader service (`sealmail access`) builds its own", "path", path, "bytes", size)
+	return nil
 }
 
 // Close closes the archive after pending ingests have finished, and the
 // audit log after a final checkpoint. It is idempotent.
 func (a *Archive) Close() error {
 	a.closeOnce.Do(func() {
-		// The indexer first: its last commit raises the watermark in the
-		// store. Ingest has stopped (the SMTP server shuts down first); a
-		// late message is not offered and stays for reindex.
-		if a.indexer != nil {
-			a.indexer.stop()
-		}
 		err := a.store.Close()
-		a.indexMu.Lock()
-		if a.index != nil {
-			if ierr := a.index.Close(); err == nil {
-				err = ierr
-			}
-		}
-		a.indexMu.Unlock()
 		if aerr := a.audit.Close(); err == nil {
 			err = aerr
 		}
@@ -320,35 +326,4 @@ func (a *Archive) trusted(env *sealmail.Envelope) bool {
 		}
 	}
 	return false
-}
-
-// idx returns the open index, opening it on first use. A daemon that finds
-// it locked (a CLI command holding it a moment) waits up to 10 s.
-func (a *Archive) idx() (*index.Index, error) {
-	a.indexMu.Lock()
-	defer a.indexMu.Unlock()
-	if a.index != nil {
-		return a.index, nil
-	}
-	// A new index (deleted, never built) holds nothing whatever the
-	// watermark says: reset it, or purge would take every message for
-	// indexed and no hold would match.
-	_, statErr := os.Stat(indexDir(a.dir))
-	fresh := errors.Is(statErr, os.ErrNotExist)
-	var wait time.Duration
-	if !a.opts.ReadOnly {
-		wait = 10 * time.Second
-	}
-	x, err := index.Open(indexDir(a.dir), index.Options{Logger: a.log, LockTimeout: wait})
-	if err != nil {
-		return nil, fmt.Errorf("search index: %w (if it is damaged: delete DIR/index and run `sealmail reindex --all`)", err)
-	}
-	if fresh && !a.opts.ReadOnly {
-		if err := a.store.SetIndexWatermark(0); err != nil {
-			_ = x.Close() // the watermark's error is the one to report
-			return nil, err
-		}
-	}
-	a.index = x
-	return x, nil
 }

@@ -33,6 +33,20 @@ func actorOf(ctx context.Context) string {
 	return "unknown"
 }
 
+type viaKey struct{}
+
+// WithVia returns a context that names the service through which the
+// context's actor asks (the reader service, reading for a person): reads
+// and the service's own events record it beside the actor.
+func WithVia(ctx context.Context, via string) context.Context {
+	return context.WithValue(ctx, viaKey{}, via)
+}
+
+func viaOf(ctx context.Context) string {
+	v, _ := ctx.Value(viaKey{}).(string)
+	return v
+}
+
 func auditDir(dir string) string { return filepath.Join(dir, "audit") }
 
 // logEvent appends one entry, with the facts of its type (auditfields.go),
@@ -90,13 +104,12 @@ func (a *Archive) LogPprof(ctx context.Context, path, query string) error {
 }
 
 // storeHooks connects the store's writer to the audit log: every stored
-// entry is logged before its catalog entry commits.
-// receipts is told of the entries of each commit (add) and of a commit
-// that failed after that (not add).
-func storeHooks(o *store.Options, log *audit.Log, logger *slog.Logger, dir string, receipts func(cs []store.Committed, add bool)) {
+// entry is logged before its catalog entry commits. The feed relies on
+// OnCommit running inside the catalog transaction that commits or rolls
+// back its entries (see [Archive.Feed]).
+func storeHooks(o *store.Options, log *audit.Log, logger *slog.Logger, dir string) {
 	ctx := WithActor(context.Background(), "smtpd")
 	o.OnCommit = func(cs []store.Committed) error {
-		receipts(cs, true)
 		evs := make([]audit.Event, len(cs))
 		for i, c := range cs {
 			actor := "smtpd"
@@ -106,13 +119,9 @@ func storeHooks(o *store.Options, log *audit.Log, logger *slog.Logger, dir strin
 			evs[i] = audit.Event{Type: audit.TypeIngest, Actor: actor, Fields: ingestOf(c)}
 		}
 		_, err := log.AppendAll(ctx, evs)
-		if err != nil {
-			receipts(cs, false)
-		}
 		return err
 	}
 	o.OnRollback = func(cs []store.Committed, cause error) {
-		receipts(cs, false)
 		ids := make([]uint64, len(cs))
 		for i, c := range cs {
 			ids[i] = uint64(c.ID)

@@ -200,20 +200,23 @@ type deleteSkippedFields struct {
 
 // eraseFields: an erasure request (TypeErase).
 type eraseFields struct {
+	Approvals         []string  `json:"approvals,omitempty"`
 	DryRun            bool      `json:"dry_run,omitempty"`
 	IDs               []uint64  `json:"ids"`
 	OverrideRetention bool      `json:"override_retention"`
 	Query             string    `json:"query"`
 	Reason            string    `json:"reason"`
 	Refused           []Refusal `json:"refused"`
+	Request           string    `json:"request,omitempty"`
 }
 
 // holdCreateFields and holdReleaseFields: TypeHoldCreate, TypeHoldRelease.
+// (Entries of older versions also have "matches", the count their index
+// found.)
 type holdCreateFields struct {
-	Matches int    `json:"matches"`
-	Name    string `json:"name"`
-	Query   string `json:"query"`
-	Reason  string `json:"reason"`
+	Name   string `json:"name"`
+	Query  string `json:"query"`
+	Reason string `json:"reason"`
 }
 
 type holdReleaseFields struct {
@@ -222,22 +225,27 @@ type holdReleaseFields struct {
 	Reason string `json:"reason"`
 }
 
+// holdMembersFields: messages a hold now covers (TypeHoldMembers), as the
+// reader evaluated it through audit entry Through.
+type holdMembersFields struct {
+	Count   int      `json:"count"`
+	IDs     []uint64 `json:"ids"`
+	Name    string   `json:"name"`
+	Through uint64   `json:"through"`
+}
+
+// indexRemoveFields: an older version's search index removed from the
+// archive directory (TypeIndexRemove).
+type indexRemoveFields struct {
+	Bytes int64  `json:"bytes"`
+	Path  string `json:"path"` // relative to the archive directory
+}
+
 // policyFields: retention re-evaluated (TypePolicyChange).
 type policyFields struct {
 	Changed   []PolicyChange `json:"changed"`
 	Evaluated int            `json:"evaluated"`
 	Op        string         `json:"op"`
-}
-
-// exportFields: an export the CLI wrote (TypeExport).
-type exportFields struct {
-	Count          int      `json:"count"`
-	Format         string   `json:"format"`
-	IDs            []uint64 `json:"ids"`
-	ManifestSHA256 string   `json:"manifest_sha256"`
-	Output         string   `json:"output"`
-	OutputSHA256   string   `json:"output_sha256"`
-	Query          string   `json:"query"`
 }
 
 // verifyFields: a whole-archive verification (TypeVerify).
@@ -260,7 +268,8 @@ type verifyAuditFields struct {
 }
 
 // callFields: a read through the archive (TypeAPICall): Op names it;
-// list, get, search and ids carry what they returned.
+// list and get carry what they returned. (Older versions also wrote
+// "search" and "ids" calls, of their own index.)
 type callFields struct {
 	Op string `json:"op"`
 }
@@ -278,21 +287,13 @@ type getCallFields struct {
 	Error string   `json:"error,omitempty"`
 	IDs   []uint64 `json:"ids"`
 	Op    string   `json:"op"`
+	Via   string   `json:"via,omitempty"` // the service that read for the actor
 }
 
-type searchCallFields struct {
-	IDs    []uint64 `json:"ids"`
-	Limit  int      `json:"limit"`
-	Offset int      `json:"offset"`
-	Op     string   `json:"op"`
-	Query  string   `json:"query"`
-	Total  int      `json:"total"`
-}
-
-type idsCallFields struct {
+type holdMembersCallFields struct {
+	Count int    `json:"count"`
+	Name  string `json:"name"`
 	Op    string `json:"op"`
-	Query string `json:"query"`
-	Total int    `json:"total"`
 }
 
 // createFields: the archive created (TypeConfig, op "create").

@@ -79,12 +79,12 @@ func TestAuditFieldsEncodeAsBefore(t *testing.T) {
 			map[string]any{"as_of": "2026-01-01T00:00:00Z", "dry_run": true, "ids": []uint64{1}, "count": 1, "kept": map[string]int{"held": 2, "retained": 1}}},
 		{"erase", eraseFields{Query: "*", Reason: "r", OverrideRetention: true, IDs: []uint64{1}, Refused: []Refusal{{ID: 2, Why: "held by h"}}},
 			map[string]any{"query": "*", "reason": "r", "override_retention": true, "ids": []uint64{1}, "refused": []Refusal{{ID: 2, Why: "held by h"}}}},
-		{"hold create", holdCreateFields{Name: "h", Query: "*", Reason: "r", Matches: -1}, map[string]any{"name": "h", "query": "*", "reason": "r", "matches": -1}},
+		{"hold create", holdCreateFields{Name: "h", Query: "*", Reason: "r"}, map[string]any{"name": "h", "query": "*", "reason": "r"}},
+		{"hold members", holdMembersFields{Name: "h", Count: 2, IDs: []uint64{4, 5}, Through: 17},
+			map[string]any{"name": "h", "count": 2, "ids": []uint64{4, 5}, "through": 17}},
 		{"hold release", holdReleaseFields{Name: "h", Query: "*", Reason: "r"}, map[string]any{"name": "h", "query": "*", "reason": "r"}},
 		{"policy", policyFields{Op: "apply", Evaluated: 3, Changed: []PolicyChange{{ID: 1, From: "", To: "forever"}}},
 			map[string]any{"op": "apply", "evaluated": 3, "changed": []PolicyChange{{ID: 1, From: "", To: "forever"}}}},
-		{"export", exportFields{Query: "*", Format: "eml", Output: "x.zip", Count: 1, IDs: []uint64{1}, ManifestSHA256: "ab"},
-			map[string]any{"query": "*", "format": "eml", "output": "x.zip", "count": 1, "ids": []uint64{1}, "manifest_sha256": "ab", "output_sha256": ""}},
 		{"verify", verifyFields{OK: false, Problems: 2, Records: 5, Entries: 6, AuditHead: "ab"},
 			map[string]any{"ok": false, "problems": 2, "records": int64(5), "entries": int64(6), "audit_head": "ab"}},
 		{"verify audit", verifyAuditFields{Scope: "audit", OK: true, Entries: 9, External: 1},
@@ -93,9 +93,6 @@ func TestAuditFieldsEncodeAsBefore(t *testing.T) {
 			map[string]any{"op": "list", "after": uint64(0), "limit": 0, "count": 2, "first": uint64(1), "last": uint64(2)}},
 		{"list, empty", listCallFields{Op: "list"}, map[string]any{"op": "list", "after": uint64(0), "limit": 0, "count": 0}},
 		{"get", getCallFields{Op: "get", IDs: []uint64{3}}, map[string]any{"op": "get", "ids": []uint64{3}}},
-		{"search", searchCallFields{Op: "search", Query: "q", Total: 1, IDs: []uint64{3}, Offset: 0, Limit: 50},
-			map[string]any{"op": "search", "query": "q", "total": 1, "ids": []uint64{3}, "offset": 0, "limit": 50}},
-		{"ids", idsCallFields{Op: "ids", Query: "q", Total: 4}, map[string]any{"op": "ids", "query": "q", "total": 4}},
 		{"create", createFields{Op: "create", Archive: "abc", Recipients: []string{"age1x"}},
 			map[string]any{"op": "create", "archive": "abc", "recipients": []string{"age1x"}}},
 		{"daemon start", daemonStartFields{Version: "dev", PID: 7, Listeners: []string{"smtp 127.0.0.1:25"}},
@@ -162,7 +159,7 @@ func TestAsError(t *testing.T) {
 	t.Parallel()
 	a := newTestArchive(t)
 	ctx := WithActor(t.Context(), "test")
-	_, qerr := a.Search(ctx, "subject:(", SearchOptions{})
+	_, qerr := a.CreateHold(ctx, "h", "subject:(", "case")
 	_, nerr := a.Get(ctx, 9)
 	_, herr := a.ReleaseHold(ctx, "none", "r")
 	for _, tc := range []struct {
@@ -171,7 +168,7 @@ func TestAsError(t *testing.T) {
 		code Code
 	}{
 		{"nil", nil, ""},
-		{"query", fmt.Errorf("search: %w", qerr), CodeInvalid},
+		{"query", fmt.Errorf("hold: %w", qerr), CodeInvalid},
 		{"not found", nerr, CodeNotFound},
 		{"hold", herr, CodeInvalid},
 		{"deleted", &DeletedError{ID: 3, What: "erased on request"}, CodeDeleted},

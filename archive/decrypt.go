@@ -8,22 +8,20 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"strings"
 	"time"
 
 	"filippo.io/age"
 
 	"github.com/sealmail/sealmail"
-	"github.com/sealmail/sealmail/export"
 	"github.com/sealmail/sealmail/store"
 )
 
-// The operations in this file run where the operator's identity is (the
-// CLI), never in the daemon: they read sealed messages from an [Archive] or
-// through the control socket, decrypt them here and hand back only what the
-// archive needs (index text, retention facts, an export's audit record).
-// Each declares the few methods it needs as an interface, which both an
-// *Archive and the control socket's client provide.
+// The operations in this file run where an identity is (the CLI, the
+// reader service), never in the daemon: they read sealed messages from an
+// [Archive] or through the control socket, decrypt them here and hand back
+// only what the archive needs (retention facts). Each declares the few
+// methods it needs as an interface, which both an *Archive and the control
+// socket's client provide.
 
 // Reader reads the catalog and sealed messages.
 type Reader interface {
@@ -62,14 +60,18 @@ func (m *Message) Envelopes() []sealmail.Envelope {
 // none of the identities is one of the archive's.
 func (m *Sealed) DecryptRecord(i int, ids []age.Identity) (original []byte, r Receipt, err error) {
 	rec := m.Records[i]
-	p, err := store.OpenPayload(rec.Payload, rec.PlainOffset, rec.PlainLen, ids...)
-	if store.IsNoIdentityMatch(err) {
-		return nil, Receipt{}, fmt.Errorf("message %d record %d: %w", m.ID, i+1, ErrNoIdentityMatch)
-	}
+	v, err := ParseRecord(rec.Record)
 	if err != nil {
 		return nil, Receipt{}, fmt.Errorf("message %d record %d: %w", m.ID, i+1, err)
 	}
-	return p.Original, Receipt{Envelope: p.Header.Envelope, Report: p.Report}, nil
+	if !v.Names(rec.Entry, sealmail.MessageID(m.ID), rec.Kind) {
+		return nil, Receipt{}, fmt.Errorf("message %d record %d: entry %d is not its %s entry: %w", m.ID, i+1, rec.Entry, rec.Kind, store.ErrCorrupt)
+	}
+	o, err := v.Decrypt(ids)
+	if err != nil {
+		return nil, Receipt{}, fmt.Errorf("message %d record %d: %w", m.ID, i+1, err)
+	}
+	return o.Entry(rec.Entry)
 }
 
 // Decrypt decrypts every record of m (see [Sealed.DecryptRecord]).
@@ -152,76 +154,6 @@ func VerifyContent(ctx context.Context, r Reader, dir string, ids []age.Identity
 	return rep, nil
 }
 
-// ReindexSource is what [Reindex] needs: the catalog, the messages, and
-// the index to hand their text to.
-type ReindexSource interface {
-	Reader
-	Status(ctx context.Context) (*Status, error)
-	IndexDocs(ctx context.Context, docs []IndexDoc, upTo sealmail.MessageID) error
-}
-
-// ReindexReport says what [Reindex] indexed.
-type ReindexReport struct {
-	Indexed int                `json:"indexed"`
-	UpTo    sealmail.MessageID `json:"up_to"` // every message up to this id is indexed now
-}
-
-// Reindex decrypts the messages the index lacks (all of them with all) and
-// hands their text to the index, in batches.
-func Reindex(ctx context.Context, src ReindexSource, ids []age.Identity, all bool) (*ReindexReport, error) {
-	st, err := src.Status(ctx)
-	if err != nil {
-		return nil, err
-	}
-	after := sealmail.MessageID(st.IndexWatermark)
-	if all {
-		after = 0
-	}
-	rows, err := src.List(ctx, ListOptions{After: after})
-	if err != nil {
-		return nil, err
-	}
-	rep := &ReindexReport{}
-	var batch []IndexDoc
-	size := 0
-	flush := func(upTo sealmail.MessageID) error {
-		if len(batch) == 0 && upTo == 0 {
-			return nil
-		}
-		if err := src.IndexDocs(ctx, batch, upTo); err != nil {
-			return err
-		}
-		rep.Indexed += len(batch)
-		batch, size = batch[:0], 0
-		return nil
-	}
-	for i, r := range rows {
-		m, err := getMessage(ctx, src, sealmail.MessageID(r.ID), ids)
-		if err != nil {
-			return nil, fmt.Errorf("reindex %d: %w", r.ID, err)
-		}
-		batch = append(batch, IndexDoc{ID: m.ID, Raw: m.Original, Envelopes: m.Envelopes(), Received: m.Received})
-		size += len(m.Original)
-		if len(batch) >= 200 || size >= 32<<20 {
-			var upTo sealmail.MessageID
-			if i == len(rows)-1 {
-				upTo = sealmail.MessageID(r.ID)
-			}
-			if err := flush(upTo); err != nil {
-				return nil, err
-			}
-		}
-	}
-	rep.UpTo = sealmail.MessageID(st.LastID)
-	if len(rows) > 0 {
-		rep.UpTo = max(rep.UpTo, sealmail.MessageID(rows[len(rows)-1].ID))
-	}
-	if err := flush(rep.UpTo); err != nil {
-		return nil, err
-	}
-	return rep, nil
-}
-
 // PolicySource is what [ReapplyPolicy] needs.
 type PolicySource interface {
 	Reader
@@ -274,108 +206,5 @@ func ReapplyPolicy(ctx context.Context, src PolicySource, ids []age.Identity) (*
 	return rep, nil
 }
 
-// ExportSource is what [Export] needs: the ids a query matches, the
-// messages, and the audit log to record the export in.
-type ExportSource interface {
-	IDs(ctx context.Context, q string) ([]sealmail.MessageID, error)
-	Get(ctx context.Context, id sealmail.MessageID) (*Sealed, error)
-	RecordExport(ctx context.Context, r ExportRecord) error
-}
-
-// ExportOptions says what to export where.
-type ExportOptions struct {
-	Query  string // search syntax; "*" is every message
-	Format string // "eml", "mbox" or "pst"
-	// Out is the output: a new directory or a .zip file for eml, a file
-	// for mbox and pst. It must not exist.
-	Out  string
-	Tool string // names the program in the manifest
-	// Progress, if set, is called after each message with the count so far
-	// and the total.
-	Progress func(done, total int)
-}
-
-// ExportFormats are the formats [Export] writes.
-var exportFormats = []string{"eml", "mbox", "pst"}
-
-// ExportReport says what [Export] wrote.
-type ExportReport struct {
-	Count          int    `json:"count"`
-	Out            string `json:"out"`
-	Format         string `json:"format"`
-	ManifestSHA256 string `json:"manifest_sha256"` // of manifest.sha256
-	OutputSHA256   string `json:"output_sha256,omitempty"`
-}
-
-// Export writes every message a query matches, decrypted with ids, with
-// its manifests (docs/export.md), then records the export in the audit
-// log.
-func Export(ctx context.Context, src ExportSource, ids []age.Identity, o ExportOptions) (*ExportReport, error) {
-	opts := export.Options{Tool: o.Tool, Query: o.Query}
-	var newWriter func() (export.Writer, error)
-	switch o.Format {
-	case "eml":
-		newWriter = func() (export.Writer, error) {
-			if strings.HasSuffix(strings.ToLower(o.Out), ".zip") {
-				return export.NewEMLZip(o.Out, opts)
-			}
-			return export.NewEMLDir(o.Out, opts)
-		}
-	case "mbox":
-		newWriter = func() (export.Writer, error) { return export.NewMbox(o.Out, opts) }
-	case "pst":
-		newWriter = func() (export.Writer, error) { return export.NewPST(o.Out, opts) }
-	default:
-		return nil, invalid("export format %q: want one of %s", o.Format, strings.Join(exportFormats, ", "))
-	}
-	matches, err := src.IDs(ctx, o.Query)
-	if err != nil {
-		return nil, err
-	}
-	w, err := newWriter()
-	if err != nil {
-		return nil, err
-	}
-	for i, id := range matches {
-		m, err := getMessage(ctx, src, id, ids)
-		if err == nil {
-			err = w.Add(ctx, export.Item{ID: id, Received: m.Received, Raw: m.Original, Envelopes: m.Envelopes()})
-		}
-		if err != nil {
-			_ = w.Close() // the export is incomplete whatever Close says
-			return nil, fmt.Errorf("export message %d: %w", id, err)
-		}
-		if o.Progress != nil {
-			o.Progress(i+1, len(matches))
-		}
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	man := w.Manifest()
-	rec := ExportRecord{Query: o.Query, Format: o.Format, Output: o.Out, Count: man.Count,
-		ManifestSHA256: man.SumFile.SHA256, OutputSHA256: man.Output.SHA256, IDs: make([]uint64, len(matches))}
-	for i, id := range matches {
-		rec.IDs[i] = uint64(id)
-	}
-	if err := src.RecordExport(ctx, rec); err != nil {
-		return nil, fmt.Errorf("export written, but not audited: %w", err)
-	}
-	return &ExportReport{Count: man.Count, Out: o.Out, Format: o.Format, ManifestSHA256: man.SumFile.SHA256, OutputSHA256: man.Output.SHA256}, nil
-}
-
-// IndexDoc is one message's text for the index, decrypted by the caller
-// ([Archive.IndexDocs]).
-type IndexDoc struct {
-	ID        sealmail.MessageID  `json:"id"`
-	Raw       []byte              `json:"raw"` // the original, byte-exact
-	Envelopes []sealmail.Envelope `json:"envelopes,omitempty"`
-	Received  time.Time           `json:"received"`
-}
-
 // An Archive opened directly serves the same operations.
-var (
-	_ ReindexSource = (*Archive)(nil)
-	_ PolicySource  = (*Archive)(nil)
-	_ ExportSource  = (*Archive)(nil)
-)
+var _ PolicySource = (*Archive)(nil)

@@ -5,25 +5,34 @@ package archive
 import (
 	"context"
 	"fmt"
+	"strings"
 
-	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/index/query"
 	"github.com/sealmail/sealmail/policy"
 	"github.com/sealmail/sealmail/store"
 )
 
-// EraseOptions is a GDPR erasure request (Art. 17).
-type EraseOptions struct {
-	Query  string
-	Reason string
+// EraseVerdict is the reader's decision of a GDPR erasure request (Art.
+// 17): the messages its query matched that it found erasable, and those it
+// refused with the reason.
+type EraseVerdict struct {
+	Query  string `json:"query"`
+	Reason string `json:"reason"`
 	// OverrideRetention deletes messages whose retention has not ended
-	// (the legal ground for keeping them has to be weighed by a person);
+	// (the legal ground for keeping them has been weighed by a person);
 	// legal holds always win.
-	OverrideRetention bool
+	OverrideRetention bool `json:"override_retention"`
 	// DryRun reports what would be erased and refused without deleting;
 	// the request is audited all the same.
-	DryRun bool
+	DryRun  bool          `json:"dry_run"`
+	Delete  []VerdictItem `json:"delete"`
+	Refused []Refusal     `json:"refused"`
+	Holds   []string      `json:"holds"` // as in [PurgeVerdict]
+	// Request and Approvals name the erasure request and the officers who
+	// approved it (four eyes), when it went through approval.
+	Request   string   `json:"request,omitempty"`
+	Approvals []string `json:"approvals,omitempty"`
 }
 
 // Refusal names a message erase kept, and why.
@@ -45,70 +54,49 @@ type EraseReport struct {
 	Reclaimed int64     `json:"reclaimed_bytes"`
 }
 
-// Erase deletes the messages a query matches that no legal hold covers and
-// whose retention has ended (or, with OverrideRetention, has not); it
-// refuses the others and says why. The request, its reason, the override
-// and every id are audited before anything is deleted.
-func (a *Archive) Erase(ctx context.Context, o EraseOptions) (*EraseReport, error) {
-	if o.Reason == "" {
+// ExecuteErase deletes what an erasure verdict lists, but refuses every
+// message a hold covers, that is no longer live, or (without
+// OverrideRetention) whose retention has not ended. The request, its
+// reason, the override and every id are audited before anything is
+// deleted.
+func (a *Archive) ExecuteErase(ctx context.Context, v EraseVerdict) (*EraseReport, error) {
+	if strings.TrimSpace(v.Reason) == "" {
 		return nil, invalid("erase: a reason is required (it goes into the audit log)")
 	}
-	if _, err := query.Parse(o.Query); err != nil {
-		return nil, fmt.Errorf("erase: %w", err)
-	}
-	x, err := a.idx()
-	if err != nil {
-		return nil, fmt.Errorf("erase: %w", err)
-	}
-	a.holdMu.Lock()
-	defer a.holdMu.Unlock()
-	var ids []sealmail.MessageID
-	if err := x.IDs(ctx, o.Query, func(id sealmail.MessageID) error { ids = append(ids, id); return nil }); err != nil {
-		return nil, err
-	}
-	// As in Purge: the messages, then the watermark, then the holds.
-	var live []*store.MessageInfo
-	for _, id := range ids {
-		if m, err := a.store.Message(id); err == nil && m.State == store.StateLive {
-			live = append(live, m)
-		}
-	}
-	wm, err := a.store.IndexWatermark()
-	if err != nil {
-		return nil, err
-	}
-	held, err := a.heldBy(ctx, x)
-	if err != nil {
+	if _, err := query.Parse(v.Query); err != nil {
 		return nil, fmt.Errorf("erase: %w", err)
 	}
 	now := a.opts.Now()
-	rep := &EraseReport{DryRun: o.DryRun, Erased: []uint64{}, Refused: []Refusal{}}
-	var listed []*store.MessageInfo
-	for _, m := range live {
-		id := m.ID
-		if id > wm && len(held[id]) == 0 {
-			rep.Refused = append(rep.Refused, Refusal{ID: uint64(id), Why: "a receipt is not indexed yet (hold status unknown); try again"})
-			continue
+	rep := &EraseReport{DryRun: v.DryRun, Erased: []uint64{}, Refused: append([]Refusal{}, v.Refused...)}
+	a.holdMu.Lock()
+	defer a.holdMu.Unlock()
+	listed, refused, err := a.verdictListed(ctx, v.Delete, v.Holds, func(m *store.MessageInfo) string {
+		if ok, why := policy.Erasable(now, m.RetainUntil, m.Forever, nil, v.OverrideRetention); !ok {
+			return why
 		}
-		if ok, why := policy.Erasable(now, m.RetainUntil, m.Forever, held[id], o.OverrideRetention); ok {
-			rep.Erased = append(rep.Erased, uint64(id))
-			listed = append(listed, m)
-		} else {
-			rep.Refused = append(rep.Refused, Refusal{ID: uint64(id), Why: why})
-		}
+		return ""
+	})
+	if err != nil {
+		return nil, fmt.Errorf("erase: %w", err)
+	}
+	for _, m := range listed {
+		rep.Erased = append(rep.Erased, uint64(m.ID))
+	}
+	for _, r := range refused {
+		rep.Refused = append(rep.Refused, Refusal{ID: r.ID, Why: r.Why})
 	}
 	e, err := a.audit.Append(ctx, audit.Event{Type: audit.TypeErase, Actor: actorOf(ctx), Fields: eraseFields{
-		Query: o.Query, Reason: o.Reason, OverrideRetention: o.OverrideRetention,
-		IDs: rep.Erased, Refused: rep.Refused, DryRun: o.DryRun,
+		Query: v.Query, Reason: v.Reason, OverrideRetention: v.OverrideRetention,
+		IDs: rep.Erased, Refused: rep.Refused, DryRun: v.DryRun, Request: v.Request, Approvals: v.Approvals,
 	}})
 	if err != nil {
 		return nil, err
 	}
 	rep.AuditSeq = e.Seq
-	if o.DryRun || len(rep.Erased) == 0 {
+	if v.DryRun || len(listed) == 0 {
 		return rep, nil
 	}
-	rep.Reclaimed, rep.Skipped, err = a.delete(ctx, x, listed, "erasure", e.Seq)
+	rep.Reclaimed, rep.Skipped, err = a.delete(ctx, listed, "erasure", e.Seq)
 	if err != nil {
 		return nil, fmt.Errorf("erase: %w", err)
 	}

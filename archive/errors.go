@@ -47,8 +47,13 @@ const (
 	CodeNotFound Code = "not_found"
 	// CodeDeleted is a message deleted by retention or erasure.
 	CodeDeleted Code = "deleted"
-	// CodePermission is a control-socket peer that may not use the daemon.
+	// CodePermission is a control-socket peer that may not use the daemon,
+	// or a reader's caller whose role may not do what it asked.
 	CodePermission Code = "permission"
+	// CodeLocked is the reader service's answer while it holds no
+	// identity: it cannot decrypt, so it cannot index or read (ingest goes
+	// on).
+	CodeLocked Code = "locked"
 )
 
 // Error is an archive error in the form that crosses the control socket: a

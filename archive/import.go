@@ -10,7 +10,6 @@ import (
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/audit"
-	"github.com/sealmail/sealmail/index"
 	"github.com/sealmail/sealmail/policy"
 	"github.com/sealmail/sealmail/store"
 )
@@ -58,7 +57,7 @@ type ImportRecord struct {
 // Import stores one message read from existing mail (an mbox, a Maildir, a
 // PST …), byte-exact, with an envelope that says so ([sealmail.Imported]).
 // It goes the way of ingest: dedup (a message already archived gets one
-// more receipt), retention by the same rules, audit, index. A message
+// more receipt), retention by the same rules, audit. A message
 // imported before from the same kind of source, owner and folder is
 // skipped, so a re-run or an interrupted run adds nothing twice.
 func (a *Archive) Import(ctx context.Context, src ImportSource, m ImportMessage) (ImportResult, error) {
@@ -97,10 +96,6 @@ func (a *Archive) Import(ctx context.Context, src ImportSource, m ImportMessage)
 	}
 	if err := a.store.MarkImported(mark, res.ID); err != nil {
 		return ImportResult{}, fmt.Errorf("import: message %d stored: %w", res.ID, err)
-	}
-	if a.indexer != nil {
-		// As at ingest: every receipt's envelope goes to the index.
-		a.indexer.offer(index.Doc{ID: res.ID, Raw: m.Raw, Envelopes: []sealmail.Envelope{*env}, Received: env.Received}, res.Duplicate)
 	}
 	out := ImportResult{ID: res.ID, Outcome: ImportStored}
 	if res.Duplicate {

@@ -9,7 +9,6 @@ import (
 	"net/mail"
 
 	"github.com/sealmail/sealmail"
-	"github.com/sealmail/sealmail/index"
 	"github.com/sealmail/sealmail/journal"
 	"github.com/sealmail/sealmail/policy"
 	"github.com/sealmail/sealmail/store"
@@ -31,12 +30,6 @@ func (a *Archive) Ingest(ctx context.Context, env *sealmail.Envelope, data []byt
 	}
 	a.log.Debug("ingested", "id", res.ID, "size", len(original), "duplicate", res.Duplicate)
 	a.noteJournalSource(env)
-	if a.indexer != nil {
-		// Every receipt's envelope goes to the index, so that a hold on a
-		// recipient of any copy finds the message; until it is there, the
-		// watermark stays below the message (see markReceipts).
-		a.indexer.offer(index.Doc{ID: res.ID, Raw: original, Envelopes: []sealmail.Envelope{*e}, Received: env.Received}, res.Duplicate)
-	}
 	return res.ID, nil
 }
 

@@ -7,21 +7,50 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/audit"
-	"github.com/sealmail/sealmail/index"
 	"github.com/sealmail/sealmail/policy"
 	"github.com/sealmail/sealmail/store"
 )
 
-// PurgeOptions says what a purge may delete.
-type PurgeOptions struct {
-	DryRun bool
-	// AsOf is the instant eligibility is judged at; zero means now. Only a
-	// dry run may look ahead.
-	AsOf time.Time
+// Purge and erasure are decided by the reader service, which knows what
+// the holds cover and what it has indexed, and sent to the receiver as a
+// verdict: the messages to delete, each with the receipt count and the
+// retain-until it was decided on. The receiver checks again what it can
+// without an index (that every active hold was evaluated, that no hold
+// covers a message, retention for purge), audits the order with every id,
+// and deletes through the store, which skips a message whose receipts or
+// retention changed since the verdict (stale).
+
+// MaxVerdict bounds the messages of one verdict, so that its audit entry
+// (which names every id) stays within an audit line. The reader sends
+// larger decisions in several verdicts.
+const MaxVerdict = 2000
+
+// VerdictItem is one message a verdict deletes, as the reader saw it.
+type VerdictItem struct {
+	ID       uint64 `json:"id"`
+	Receipts int    `json:"receipts"`
+	// RetainUntil is as [MessageSummary] has it: RFC 3339, "forever" or
+	// empty.
+	RetainUntil string `json:"retain_until"`
+}
+
+// PurgeVerdict is the reader's decision of a purge.
+type PurgeVerdict struct {
+	// AsOf is the instant eligibility was judged at; zero means now. Only
+	// a dry run may look ahead.
+	AsOf   time.Time      `json:"as_of,omitzero"`
+	DryRun bool           `json:"dry_run"`
+	Delete []VerdictItem  `json:"delete"`
+	Kept   map[string]int `json:"kept"` // reason → count, as the reader decided
+	// Holds are the active holds the reader evaluated (every one it knew
+	// of); a verdict that misses an active hold is refused.
+	Holds []string `json:"holds"`
 }
 
 // PurgeReport says what a purge deleted (or would delete) and why the rest
@@ -40,32 +69,29 @@ type PurgeReport struct {
 	Reclaimed int64 `json:"reclaimed_bytes"`
 }
 
-// Purge deletes every live message whose retention has ended and that no
-// active legal hold covers. Hold queries are run against the index, so a
-// message the index does not hold yet (above the watermark) is kept: its
-// hold status is unknown. The purge is audited (with every id) before
-// anything is deleted; each deletion is a tombstone in the store.
-func (a *Archive) Purge(ctx context.Context, o PurgeOptions) (*PurgeReport, error) {
+// ExecutePurge deletes what a purge verdict lists, but keeps every message
+// a hold covers ("held"), whose retention has not ended as of the verdict
+// ("retained"; the receiver judges retention itself), or that is no
+// longer live ("gone"). It refuses a verdict that did not evaluate every
+// active hold, and a real purge that looks ahead. The order is audited
+// (purge, every id) before anything is deleted.
+func (a *Archive) ExecutePurge(ctx context.Context, v PurgeVerdict) (*PurgeReport, error) {
 	now := a.opts.Now()
-	if !o.AsOf.IsZero() {
-		if !o.DryRun && o.AsOf.After(now) {
+	if !v.AsOf.IsZero() {
+		if !v.DryRun && v.AsOf.After(now) {
 			return nil, invalid("purge: only a dry run may look ahead (--as-of in the future)")
 		}
-		now = o.AsOf
+		now = v.AsOf
 	}
-	x, err := a.idx()
-	if err != nil {
-		return nil, fmt.Errorf("purge: legal holds cannot be checked: %w", err)
+	rep := &PurgeReport{AsOf: now.UTC(), DryRun: v.DryRun, Deleted: []uint64{}, Kept: map[string]int{}}
+	for why, n := range v.Kept {
+		if n > 0 {
+			rep.Kept[why] += n
+		}
 	}
 	a.holdMu.Lock()
 	defer a.holdMu.Unlock()
-	// The order matters: list the messages, then read the watermark, then
-	// run the holds. A receipt stored before the listing is either not
-	// indexed yet when the watermark is read (the watermark is below its
-	// message: kept) or indexed, so that the holds see it; one stored after
-	// the listing makes the message's tombstone stale (skipped).
-	rep := &PurgeReport{AsOf: now.UTC(), DryRun: o.DryRun, Deleted: []uint64{}, Kept: map[string]int{}}
-	retained := func(m *store.MessageInfo) string {
+	listed, refused, err := a.verdictListed(ctx, v.Delete, v.Holds, func(m *store.MessageInfo) string {
 		switch ok, _ := policy.Eligible(now, m.RetainUntil, m.Forever, nil); {
 		case !ok && m.RetainUntil.IsZero() && !m.Forever:
 			return "no retention decided"
@@ -73,77 +99,92 @@ func (a *Archive) Purge(ctx context.Context, o PurgeOptions) (*PurgeReport, erro
 			return "retained"
 		}
 		return ""
-	}
-	var due []*store.MessageInfo
-	err = a.store.List(0, func(m *store.MessageInfo) (bool, error) {
-		if m.State != store.StateLive {
-			return true, nil
-		}
-		if why := retained(m); why != "" {
-			rep.Kept[why]++
-		} else {
-			due = append(due, m)
-		}
-		return true, ctx.Err()
 	})
-	if err != nil {
-		return nil, err
-	}
-	wm, err := a.store.IndexWatermark()
-	if err != nil {
-		return nil, err
-	}
-	held, err := a.heldBy(ctx, x)
 	if err != nil {
 		return nil, fmt.Errorf("purge: %w", err)
 	}
-	var listed []*store.MessageInfo
-	isDue := make(map[sealmail.MessageID]bool, len(due))
-	for _, m := range due {
-		isDue[m.ID] = true
-		switch {
-		case len(held[m.ID]) > 0:
-			rep.Kept["held"]++
-		case m.ID > wm:
-			rep.Kept["not yet indexed (hold status unknown)"]++
-		default:
-			rep.Deleted = append(rep.Deleted, uint64(m.ID))
-			listed = append(listed, m)
-		}
+	for _, r := range refused {
+		rep.Kept[r.Kept]++
 	}
-	// A held message counts as held, whatever else keeps it.
-	for id := range held {
-		if isDue[id] {
-			continue
-		}
-		if m, err := a.store.Message(id); err == nil && m.State == store.StateLive {
-			if why := retained(m); why != "" && rep.Kept[why] > 0 {
-				rep.Kept[why]--
-				rep.Kept["held"]++
-			}
-		}
-	}
-	for why, n := range rep.Kept {
-		if n == 0 {
-			delete(rep.Kept, why)
-		}
+	for _, m := range listed {
+		rep.Deleted = append(rep.Deleted, uint64(m.ID))
 	}
 	e, err := a.audit.Append(ctx, audit.Event{Type: audit.TypePurge, Actor: actorOf(ctx), Fields: purgeFields{
-		AsOf: rep.AsOf.Format(time.RFC3339), DryRun: o.DryRun, IDs: rep.Deleted, Count: len(rep.Deleted), Kept: rep.Kept,
+		AsOf: rep.AsOf.Format(time.RFC3339), DryRun: v.DryRun, IDs: rep.Deleted, Count: len(rep.Deleted), Kept: rep.Kept,
 	}})
 	if err != nil {
 		return nil, err
 	}
 	rep.AuditSeq = e.Seq
-	if o.DryRun || len(rep.Deleted) == 0 {
+	if v.DryRun || len(listed) == 0 {
 		return rep, nil
 	}
-	rep.Reclaimed, rep.Skipped, err = a.delete(ctx, x, listed, "retention", e.Seq)
+	rep.Reclaimed, rep.Skipped, err = a.delete(ctx, listed, "retention", e.Seq)
 	if err != nil {
 		return nil, fmt.Errorf("purge: %w", err)
 	}
 	rep.Deleted = without(rep.Deleted, rep.Skipped)
 	return rep, nil
+}
+
+// verdictRefusal is a message of a verdict the receiver keeps: Kept is
+// the purge report's reason ("held", "gone" or keep's), Why the erasure
+// report's.
+type verdictRefusal struct {
+	ID        uint64
+	Kept, Why string
+}
+
+// verdictListed checks a verdict's items and returns the catalog entries
+// to delete, built from what the verdict was decided on (so that the store
+// skips a message that changed since), and the messages it keeps: those an
+// active hold covers, those keep(m) names a reason for, those no longer
+// live. It refuses a verdict that did not evaluate every active hold. The
+// caller holds holdMu.
+func (a *Archive) verdictListed(ctx context.Context, items []VerdictItem, evaluated []string,
+	keep func(*store.MessageInfo) string) ([]*store.MessageInfo, []verdictRefusal, error) {
+	if len(items) > MaxVerdict {
+		return nil, nil, invalid("%d messages in one verdict, at most %d", len(items), MaxVerdict)
+	}
+	var live, decided []*store.MessageInfo
+	var refused []verdictRefusal
+	for _, it := range items {
+		m, err := a.store.Message(sealmail.MessageID(it.ID))
+		if errors.Is(err, store.ErrNotFound) || err == nil && m.State != store.StateLive {
+			refused = append(refused, verdictRefusal{ID: it.ID, Kept: "gone", Why: "no longer in the archive"})
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		until, forever := ParseRetention(it.RetainUntil)
+		live = append(live, m)
+		decided = append(decided, &store.MessageInfo{ID: m.ID, Receipts: it.Receipts, RetainUntil: until, Forever: forever})
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+	}
+	held, active, err := a.heldBy(live)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, name := range active {
+		if !slices.Contains(evaluated, name) {
+			return nil, nil, invalid("the legal hold %q was not evaluated by the reader that decided this (it is new): ask again", name)
+		}
+	}
+	var out []*store.MessageInfo
+	for i, m := range live {
+		switch why := keep(m); {
+		case len(held[m.ID]) > 0:
+			refused = append(refused, verdictRefusal{ID: uint64(m.ID), Kept: "held", Why: "held by legal hold " + strings.Join(held[m.ID], ", ")})
+		case why != "":
+			refused = append(refused, verdictRefusal{ID: uint64(m.ID), Kept: why, Why: why})
+		default:
+			out = append(out, decided[i])
+		}
+	}
+	return out, refused, nil
 }
 
 // without returns ids less those in drop.
@@ -165,12 +206,12 @@ func without(ids, drop []uint64) []uint64 {
 }
 
 // delete removes messages that an audit entry (seq) ordered deleted, as
-// listed when that was decided: a tombstone each in the store, out of the
-// index, then compaction reclaims what it can. A message that changed since
+// listed when that was decided: a tombstone each in the store, then
+// compaction reclaims what it can. A message that changed since
 // it was listed (a further receipt, a longer retention) is skipped by the
 // store; the skip is audited. It returns the bytes reclaimed and the ids
 // skipped.
-func (a *Archive) delete(ctx context.Context, x *index.Index, listed []*store.MessageInfo, reason string, seq uint64) (int64, []uint64, error) {
+func (a *Archive) delete(ctx context.Context, listed []*store.MessageInfo, reason string, seq uint64) (int64, []uint64, error) {
 	dels := make([]store.Deletion, len(listed))
 	for i, m := range listed {
 		dels[i] = store.Deletion{ID: m.ID, Reason: reason, Audit: seq, Actor: actorOf(ctx), Listed: m}
@@ -180,10 +221,8 @@ func (a *Archive) delete(ctx context.Context, x *index.Index, listed []*store.Me
 		return 0, nil, err
 	}
 	var skipped []uint64
-	skip := make(map[sealmail.MessageID]bool, len(skippedIDs))
 	for _, id := range skippedIDs {
 		skipped = append(skipped, uint64(id))
-		skip[id] = true
 	}
 	if len(skipped) > 0 {
 		if _, err := a.audit.Append(ctx, audit.Event{Type: audit.TypeDeleteSkipped, Actor: actorOf(ctx), Fields: deleteSkippedFields{
@@ -192,15 +231,6 @@ func (a *Archive) delete(ctx context.Context, x *index.Index, listed []*store.Me
 		}}); err != nil {
 			return 0, skipped, err
 		}
-	}
-	gone := make([]sealmail.MessageID, 0, len(listed))
-	for _, m := range listed {
-		if !skip[m.ID] {
-			gone = append(gone, m.ID)
-		}
-	}
-	if err := x.Delete(ctx, gone); err != nil {
-		a.log.Error("remove deleted messages from the index (search may still list them; `sealmail reindex --all` rebuilds it)", "err", err)
 	}
 	n, err := a.Compact(ctx)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -30,9 +31,29 @@ func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return 
 func (c *clock) set(t time.Time)     { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }
 
-// TestPurgeFollowsRetentionAndHolds runs retention, a legal hold and purge
-// on a real archive with an injected clock.
-func TestPurgeFollowsRetentionAndHolds(t *testing.T) {
+// verdictOf lists every live message for deletion, as a reader that
+// trusted everything would.
+func verdictOf(t *testing.T, a *Archive, holds ...string) PurgeVerdict {
+	t.Helper()
+	rows, err := a.List(WithActor(context.Background(), "test"), ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := PurgeVerdict{Holds: holds, Kept: map[string]int{"not yet indexed (hold status unknown)": 1}}
+	for _, r := range rows {
+		v.Delete = append(v.Delete, VerdictItem{ID: r.ID, Receipts: r.Receipts, RetainUntil: r.RetainUntil})
+	}
+	return v
+}
+
+// TestPurgeVerdict: the receiver executes a purge verdict only as far as
+// it can check it: a message a hold covers is kept (held) whatever the
+// verdict says, so is one whose retention has not ended (the receiver
+// judges it itself), a verdict that did not evaluate every active hold is
+// refused, only a dry run may look ahead, a message that got a receipt
+// after the verdict is skipped (stale), the reader's own kept counts are
+// reported, and the order is audited with every id before anything goes.
+func TestPurgeVerdict(t *testing.T) {
 	t.Parallel()
 	clk := &clock{t: time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)}
 	pol := &policy.Policy{Default: policy.Rule{Name: "short", Keep: "30d"},
@@ -47,36 +68,50 @@ func TestPurgeFollowsRetentionAndHolds(t *testing.T) {
 	}
 	defer a.Close()
 	ctx := WithActor(context.Background(), "test")
-	for i, subj := range []string{"note one", "held note", "note three", "a letter"} {
-		env := &sealmail.Envelope{MailFrom: "a@example.com", RcptTo: []string{"b@example.org"}, ClientIP: "192.0.2.1", Received: clk.now()}
-		if _, err := a.Ingest(ctx, env, []byte(fmt.Sprintf("Subject: %s\r\n\r\nbody %d\r\n", subj, i))); err != nil {
+	start := clk.now()
+	ingest := func(subj, rcpt string) sealmail.MessageID {
+		// Received at the start: a later copy changes the receipts, not
+		// the retention.
+		env := &sealmail.Envelope{MailFrom: "a@example.com", RcptTo: []string{rcpt}, ClientIP: "192.0.2.1", Received: start}
+		mid, err := a.Ingest(ctx, env, []byte("Subject: "+subj+"\r\n\r\nbody\r\n"))
+		if err != nil {
 			t.Fatal(err)
 		}
+		return mid
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for st, _ := a.Status(ctx); st.IndexWatermark < 4; st, _ = a.Status(ctx) {
-		if time.Now().After(deadline) {
-			t.Fatal("index did not catch up")
-		}
-		time.Sleep(100 * time.Millisecond)
+	for _, subj := range []string{"note one", "held note", "note three", "a letter", "note five"} {
+		ingest(subj, "b@example.org")
 	}
 	if _, err := a.CreateHold(ctx, "case-1", "subject:held", "litigation"); err != nil {
 		t.Fatal(err)
 	}
+	if added, err := a.AddHoldMembers(ctx, "case-1", []sealmail.MessageID{2}, 9); err != nil || fmt.Sprint(added) != "[2]" {
+		t.Fatalf("AddHoldMembers = %v, %v", added, err)
+	}
 
-	// One second before the end of the 30 days nothing may go; at the end
-	// the two unheld short-lived notes may.
 	clk.add(30*24*time.Hour - time.Second)
-	if rep, err := a.Purge(ctx, PurgeOptions{DryRun: true}); err != nil || len(rep.Deleted) != 0 {
-		t.Fatalf("purge a second early = %+v, %v; want nothing", rep, err)
+	if rep, err := a.ExecutePurge(ctx, verdictOf(t, a, "case-1")); err != nil || len(rep.Deleted) != 0 || rep.Kept["retained"] != 4 {
+		t.Fatalf("purge a second early = %+v, %v; want nothing deleted, 4 retained", rep, err)
 	}
 	clk.add(time.Second)
-	rep, err := a.Purge(ctx, PurgeOptions{})
+	if _, err := a.ExecutePurge(ctx, verdictOf(t, a)); err == nil || !strings.Contains(err.Error(), `"case-1" was not evaluated`) {
+		t.Fatalf("a verdict that missed an active hold: %v, want it refused", err)
+	}
+	ahead := verdictOf(t, a, "case-1")
+	ahead.AsOf = clk.now().Add(24 * time.Hour)
+	if _, err := a.ExecutePurge(ctx, ahead); err == nil {
+		t.Error("a real purge looked ahead")
+	}
+	// Message 5 gets a second receipt after the verdict was made.
+	v := verdictOf(t, a, "case-1")
+	ingest("note five", "c@example.org")
+	rep, err := a.ExecutePurge(ctx, v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(rep.Deleted) != "[1 3]" || rep.Kept["held"] != 1 || rep.Kept["retained"] != 1 {
-		t.Fatalf("purge = %+v, want 1 and 3 deleted, 2 held, 4 retained", rep)
+	if fmt.Sprint(rep.Deleted) != "[1 3]" || fmt.Sprint(rep.Skipped) != "[5]" || rep.Kept["held"] != 1 || rep.Kept["retained"] != 1 ||
+		rep.Kept["not yet indexed (hold status unknown)"] != 1 {
+		t.Fatalf("purge = %+v; want 1 and 3 deleted, 5 skipped (stale), 2 held, 4 retained, the reader's count kept", rep)
 	}
 	if rep.Reclaimed <= 0 {
 		t.Errorf("purge reclaimed %d bytes, want the purged records' bytes", rep.Reclaimed)
@@ -86,55 +121,36 @@ func TestPurgeFollowsRetentionAndHolds(t *testing.T) {
 		!strings.Contains(err.Error(), fmt.Sprintf("audit entry %d", rep.AuditSeq)) {
 		t.Errorf("Get(1) after purge = %v", err)
 	}
-	if rows, _ := a.List(ctx, ListOptions{}); len(rows) != 2 {
-		t.Errorf("List after purge: %d messages, want 2", len(rows))
+	var order []string
+	audit.Read(ctx, auditDir(dir), audit.Filter{Types: []string{audit.TypePurge, audit.TypeDeleteSkipped}}, func(e audit.Entry) error {
+		order = append(order, fmt.Sprintf("%s %v", e.Type, e.Fields["ids"]))
+		return nil
+	})
+	if last := order[len(order)-2:]; fmt.Sprint(last) != "[purge [1 3 5] delete.skipped [5]]" {
+		t.Errorf("audit of the purge: %v", last)
 	}
-	if res, _ := a.Search(ctx, "note", SearchOptions{}); res.Total != 1 {
-		t.Errorf("search after purge finds %d, want only the held one", res.Total)
+
+	// Released, the held message follows retention again; the skipped one
+	// goes with a verdict decided on its two receipts.
+	if _, err := a.ReleaseHold(ctx, "case-1", "settled"); err != nil {
+		t.Fatal(err)
+	}
+	if hm, _ := a.store.HoldMembers("case-1", nil); hm.Members != 0 {
+		t.Errorf("release kept %d members", hm.Members)
+	}
+	if rep, err := a.ExecutePurge(ctx, verdictOf(t, a)); err != nil || fmt.Sprint(rep.Deleted) != "[2 5]" {
+		t.Errorf("purge after release = %+v, %v; want [2 5]", rep, err)
 	}
 	if v, err := a.Verify(ctx, nil); err != nil || !v.OK() {
 		t.Fatalf("verify after purge: %v %v", err, v.Problems)
 	}
-
-	// Released, the held message follows retention; the letter stays until
-	// 1 January 2032 (6 years from the end of 2025).
-	if _, err := a.ReleaseHold(ctx, "case-1", "settled"); err != nil {
-		t.Fatal(err)
-	}
-	if rep, _ := a.Purge(ctx, PurgeOptions{}); fmt.Sprint(rep.Deleted) != "[2]" {
-		t.Errorf("purge after release = %v, want [2]", rep.Deleted)
-	}
-	if rep, _ := a.Purge(ctx, PurgeOptions{DryRun: true, AsOf: time.Date(2031, 12, 31, 23, 59, 59, 0, time.UTC)}); len(rep.Deleted) != 0 {
-		t.Errorf("letter eligible before 2032: %v", rep.Deleted)
-	}
-	if rep, _ := a.Purge(ctx, PurgeOptions{DryRun: true, AsOf: time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC)}); fmt.Sprint(rep.Deleted) != "[4]" {
-		t.Errorf("letter not eligible on 2032-01-01: %v", rep.Deleted)
-	}
-	if _, err := a.Purge(ctx, PurgeOptions{AsOf: time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC)}); err == nil {
-		t.Error("a real purge looked ahead")
-	}
-
-	var purges int
-	audit.Read(ctx, auditDir(a.dir), audit.Filter{Types: []string{audit.TypePurge, audit.TypeHoldCreate, audit.TypeHoldRelease}}, func(e audit.Entry) error {
-		purges++
-		return nil
-	})
-	var compactions int
-	audit.Read(ctx, auditDir(a.dir), audit.Filter{Types: []string{audit.TypeSegmentCompact}}, func(audit.Entry) error { compactions++; return nil })
-	if compactions < 2 {
-		t.Errorf("%d segment.compact entries, want one per compacted segment (at least 2)", compactions)
-	}
-	if v, err := a.Verify(ctx, nil); err != nil || !v.OK() {
-		t.Fatalf("verify at the end: %v %v", err, v.Problems)
-	}
-	if purges != 7 { // 5 purge runs (3 dry), hold create and release
-		t.Errorf("%d purge and hold entries in the audit log, want 7", purges)
-	}
 }
 
-// TestErase: a GDPR erasure refuses what is held or still retained, deletes
-// the rest, and with the override deletes retained mail too, never held.
-func TestErase(t *testing.T) {
+// TestEraseVerdict: an erasure verdict deletes only what no hold covers
+// and whose retention ended, or with the override also retained mail;
+// what it refuses is reported with the reason and audited with the
+// request. The tombstone's audit entry names who erased.
+func TestEraseVerdict(t *testing.T) {
 	t.Parallel()
 	clk := &clock{t: time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)}
 	pol := &policy.Policy{Default: policy.Rule{Name: "year", Keep: "1y"}}
@@ -154,86 +170,78 @@ func TestErase(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for st, _ := a.Status(ctx); st.IndexWatermark < 3; st, _ = a.Status(ctx) {
-		if time.Now().After(deadline) {
-			t.Fatal("index did not catch up")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 	if _, err := a.CreateHold(ctx, "court", "subject:court", "case"); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := a.Erase(ctx, EraseOptions{Query: `"jane doe"`, Reason: "Art. 17 request 12"})
-	if err != nil || len(rep.Erased) != 0 || len(rep.Refused) != 2 {
-		t.Fatalf("erase within retention = %+v, %v; want both refused", rep, err)
+	if _, err := a.AddHoldMembers(ctx, "court", []sealmail.MessageID{2}, 5); err != nil {
+		t.Fatal(err)
 	}
-	rep, err = a.Erase(ctx, EraseOptions{Query: `"jane doe"`, Reason: "Art. 17 request 12", OverrideRetention: true})
-	if err != nil || fmt.Sprint(rep.Erased) != "[1]" || len(rep.Refused) != 1 || !strings.Contains(rep.Refused[0].Why, "court") {
+	items := []VerdictItem{{ID: 1, Receipts: 1, RetainUntil: "2026-03-15T10:00:00Z"}, {ID: 2, Receipts: 1, RetainUntil: "2026-03-15T10:00:00Z"}}
+	v := EraseVerdict{Query: `"jane doe"`, Reason: "Art. 17 request 12", Delete: items, Holds: []string{"court"},
+		Refused: []Refusal{{ID: 7, Why: "not yet indexed"}}}
+	rep, err := a.ExecuteErase(ctx, v)
+	if err != nil || len(rep.Erased) != 0 || len(rep.Refused) != 3 {
+		t.Fatalf("erase within retention = %+v, %v; want all refused", rep, err)
+	}
+	v.OverrideRetention, v.Request, v.Approvals = true, "req-12", []string{"olga (officer)"}
+	rep, err = a.ExecuteErase(ctx, v)
+	if err != nil || fmt.Sprint(rep.Erased) != "[1]" || len(rep.Refused) != 2 || !strings.Contains(fmt.Sprint(rep.Refused), "held by legal hold court") {
 		t.Fatalf("erase with override = %+v, %v; want 1 erased, 2 refused (held)", rep, err)
 	}
 	if _, err := a.Get(ctx, 1); err == nil || !strings.Contains(err.Error(), "erased on request") {
 		t.Errorf("Get(1) after erasure = %v", err)
 	}
 	if _, err := a.Get(ctx, 3); err != nil {
-		t.Errorf("Get(3), not matched, = %v", err)
+		t.Errorf("Get(3), not listed, = %v", err)
 	}
-	if v, err := a.Verify(ctx, nil); err != nil || !v.OK() {
-		t.Fatalf("verify after erase: %v %v", err, v.Problems)
-	}
-	// The tombstone's audit entry names who erased, not the receiver.
-	var tombActors []string
-	audit.Read(ctx, auditDir(a.dir), audit.Filter{Types: []string{audit.TypeIngest}}, func(e audit.Entry) error {
-		if e.Fields["kind"] == "tombstone" {
+	var tombActors, requests []string
+	audit.Read(ctx, auditDir(a.dir), audit.Filter{Types: []string{audit.TypeIngest, audit.TypeErase}}, func(e audit.Entry) error {
+		switch {
+		case e.Type == audit.TypeErase:
+			requests = append(requests, fmt.Sprintf("%v %v", e.Fields["request"], e.Fields["approvals"]))
+		case e.Fields["kind"] == "tombstone":
 			tombActors = append(tombActors, e.Actor)
 		}
 		return nil
 	})
-	if fmt.Sprint(tombActors) != "[dpo]" {
-		t.Errorf("tombstone audit actors = %q, want [dpo]", tombActors)
+	if fmt.Sprint(tombActors) != "[dpo]" || fmt.Sprint(requests) != "[<nil> <nil> req-12 [olga (officer)]]" {
+		t.Errorf("tombstone audit actors = %q, erase entries %q", tombActors, requests)
+	}
+	if v, err := a.Verify(ctx, nil); err != nil || !v.OK() {
+		t.Fatalf("verify after erase: %v %v", err, v.Problems)
 	}
 }
 
-// TestPurgeWithoutIndexKeepsEverything: with the index deleted, nothing is
-// known to be indexed, so no hold can be checked and purge keeps all.
-func TestPurgeWithoutIndexKeepsEverything(t *testing.T) {
+// TestOpenRemovesOldIndex: an archive of an older version kept a search
+// index in DIR/index; the receiver removes it at start-up, says so and
+// audits it, and the catalog is of the current format.
+func TestOpenRemovesOldIndex(t *testing.T) {
 	t.Parallel()
-	clk := &clock{t: time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)}
-	pol := &policy.Policy{Default: policy.Rule{Name: "d", Keep: "1d"}}
 	id, _ := age.GenerateX25519Identity()
 	dir := t.TempDir()
-	t.Cleanup(func() { storetest.CheckDir(t, dir) })
-	a, err := Create(dir, []string{id.Recipient().String()}, Options{Now: clk.now, Retention: pol, MinFreeBytes: -1})
+	a, err := Create(dir, []string{id.Recipient().String()}, Options{MinFreeBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := WithActor(context.Background(), "test")
-	env := &sealmail.Envelope{MailFrom: "a@example.com", ClientIP: "192.0.2.1", Received: clk.now()}
-	if _, err := a.Ingest(ctx, env, []byte("Subject: held\r\n\r\nx\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for st, _ := a.Status(ctx); st.IndexWatermark < 1; st, _ = a.Status(ctx) {
-		if time.Now().After(deadline) {
-			t.Fatal("index did not catch up")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if _, err := a.CreateHold(ctx, "h", "subject:held", "r"); err != nil {
-		t.Fatal(err)
-	}
 	a.Close()
-	if err := os.RemoveAll(indexDir(dir)); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "index", "store"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	clk.add(48 * time.Hour)
-	a, err = Open(dir, Options{Now: clk.now, Retention: pol, MinFreeBytes: -1})
+	os.WriteFile(filepath.Join(dir, "index", "store", "00000001.seg"), []byte("subjects and addresses in clear"), 0o600)
+	a, err = Open(dir, Options{MinFreeBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	rep, err := a.Purge(ctx, PurgeOptions{})
-	if err != nil || len(rep.Deleted) != 0 {
-		t.Fatalf("purge with a deleted index = %+v, %v; want nothing deleted", rep, err)
+	if _, err := os.Stat(filepath.Join(dir, "index")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("DIR/index after Open: %v, want it removed", err)
+	}
+	var got []string
+	audit.Read(context.Background(), auditDir(dir), audit.Filter{Types: []string{audit.TypeIndexRemove}}, func(e audit.Entry) error {
+		got = append(got, fmt.Sprint(e.Fields["path"], " ", e.Fields["bytes"]))
+		return nil
+	})
+	if fmt.Sprint(got) != "[index 31]" {
+		t.Errorf("index.remove audit entries = %v", got)
 	}
 }

@@ -15,21 +15,20 @@ import (
 
 // Status summarises an archive for operators.
 type Status struct {
-	Archive        string    `json:"archive"` // archive id
-	Dir            string    `json:"dir"`
-	Messages       int64     `json:"messages"`
-	Receipts       int64     `json:"receipts"`
-	OriginalBytes  int64     `json:"original_bytes"`
-	StoredBytes    int64     `json:"stored_bytes"`
-	Segments       int       `json:"segments"`
-	Sealed         int       `json:"sealed_segments"`
-	LastID         uint64    `json:"last_id"`
-	Recipients     []string  `json:"recipients"`
-	IndexWatermark uint64    `json:"index_watermark"` // every message up to this id is searchable
-	Daemon         bool      `json:"daemon"`          // answered by a running daemon
-	Listeners      []string  `json:"listeners,omitempty"`
-	Started        time.Time `json:"started,omitzero"`
-	UptimeSeconds  int64     `json:"uptime_seconds,omitempty"`
+	Archive       string    `json:"archive"` // archive id
+	Dir           string    `json:"dir"`
+	Messages      int64     `json:"messages"`
+	Receipts      int64     `json:"receipts"`
+	OriginalBytes int64     `json:"original_bytes"`
+	StoredBytes   int64     `json:"stored_bytes"`
+	Segments      int       `json:"segments"`
+	Sealed        int       `json:"sealed_segments"`
+	LastID        uint64    `json:"last_id"`
+	Recipients    []string  `json:"recipients"`
+	Daemon        bool      `json:"daemon"` // answered by a running daemon
+	Listeners     []string  `json:"listeners,omitempty"`
+	Started       time.Time `json:"started,omitzero"`
+	UptimeSeconds int64     `json:"uptime_seconds,omitempty"`
 	// Warnings are what an operator must act on now (a full disk).
 	Warnings []string `json:"warnings,omitempty"`
 	// JournalGaps are the journaling sources silent beyond their
@@ -49,9 +48,6 @@ func (a *Archive) Status(ctx context.Context) (*Status, error) {
 		Archive: info.ID, Dir: a.dir, Messages: st.Messages, Receipts: st.Receipts,
 		OriginalBytes: st.OriginalBytes, StoredBytes: st.StoredBytes, Segments: st.Segments,
 		Sealed: st.Sealed, LastID: uint64(st.LastID), Recipients: info.Recipients,
-	}
-	if wm, err := a.store.IndexWatermark(); err == nil {
-		s.IndexWatermark = uint64(wm)
 	}
 	s.JournalGaps = a.JournalGaps()
 	// Status holds no content: on a full disk it answers all the same, so
@@ -134,15 +130,14 @@ type Sealed struct {
 	Records  []SealedRecord `json:"records"`
 }
 
-// SealedRecord is one stored entry: its kind, and the age file that holds
-// it with the place of its zstd frame in that file's plaintext (pass all
-// three to store.OpenPayload, as [Sealed.DecryptRecord] does).
+// SealedRecord is one stored entry: its kind, the whole record that holds
+// it (whose SHA-256 its ingest audit entry names) and its index in that
+// record ([Sealed.DecryptRecord] decrypts it).
 type SealedRecord struct {
-	Kind        string `json:"kind"`
-	Payload     []byte `json:"payload"`
-	PlainOffset int64  `json:"plain_offset"`
-	PlainLen    int64  `json:"plain_len"`
-	Digest      []byte `json:"digest"` // keyed digest of the original, from the clear entry
+	Kind   string `json:"kind"`
+	Record []byte `json:"record"`
+	Entry  int    `json:"entry"`
+	Digest []byte `json:"digest"` // keyed digest of the original, from the clear entry
 }
 
 // Get returns the encrypted records of message id: the message record, then
@@ -152,7 +147,7 @@ func (a *Archive) Get(ctx context.Context, id sealmail.MessageID) (*Sealed, erro
 	if de := (*store.DeletedError)(nil); errors.As(err, &de) {
 		err = a.deletedWhy(ctx, de)
 	}
-	f := getCallFields{Op: "get", IDs: []uint64{uint64(id)}}
+	f := getCallFields{Op: "get", IDs: []uint64{uint64(id)}, Via: viaOf(ctx)}
 	if err != nil {
 		f.Error = err.Error()
 	}
@@ -164,8 +159,7 @@ func (a *Archive) Get(ctx context.Context, id sealmail.MessageID) (*Sealed, erro
 	}
 	out := &Sealed{ID: uint64(id), Received: m.Received, Size: m.Size}
 	for _, r := range recs {
-		out.Records = append(out.Records, SealedRecord{Kind: r.Entry.Kind.String(), Payload: r.Payload,
-			PlainOffset: r.Entry.PlainOffset, PlainLen: r.Entry.PlainLen, Digest: r.Entry.Digest[:]})
+		out.Records = append(out.Records, SealedRecord{Kind: r.Entry.Kind.String(), Record: r.Raw, Entry: r.Location.Entry, Digest: r.Entry.Digest[:]})
 	}
 	return out, nil
 }

@@ -37,7 +37,8 @@ type RecoverResult struct {
 // its audit log, with the daemon stopped (see [store.Recover]). The audit
 // log gives what the segments' clear headers do not: retention, which
 // audit entry ordered each deletion, the audited segment hashes, the legal
-// holds and the highest id ever used. The rebuild is audited.
+// holds and what they cover, and the highest id ever used. The rebuild is
+// audited.
 func Recover(ctx context.Context, dir string, opts Options) (*RecoverResult, error) {
 	opts.setDefaults()
 	info, err := store.ReadArchiveInfo(dir)
@@ -84,8 +85,10 @@ func recoverFacts(ctx context.Context, dir string) (store.RecoverOptions, error)
 	}
 	var holds policy.Holds
 	var holdProblems []string
+	members := map[string]*store.HoldRecord{}
 	err := audit.Read(ctx, auditDir(dir), audit.Filter{Types: []string{audit.TypeIngest, audit.TypePurge, audit.TypeErase,
-		audit.TypeSegmentSeal, audit.TypeSegmentCompact, audit.TypeHoldCreate, audit.TypeHoldRelease, audit.TypePolicyChange}},
+		audit.TypeSegmentSeal, audit.TypeSegmentCompact, audit.TypeHoldCreate, audit.TypeHoldRelease, audit.TypeHoldMembers,
+		audit.TypePolicyChange}},
 		func(e audit.Entry) error {
 			switch e.Type {
 			case audit.TypeIngest:
@@ -95,7 +98,7 @@ func recoverFacts(ctx context.Context, dir string) (store.RecoverOptions, error)
 				}
 				id := sealmail.MessageID(f.ID)
 				o.MaxID = max(o.MaxID, id)
-				until, forever := parseRetention(f.RetainUntil)
+				until, forever := ParseRetention(f.RetainUntil)
 				switch f.Kind {
 				case store.KindMessage.String():
 					o.Retention[id] = store.Retention{Until: until, Forever: forever}
@@ -127,7 +130,7 @@ func recoverFacts(ctx context.Context, dir string) (store.RecoverOptions, error)
 					return err
 				}
 				for _, c := range f.Changed {
-					until, forever := parseRetention(c.To)
+					until, forever := ParseRetention(c.To)
 					o.Retention[sealmail.MessageID(c.ID)] = store.Retention{Until: until, Forever: forever}
 				}
 			case audit.TypePurge, audit.TypeErase:
@@ -180,6 +183,21 @@ func recoverFacts(ctx context.Context, dir string) (store.RecoverOptions, error)
 				if _, err := holds.Release(f.Name, e.Actor, f.Reason, e.Time); err != nil {
 					holdProblems = append(holdProblems, fmt.Sprintf("audit entry %d: release of hold %q: %v", e.Seq, f.Name, err))
 				}
+				delete(members, f.Name) // a release drops the membership
+			case audit.TypeHoldMembers:
+				var f holdMembersFields
+				if err := e.DecodeFields(&f); err != nil {
+					return err
+				}
+				r := members[f.Name]
+				if r == nil {
+					r = &store.HoldRecord{}
+					members[f.Name] = r
+				}
+				for _, id := range f.IDs {
+					r.IDs = append(r.IDs, sealmail.MessageID(id))
+				}
+				r.Through = max(r.Through, f.Through)
 			}
 			return nil
 		})
@@ -188,6 +206,10 @@ func recoverFacts(ctx context.Context, dir string) (store.RecoverOptions, error)
 	}
 	if len(holdProblems) > 0 {
 		return o, fmt.Errorf("recover: the audit log's hold entries do not replay: %v", holdProblems)
+	}
+	o.HoldMembers = make(map[string]store.HoldRecord, len(members))
+	for name, r := range members {
+		o.HoldMembers[name] = *r
 	}
 	if len(holds.All()) > 0 {
 		b, err := json.Marshal(holds)
@@ -199,8 +221,9 @@ func recoverFacts(ctx context.Context, dir string) (store.RecoverOptions, error)
 	return o, nil
 }
 
-// parseRetention is the inverse of retention.
-func parseRetention(s string) (until time.Time, forever bool) {
+// ParseRetention parses a retain-until as [MessageSummary] has it: RFC
+// 3339, "forever", or empty (not decided). It is the inverse of retention.
+func ParseRetention(s string) (until time.Time, forever bool) {
 	if s == "forever" {
 		return time.Time{}, true
 	}

@@ -25,6 +25,7 @@ type catalogView struct {
 	Segments []store.SegmentInfo
 	Stats    store.Stats
 	Holds    []string
+	Members  map[string][]sealmail.MessageID
 }
 
 func viewCatalog(t *testing.T, dir string) catalogView {
@@ -61,8 +62,16 @@ func viewCatalog(t *testing.T, dir string) catalogView {
 			t.Fatal(err)
 		}
 	}
+	v.Members = map[string][]sealmail.MessageID{}
 	for _, h := range hs.All() {
 		v.Holds = append(v.Holds, fmt.Sprintf("%s %q active=%v", h.Name, h.Query, h.Active()))
+		if h.Active() {
+			hm, err := s.HoldMembers(h.Name, func(id sealmail.MessageID) error { v.Members[h.Name] = append(v.Members[h.Name], id); return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			v.Holds = append(v.Holds, fmt.Sprintf("%s through %d", h.Name, hm.Through))
+		}
 	}
 	return v
 }
@@ -70,8 +79,8 @@ func viewCatalog(t *testing.T, dir string) catalogView {
 // TestRecoverRebuildsCatalog: delete the catalog, or corrupt it, and
 // recover rebuilds it from the segments and the audit log: messages with
 // their receipts, retention, deletions (compacted or not), segments with
-// their seals and compactions, holds and counters are as before, and
-// verify finds nothing.
+// their seals and compactions, holds with their members and counters are
+// as before, and verify finds nothing.
 func TestRecoverRebuildsCatalog(t *testing.T) {
 	t.Parallel()
 	clk := &clock{t: time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)}
@@ -103,24 +112,32 @@ func TestRecoverRebuildsCatalog(t *testing.T) {
 		}
 		clk.add(time.Hour)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for st, _ := a.Status(ctx); st.IndexWatermark < 12; st, _ = a.Status(ctx) {
-		if time.Now().After(deadline) {
-			t.Fatal("index did not catch up")
+	// Holds with the members a reader would post: note 5 is message 6,
+	// note 6 message 7.
+	for _, h := range []struct {
+		name, q string
+		id      sealmail.MessageID
+	}{{"case-1", `subject:"note 5"`, 6}, {"old", `subject:"note 6"`, 7}} {
+		if _, err := a.CreateHold(ctx, h.name, h.q, "litigation"); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if _, err := a.CreateHold(ctx, "case-1", "subject:\"note 5\"", "litigation"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.CreateHold(ctx, "old", "subject:\"note 6\"", "done"); err != nil {
-		t.Fatal(err)
+		if _, err := a.AddHoldMembers(ctx, h.name, []sealmail.MessageID{h.id}, 40); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := a.ReleaseHold(ctx, "old", "settled"); err != nil {
 		t.Fatal(err)
 	}
 	clk.add(31 * 24 * time.Hour)
-	rep, err := a.Purge(ctx, PurgeOptions{})
+	rows, err := a.List(ctx, ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := PurgeVerdict{Holds: []string{"case-1"}}
+	for _, r := range rows {
+		v.Delete = append(v.Delete, VerdictItem{ID: r.ID, Receipts: r.Receipts, RetainUntil: r.RetainUntil})
+	}
+	rep, err := a.ExecutePurge(ctx, v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +148,7 @@ func TestRecoverRebuildsCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := viewCatalog(t, dir)
-	if before.Stats.Sealed == 0 || len(before.Holds) != 2 {
+	if before.Stats.Sealed == 0 || len(before.Holds) != 3 || fmt.Sprint(before.Members) != "map[case-1:[6]]" {
 		t.Fatalf("setup: %+v", before)
 	}
 

@@ -22,8 +22,11 @@ const (
 	TypeAPICall        = "api.call"
 	TypeHoldCreate     = "hold.create"
 	TypeHoldRelease    = "hold.release"
-	TypePurge          = "purge"
-	TypeErase          = "erase"
+	// TypeHoldMembers records messages the reader found a hold's query to
+	// match, which the catalog now counts as covered by the hold.
+	TypeHoldMembers = "hold.members"
+	TypePurge       = "purge"
+	TypeErase       = "erase"
 	// TypeDeleteSkipped records messages a purge or an erasure had decided
 	// to delete that changed before their tombstone committed (a further
 	// receipt, another retention): they were kept.
@@ -37,6 +40,9 @@ const (
 	// TypeJournalGap records a journaling source silent for longer than
 	// its expectation (journal.expect), once per gap.
 	TypeJournalGap = "journal.gap"
+	// TypeIndexRemove records the search index of an older version removed
+	// from the archive directory at start-up: the receiver keeps none.
+	TypeIndexRemove = "index.remove"
 
 	// TypeCheckpoint marks a signed checkpoint entry. Only the log itself
 	// writes it; [Log.Append] rejects it.
@@ -54,13 +60,37 @@ const (
 	TypeIntentAbort  = "intent.abort"
 )
 
+// The reader service's events, which it posts through the control socket
+// (the receiver accepts only these from it, see [ReaderTypes]). Sign-ins
+// and user changes are "access." followed by the access event's action
+// (access.login, access.user.add, …).
+const (
+	TypeReaderStart    = "reader.start"
+	TypeReaderUnlock   = "reader.unlock"
+	TypeReaderLock     = "reader.lock"
+	TypeSearch         = "search"
+	TypeErasureRequest = "erasure.request"
+	TypeErasureApprove = "erasure.approve"
+	TypeErasureDeny    = "erasure.deny"
+	AccessPrefix       = "access."
+)
+
+// ReaderTypes are the types the reader service may post besides those
+// under [AccessPrefix]. None of them is one the receiver or a reader
+// interprets when it reads the log back.
+func ReaderTypes() []string {
+	return []string{TypeReaderStart, TypeReaderUnlock, TypeReaderLock, TypeSearch, TypeExport,
+		TypeErasureRequest, TypeErasureApprove, TypeErasureDeny}
+}
+
 // Types lists every defined event type, in the order above.
 func Types() []string {
 	return []string{
 		TypeDaemonStart, TypeDaemonStop, TypeConfig, TypeIngest, TypeIngestRollback, TypeRecover, TypeSegmentSeal,
 		TypeSegmentCompact, TypeIntentCommit, TypeIntentAbort, TypeAPICall, TypeHoldCreate, TypeHoldRelease, TypePurge,
 		TypeErase, TypeDeleteSkipped, TypePolicyChange, TypeExport, TypeImport, TypeAuthOK, TypeAuthFail, TypeVerify,
-		TypeJournalGap,
+		TypeJournalGap, TypeHoldMembers, TypeIndexRemove,
+		TypeReaderStart, TypeReaderUnlock, TypeReaderLock, TypeSearch, TypeErasureRequest, TypeErasureApprove, TypeErasureDeny,
 		TypeCheckpoint,
 	}
 }

@@ -126,13 +126,9 @@ type queryTerm struct {
 	namesOnly bool
 }
 
-// attachmentTerms returns the terms of q that can match an attachment:
+// attachmentTerms returns the terms of n that can match an attachment:
 // bare words, attachment: and filename:, outside a negation.
-func attachmentTerms(q string) []queryTerm {
-	n, err := query.Parse(q)
-	if err != nil {
-		return nil
-	}
+func attachmentTerms(n query.Node) []queryTerm {
 	var out []queryTerm
 	var walk func(n query.Node)
 	walk = func(n query.Node) {

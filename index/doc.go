@@ -8,9 +8,13 @@
 // together with the envelope senders and recipients, and answers queries in
 // the language of package [query].
 //
-// The index is derived data. The archive feeds it from the catalog and can
-// rebuild it from the store at any time; index knows nothing of segments or
-// storage.
+// The index is derived data. The reader service feeds it (from the stored
+// records the audit log vouches for) and can rebuild it at any time; index
+// knows nothing of segments or storage. Each document stores what its
+// caller needs to rebuild it ([Doc].Records, [Doc].Seq), and one state
+// document holds the caller's cursor ([Batch].State), written in the same
+// Bluge batch as the documents it covers, so that they never disagree
+// after a crash.
 //
 // # Fields
 //
@@ -52,7 +56,9 @@
 //     as possible and the document gets flag:decode-error; a message over
 //     [MaxTextBytes], [MaxDepth] or [MaxParts] gets flag:truncated, as does
 //     one whose attachment hit the extractor's text bound.
-//   - Add is durable when it returns nil; re-adding an ID replaces it.
+//   - Apply (and Add) is durable and atomic when it returns nil: documents,
+//     deletions and state together. Re-adding an ID replaces its document.
+//   - No query matches the state document.
 //   - Logs never contain message content or addresses.
 //
 // # Concurrency

@@ -3,15 +3,17 @@
 package index
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -69,17 +71,28 @@ type Index struct {
 	closed bool
 }
 
-// Doc is one message to index.
+// Doc is one message to index. A document replaces the whole earlier
+// document of its ID: it is built from every receipt at once.
 type Doc struct {
 	ID        sealmail.MessageID
 	Raw       []byte              // the original message, byte-exact
 	Envelopes []sealmail.Envelope // may be empty; senders and recipients (with kinds) are indexed
 	Received  time.Time           // the date when the message has no readable Date header
 	Internal  []string            // optional internal domains: only their addresses go into "involved"
-	// Merge adds Envelopes to those already indexed for ID (a further
-	// receipt of a stored message: Raw is the same original) instead of
-	// replacing the document's envelopes.
-	Merge bool
+	// Seq is the caller's sequence number of this version of the document
+	// (the reader: the audit entry of the last receipt it holds), so that
+	// documents updated after a point can be found again ([Query].AfterSeq).
+	Seq uint64
+	// Records are stored with the document for the caller (the reader: the
+	// stored records, vouched for by the audit log, it was built from, one
+	// per receipt); [Index.Stored] returns them.
+	Records []Record
+}
+
+// Record names one stored record a document was built from.
+type Record struct {
+	SHA256 string `json:"record"`
+	Entry  int    `json:"entry"`
 }
 
 // SearchOptions page and order a search. The zero value returns the newest
@@ -162,13 +175,28 @@ func (x *Index) Close() error {
 	return nil
 }
 
-// Add indexes docs in one batch. When it returns nil the batch is durable;
-// an [*UnmergedError] says that all but the receipts it names are.
+// Add indexes docs in one batch. When it returns nil the batch is durable.
 // Adding an ID that is already indexed replaces its document. Malformed
 // messages never cause an error: they are indexed as far as possible and
 // flagged.
-func (x *Index) Add(ctx context.Context, docs []Doc) (err error) {
-	if len(docs) == 0 {
+func (x *Index) Add(ctx context.Context, docs []Doc) error {
+	return x.Apply(ctx, Batch{Docs: docs})
+}
+
+// Batch is one atomic change of the index: documents added or replaced,
+// documents removed, and optionally the caller's state ([Index.State]),
+// all durable together or not at all.
+type Batch struct {
+	Docs   []Doc
+	Delete []sealmail.MessageID
+	// State, if not nil, replaces the stored state.
+	State []byte
+}
+
+// Apply makes b durable in one Bluge batch: after a crash the index holds
+// all of it or none. Text is extracted on Options.Workers goroutines.
+func (x *Index) Apply(ctx context.Context, b Batch) error {
+	if len(b.Docs) == 0 && len(b.Delete) == 0 && b.State == nil {
 		return nil
 	}
 	x.mu.RLock()
@@ -176,27 +204,7 @@ func (x *Index) Add(ctx context.Context, docs []Doc) (err error) {
 	if x.closed {
 		return ErrClosed
 	}
-	// A merge reads the indexed envelopes and writes the union: no other
-	// batch may come in between.
-	merging := slices.ContainsFunc(docs, func(d Doc) bool { return d.Merge })
-	if merging {
-		x.wmu.Lock()
-		defer x.wmu.Unlock()
-	}
-	docs, unmerged, err := x.mergeReceipts(ctx, docs)
-	if err != nil {
-		return fmt.Errorf("index: add: %w", err)
-	}
-	if len(unmerged) > 0 {
-		defer func() {
-			if err == nil {
-				err = &UnmergedError{IDs: unmerged}
-			}
-		}()
-	}
-	if len(docs) == 0 {
-		return nil
-	}
+	docs := b.Docs
 	built := make([]*bluge.Document, len(docs))
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -236,72 +244,100 @@ feed:
 	for i := range docs {
 		last[docs[i].ID] = i
 	}
-	b := bluge.NewBatch()
-	for i, doc := range built {
-		if last[docs[i].ID] == i {
-			b.Update(doc.ID(), doc)
+	bb := bluge.NewBatch()
+	for _, id := range b.Delete {
+		if _, ok := last[id]; !ok {
+			bb.Delete(bluge.Identifier(id.String()))
 		}
 	}
-	if !merging {
-		x.wmu.Lock()
-		defer x.wmu.Unlock()
+	for i, doc := range built {
+		if last[docs[i].ID] == i {
+			bb.Update(doc.ID(), doc)
+		}
 	}
-	if err := x.w.Batch(b); err != nil {
-		return fmt.Errorf("index: add %d docs (ids %d..%d): %w", len(docs), docs[0].ID, docs[len(docs)-1].ID, err)
+	if b.State != nil {
+		st := bluge.NewDocument(stateID)
+		st.AddField(bluge.NewStoredOnlyField(fState, b.State))
+		bb.Update(st.ID(), st)
+	}
+	x.wmu.Lock()
+	defer x.wmu.Unlock()
+	if err := x.w.Batch(bb); err != nil {
+		return fmt.Errorf("index: batch of %d docs, %d deletions: %w", len(docs), len(b.Delete), err)
 	}
 	return nil
 }
 
 // Delete removes ids from the index; unknown ids are ignored.
 func (x *Index) Delete(ctx context.Context, ids []sealmail.MessageID) error {
-	if len(ids) == 0 {
-		return nil
-	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("index: delete %d ids: %w", len(ids), err)
 	}
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	if x.closed {
-		return ErrClosed
-	}
-	b := bluge.NewBatch()
-	for _, id := range ids {
-		b.Delete(bluge.Identifier(id.String()))
-	}
-	x.wmu.Lock()
-	defer x.wmu.Unlock()
-	if err := x.w.Batch(b); err != nil {
-		return fmt.Errorf("index: delete %d ids: %w", len(ids), err)
-	}
-	return nil
+	return x.Apply(ctx, Batch{Delete: ids})
 }
 
-// reader parses q and opens a reader snapshot; the caller holds x.mu for
-// reading until it has closed the reader.
-func (x *Index) reader(q string) (bluge.Query, *bluge.Reader, error) {
-	node, err := query.Parse(q)
-	if err != nil {
-		return nil, nil, err
+// Query is a parsed query, narrowed by what the caller adds that the
+// query language cannot say.
+type Query struct {
+	Node query.Node
+	// AfterSeq, if not 0, keeps documents whose [Doc.Seq] is greater.
+	AfterSeq uint64
+	// ID, if not 0, keeps only that message's document.
+	ID sealmail.MessageID
+}
+
+// Parse parses q into a [Query]. A syntax error is a *query.SyntaxError.
+func Parse(q string) (Query, error) {
+	n, err := query.Parse(q)
+	return Query{Node: n}, err
+}
+
+// bluge translates q, restricted to message documents (not the state).
+func (q Query) bluge() bluge.Query {
+	b := bluge.NewBooleanQuery().AddMust(bluge.NewTermQuery(kindMessage).SetField(fKind))
+	if q.Node != nil {
+		b.AddMust(translate(q.Node))
 	}
-	bq := translate(node)
+	if q.AfterSeq > 0 {
+		b.AddMust(bluge.NewNumericRangeInclusiveQuery(float64(q.AfterSeq), math.Inf(1), false, false).SetField(fSeq))
+	}
+	if q.ID != 0 {
+		b.AddMust(bluge.NewTermQuery(q.ID.String()).SetField(fID))
+	}
+	return b
+}
+
+// reader opens a reader snapshot; the caller holds x.mu for reading until
+// it has closed the reader.
+func (x *Index) reader() (*bluge.Reader, error) {
 	if x.closed {
-		return nil, nil, ErrClosed
+		return nil, ErrClosed
 	}
 	r, err := x.w.Reader()
 	if err != nil {
-		return nil, nil, fmt.Errorf("index: open reader: %w", err)
+		return nil, fmt.Errorf("index: open reader: %w", err)
 	}
-	return bq, r, nil
+	return r, nil
 }
 
 // Search returns one page of messages matching q (see package query for the
 // language), newest first unless opts.Oldest. A query syntax error is a
 // *query.SyntaxError.
 func (x *Index) Search(ctx context.Context, q string, opts SearchOptions) (*Result, error) {
+	pq, err := Parse(q)
+	if err != nil {
+		return nil, err
+	}
+	return x.Find(ctx, pq, opts)
+}
+
+// Find returns one page of the messages q matches, newest first unless
+// opts.Oldest.
+func (x *Index) Find(ctx context.Context, q Query, opts SearchOptions) (*Result, error) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	bq, r, err := x.reader(q)
+	bq := q.bluge()
+	r, err := x.reader()
 	if err != nil {
 		return nil, err
 	}
@@ -317,7 +353,7 @@ func (x *Index) Search(ctx context.Context, q string, opts SearchOptions) (*Resu
 	}
 	req := bluge.NewTopNSearch(limit, bq).SetFrom(max(opts.Offset, 0)).SortBy(order).SetScore("none")
 	req.AddAggregation("count", aggregations.CountMatches())
-	terms := attachmentTerms(q)
+	terms := attachmentTerms(q.Node)
 	it, err := r.Search(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("index: search: %w", err)
@@ -375,8 +411,12 @@ func hitOf(m *search.DocumentMatch, terms []queryTerm) (Hit, error) {
 
 // Count returns the number of messages matching q.
 func (x *Index) Count(ctx context.Context, q string) (int, error) {
+	pq, err := Parse(q)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
-	err := x.each(ctx, q, func(*search.DocumentMatch) error { n++; return nil })
+	err = x.Each(ctx, pq, func(Stored) error { n++; return nil })
 	return n, err
 }
 
@@ -385,35 +425,33 @@ func (x *Index) Count(ctx context.Context, q string) (int, error) {
 // and is returned as is. fn may call Add, Delete and the search methods but
 // must not call Close.
 func (x *Index) IDs(ctx context.Context, q string, fn func(sealmail.MessageID) error) error {
-	return x.each(ctx, q, func(m *search.DocumentMatch) error {
-		var id sealmail.MessageID
-		var perr error
-		err := m.VisitStoredFields(func(field string, value []byte) bool {
-			if field == fID {
-				id, perr = sealmail.ParseMessageID(string(value))
-				return false
-			}
-			return true
-		})
-		if err == nil {
-			err = perr
-		}
-		if err != nil {
-			return fmt.Errorf("index: read id: %w", err)
-		}
-		return fn(id)
-	})
+	pq, err := Parse(q)
+	if err != nil {
+		return err
+	}
+	return x.Each(ctx, pq, func(s Stored) error { return fn(s.ID) })
 }
 
-func (x *Index) each(ctx context.Context, q string, fn func(*search.DocumentMatch) error) error {
+// Stored is what a document keeps for the caller.
+type Stored struct {
+	ID      sealmail.MessageID
+	Seq     uint64
+	Records []Record
+}
+
+// Each calls fn with what every document q matches stores, in no
+// particular order, from one consistent snapshot. An error from fn stops
+// the iteration and is returned as is. fn may call Apply and the search
+// methods but must not call Close.
+func (x *Index) Each(ctx context.Context, q Query, fn func(Stored) error) error {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	bq, r, err := x.reader(q)
+	r, err := x.reader()
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	it, err := r.Search(ctx, bluge.NewAllMatches(bq))
+	it, err := r.Search(ctx, bluge.NewAllMatches(q.bluge()))
 	if err != nil {
 		return fmt.Errorf("index: search: %w", err)
 	}
@@ -425,8 +463,76 @@ func (x *Index) each(ctx context.Context, q string, fn func(*search.DocumentMatc
 		if m == nil {
 			return nil
 		}
-		if err := fn(m); err != nil {
+		s, err := storedOf(m)
+		if err != nil {
+			return err
+		}
+		if err := fn(s); err != nil {
 			return err
 		}
 	}
+}
+
+// Lookup returns what message id's document stores; found is false if
+// the index has no document of it.
+func (x *Index) Lookup(ctx context.Context, id sealmail.MessageID) (s Stored, found bool, err error) {
+	stop := errors.New("found")
+	err = x.Each(ctx, Query{ID: id}, func(st Stored) error { s, found = st, true; return stop })
+	if errors.Is(err, stop) {
+		err = nil
+	}
+	return s, found, err
+}
+
+func storedOf(m *search.DocumentMatch) (Stored, error) {
+	var s Stored
+	var perr error
+	err := m.VisitStoredFields(func(field string, value []byte) bool {
+		switch field {
+		case fID:
+			s.ID, perr = sealmail.ParseMessageID(string(value))
+		case fSeq:
+			n, err := bluge.DecodeNumericFloat64(value)
+			s.Seq, perr = uint64(n), err
+		case fRecords:
+			perr = json.Unmarshal(value, &s.Records)
+		}
+		return perr == nil
+	})
+	if err == nil {
+		err = perr
+	}
+	if err != nil {
+		return s, fmt.Errorf("index: read stored fields: %w", err)
+	}
+	return s, nil
+}
+
+// State returns the state the caller stored with [Batch].State, nil if
+// none.
+func (x *Index) State(ctx context.Context) ([]byte, error) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	r, err := x.reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	it, err := r.Search(ctx, bluge.NewTopNSearch(1, bluge.NewTermQuery(stateID).SetField(fID)))
+	if err != nil {
+		return nil, fmt.Errorf("index: state: %w", err)
+	}
+	m, err := it.Next()
+	if err != nil || m == nil {
+		return nil, err
+	}
+	var state []byte
+	err = m.VisitStoredFields(func(field string, value []byte) bool {
+		if field == fState {
+			state = bytes.Clone(value)
+			return false
+		}
+		return true
+	})
+	return state, err
 }

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/blugelabs/bluge"
-
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/index/query"
 )
@@ -302,11 +300,11 @@ func TestConcurrentUse(t *testing.T) {
 	}
 }
 
-// TestMergeAddsReceipts: a further receipt of an indexed message (Merge)
-// adds its envelope's recipients to the document instead of replacing the
-// first receipt's, whether the first is in the index already, earlier in
-// the same batch, or after a reopen; a document without Merge replaces.
-func TestMergeAddsReceipts(t *testing.T) {
+// TestBatchWithState: documents, deletions and the caller's state go in
+// one batch; the state document is never a search result ("*" included);
+// each document returns the records and seq it was stored with, and
+// AfterSeq finds the documents updated after a point.
+func TestBatchWithState(t *testing.T) {
 	dir := t.TempDir()
 	x, err := Open(dir, Options{})
 	if err != nil {
@@ -315,84 +313,43 @@ func TestMergeAddsReceipts(t *testing.T) {
 	defer func() { x.Close() }()
 	ctx := context.Background()
 	raw := msg("x@y.example", "list@y.example", "minutes", "Mon, 2 Jan 2023 10:00:00 +0000", "body")
-	to := func(a string) []sealmail.Envelope {
-		return []sealmail.Envelope{{Sender: "x@y.example", Recipients: []sealmail.Recipient{{Address: a, Kind: sealmail.RcptBcc}}}}
+	if st, err := x.State(ctx); err != nil || st != nil {
+		t.Fatalf("State of a new index = %q, %v", st, err)
 	}
-	if err := x.Add(ctx, []Doc{{ID: 1, Raw: raw, Envelopes: to("alice@corp.example")}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := x.Add(ctx, []Doc{{ID: 1, Raw: raw, Envelopes: to("carol@corp.example"), Merge: true}}); err != nil {
-		t.Fatal(err)
-	}
-	// In one batch: the first receipt and two more, one of them twice.
-	err = x.Add(ctx, []Doc{
-		{ID: 2, Raw: raw, Envelopes: to("dave@corp.example"), Merge: true},
-		{ID: 2, Raw: raw, Envelopes: to("erin@corp.example"), Merge: true},
-		{ID: 2, Raw: raw, Envelopes: to("dave@corp.example"), Merge: true},
-	})
+	recs := []Record{{SHA256: "aa", Entry: 0}, {SHA256: "bb", Entry: 3}}
+	err = x.Apply(ctx, Batch{Docs: []Doc{{ID: 1, Raw: raw, Seq: 5, Records: recs[:1]}, {ID: 2, Raw: raw, Seq: 6}, {ID: 3, Raw: raw, Seq: 7}},
+		State: []byte(`{"seq":7}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	check := func(when string) {
-		t.Helper()
-		for q, want := range map[string][]sealmail.MessageID{
-			"bcc:alice@corp.example": {1}, "bcc:carol@corp.example": {1},
-			"to:dave@corp.example": {2}, "to:erin@corp.example": {2}, "subject:minutes AND -bcc:frank@corp.example": {1, 2},
-		} {
-			if got := ids(t, x, q); !slices.Equal(got, want) {
-				t.Errorf("%s: IDs(%q) = %v, want %v", when, q, got, want)
-			}
-		}
-	}
-	check("merged")
-	if err := x.Add(ctx, []Doc{{ID: 3, Raw: raw, Envelopes: to("frank@corp.example")}}); err != nil {
+	err = x.Apply(ctx, Batch{Docs: []Doc{{ID: 1, Raw: raw, Seq: 9, Records: recs}}, Delete: []sealmail.MessageID{3, 42}, State: []byte(`{"seq":9}`)})
+	if err != nil {
 		t.Fatal(err)
 	}
 	x.Close()
 	if x, err = Open(dir, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	check("reopened")
-	if err := x.Add(ctx, []Doc{{ID: 3, Raw: raw, Envelopes: to("gina@corp.example"), Merge: true}}); err != nil {
-		t.Fatal(err)
+	if st, err := x.State(ctx); err != nil || string(st) != `{"seq":9}` {
+		t.Errorf("State = %q, %v", st, err)
 	}
-	check("after more")
-	if got := ids(t, x, "bcc:frank@corp.example AND bcc:gina@corp.example"); !slices.Equal(got, []sealmail.MessageID{3}) {
-		t.Errorf("both receipts of 3: %v", got)
+	if got := ids(t, x, "*"); !slices.Equal(got, []sealmail.MessageID{1, 2}) {
+		t.Errorf(`IDs("*") = %v, want [1 2] (not the state, not the deleted)`, got)
 	}
-	// Without Merge the envelopes are replaced (reindex knows them all).
-	if err := x.Add(ctx, []Doc{{ID: 1, Raw: raw, Envelopes: to("carol@corp.example")}}); err != nil {
-		t.Fatal(err)
+	if n, _ := x.Count(ctx, "-minutes"); n != 0 {
+		t.Errorf("Count(-minutes) = %d, want 0 (the state document is no message)", n)
 	}
-	if got := ids(t, x, "bcc:alice@corp.example"); len(got) != 0 {
-		t.Errorf("after a replacing Add, alice still finds %v", got)
+	s, found, err := x.Lookup(ctx, 1)
+	if err != nil || !found || s.Seq != 9 || !slices.Equal(s.Records, recs) {
+		t.Errorf("Lookup(1) = %+v, %v, %v", s, found, err)
 	}
-}
-
-// TestMergeIntoOldDocument: a document indexed by a version that did not
-// store its envelopes cannot take a further receipt (its earlier
-// recipients would be lost): Add leaves it as it is and says so.
-func TestMergeIntoOldDocument(t *testing.T) {
-	x := openTemp(t)
-	ctx := context.Background()
-	raw := msg("x@y.example", "list@y.example", "old", "Mon, 2 Jan 2023 10:00:00 +0000", "body")
-	env := []sealmail.Envelope{{Recipients: []sealmail.Recipient{{Address: "alice@corp.example", Kind: sealmail.RcptTo}}}}
-	// As an older version indexed it: the address fields, no envelopes.
-	stripped := bluge.NewDocument(sealmail.MessageID(7).String())
-	stripped.AddField(bluge.NewKeywordField(fToAddr, "alice@corp.example"))
-	stripped.AddField(bluge.NewKeywordField(fSort, sortKey(time.Unix(0, 0), 7)).Sortable())
-	b := bluge.NewBatch()
-	b.Update(stripped.ID(), stripped)
-	if err := x.w.Batch(b); err != nil {
-		t.Fatal(err)
+	if _, found, _ := x.Lookup(ctx, 3); found {
+		t.Error("Lookup(3) found a deleted document")
 	}
-	err := x.Add(ctx, []Doc{{ID: 7, Raw: raw, Envelopes: []sealmail.Envelope{{Recipients: []sealmail.Recipient{{Address: "carol@corp.example"}}}}, Merge: true},
-		{ID: 8, Raw: raw, Envelopes: env}})
-	var ue *UnmergedError
-	if !errors.As(err, &ue) || !slices.Equal(ue.IDs, []sealmail.MessageID{7}) {
-		t.Fatalf("Add(receipt of an old document) = %v, want UnmergedError for 7", err)
-	}
-	if got := ids(t, x, "to:alice@corp.example"); !slices.Equal(got, []sealmail.MessageID{7, 8}) {
-		t.Errorf("to:alice = %v, want the old document kept and 8 added", got)
+	q, _ := Parse("subject:minutes")
+	q.AfterSeq = 6
+	var after []sealmail.MessageID
+	if err := x.Each(ctx, q, func(s Stored) error { after = append(after, s.ID); return nil }); err != nil || !slices.Equal(after, []sealmail.MessageID{1}) {
+		t.Errorf("documents updated after seq 6 = %v, %v; want [1]", after, err)
 	}
 }

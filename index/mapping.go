@@ -3,6 +3,7 @@
 package index
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -40,6 +41,17 @@ const (
 	fEnvSender   = "env_sender" // keyword: envelope sender addresses
 	fEnvRcpt     = "env_rcpt"   // keyword: "kind:address" per envelope recipient
 	fFromDisplay = "from_display"
+	fKind        = "kind"    // keyword: kindMessage on every message document
+	fSeq         = "seq"     // numeric, stored: Doc.Seq
+	fRecords     = "records" // stored only: JSON of Doc.Records
+	fState       = "state"   // stored only, on the state document
+)
+
+// kindMessage marks message documents, so that queries (even "*") never
+// match the state document, whose ID is stateID (not a message id).
+const (
+	kindMessage = "message"
+	stateID     = "_state"
 )
 
 // wordFields are searched by a bare word or phrase.
@@ -284,7 +296,12 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 	} else if date.After(maxDate) {
 		date = maxDate
 	}
-	doc.AddField(envelopesField(d))
+	doc.AddField(bluge.NewKeywordField(fKind, kindMessage))
+	doc.AddField(bluge.NewNumericField(fSeq, float64(d.Seq)).StoreValue())
+	if len(d.Records) > 0 {
+		b, _ := json.Marshal(d.Records) // strings and ints: cannot fail
+		doc.AddField(bluge.NewStoredOnlyField(fRecords, b))
+	}
 	if len(x.Attachments) > 0 {
 		doc.AddField(attachmentsField(x))
 	}

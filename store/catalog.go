@@ -20,6 +20,9 @@ var (
 	bucketEnvelopes = []byte("envelopes")
 	bucketDigests   = []byte("digests")
 	bucketSegments  = []byte("segments")
+	// bucketHoldMembers records which messages each legal hold covers, as
+	// the reader evaluated it (catalog format 2; holds.go).
+	bucketHoldMembers = []byte("hold_members")
 )
 
 // Meta keys.
@@ -28,8 +31,14 @@ var (
 	metaArchiveID  = []byte("archive-id")
 	metaNextID     = []byte("next-id")
 	metaCounters   = []byte("counters")
-	metaWatermark  = []byte("index-watermark")
-	catalogVersion = byte(1)
+	catalogVersion = byte(1) // of every value
+	// catalogFormat is the catalog's format (meta/format). Format 2 added
+	// the hold_members bucket and dropped format 1's index-watermark key;
+	// Open upgrades a format-1 catalog (docs/format.md, "Catalog").
+	catalogFormat = byte(2)
+	// metaWatermark is format 1's index watermark, removed by the upgrade:
+	// the receiver keeps no index since format 2.
+	metaWatermark = []byte("index-watermark")
 )
 
 // MessageState is the life-cycle state of a cataloged message.

@@ -335,7 +335,7 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 	if err := s.prepareSegment(); err != nil {
 		return nil, fmt.Errorf("commit %d entries: %w", len(batch), err)
 	}
-	t := &commitTx{s: s, batch: batch, a: s.active, resps: make([]appendResp, len(batch)), lowWM: 1<<64 - 1}
+	t := &commitTx{s: s, batch: batch, a: s.active, resps: make([]appendResp, len(batch))}
 	began := time.Now()
 	start := t.a.info.Size
 	t.off = start
@@ -412,7 +412,6 @@ type commitTx struct {
 	c                               counters
 	next                            uint64
 	touched                         map[sealmail.MessageID]*MessageInfo // messages this commit changes
-	lowWM                           uint64                              // the index watermark may not exceed it
 	written                         []int                               // indexes into batch of the requests that become entries
 
 	off       int64    // where the next record goes
@@ -467,9 +466,6 @@ func (t *commitTx) decide() error {
 					m.RetainUntil = r.until
 				}
 				t.resps[i] = appendResp{id: m.ID, receipt: m.Receipts}
-				// The index lacks this receipt's envelope until it is
-				// indexed: the watermark must not cover m.
-				t.lowWM = min(t.lowWM, uint64(m.ID)-1)
 				break
 			}
 			// The message was deleted after Append looked its digest up (a
@@ -612,8 +608,8 @@ func (t *commitTx) writeDurably() error {
 	return nil
 }
 
-// finish records the segment's new committed length, the counters, the
-// index watermark and the next id.
+// finish records the segment's new committed length, the counters and the
+// next id.
 func (t *commitTx) finish() error {
 	seg := t.a.info
 	seg.Size = t.off
@@ -623,11 +619,6 @@ func (t *commitTx) finish() error {
 	}
 	if err := t.meta.Put(metaCounters, encodeCounters(t.c)); err != nil {
 		return err
-	}
-	if wm := getU64(t.meta, metaWatermark); t.lowWM < wm {
-		if err := putU64(t.meta, metaWatermark, t.lowWM); err != nil {
-			return err
-		}
 	}
 	return putU64(t.meta, metaNextID, t.next)
 }

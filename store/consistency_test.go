@@ -184,7 +184,7 @@ func TestCatalogCommitFailureIsFatal(t *testing.T) {
 	if _, err := s.Append(ctx, msg("after the failure")); err == nil {
 		t.Fatal("Append after a failed catalog commit succeeded without a reopen")
 	}
-	if err := s.SetIndexWatermark(1); err == nil {
+	if err := s.SetHolds([]byte("{}")); err == nil {
 		t.Error("a catalog change after a failed commit succeeded without a reopen")
 	}
 	dir := s.Dir()
@@ -428,41 +428,5 @@ func TestFailedSegmentStartIsNotFatal(t *testing.T) {
 	}
 	if res, err := s.Verify(ctx, nil); err != nil || len(res.Findings) != 0 {
 		t.Errorf("Verify: %v %v", err, res.Findings)
-	}
-}
-
-// TestReceiptLowersIndexWatermark: storing a further receipt of a message
-// puts the index watermark below it in the same transaction (the index
-// lacks the receipt's envelope until it is indexed), and a raise computed
-// inside a later transaction can lift it again.
-func TestReceiptLowersIndexWatermark(t *testing.T) {
-	t.Parallel()
-	s, _ := newStore(t, Options{})
-	ctx := context.Background()
-	for _, b := range []string{"one", "two", "three"} {
-		if _, err := s.Append(ctx, msg(b)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.SetIndexWatermark(3); err != nil {
-		t.Fatal(err)
-	}
-	if r, err := s.Append(ctx, msg("two")); err != nil || r.ID != 2 || r.Receipt != 2 {
-		t.Fatalf("second copy of two = %+v, %v", r, err)
-	}
-	if wm, _ := s.IndexWatermark(); wm != 1 {
-		t.Fatalf("watermark after a receipt of message 2 = %d, want 1", wm)
-	}
-	if err := s.RaiseIndexWatermark(func() sealmail.MessageID { return 3 }); err != nil {
-		t.Fatal(err)
-	}
-	if wm, _ := s.IndexWatermark(); wm != 3 {
-		t.Fatalf("watermark after the raise = %d, want 3", wm)
-	}
-	if err := s.RaiseIndexWatermark(func() sealmail.MessageID { return 2 }); err != nil {
-		t.Fatal(err)
-	}
-	if wm, _ := s.IndexWatermark(); wm != 3 {
-		t.Fatalf("a raise to a lower value moved the watermark to %d", wm)
 	}
 }

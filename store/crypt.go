@@ -119,15 +119,41 @@ const maxPlaintext = 1 << 31
 // original's SHA-256 against the entry's header. Only the age chunks that
 // hold the frame are decrypted.
 func OpenPayload(payload []byte, off, n int64, identities ...age.Identity) (*Payload, error) {
+	r, err := DecryptRecord(payload, identities...)
+	if err != nil {
+		return nil, err
+	}
+	return r.Entry(off, n)
+}
+
+// DecryptedRecord is a record's payload with its file key unwrapped: each
+// entry read from it decrypts only the age chunks that hold its frame. The
+// unwrapping (an asymmetric operation) is done once for all its entries.
+type DecryptedRecord struct {
+	ra   io.ReaderAt
+	size int64
+}
+
+// DecryptRecord unwraps a record payload's file key with the identities.
+// An error for identities that are not the archive's satisfies
+// [IsNoIdentityMatch].
+func DecryptRecord(payload []byte, identities ...age.Identity) (*DecryptedRecord, error) {
 	ra, size, err := age.DecryptReaderAt(bytes.NewReader(payload), int64(len(payload)), identities...)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt record: %w", err)
 	}
-	if off < 0 || n <= 0 || off+n > size {
-		return nil, fmt.Errorf("entry at %d+%d beyond record plaintext of %d bytes: %w", off, n, size, ErrCorrupt)
+	return &DecryptedRecord{ra: ra, size: size}, nil
+}
+
+// Entry decrypts and decompresses the entry whose zstd frame is at
+// [off, off+n) of the record's plaintext and checks the original's
+// SHA-256 against the entry's header. It may be called concurrently.
+func (r *DecryptedRecord) Entry(off, n int64) (*Payload, error) {
+	if off < 0 || n <= 0 || off+n > r.size {
+		return nil, fmt.Errorf("entry at %d+%d beyond record plaintext of %d bytes: %w", off, n, r.size, ErrCorrupt)
 	}
 	frame := make([]byte, n)
-	if _, err := ra.ReadAt(frame, off); err != nil && !(errors.Is(err, io.EOF) && off+n == size) {
+	if _, err := r.ra.ReadAt(frame, off); err != nil && !(errors.Is(err, io.EOF) && off+n == r.size) {
 		return nil, fmt.Errorf("decrypt record: %w", err)
 	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxPlaintext))

@@ -3,7 +3,7 @@
 package store
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +22,9 @@ type Record struct {
 	Entry    Entry
 	Location Location
 	Payload  []byte
+	// Raw is the whole record (header, entry table, payload, CRC), whose
+	// SHA-256 the entry's ingest audit entry names. Payload is a part of it.
+	Raw []byte
 }
 
 // Message returns the catalog entry of id.
@@ -48,6 +51,28 @@ func (s *Store) Message(id sealmail.MessageID) (*MessageInfo, error) {
 // read: then the lookup is repeated, and an error stands only if the
 // catalog's answer did not change.
 func (s *Store) Records(id sealmail.MessageID) (*MessageInfo, []Record, error) {
+	return s.RecordsCached(id, nil)
+}
+
+// RecordCache keeps records [Store.RecordsCached] read, by file and
+// offset, for a caller that reads many messages whose records they share
+// (a group commit's). A record's bytes in a file never change (compaction
+// writes a new file), so what it holds stays right.
+type RecordCache map[recordKey]cachedRecord
+
+type recordKey struct {
+	path string
+	off  int64
+}
+
+type cachedRecord struct {
+	h   *RecordHeader
+	raw []byte
+}
+
+// RecordsCached is [Store.Records] reading through cache, which may be
+// nil. A cache must not be used concurrently.
+func (s *Store) RecordsCached(id sealmail.MessageID, cache RecordCache) (*MessageInfo, []Record, error) {
 	var prev []string
 	for attempt := 0; ; attempt++ {
 		m, locs, paths, err := s.lookupRecords(id)
@@ -57,7 +82,7 @@ func (s *Store) Records(id sealmail.MessageID) (*MessageInfo, []Record, error) {
 		if attempt == 0 && s.testReadHook != nil {
 			s.testReadHook()
 		}
-		recs, rerr := s.readRecords(id, locs, paths)
+		recs, rerr := s.readRecords(id, locs, paths, cache)
 		if rerr == nil {
 			return m, recs, nil
 		}
@@ -116,17 +141,26 @@ func (s *Store) lookupRecords(id sealmail.MessageID) (*MessageInfo, []Location, 
 	return m, locs, paths, err
 }
 
-func (s *Store) readRecords(id sealmail.MessageID, locs []Location, paths []string) ([]Record, error) {
+func (s *Store) readRecords(id sealmail.MessageID, locs []Location, paths []string, cache RecordCache) ([]Record, error) {
 	recs := make([]Record, 0, len(locs))
 	for i, l := range locs {
-		h, payload, err := readRecordAt(paths[i], l)
-		if err != nil {
-			return nil, fmt.Errorf("message %d: %w", id, err)
+		k := recordKey{path: paths[i], off: l.Offset}
+		c, ok := cache[k]
+		if !ok || int64(len(c.raw)) != l.Length {
+			h, raw, err := readRecordAt(paths[i], l)
+			if err != nil {
+				return nil, fmt.Errorf("message %d: %w", id, err)
+			}
+			c = cachedRecord{h: h, raw: raw}
+			if cache != nil {
+				cache[k] = c
+			}
 		}
+		h, raw := c.h, c.raw
 		if l.Entry >= len(h.Entries) || h.Entries[l.Entry].ID != id {
 			return nil, fmt.Errorf("message %d: record at %s:%d has no entry %d for it: %w", id, l.Segment, l.Offset, l.Entry, ErrCorrupt)
 		}
-		recs = append(recs, Record{Entry: h.Entries[l.Entry], Location: l, Payload: payload})
+		recs = append(recs, Record{Entry: h.Entries[l.Entry], Location: l, Payload: h.payload(raw), Raw: raw})
 	}
 	return recs, nil
 }
@@ -139,9 +173,15 @@ func (s *Store) ReadRecord(l Location) (*RecordHeader, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return readRecordAt(si.path(s.dir), l)
+	h, raw, err := readRecordAt(si.path(s.dir), l)
+	if err != nil {
+		return nil, nil, err
+	}
+	return h, h.payload(raw), nil
 }
 
+// readRecordAt reads and checks the record at l in the file at path and
+// returns its header and its bytes.
 func readRecordAt(path string, l Location) (*RecordHeader, []byte, error) {
 	if l.Length < recordHeaderSize+entrySize+4+recordTrailer || l.Length > maxPayload+1<<23 {
 		return nil, nil, fmt.Errorf("record at %s:%d: length %d: %w", l.Segment, l.Offset, l.Length, ErrCorrupt)
@@ -168,7 +208,7 @@ func readRecordAt(path string, l Location) (*RecordHeader, []byte, error) {
 	if err := checkRecordTrailer(buf); err != nil {
 		return nil, nil, fmt.Errorf("record at %s:%d: %w", l.Segment, l.Offset, err)
 	}
-	return h, buf[h.headerLen() : h.headerLen()+h.PayloadLen], nil
+	return h, buf, nil
 }
 
 // List calls fn for each cataloged message with an id greater than after, in
@@ -243,70 +283,24 @@ func (s *Store) Segments() ([]SegmentInfo, error) {
 	return out, err
 }
 
-// IndexWatermark returns the highest message id up to which the index has
-// taken in every message with every receipt. Storing a further receipt of a
-// message lowers it below that message.
-func (s *Store) IndexWatermark() (sealmail.MessageID, error) {
-	var w uint64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		w = getU64(tx.Bucket(bucketMeta), metaWatermark)
-		return nil
-	})
-	return sealmail.MessageID(w), err
-}
-
-// RaiseIndexWatermark sets the watermark to w() if that is higher. w is
-// called inside the catalog transaction, which is serialised with the
-// writer's: a further receipt of a message (which lowers the watermark
-// below it in the transaction that stores it, since the index lacks its
-// envelope until it is indexed) commits either before w runs, so that w
-// can know of it (through [Options.OnCommit]), or after, and lowers it
-// again.
-func (s *Store) RaiseIndexWatermark(w func() sealmail.MessageID) error {
-	cur, err := s.IndexWatermark()
-	if err != nil {
-		return err
-	}
-	if w() <= cur {
-		return nil
-	}
-	return s.update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if nw := uint64(w()); nw > getU64(meta, metaWatermark) {
-			return putU64(meta, metaWatermark, nw)
-		}
-		return nil
-	})
-}
-
-// SetIndexWatermark records that the index holds every message up to id.
-func (s *Store) SetIndexWatermark(id sealmail.MessageID) error {
-	return s.update(func(tx *bolt.Tx) error {
-		return putU64(tx.Bucket(bucketMeta), metaWatermark, uint64(id))
-	})
-}
-
-// metaHolds is the meta key under which the archive keeps its legal holds,
-// as opaque bytes the store does not interpret (docs/format.md).
-var metaHolds = []byte("holds")
-
-// Holds returns the stored legal-hold document, nil if none.
-func (s *Store) Holds() ([]byte, error) {
-	var b []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b = bytes.Clone(tx.Bucket(bucketMeta).Get(metaHolds))
-		return nil
-	})
-	return b, err
-}
-
-// SetHolds replaces the stored legal-hold document, durably.
-func (s *Store) SetHolds(b []byte) error {
+// Barrier returns once the catalog write transaction in progress, if any,
+// has committed or rolled back. The store's hooks (OnCommit) run inside the
+// transaction whose entries they report, so after Barrier every entry
+// reported to OnCommit before it was called is either in the catalog or
+// rolled back. It writes nothing.
+func (s *Store) Barrier() error {
 	if s.opts.ReadOnly {
-		return fmt.Errorf("set holds: %w", ErrReadOnly)
+		return nil // no writer in this process
 	}
-	return s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(metaHolds, b) })
+	err := s.db.Update(func(*bolt.Tx) error { return errBarrier })
+	if errors.Is(err, errBarrier) {
+		return nil
+	}
+	return fmt.Errorf("catalog barrier: %w", err)
 }
+
+// errBarrier rolls back Barrier's empty transaction.
+var errBarrier = errors.New("store: barrier")
 
 // segment returns the catalog entry of one segment.
 func (s *Store) segment(seq SegmentSeq) (*SegmentInfo, error) {

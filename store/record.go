@@ -171,6 +171,30 @@ func parseRecordHeader(b []byte) (*RecordHeader, error) {
 	return h, nil
 }
 
+// payload returns the payload of rec, the record h was parsed from.
+func (h *RecordHeader) payload(rec []byte) []byte {
+	return rec[h.headerLen() : h.headerLen()+h.PayloadLen]
+}
+
+// ParseRecord checks a whole record (as [Record.Raw] holds it: header and
+// entry table with their CRC, payload, trailer CRC) and returns its header
+// and its payload, a part of rec. It is for readers that got the record
+// from elsewhere (the reader service, through the control socket) and
+// checked its SHA-256 against the audit log.
+func ParseRecord(rec []byte) (*RecordHeader, []byte, error) {
+	h, err := parseRecordHeader(rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if h.Len() != int64(len(rec)) {
+		return nil, nil, fmt.Errorf("record: %d bytes, its header says %d: %w", len(rec), h.Len(), ErrCorrupt)
+	}
+	if err := checkRecordTrailer(rec); err != nil {
+		return nil, nil, err
+	}
+	return h, h.payload(rec), nil
+}
+
 // encodeRecord returns the complete record bytes for h and payload.
 func encodeRecord(h *RecordHeader, payload []byte) []byte {
 	h.PayloadLen = int64(len(payload))

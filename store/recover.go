@@ -43,9 +43,12 @@ type RecoverOptions struct {
 	// reused, even those of records lost or cut off.
 	MaxID sealmail.MessageID
 	// Holds is the legal-hold document to store (see [Store.SetHolds]).
-	Holds  []byte
-	Logger *slog.Logger
-	Now    func() time.Time
+	Holds []byte
+	// HoldMembers is, per active hold, the messages it covers (see
+	// [Store.AddHoldMembers]).
+	HoldMembers map[string]HoldRecord
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // Retention is a retain-until decision.
@@ -94,9 +97,8 @@ var segFileRE = regexp.MustCompile(`^(\d{8})(?:\.g(\d+))?\.seg$`)
 // changes nothing else, so it can be run again. The catalog must not be in
 // use ([ErrLocked]).
 //
-// What it cannot rebuild: the index watermark (set to 0: run `sealmail
-// reindex`), and for a deleted message whose records compaction removed
-// and of which o knows nothing, its size and time.
+// What it cannot rebuild: for a deleted message whose records compaction
+// removed and of which o knows nothing, its size and time.
 func Recover(dir string, o RecoverOptions) (*RecoverResult, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -306,13 +308,13 @@ func Recover(dir string, o RecoverOptions) (*RecoverResult, error) {
 		return nil, fmt.Errorf("recover: write catalog: %w", err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketMessages, bucketEnvelopes, bucketDigests, bucketSegments} {
+		for _, b := range catalogBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		for _, kv := range [][2][]byte{{metaFormat, {catalogVersion}}, {metaArchiveID, archiveID[:]}, {metaCounters, encodeCounters(c)}} {
+		for _, kv := range [][2][]byte{{metaFormat, {catalogFormat}}, {metaArchiveID, archiveID[:]}, {metaCounters, encodeCounters(c)}} {
 			if err := meta.Put(kv[0], kv[1]); err != nil {
 				return err
 			}
@@ -322,7 +324,7 @@ func Recover(dir string, o RecoverOptions) (*RecoverResult, error) {
 				return err
 			}
 		}
-		if err := putU64(meta, metaWatermark, 0); err != nil {
+		if err := putHoldMembers(tx, o.HoldMembers); err != nil {
 			return err
 		}
 		if err := putU64(meta, metaNextID, uint64(res.NextID)); err != nil {

@@ -192,13 +192,13 @@ func Create(dir string, recipients []string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("create catalog: %w", err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketMessages, bucketEnvelopes, bucketDigests, bucketSegments} {
+		for _, b := range catalogBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if err := meta.Put(metaFormat, []byte{catalogVersion}); err != nil {
+		if err := meta.Put(metaFormat, []byte{catalogFormat}); err != nil {
 			return err
 		}
 		if err := meta.Put(metaArchiveID, id[:]); err != nil {
@@ -330,6 +330,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.closed = true // no writer: Append answers ErrClosed
 		return s, nil
 	}
+	if err := s.upgradeCatalog(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := s.removeStaleSegmentFiles(); err != nil {
 		db.Close()
 		return nil, err
@@ -353,7 +357,8 @@ func (s *Store) checkCatalog() error {
 		if meta == nil {
 			return fmt.Errorf("catalog: no meta bucket: %w", ErrCorrupt)
 		}
-		if v := meta.Get(metaFormat); len(v) != 1 || v[0] != catalogVersion {
+		// Format 1 is read as it is (read-only) or upgraded (upgradeCatalog).
+		if v := meta.Get(metaFormat); len(v) != 1 || v[0] != 1 && v[0] != catalogFormat {
 			return fmt.Errorf("catalog: format %v: %w", v, ErrUnsupportedVersion)
 		}
 		copy(s.id[:], meta.Get(metaArchiveID))
@@ -362,6 +367,37 @@ func (s *Store) checkCatalog() error {
 		}
 		return nil
 	})
+}
+
+// catalogBuckets are the buckets of a catalog of the current format.
+var catalogBuckets = [][]byte{bucketMeta, bucketMessages, bucketEnvelopes, bucketDigests, bucketSegments, bucketHoldMembers}
+
+// upgradeCatalog brings a format-1 catalog to format 2 in one transaction:
+// it adds the hold_members bucket and drops the index watermark (the
+// receiver keeps no index since format 2).
+func (s *Store) upgradeCatalog() error {
+	var format byte
+	if err := s.db.View(func(tx *bolt.Tx) error { format = tx.Bucket(bucketMeta).Get(metaFormat)[0]; return nil }); err != nil {
+		return err
+	}
+	if format == catalogFormat {
+		return nil
+	}
+	err := s.update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketHoldMembers); err != nil {
+			return err
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Delete(metaWatermark); err != nil {
+			return err
+		}
+		return meta.Put(metaFormat, []byte{catalogFormat})
+	})
+	if err != nil {
+		return fmt.Errorf("upgrade catalog to format %d: %w", catalogFormat, err)
+	}
+	s.log.Info("catalog upgraded", "from_format", format, "to_format", catalogFormat)
+	return nil
 }
 
 // reconcile lets the caller's records and the catalog agree after a crash:

@@ -24,28 +24,12 @@ type archiveAPI interface {
 	Verify(ctx context.Context, external []archive.Checkpoint) (*archive.VerifyReport, error)
 	VerifyAudit(ctx context.Context, external []archive.Checkpoint) (*archive.AuditReport, error)
 	Checkpoint(ctx context.Context) (archive.Checkpoint, error)
-	Search(ctx context.Context, q string, o archive.SearchOptions) (*archive.SearchResult, error)
-	IndexDocs(ctx context.Context, docs []archive.IndexDoc, upTo sealmail.MessageID) error
-	IDs(ctx context.Context, q string) ([]sealmail.MessageID, error)
-	RecordExport(ctx context.Context, r archive.ExportRecord) error
-	Holds(ctx context.Context) ([]archive.HoldInfo, error)
-	CreateHold(ctx context.Context, name, q, reason string) (*archive.HoldInfo, error)
-	ReleaseHold(ctx context.Context, name, reason string) (*archive.HoldInfo, error)
-	Purge(ctx context.Context, o archive.PurgeOptions) (*archive.PurgeReport, error)
-	Erase(ctx context.Context, o archive.EraseOptions) (*archive.EraseReport, error)
-	ApplyPolicy(ctx context.Context, facts []archive.PolicyFacts) ([]archive.PolicyChange, error)
 	Close() error
 }
 
 // connect talks to the daemon serving g.data, or opens the archive directly
 // (read-only) when no daemon runs.
 func connect(ctx context.Context, g *globalOptions) (archiveAPI, error) {
-	return connectMode(ctx, g, true)
-}
-
-// connectMode is connect for commands that must write (reindex) when they
-// open the archive themselves.
-func connectMode(ctx context.Context, g *globalOptions, readOnly bool) (archiveAPI, error) {
 	sock := filepath.Join(g.data, api.SocketName)
 	// While a daemon starts, it holds the archive before its socket
 	// answers: try both for a while.
@@ -58,7 +42,7 @@ func connectMode(ctx context.Context, g *globalOptions, readOnly bool) (archiveA
 		if !errors.Is(err, api.ErrNoDaemon) {
 			return nil, err
 		}
-		a, err := archive.Open(g.data, archive.Options{Logger: newLogger(g, nil), ReadOnly: readOnly, LockTimeout: 300 * time.Millisecond})
+		a, err := archive.Open(g.data, archive.Options{Logger: newLogger(g, nil), ReadOnly: true, LockTimeout: 300 * time.Millisecond})
 		if !errors.Is(err, archive.ErrLocked) {
 			return a, err
 		}

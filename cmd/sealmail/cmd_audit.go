@@ -148,7 +148,7 @@ func newAuditShowCommand(g *globalOptions) *cobra.Command {
 			}
 			for _, t := range types {
 				if !validType(t) {
-					return usageError{fmt.Errorf("--type %q: want one of %s", t, strings.Join(archive.AuditTypes(), ", "))}
+					return usageError{fmt.Errorf("--type %q: want one of %s, or access.ACTION", t, strings.Join(archive.AuditTypes(), ", "))}
 				}
 			}
 			f.Types = types
@@ -169,11 +169,12 @@ func newAuditShowCommand(g *globalOptions) *cobra.Command {
 	return c
 }
 
+// validType accepts the defined types and the reader's access.* events.
 func validType(t string) bool {
 	for _, k := range archive.AuditTypes() {
 		if k == t {
 			return true
 		}
 	}
-	return false
+	return strings.HasPrefix(t, "access.") && len(t) > len("access.")
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/reader"
 )
 
 func newHoldCommand(g *globalOptions) *cobra.Command {
@@ -20,35 +20,41 @@ func newHoldCommand(g *globalOptions) *cobra.Command {
 		Short: "Place, list and release legal holds",
 		Long: `A legal hold keeps every message its query matches, now and in future,
 whatever retention says, until it is released. Released holds stay on record.
-Every change is audited.`,
+Every change is audited.
+
+The reader service (` + "`sealmail access`" + `) evaluates a hold's query against its
+index when the hold is placed and on every message it indexes after, and
+the receiver records the messages found (the hold's members): purge never
+deletes a member, nor anything the index has not taken in yet.`,
 	}
 	var q, reason string
 	var asJSON bool
-	holdJSON := "--json prints the hold as one object: name, query, reason, created, created_by,\nreleased, released_by, release_reason, active, matches."
+	holdJSON := "--json prints the hold as one object: name, query, reason, created, created_by,\nreleased, released_by, release_reason, active, members, through, evaluated."
 	create := &cobra.Command{
 		Use:   "create NAME --query Q --reason TEXT",
 		Short: "Place a legal hold",
 		Long: "Place a legal hold named NAME on every message the query matches, now and\nin future.\n\n" + holdJSON +
-			exitCodes(", a query that does not parse, a name already taken"),
+			exitCodes(", a query that does not parse, a name already taken", noReaderCode),
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) (err error) {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if q == "" || reason == "" {
 				return usageError{errors.New("--query and --reason are required")}
 			}
-			a, err := connectMode(cmd.Context(), g, false)
-			if err != nil {
-				return err
+			if err := reader.CheckQuery(q); err != nil {
+				return usageError{fmt.Errorf("hold create: %w", err)}
 			}
-			defer closeArchive(a, &err)
-			h, err := a.CreateHold(cmd.Context(), args[0], q, reason)
-			if err != nil {
-				return fmt.Errorf("hold create: %w", err)
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), h)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "hold %q placed: %d messages match now; future ones are held as they arrive\n", h.Name, h.Matches)
-			return nil
+			return withReader(g, func(c *reader.Client) error {
+				rep, err := c.CreateHold(cmd.Context(), args[0], q, reason)
+				if err != nil {
+					return fmt.Errorf("hold create: %w", err)
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), rep.Hold)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "hold %q placed: %d messages match now; future ones are held as they are indexed\n%s\n",
+					rep.Hold.Name, rep.Hold.Members, coverageNote(rep.Coverage))
+				return nil
+			})
 		},
 	}
 	create.Flags().StringVar(&q, "query", "", "which messages (search syntax)")
@@ -57,26 +63,23 @@ Every change is audited.`,
 	release := &cobra.Command{
 		Use:   "release NAME --reason TEXT",
 		Short: "Release a legal hold",
-		Long:  "Release the legal hold NAME; it stays on record.\n\n" + holdJSON + exitCodes(", a hold that does not exist or is released"),
+		Long:  "Release the legal hold NAME; it stays on record, its members are dropped.\n\n" + holdJSON + exitCodes(", a hold that does not exist or is released", noReaderCode),
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) (err error) {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if reason == "" {
 				return usageError{errors.New("--reason is required")}
 			}
-			a, err := connectMode(cmd.Context(), g, false)
-			if err != nil {
-				return err
-			}
-			defer closeArchive(a, &err)
-			h, err := a.ReleaseHold(cmd.Context(), args[0], reason)
-			if err != nil {
-				return fmt.Errorf("hold release: %w", err)
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), h)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "hold %q released; its %d messages follow retention again\n", h.Name, h.Matches)
-			return nil
+			return withReader(g, func(c *reader.Client) error {
+				rep, err := c.ReleaseHold(cmd.Context(), args[0], reason)
+				if err != nil {
+					return fmt.Errorf("hold release: %w", err)
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), rep.Hold)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "hold %q released; the messages it held follow retention again\n", rep.Hold.Name)
+				return nil
+			})
 		},
 	}
 	release.Flags().StringVar(&reason, "reason", "", "why it ends: kept in the audit log")
@@ -84,7 +87,7 @@ Every change is audited.`,
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List holds, active and released",
-		Long:  "List every hold, active and released.\n\n--json prints one object per hold and line (see `hold create --help`)." + exitCodes(""),
+		Long:  "List every hold, active and released.\n\n--json prints one object per hold and line (see `hold create --help`)." + exitCodes("", noReaderCode),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return showHolds(cmd, g, "", asJSON)
@@ -95,7 +98,7 @@ Every change is audited.`,
 	show := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show one hold",
-		Long:  "Show the hold NAME as one JSON object (see `hold create --help`); --json=false\nprints a table row instead." + exitCodes("", "4 no hold named NAME"),
+		Long:  "Show the hold NAME as one JSON object (see `hold create --help`); --json=false\nprints a table row instead." + exitCodes("", "4 no hold named NAME", noReaderCode),
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return showHolds(cmd, g, args[0], showJSON)
@@ -109,45 +112,42 @@ Every change is audited.`,
 // errNoHold reports a hold name that matches no hold.
 var errNoHold = errors.New("no such hold")
 
-func showHolds(cmd *cobra.Command, g *globalOptions, name string, asJSON bool) (err error) {
-	a, err := connect(cmd.Context(), g)
-	if err != nil {
-		return err
-	}
-	defer closeArchive(a, &err)
-	hs, err := a.Holds(cmd.Context())
-	if err != nil {
-		return err
-	}
-	out := cmd.OutOrStdout()
-	found := false
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	if !asJSON {
-		fmt.Fprintln(tw, "NAME\tSTATE\tMATCHES\tCREATED\tQUERY")
-	}
-	for _, h := range hs {
-		if name != "" && h.Name != name {
-			continue
+func showHolds(cmd *cobra.Command, g *globalOptions, name string, asJSON bool) error {
+	return withReader(g, func(c *reader.Client) error {
+		rep, err := c.Holds(cmd.Context())
+		if err != nil {
+			return err
 		}
-		found = true
-		if asJSON {
-			if err := printJSON(out, h); err != nil {
-				return err
+		out := cmd.OutOrStdout()
+		found := false
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		if !asJSON {
+			fmt.Fprintln(tw, "NAME\tSTATE\tMEMBERS\tCREATED\tQUERY")
+		}
+		for _, h := range rep.Holds {
+			if name != "" && h.Name != name {
+				continue
 			}
-			continue
+			found = true
+			if asJSON {
+				if err := printJSON(out, h); err != nil {
+					return err
+				}
+				continue
+			}
+			printHold(tw, h)
 		}
-		printHold(tw, h)
-	}
-	if name != "" && !found {
-		return exitCodeError{exitNotFound, fmt.Errorf("no hold named %q (see `sealmail hold list`): %w", name, errNoHold)}
-	}
-	return tw.Flush()
+		if name != "" && !found {
+			return exitCodeError{exitNotFound, fmt.Errorf("no hold named %q (see `sealmail hold list`): %w", name, errNoHold)}
+		}
+		return tw.Flush()
+	})
 }
 
-func printHold(w io.Writer, h archive.HoldInfo) {
+func printHold(w io.Writer, h reader.Hold) {
 	state := "active"
 	if !h.Active {
 		state = "released " + h.Released.Format(time.DateOnly)
 	}
-	fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", h.Name, state, h.Matches, h.Created.Format(time.DateOnly), h.Query)
+	fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", h.Name, state, h.Members, h.Created.Format(time.DateOnly), h.Query)
 }

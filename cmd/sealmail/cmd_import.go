@@ -223,8 +223,8 @@ func absPath(p string) string {
 }
 
 // openForImport talks to the daemon when it runs, else opens the archive
-// for writing with the retention rules of --config (as connectMode does
-// for the other commands).
+// for writing with the retention rules of --config (as connect does,
+// read-only, for the other commands).
 func openForImport(ctx context.Context, g *globalOptions, o *importOptions) (importAPI, bool, error) {
 	sock := filepath.Join(g.data, api.SocketName)
 	var retention *archive.RetentionPolicy

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/reader"
 )
 
 func newPurgeCommand(g *globalOptions) *cobra.Command {
@@ -25,11 +25,13 @@ func newPurgeCommand(g *globalOptions) *cobra.Command {
 		Use:   "purge",
 		Short: "Delete messages whose retention has ended and that no legal hold covers",
 		Long: `Delete every message whose retain-until has passed and that no active legal
-hold covers (docs/retention.md). Messages the search index has not taken in
-yet are kept, since their hold status is unknown. The purge is audited with
-every id before anything is deleted; get of a purged message then says when
-and on which audit entry. --dry-run lists what would go, also as of a
-future date (--as-of YYYY-MM-DD).
+hold covers (docs/retention.md). The reader service (` + "`sealmail access`" + `)
+decides and the receiver deletes, checking holds and retention again.
+Messages the reader's index has not taken in yet with all their receipts are
+kept, since their hold status is unknown. The purge is audited with every id
+before anything is deleted; get of a purged message then says when and on
+which audit entry. --dry-run lists what would go, also as of a future date
+(--as-of YYYY-MM-DD).
 
 After deleting, purge compacts every sealed segment that holds records of
 deleted messages only (both hashes audited) to reclaim their bytes. A record
@@ -40,10 +42,10 @@ sealed.
 
 --json prints the report as one object: as_of, dry_run, deleted (ids; in a
 dry run those that would go), kept (reason: count), audit_seq,
-reclaimed_bytes.` + exitCodes(""),
+reclaimed_bytes, coverage.` + exitCodes("", noReaderCode),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			var o archive.PurgeOptions
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var o reader.PurgeOptions
 			o.DryRun = dryRun
 			if asOf != "" {
 				t, err := time.Parse(time.DateOnly, asOf)
@@ -55,14 +57,14 @@ reclaimed_bytes.` + exitCodes(""),
 				}
 				o.AsOf = t
 			}
-			a, err := connectMode(cmd.Context(), g, false)
+			c, err := connectReader(g)
 			if err != nil {
 				return err
 			}
-			defer closeArchive(a, &err)
-			rep, err := a.Purge(cmd.Context(), o)
+			defer c.Close()
+			rep, err := c.Purge(cmd.Context(), o)
 			if err != nil {
-				return fmt.Errorf("purge: %w", err)
+				return readerError(fmt.Errorf("purge: %w", err))
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -87,6 +89,7 @@ reclaimed_bytes.` + exitCodes(""),
 			for _, r := range reasons {
 				fmt.Fprintf(out, "kept, %s: %d\n", r, rep.Kept[r])
 			}
+			fmt.Fprintln(out, coverageNote(rep.Coverage))
 			return nil
 		},
 	}
@@ -97,7 +100,7 @@ reclaimed_bytes.` + exitCodes(""),
 }
 
 func newEraseCommand(g *globalOptions) *cobra.Command {
-	var o archive.EraseOptions
+	var o reader.EraseOptions
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "erase --query Q --reason TEXT [--override-retention]",
@@ -109,23 +112,29 @@ weighed the legal ground for keeping them; it is audited as such. Legal
 holds always win. The request, the reason and every id are audited first;
 the bytes are reclaimed like purge's. --dry-run reports what would be
 erased and refused without deleting anything (the request is audited).
+Root on the host erases at once; over HTTPS an erasure needs a second
+officer's approval. Messages the reader has not indexed yet cannot match:
+the report says how many there are.
 
 --json prints the report as one object: dry_run, erased (ids), refused (id,
-why), audit_seq, reclaimed_bytes.` + exitCodes(", a query that does not parse",
-			"3 some messages were refused (held, or still retained): the others were erased"),
+why), audit_seq, reclaimed_bytes, coverage.` + exitCodes(", a query that does not parse",
+			"3 some messages were refused (held, or still retained): the others were erased", noReaderCode),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) (err error) {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Query == "" || o.Reason == "" {
 				return usageError{errors.New("--query and --reason are required")}
 			}
-			a, err := connectMode(cmd.Context(), g, false)
+			if err := reader.CheckQuery(o.Query); err != nil {
+				return usageError{fmt.Errorf("erase: %w", err)}
+			}
+			c, err := connectReader(g)
 			if err != nil {
 				return err
 			}
-			defer closeArchive(a, &err)
-			rep, err := a.Erase(cmd.Context(), o)
+			defer c.Close()
+			rep, err := c.Erase(cmd.Context(), o)
 			if err != nil {
-				return fmt.Errorf("erase: %w", err)
+				return readerError(fmt.Errorf("erase: %w", err))
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -147,6 +156,9 @@ why), audit_seq, reclaimed_bytes.` + exitCodes(", a query that does not parse",
 				}
 				if len(rep.Refused) > 0 && !o.OverrideRetention {
 					fmt.Fprintln(out, "(retained messages can be erased with --override-retention; held ones only after the hold is released)")
+				}
+				if rep.Coverage.NotIndexed > 0 {
+					fmt.Fprintln(out, coverageNote(rep.Coverage))
 				}
 			}
 			if len(rep.Refused) > 0 {

@@ -21,13 +21,12 @@ func newRecoverCommand(g *globalOptions) *cobra.Command {
 clear record headers give every message, envelope and tombstone with its id,
 location, time, size and keyed digest; the audit log gives retention, which
 purge or erasure deleted a message, the audited segment hashes, the legal
-holds and the highest id ever used. The new catalog is written beside the
-old one and renamed over it; the old one is kept as catalog.db.replaced-TIME.
+holds with the messages they cover, and the highest id ever used. The new
+catalog is written beside the old one and renamed over it; the old one is
+kept as catalog.db.replaced-TIME.
 
-The index watermark cannot be rebuilt: after recover, purge keeps everything
-until ` + "`sealmail reindex --identity FILE`" + ` has run. Run ` + "`sealmail verify`" + `
-afterwards: whatever recover could not account for, it lists, and verify
-checks the result against the audit log.
+Run ` + "`sealmail verify`" + ` afterwards: whatever recover could not account for, it
+lists, and verify checks the result against the audit log.
 
 Stop the daemon first (recover refuses a catalog in use).
 
@@ -62,7 +61,6 @@ func runRecover(ctx context.Context, g *globalOptions, out io.Writer, asJSON boo
 	if res.Replaced != "" {
 		fmt.Fprintf(out, "the previous catalog is kept as %s\n", res.Replaced)
 	}
-	fmt.Fprintln(out, "the index watermark is 0: run `sealmail reindex --identity FILE` before the next purge can delete")
 	for _, f := range res.Findings {
 		fmt.Fprintf(out, "problem: %s\n", f)
 	}

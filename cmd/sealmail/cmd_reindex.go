@@ -3,63 +3,60 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
+	"os"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
-	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/reader"
 )
 
-type reindexOptions struct {
-	identity string
-	all      bool
-	asJSON   bool
-}
-
 func newReindexCommand(g *globalOptions) *cobra.Command {
-	o := &reindexOptions{}
+	var all, asJSON bool
+	var identity string
 	c := &cobra.Command{
-		Use:   "reindex",
-		Short: "Index messages the search index lacks (after a crash), or all of them",
-		Long: `The daemon indexes each message while it receives it; it cannot decrypt
-stored messages. Messages it did not index (a crash, an overloaded index) are
-indexed by this command: it decrypts them here with --identity and hands the
-text to the index (through the daemon when it runs). With --all it indexes
-every message, for an index that was deleted or damaged (delete DIR/index
-with the daemon stopped, then run reindex --all).
+		Use:   "reindex [--all]",
+		Short: "Wait until the search index covers the archive, or rebuild it (--all)",
+		Long: `The reader service (` + "`sealmail access`" + `) indexes every message as it follows
+the receiver's audit log, and after a crash goes on where its index
+stopped. This command waits until the index covers what the archive holds
+now. With --all the reader first throws its index away and rebuilds it from
+the audit log's first entry (checking every record against it again; an
+index damaged or of an older version); holds are then evaluated again, and
+purge keeps everything meanwhile.
 
---json prints one object: indexed (messages), up_to (every message up to this
-id is indexed now).` + exitCodes(""),
+--json prints one object: all, target, coverage.` + exitCodes("", noReaderCode),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runReindex(cmd.Context(), g, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return withReader(g, func(c *reader.Client) error {
+				rep, err := c.Reindex(cmd.Context(), all)
+				if err != nil {
+					return fmt.Errorf("reindex: %w", err)
+				}
+				tty := term.IsTerminal(int(os.Stderr.Fd()))
+				rep.Coverage, err = waitCovered(cmd.Context(), c, rep.Target, func(cov reader.Coverage) {
+					if tty {
+						fmt.Fprintf(cmd.ErrOrStderr(), "\rindexed through entry %d of %d (%d messages)", cov.IndexedSeq, rep.Target, cov.Indexed)
+					}
+				})
+				if tty {
+					fmt.Fprintln(cmd.ErrOrStderr())
+				}
+				if err != nil {
+					return fmt.Errorf("reindex: %w", err)
+				}
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), rep)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%d messages indexed; %s\n", rep.Coverage.Indexed, coverageNote(rep.Coverage))
+				return nil
+			})
 		},
 	}
-	c.Flags().StringVar(&o.identity, "identity", "", "age identity that decrypts the archive (required)")
-	c.Flags().BoolVar(&o.all, "all", false, "index every message, not only those after the watermark")
-	c.Flags().BoolVar(&o.asJSON, "json", false, "print the result as one JSON object")
+	c.Flags().BoolVar(&all, "all", false, "rebuild the index from the audit log's first entry")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON object")
+	c.Flags().StringVar(&identity, "identity", "", "ignored: the reader service decrypts")
+	_ = c.Flags().MarkDeprecated("identity", "the reader service decrypts")
 	return c
-}
-
-func runReindex(ctx context.Context, g *globalOptions, o *reindexOptions, out, errOut io.Writer) (err error) {
-	ids, err := loadIdentities(o.identity, errOut)
-	if err != nil {
-		return err
-	}
-	a, err := connectMode(ctx, g, false)
-	if err != nil {
-		return err
-	}
-	defer closeArchive(a, &err)
-	rep, err := archive.Reindex(ctx, a, ids, o.all)
-	if err != nil {
-		return identityError(err, o.identity)
-	}
-	if o.asJSON {
-		return printJSON(out, rep)
-	}
-	fmt.Fprintf(out, "indexed %d messages; the index now covers every message up to %d\n", rep.Indexed, rep.UpTo)
-	return nil
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/reader"
 )
 
 func newSearchCommand(g *globalOptions) *cobra.Command {
@@ -38,26 +38,39 @@ Examples:
   sealmail search 'from:@contoso.com subject:invoice after:2025-01-01'
   sealmail search --count 'to:bob@example.com OR cc:bob@example.com'
 
+The reader service searches (see ` + "`sealmail access`" + `); every search is audited.
+It prints to standard error how far its index covers the archive: mail
+archived but not indexed yet is not found yet.
+
 --json prints one object per line: id, date, from, subject, size, has_attachment;
-with --count, one object: total.` + exitCodes(", a query that does not parse"),
+with --count, one object: total.` + exitCodes(", a query that does not parse", noReaderCode),
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if limit < 0 || offset < 0 {
 				return usageError{fmt.Errorf("--limit and --offset must not be negative")}
 			}
-			a, err := connect(cmd.Context(), g)
+			if limit > reader.MaxSearchLimit {
+				return usageError{fmt.Errorf("--limit %d: at most %d (page with --offset)", limit, reader.MaxSearchLimit)}
+			}
+			q := strings.Join(args, " ")
+			if err := reader.CheckQuery(q); err != nil {
+				return usageError{fmt.Errorf("search: %w", err)}
+			}
+			c, err := connectReader(g)
 			if err != nil {
 				return err
 			}
-			defer closeArchive(a, &err)
-			q := strings.Join(args, " ")
-			o := archive.SearchOptions{Limit: limit, Offset: offset, Oldest: oldest}
+			defer c.Close()
+			o := reader.SearchOptions{Limit: limit, Offset: offset, Oldest: oldest}
 			if count {
 				o.Limit = 1
 			}
-			res, err := a.Search(cmd.Context(), q, o)
+			res, err := c.Search(cmd.Context(), q, o)
 			if err != nil {
-				return fmt.Errorf("search: %w", err)
+				return readerError(fmt.Errorf("search: %w", err))
+			}
+			if !res.Coverage.CaughtUp || res.Coverage.NotIndexed > 0 {
+				fmt.Fprintln(cmd.ErrOrStderr(), coverageNote(res.Coverage))
 			}
 			out := cmd.OutOrStdout()
 			if count {

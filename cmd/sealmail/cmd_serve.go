@@ -14,8 +14,10 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,6 +38,7 @@ type serveOptions struct {
 	journalSources string
 	metrics        string
 	pprof          bool
+	allowUsers     []string
 }
 
 func newServeCommand(g *globalOptions) *cobra.Command {
@@ -44,7 +47,10 @@ func newServeCommand(g *globalOptions) *cobra.Command {
 		Use:   "serve",
 		Short: "Run the archive daemon: SMTP receiver and control socket",
 		Long: `Run the daemon: receive journaled mail over SMTP (STARTTLS, optionally
-implicit TLS) and serve the control socket DIR/control.sock to the CLI.
+implicit TLS) and serve the control socket DIR/control.sock to the CLI and
+to the reader service (` + "`sealmail access`" + `, which runs as one of
+control.allow_users). The receiver holds no index and no identity: it
+cannot read what it stores.
 
 Settings come from --config (TOML; see packaging/sealmail.toml); flags,
 --log-level included, override the file. Without a certificate in the
@@ -67,6 +73,7 @@ smtp.require_auth restricts who may deliver.` + exitCodes(", an invalid configur
 	c.Flags().StringVar(&o.journalSources, "journal-sources", "", "client networks whose journal reports are trusted, CIDR[,CIDR…] (default loopback)")
 	c.Flags().StringVar(&o.metrics, "metrics", "", "serve Prometheus /metrics, /healthz and /readyz on HOST:PORT (default: off; loopback unless metrics.allow_remote)")
 	c.Flags().BoolVar(&o.pprof, "pprof", false, "serve Go runtime profiles on the control socket under /debug/pprof/ (each use audited)")
+	c.Flags().StringArrayVar(&o.allowUsers, "control-allow-user", nil, "a service user the control socket serves (the reader's, e.g. sealmail-access); repeatable; adds to control.allow_users")
 	return c
 }
 
@@ -113,15 +120,12 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 	if o.metrics != "" {
 		cfg.Metrics.Listen = o.metrics
 	}
+	cfg.Control.AllowUsers = append(cfg.Control.AllowUsers, o.allowUsers...)
 	if cfg.SMTP.Listen == "" {
 		cfg.SMTP.Listen = "0.0.0.0:25"
 	}
-	if errs := cfg.Validate(); len(errs) > 0 {
-		var b strings.Builder
-		for _, e := range errs {
-			fmt.Fprintf(&b, "\n  %v", e)
-		}
-		return usageError{fmt.Errorf("invalid configuration:%s", b.String())}
+	if err := cfg.validated(); err != nil {
+		return err
 	}
 	log := newLogger(g, cfg)
 	warnInsecure(log, cfg, os.Getuid(), os.Getenv("INVOCATION_ID") != "")
@@ -167,7 +171,6 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		Retention:               cfg.Retention,
 		CheckpointEvery:         cfg.Audit.CheckpointEvery,
 		CheckpointInterval:      time.Duration(cfg.Audit.CheckpointInterval),
-		IndexQueueBytes:         indexQueueBytes(cfg),
 		JournalExpect:           cfg.journalExpectations(),
 	})
 	if errors.Is(err, archive.ErrLocked) {
@@ -197,7 +200,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// GC harder as the heap nears the in-flight budget plus the
 		// rest of the daemon, so that RSS follows the budget.
-		debug.SetMemoryLimit(smtpOpts.MaxInFlightBytes + indexQueueBytes(cfg) + memoryOverhead)
+		debug.SetMemoryLimit(smtpOpts.MaxInFlightBytes + memoryOverhead)
 	}
 	var ing smtpd.Ingester = a
 	if mx != nil {
@@ -275,7 +278,22 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		addrs = append(addrs, "metrics "+lm.Addr().String())
 	}
 	a.SetListeners(addrs)
-	ctl := api.NewServer(a, api.Options{Logger: log, Pprof: o.pprof})
+	services, err := serviceUIDs(cfg.Control.AllowUsers, log)
+	if err != nil {
+		closeAll()
+		lctl.Close()
+		return usageError{err}
+	}
+	var lsvc net.Listener // the service users' socket (control.socket)
+	if cfg.Control.Socket != "" {
+		if lsvc, err = api.ListenMode(cfg.Control.Socket, 0o660); err != nil {
+			closeAll()
+			lctl.Close()
+			return err
+		}
+		addrs = append(addrs, "control "+cfg.Control.Socket)
+	}
+	ctl := api.NewServer(a, api.Options{Logger: log, Pprof: o.pprof, ServiceUIDs: services})
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
@@ -293,6 +311,9 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		serve("smtps", func() error { return srv.ServeTLS(ltls) })
 	}
 	serve("control socket", func() error { return ctl.Serve(lctl) })
+	if lsvc != nil {
+		serve("service control socket", func() error { return ctl.Serve(lsvc) })
+	}
 	if msrv != nil {
 		serve("metrics", func() error {
 			if err := msrv.Serve(lm); !errors.Is(err, http.ErrServerClosed) {
@@ -370,6 +391,9 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 	stopRetry()
 	wg.Wait()
 	os.Remove(sockPath)
+	if lsvc != nil {
+		os.Remove(cfg.Control.Socket)
+	}
 	reason := "signal"
 	if runErr != nil {
 		reason = runErr.Error()
@@ -404,9 +428,6 @@ func smtpOptions(g *globalOptions, cfg *Config, log *slog.Logger) (smtpd.Options
 	if inFlight == 0 {
 		inFlight = smtpd.DefaultMaxInFlightBytes
 	}
-	// smtp.max_in_flight covers the messages being received and stored
-	// and those waiting for the indexer.
-	inFlight -= indexQueueBytes(cfg)
 	// Reserved slots, no per-address cap: the journaling sources (default
 	// loopback, as the archive's) and the networks explicitly allowed.
 	trusted := journalTrusted(cfg)
@@ -464,17 +485,26 @@ func expectSources(cfg *Config) []string {
 }
 
 // memoryOverhead is what the daemon needs besides messages in flight
-// (index, catalog, connections), for its soft memory limit.
+// (catalog, connections), for its soft memory limit.
 const memoryOverhead = 128 << 20
 
-// indexQueueBytes is the part of smtp.max_in_flight kept for messages
-// waiting for the indexer: a quarter.
-func indexQueueBytes(cfg *Config) int64 {
-	n := int64(cfg.SMTP.MaxInFlight)
-	if n == 0 {
-		n = smtpd.DefaultMaxInFlightBytes
+// serviceUIDs resolves control.allow_users; a user that does not exist
+// is left out with a warning (the package creates sealmail-access).
+func serviceUIDs(names []string, log *slog.Logger) ([]uint32, error) {
+	var out []uint32
+	for _, n := range names {
+		u, err := user.Lookup(n)
+		if err != nil {
+			log.Warn("control.allow_users: no such user: it cannot use the control socket", "user", n, "err", err)
+			continue
+		}
+		id, err := strconv.ParseUint(u.Uid, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("control.allow_users: %s: uid %q", n, u.Uid)
+		}
+		out = append(out, uint32(id))
 	}
-	return n / 4
+	return out, nil
 }
 
 // certFiles returns the TLS certificate and key files in use.

@@ -32,6 +32,8 @@ type Config struct {
 	Log     LogConfig     `toml:"log"`
 	Audit   AuditConfig   `toml:"audit"`
 	Metrics MetricsConfig `toml:"metrics"`
+	Control ControlConfig `toml:"control"`
+	Reader  ReaderConfig  `toml:"reader"`
 	// Retention rules (docs/retention.md). Without them no message is ever
 	// eligible for deletion.
 	Retention *archive.RetentionPolicy `toml:"retention"`
@@ -73,6 +75,37 @@ type MetricsConfig struct {
 	// AllowRemote permits a Listen address beyond loopback: the figures
 	// are not secret, but they tell an outsider how much mail flows.
 	AllowRemote bool `toml:"allow_remote"`
+}
+
+// ControlConfig configures the receiver's control socket.
+type ControlConfig struct {
+	// AllowUsers are the service users (the reader's, sealmail-access)
+	// the control socket serves besides root and the daemon's own user.
+	AllowUsers []string `toml:"allow_users"`
+	// Socket is a second control socket, mode 0660 in the daemon's group,
+	// for service users who cannot enter the data directory (mode 0700):
+	// the packaged units use /run/sealmail/control.sock. Empty: none.
+	Socket string `toml:"socket"`
+}
+
+// ReaderConfig configures the reader service (`sealmail access`) and where
+// the command line finds it.
+type ReaderConfig struct {
+	Listen string `toml:"listen"` // HTTPS, default 127.0.0.1:8443
+	State  string `toml:"state"`  // default /var/lib/sealmail-access
+	// Socket is the reader's local socket; default STATE/reader.sock.
+	Socket   string `toml:"socket"`
+	CertFile string `toml:"cert_file"` // default: self-signed, made in STATE/tls
+	KeyFile  string `toml:"key_file"`
+	// Hostnames go into the self-signed certificate besides localhost.
+	Hostnames []string `toml:"hostnames"`
+	// WebAuthnRPID turns on security keys and passkeys: the domain people
+	// use (its origins default to https://RPID).
+	WebAuthnRPID    string   `toml:"webauthn_rp_id"`
+	WebAuthnOrigins []string `toml:"webauthn_origins"`
+	// Control is the receiver's control socket; default DIR/control.sock
+	// (the packaged units: control.socket).
+	Control string `toml:"control"`
 }
 
 // JournalConfig says whose journal reports are trusted.
@@ -226,6 +259,15 @@ func (c *Config) Validate() []error {
 	if (c.SMTP.CertFile == "") != (c.SMTP.KeyFile == "") {
 		bad("smtp.cert_file and smtp.key_file: give both or neither")
 	}
+	if (c.Reader.CertFile == "") != (c.Reader.KeyFile == "") {
+		bad("reader.cert_file and reader.key_file: give both or neither")
+	}
+	if l := c.Reader.Listen; l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			bad("reader.listen = %q: want HOST:PORT, e.g. 127.0.0.1:8443", l)
+		}
+	}
+
 	if c.Audit.CheckpointEvery < 0 {
 		bad("audit.checkpoint_every = %d: want a positive number of entries", c.Audit.CheckpointEvery)
 	}
@@ -255,6 +297,19 @@ func (c *Config) Validate() []error {
 		bad("log.format = %q: want text or json", c.Log.Format)
 	}
 	return errs
+}
+
+// validated returns Validate's problems as one usage error, or nil.
+func (c *Config) validated() error {
+	errs := c.Validate()
+	if len(errs) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, e := range errs {
+		fmt.Fprintf(&b, "\n  %v", e)
+	}
+	return usageError{fmt.Errorf("invalid configuration:%s", b.String())}
 }
 
 // maxMessageSize is the largest smtp.max_message_size allowed.

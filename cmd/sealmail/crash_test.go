@@ -15,7 +15,6 @@ import (
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/api"
-	"github.com/sealmail/sealmail/store"
 )
 
 // TestKill9 kills the daemon with SIGKILL while 8 clients send, then adds a
@@ -117,10 +116,9 @@ func TestKill9(t *testing.T) {
 			t.Errorf("acknowledged message %d lost: %v", a.id, err)
 			continue
 		}
-		r := m.Records[0]
-		p, err := store.OpenPayload(r.Payload, r.PlainOffset, r.PlainLen, ids...)
-		if err != nil || !bytes.Equal(p.Original, a.data) {
-			t.Errorf("acknowledged message %d: %v, byte-exact %v", a.id, err, err == nil && bytes.Equal(p.Original, a.data))
+		original, _, err := m.DecryptRecord(0, ids)
+		if err != nil || !bytes.Equal(original, a.data) {
+			t.Errorf("acknowledged message %d: %v, byte-exact %v", a.id, err, err == nil && bytes.Equal(original, a.data))
 		}
 	}
 	t.Logf("%d messages acknowledged before kill -9, all present after restart", len(acks))

@@ -18,7 +18,6 @@ import (
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/api"
-	"github.com/sealmail/sealmail/store"
 )
 
 // TestCrashLoop kills the real daemon with SIGKILL again and again while 8
@@ -63,10 +62,9 @@ func TestCrashLoop(t *testing.T) {
 				t.Errorf("acknowledged message %d lost: %v", a.id, err)
 				continue
 			}
-			r := m.Records[0]
-			p, err := store.OpenPayload(r.Payload, r.PlainOffset, r.PlainLen, ids...)
-			if err != nil || !bytes.Equal(p.Original, a.data) {
-				t.Errorf("acknowledged message %d: %v, byte-exact %v", a.id, err, err == nil && bytes.Equal(p.Original, a.data))
+			original, _, err := m.DecryptRecord(0, ids)
+			if err != nil || !bytes.Equal(original, a.data) {
+				t.Errorf("acknowledged message %d: %v, byte-exact %v", a.id, err, err == nil && bytes.Equal(original, a.data))
 			}
 		}
 	}

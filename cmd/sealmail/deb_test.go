@@ -24,6 +24,7 @@ import (
 var debPackageFiles = map[string]string{
 	"./usr/bin/sealmail":                                  "-rwxr-xr-x",
 	"./usr/lib/systemd/system/sealmail.service":           "-rw-r--r--",
+	"./usr/lib/systemd/system/sealmail-access.service":    "-rw-r--r--",
 	"./usr/lib/sysusers.d/sealmail.conf":                  "-rw-r--r--",
 	"./usr/lib/tmpfiles.d/sealmail.conf":                  "-rw-r--r--",
 	"./etc/sealmail/sealmail.toml":                        "-rw-r--r--",
@@ -92,8 +93,13 @@ func TestDebianPackage(t *testing.T) {
 	if st, _ := run("dpkg-query", "-W", "-f=${Status}", "sealmail"); strings.Contains(st, "installed") {
 		t.Fatalf("a sealmail package is installed here (%s): this test would remove it", st)
 	}
-	_, statErr := os.Stat("/var/lib/sealmail")
-	hadVarLib := statErr == nil
+	// The directories the package makes (tmpfiles.d), which the cleanup
+	// removes if they were not there before (they are empty then).
+	hadDir := map[string]bool{}
+	for _, d := range []string{"/var/lib/sealmail", "/var/lib/sealmail-access", "/run/sealmail"} {
+		_, err := os.Stat(d)
+		hadDir[d] = err == nil
+	}
 	hadUser := map[string]bool{}
 	for _, u := range []string{"sealmail", "sealmail-access"} {
 		_, err := user.Lookup(u)
@@ -119,8 +125,11 @@ func TestDebianPackage(t *testing.T) {
 		if err := os.RemoveAll(work); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
-		if !hadVarLib {
-			if err := os.Remove("/var/lib/sealmail"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		for dir, had := range hadDir {
+			if had {
+				continue
+			}
+			if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("cleanup: %v", err)
 			}
 		}

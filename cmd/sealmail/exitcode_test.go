@@ -31,26 +31,29 @@ func runExitCases(t *testing.T, dir string, cases []exitCase) {
 	}
 }
 
-// The documented exit codes, through the daemon's control socket: typed
-// errors cross it, so a bad query exits 2 and a missing message 4, as on an
-// archive opened directly (TestExitCodesWithoutDaemon).
+// The documented exit codes, through the daemon's control socket and the
+// reader's: typed errors cross them, so a bad query exits 2 and a missing
+// message 4, as on an archive opened directly (TestExitCodesWithoutDaemon).
 func TestExitCodesThroughDaemon(t *testing.T) {
 	t.Parallel()
 	dir, identity := initArchive(t)
 	d := startDaemon(t, dir)
+	r := startReader(t, dir, "", "--identity", identity)
 	code, reply := sendOne(t, d.addr, []byte("Subject: hello\r\n\r\nx\r\n"))
 	if code != 250 {
 		t.Fatalf("send: %d %s", code, reply)
 	}
-	id, _ := queuedID(reply)
-	waitIndexed(t, dir, id)
-	runExitCases(t, dir, exitCases(identity))
+	r.caughtUp()
+	cases := append(exitCases(identity),
+		exitCase{"no such hold", []string{"hold", "show", "nope", "--reader", r.sock}, exitNotFound, `no hold named "nope"`},
+		exitCase{"no reader", []string{"hold", "list", "--reader", filepath.Join(t.TempDir(), "reader.sock")}, exitNoReader, "sealmail access"},
+	)
+	runExitCases(t, dir, cases)
 
-	// What the daemon answered were typed errors, not text: the query
-	// error names the offset.
-	_, errOut, _ := cli(t, nil, "search", "from:(", "--data", dir)
-	if !strings.Contains(errOut, "query: at 5") || strings.Contains(errOut, "daemon:") {
-		t.Errorf("search 'from:(' through the daemon: stderr %q, want the query error as such", errOut)
+	// What the daemon answered were typed errors, not text.
+	_, errOut, _ := cli(t, nil, "get", "99", "--identity", identity, "--data", dir)
+	if strings.Contains(errOut, "daemon:") {
+		t.Errorf("get 99 through the daemon: stderr %q, want the error as such", errOut)
 	}
 	// verify --json: a report whose problems are an empty list, not null.
 	out, errOut, code := cli(t, nil, "verify", "--json", "--identity", identity, "--data", dir)
@@ -67,14 +70,32 @@ func TestExitCodesThroughDaemon(t *testing.T) {
 		t.Errorf("audit verify --json: exit %d:\n%s%s", code, out, errOut)
 	}
 	// Lists in --json reports are [] when empty, never null.
-	out, errOut, code = cli(t, nil, "purge", "--dry-run", "--json", "--data", dir)
+	out, errOut, code = r.cli("purge", "--dry-run", "--json")
 	if code != 0 || !strings.Contains(string(out), `"deleted":[]`) {
 		t.Errorf("purge --dry-run --json: exit %d:\n%s%s", code, out, errOut)
 	}
-	out, errOut, code = cli(t, nil, "erase", "--query", "subject:absent", "--reason", "r", "--json", "--data", dir)
+	out, errOut, code = r.cli("erase", "--query", "subject:absent", "--reason", "r", "--json")
 	if code != 0 || !strings.Contains(string(out), `"erased":[],"refused":[]`) {
 		t.Errorf("erase --json of nothing: exit %d:\n%s%s", code, out, errOut)
 	}
+	// A locked reader: ingest goes on, content waits (exit 5).
+	if _, errOut, code := r.cli("access", "lock"); code != 0 {
+		t.Fatalf("access lock: %s", errOut)
+	}
+	if _, errOut, code := r.cli("search", "hello"); code != exitNoReader || !strings.Contains(errOut, "locked") {
+		t.Errorf("search while locked: exit %d, %s; want %d", code, errOut, exitNoReader)
+	}
+	if code, reply := sendOne(t, d.addr, []byte("Subject: while locked\r\n\r\nx\r\n")); code != 250 {
+		t.Errorf("send while the reader is locked: %d %s", code, reply)
+	}
+	if _, errOut, code := r.cli("access", "unlock", "--identity", identity); code != 0 {
+		t.Fatalf("access unlock: %s", errOut)
+	}
+	r.caughtUp()
+	if n := searchCount(t, r, "locked"); n != 1 {
+		t.Errorf("after unlock: %d matches for the message sent while locked, want 1", n)
+	}
+	r.stop()
 	d.stop()
 	runExitCases(t, dir, []exitCase{{"bad query, no daemon", []string{"search", "from:("}, exitUsage, "query: at 5"}})
 }
@@ -86,9 +107,8 @@ func exitCases(identity string) []exitCase {
 		{"found", []string{"get", "1", "--identity", identity}, exitOK, ""},
 		{"bad query", []string{"search", "from:("}, exitUsage, "query: at 5"},
 		{"bad query, count", []string{"search", "--count", "subject:(a OR"}, exitUsage, "query:"},
-		{"bad export query", []string{"export", "--query", "to:(", "--out", filepath.Join(filepath.Dir(identity), "x.zip"), "--identity", identity}, exitUsage, "query:"},
+		{"bad export query", []string{"export", "--query", "to:(", "--out", filepath.Join(filepath.Dir(identity), "x.zip")}, exitUsage, "query:"},
 		{"no such message", []string{"get", "99", "--identity", identity}, exitNotFound, "message 99 is not in the archive"},
-		{"no such hold", []string{"hold", "show", "nope"}, exitNotFound, `no hold named "nope"`},
 		{"bad flag", []string{"list", "--limit", "x"}, exitUsage, "invalid argument"},
 		{"bad log level", []string{"status", "--log-level", "loud"}, exitUsage, "--log-level"},
 	}
@@ -102,6 +122,7 @@ func TestExitCodesWithoutDaemon(t *testing.T) {
 		exitCase{"nothing to verify", []string{"verify", "--json"}, exitOK, ""},
 		exitCase{"config value", []string{"serve", "--config", writeConfig(t, "[smtp]\nmax_message_size = \"9000000T\"\n")}, exitUsage, ":2:20: smtp.max_message_size: size"},
 		exitCase{"config problems", []string{"serve", "--config", writeConfig(t, "[log]\nlevel = \"loud\"\n")}, exitUsage, `log.level = "loud"`},
+		exitCase{"no reader", []string{"purge", "--reader", filepath.Join(t.TempDir(), "reader.sock")}, exitNoReader, "no reader service"},
 	)
 	runExitCases(t, dir, cases)
 	out, _, _ := cli(t, nil, "verify", "--json", "--data", dir)
@@ -116,8 +137,11 @@ func TestExitCodesWithoutDaemon(t *testing.T) {
 func TestHelpDocumentsExitCodesAndJSON(t *testing.T) {
 	t.Parallel()
 	noJSON := map[string]string{
-		"sealmail serve": "runs the daemon",
-		"sealmail get":   "prints the message itself (--envelope prints JSON)",
+		"sealmail serve":         "runs the daemon",
+		"sealmail access":        "runs the reader service",
+		"sealmail access unlock": "says only that it worked",
+		"sealmail access lock":   "says only that it worked",
+		"sealmail get":           "prints the message itself (--envelope prints JSON)",
 	}
 	var leaves []*cobra.Command
 	var walk func(c *cobra.Command)
@@ -133,8 +157,8 @@ func TestHelpDocumentsExitCodesAndJSON(t *testing.T) {
 		}
 	}
 	walk(newRootCommand())
-	if len(leaves) != 26 {
-		t.Errorf("found %d commands, want 26 (update this test with the command list)", len(leaves))
+	if len(leaves) != 30 {
+		t.Errorf("found %d commands, want 30 (update this test with the command list)", len(leaves))
 	}
 	for _, c := range leaves {
 		path := c.CommandPath()

@@ -13,17 +13,18 @@ import (
 )
 
 // TestExport exports a query's matches as EML (folder and zip), mbox and
-// PST; the EML files are the originals byte for byte, the manifests verify
-// with sha256sum, readers open the rest, and the audit log records each
-// export with its query, count and manifest hash.
+// PST through the reader's export jobs; the EML files are the originals
+// byte for byte, the manifests verify with sha256sum, readers open the
+// rest, and the audit log records each export with its query, count and
+// manifest hash.
 func TestExport(t *testing.T) {
 	t.Parallel()
 	sha := needTool(t, "sha256sum", "coreutils")
 	needTool(t, "unzip", "unzip")
 	dir, identity := initArchive(t)
 	d := startDaemon(t, dir)
+	r := startReader(t, dir, "", "--identity", identity)
 	var sent [][]byte
-	var last uint64
 	for i := range 6 {
 		to := "bob@example.org"
 		if i%2 == 1 {
@@ -34,18 +35,16 @@ func TestExport(t *testing.T) {
 		if code != 250 {
 			t.Fatalf("send: %d %s", code, reply)
 		}
-		last, _ = queuedID(reply)
 		if i%2 == 0 {
 			sent = append(sent, msg)
 		}
 	}
-	waitIndexed(t, dir, last)
-	work := t.TempDir()
+	work := t.TempDir() // the export waits for the index
 	for _, tc := range []struct{ format, out string }{
 		{"eml", "eml-dir"}, {"eml", "export.zip"}, {"mbox", "export.mbox"}, {"pst", "export.pst"},
 	} {
 		out := filepath.Join(work, tc.out)
-		so, errOut, code := cli(t, nil, "export", "--query", "to:bob@example.org", "--format", tc.format, "--out", out, "--data", dir, "--identity", identity)
+		so, errOut, code := r.cli("export", "--query", "to:bob@example.org", "--format", tc.format, "--out", out)
 		if code != 0 || !strings.Contains(string(so), "exported 3 messages") {
 			t.Fatalf("export %s: exit %d: %s%s", tc.format, code, so, errOut)
 		}
@@ -80,6 +79,7 @@ func TestExport(t *testing.T) {
 			}
 		}
 	}
+	r.stop()
 	d.stop()
 	out, _, _ := cli(t, nil, "audit", "show", "--type", "export", "--data", dir)
 	if n := strings.Count(string(out), "manifest_sha256"); n != 4 || !strings.Contains(string(out), `"query":"to:bob@example.org"`) {

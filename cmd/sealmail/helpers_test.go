@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -361,3 +362,91 @@ func contextT(t *testing.T) context.Context {
 }
 
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// readerProc is a running `sealmail access`.
+type readerProc struct {
+	t      *testing.T
+	state  string
+	sock   string
+	https  string // the HTTPS address it listens on
+	cmd    *exec.Cmd
+	stderr *lockedWriter
+	done   chan struct{}
+}
+
+var httpsListening = regexp.MustCompile(`msg="sealmail reader serving" https=(\S+)`)
+
+// startReader runs `sealmail access` for the archive in dir (a daemon must
+// serve it) with a new state directory, or the one given, on a free
+// loopback port, and waits until its socket answers. args go to
+// `sealmail access` (--identity FILE; none: locked).
+func startReader(t *testing.T, dir, state string, args ...string) *readerProc {
+	t.Helper()
+	if state == "" {
+		state = filepath.Join(t.TempDir(), "state")
+	}
+	r := &readerProc{t: t, state: state, sock: filepath.Join(state, "reader.sock"), stderr: &lockedWriter{w: new(bytes.Buffer)}, done: make(chan struct{})}
+	r.cmd = exec.Command(sealmailBinary(t), append([]string{"access", "--data", dir, "--state", state, "--listen", "127.0.0.1:0"}, args...)...)
+	r.cmd.Stderr = r.stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.cmd.Wait(); close(r.done) }()
+	t.Cleanup(r.kill)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-r.done:
+			t.Fatalf("reader exited at start: %s", r.stderr)
+		default:
+		}
+		if m := httpsListening.FindStringSubmatch(r.stderr.String()); m != nil {
+			if _, _, code := cli(t, nil, "access", "status", "--json", "--reader", r.sock); code == 0 {
+				r.https = m[1]
+				return r
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("reader did not come up: %s", r.stderr)
+	return nil
+}
+
+// cli runs a command against this reader.
+func (r *readerProc) cli(args ...string) ([]byte, string, int) {
+	r.t.Helper()
+	return cli(r.t, nil, append(args, "--reader", r.sock)...)
+}
+
+// caughtUp waits until the reader's index covers what the archive holds
+// now (`sealmail reindex` waits for that).
+func (r *readerProc) caughtUp() {
+	r.t.Helper()
+	if out, errOut, code := r.cli("reindex", "--json"); code != 0 {
+		r.t.Fatalf("reindex: exit %d: %s%s\nreader: %s", code, out, errOut, r.stderr)
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (r *readerProc) stop() {
+	r.t.Helper()
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.done:
+	case <-time.After(60 * time.Second):
+		r.cmd.Process.Kill()
+		r.t.Fatalf("reader did not stop within 60s after SIGTERM: %s", r.stderr)
+	}
+	if code := r.cmd.ProcessState.ExitCode(); code != 0 {
+		r.t.Fatalf("reader exit code %d after SIGTERM: %s", code, r.stderr)
+	}
+}
+
+func (r *readerProc) kill() {
+	select {
+	case <-r.done:
+	default:
+		r.cmd.Process.Kill()
+		<-r.done
+	}
+}

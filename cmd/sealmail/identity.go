@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"filippo.io/age"
@@ -17,25 +18,19 @@ import (
 	"golang.org/x/term"
 
 	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/reader"
 )
 
 // loadIdentities reads the operator's age identities from path: a plain
 // identity file (AGE-SECRET-KEY-…, AGE-SECRET-KEY-PQ-…, AGE-PLUGIN-… for
 // hardware tokens), or an identity file encrypted with a passphrase (as
 // `age -p` writes it, armored or binary). The passphrase comes from
-// SEALMAIL_PASSPHRASE or, failing that, from the terminal.
+// SEALMAIL_PASSPHRASE, the systemd credential sealmail-passphrase, or
+// the terminal.
 func loadIdentities(path string, errOut io.Writer) ([]age.Identity, error) {
-	if path == "" {
-		return nil, usageError{errors.New("--identity FILE is required: the daemon cannot decrypt; give the age identity that matches the archive's recipient")}
-	}
-	b, err := os.ReadFile(path)
+	b, err := readIdentityFile(path, errOut)
 	if err != nil {
-		return nil, fmt.Errorf("read identity: %w", err)
-	}
-	if bytes.HasPrefix(b, []byte(armor.Header)) || bytes.HasPrefix(b, []byte("age-encryption.org/")) {
-		if b, err = decryptIdentityFile(b, path, errOut); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
 	var ids []age.Identity
 	sc := bufio.NewScanner(bytes.NewReader(b))
@@ -70,8 +65,48 @@ func loadIdentities(path string, errOut io.Writer) ([]age.Identity, error) {
 	return ids, nil
 }
 
+// readIdentityFile returns the text of the identity file at path,
+// decrypted if it is passphrase-protected.
+func readIdentityFile(path string, errOut io.Writer) ([]byte, error) {
+	if path == "" {
+		return nil, usageError{errors.New("--identity FILE is required: the daemon cannot decrypt; give the age identity that matches the archive's recipient")}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read identity: %w", err)
+	}
+	if bytes.HasPrefix(b, []byte(armor.Header)) || bytes.HasPrefix(b, []byte("age-encryption.org/")) {
+		if b, err = decryptIdentityFile(b, path, errOut); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// identityText returns the identity file's text for the reader, which
+// parses it (`sealmail access unlock`).
+func identityText(path string, errOut io.Writer) (string, error) {
+	b, err := readIdentityFile(path, errOut)
+	if err != nil {
+		return "", err
+	}
+	if _, err := reader.ParseIdentities(string(b)); err != nil {
+		return "", usageError{fmt.Errorf("identity %s: %w", path, err)}
+	}
+	return string(b), nil
+}
+
+// credentialPassphrase is the systemd credential (LoadCredential=) that
+// holds an identity file's passphrase.
+const credentialPassphrase = "sealmail-passphrase"
+
 func decryptIdentityFile(b []byte, path string, errOut io.Writer) ([]byte, error) {
 	pass := os.Getenv("SEALMAIL_PASSPHRASE")
+	if dir := os.Getenv("CREDENTIALS_DIRECTORY"); pass == "" && dir != "" {
+		if p, err := os.ReadFile(filepath.Join(dir, credentialPassphrase)); err == nil {
+			pass = strings.TrimRight(string(p), "\r\n")
+		}
+	}
 	if pass == "" {
 		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 		if err != nil {

@@ -36,6 +36,8 @@ const (
 	// exitNotFound: no such message (or it was deleted), no such hold.
 	exitNotFound    = 4
 	exitInterrupted = 130
+	// exitNoReader (5, reader.go): the reader service does not answer or
+	// is locked.
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -44,6 +46,7 @@ var version = "dev"
 // globalOptions are the flags every command takes.
 type globalOptions struct {
 	data     string
+	reader   string // the reader service's socket (--reader)
 	logLevel string
 	// logLevelSet says that --log-level was given: it then wins over the
 	// configuration file's log.level.
@@ -113,6 +116,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitUsage
 	case archive.CodeNotFound, archive.CodeDeleted:
 		return exitNotFound
+	case archive.CodeLocked:
+		return exitNoReader
 	}
 	return exitError
 }
@@ -150,6 +155,8 @@ Exit codes (each command's --help lists its own):
   3    problems found (verify, audit verify) or part of a request refused
        (erase)
   4    not found: no such message (or it was deleted), no such hold
+  5    no reader service answers (search, hold, export, purge, erase,
+       reindex, policy apply need one: ` + "`sealmail access`" + `), or it is locked
   130  interrupted
 
 Commands whose output is data take --json: one JSON object per line.`,
@@ -174,9 +181,11 @@ Commands whose output is data take --json: one JSON object per line.`,
 	}
 	root.PersistentFlags().StringVar(&g.data, "data", def, "archive directory (env SEALMAIL_DATA)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&g.reader, "reader", "", "the reader service's socket (env SEALMAIL_READER; default STATEDIR/reader.sock)")
 	root.AddCommand(
 		newInitCommand(g),
 		newServeCommand(g),
+		newAccessCommand(g),
 		newStatusCommand(g),
 		newListCommand(g),
 		newGetCommand(g),

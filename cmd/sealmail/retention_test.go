@@ -76,7 +76,8 @@ keep = "forever"
 }
 
 // TestPolicyApply archives messages without retention rules, then restarts
-// the daemon with rules and applies them to the stored messages.
+// the daemon with rules and applies them to the stored messages through the
+// reader, which decrypts them.
 func TestPolicyApply(t *testing.T) {
 	t.Parallel()
 	dir, identity := initArchive(t)
@@ -88,14 +89,16 @@ func TestPolicyApply(t *testing.T) {
 	}
 	d.stop()
 	d = startDaemon(t, dir, "--config", writeConfig(t, "[retention.default]\nname = \"d\"\nkeep = \"6y\"\n[[retention.rules]]\nname = \"inv\"\nheaders = { Subject = \"[invoice]\" }\nkeep = \"forever\"\n"))
-	out, errOut, code := cli(t, nil, "policy", "apply", "--identity", identity, "--data", dir)
+	r := startReader(t, dir, "", "--identity", identity)
+	out, errOut, code := r.cli("policy", "apply")
 	if code != 0 || !strings.Contains(string(out), "re-evaluated 2 messages, 2 changed") || !strings.Contains(string(out), "1: (none) -> forever") {
 		t.Fatalf("policy apply: exit %d:\n%s%s", code, out, errOut)
 	}
-	out, _, _ = cli(t, nil, "policy", "apply", "--identity", identity, "--data", dir)
+	out, _, _ = r.cli("policy", "apply")
 	if !strings.Contains(string(out), "2 messages, 0 changed") {
 		t.Errorf("second policy apply changed something:\n%s", out)
 	}
+	r.stop()
 	d.stop()
 	audit, _, _ := cli(t, nil, "audit", "show", "--type", "policy.change", "--data", dir)
 	if strings.Count(string(audit), `"op":"apply"`) != 2 {

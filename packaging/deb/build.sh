@@ -38,8 +38,10 @@ CGO_ENABLED=0 GOOS=linux GOARCH=amd64 "$GO" build -trimpath -ldflags "-s -w -X m
 gzip -9n "$STAGE"/man/*.1
 
 # The unit as in packaging/, with the binary where the package puts it.
-sed 's|/usr/local/bin/sealmail|/usr/bin/sealmail|g' packaging/sealmail.service >"$STAGE/sealmail.service"
-grep -q '^ExecStart=/usr/bin/sealmail ' "$STAGE/sealmail.service"
+for unit in sealmail.service sealmail-access.service; do
+	sed 's|/usr/local/bin/sealmail|/usr/bin/sealmail|g' "packaging/$unit" >"$STAGE/$unit"
+	grep -q '^ExecStart=/usr/bin/sealmail ' "$STAGE/$unit"
+done
 
 # copyright (machine-readable, copyright-format 1.0). The binary links the
 # Go modules listed in the last paragraph; each keeps its own licence.

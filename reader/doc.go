@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package reader is the reader service's core (`sealmail access`): it
+// follows the receiver through its control socket, checks what it gets
+// against the audit log, decrypts with the identity it holds in memory,
+// keeps the search index, evaluates legal holds and records what they
+// cover with the receiver, decides purge and erasure verdicts, runs
+// exports, and serves all of it, scoped by the caller's role, to the
+// HTTPS API (registered on an access.Server) and to the local socket
+// STATEDIR/reader.sock for root's command line.
+//
+// # Invariants
+//
+//   - A stored record is indexed only if an ingest entry of the audit log,
+//     verified by hash chain from the genesis (and every checkpoint's
+//     signature with the key pinned at the first attach), names its
+//     SHA-256; a document keeps the records it was built from and is
+//     rebuilt whole from all of them on each further receipt.
+//   - The cursor (audit seq and hash) and the holds' evaluation state are
+//     written in the same index batch as the documents they cover.
+//   - A hold's "evaluated through" advances only after the receiver has
+//     recorded the members it found; purge keeps every message not indexed
+//     with all its receipts or updated after some hold's evaluation.
+//   - The identity lives in memory only. Without it the reader is locked:
+//     it neither indexes nor reads, and says so.
+//   - Every search, read, export, unlock and sign-in is audited by the
+//     receiver, naming the person; if that fails, the operation is refused.
+//
+// # Concurrency
+//
+// A [Reader] is safe for concurrent use. [Reader.Run] is its one tailing
+// goroutine (its caller owns it); index writes, hold evaluation and
+// purge and erasure decisions are serialised by one mutex, searches read
+// the index concurrently. Export jobs run in goroutines the Reader owns
+// and [Reader.Close] stops.
+package reader

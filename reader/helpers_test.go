@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package reader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/api"
+	"github.com/sealmail/sealmail/archive"
+)
+
+// rig is a receiver (an archive served on a real control socket) and a
+// reader attached to it through that socket, both in this process.
+type rig struct {
+	t     testing.TB
+	dir   string
+	a     *archive.Archive
+	rcv   *api.Client
+	id    *age.X25519Identity
+	state string
+	r     *Reader
+	clk   *clock
+	stop  func()
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// newRig makes the receiver (with opts; its clock and the reader's are
+// clk) and opens a reader with the identity unless locked. It does not
+// start the reader's tail: call run, or step by hand.
+func newRig(t testing.TB, opts archive.Options, locked bool) *rig {
+	t.Helper()
+	g := &rig{t: t, clk: &clock{t: time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)}}
+	g.id, _ = age.GenerateX25519Identity()
+	base := t.TempDir()
+	g.dir = filepath.Join(base, "archive")
+	opts.Now, opts.MinFreeBytes = g.clk.now, -1
+	if opts.Store.SealSize == 0 {
+		opts.Store.SealSize = 1 // every commit seals: purged records are reclaimed
+	}
+	a, err := archive.Create(g.dir, []string{g.id.Recipient().String()}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.a = a
+	sock := filepath.Join(base, "control.sock")
+	l, err := api.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := api.NewServer(a, api.Options{})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	if g.rcv, err = api.Dial(sock); err != nil {
+		t.Fatal(err)
+	}
+	g.state = filepath.Join(base, "state")
+	if err := os.Mkdir(g.state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	g.open(locked)
+	t.Cleanup(func() {
+		if g.stop != nil {
+			g.stop()
+		}
+		if err := g.r.Close(); err != nil {
+			t.Error(err)
+		}
+		g.rcv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-served
+		if err := a.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return g
+}
+
+// open opens the reader (again).
+func (g *rig) open(locked bool) {
+	g.t.Helper()
+	o := Options{StateDir: g.state, Receiver: g.rcv, Now: g.clk.now, Poll: 20 * time.Millisecond, Version: "test"}
+	if !locked {
+		o.Identities = []age.Identity{g.id}
+	}
+	r, err := Open(context.Background(), o)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.r = r
+}
+
+// run starts the reader's tail; the rig stops it at cleanup.
+func (g *rig) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		g.r.Run(ctx)
+		close(done)
+	}()
+	g.stop = func() { cancel(); <-done; g.stop = nil }
+}
+
+// ingest stores a message received now.
+func (g *rig) ingest(data string, rcpts ...string) sealmail.MessageID {
+	g.t.Helper()
+	env := &sealmail.Envelope{MailFrom: "ceo@example.com", RcptTo: rcpts, ClientIP: "192.0.2.1", Received: g.clk.now()}
+	id, err := g.a.Ingest(archive.WithActor(context.Background(), "test"), env, []byte(data))
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return id
+}
+
+// caughtUp waits until the running reader has indexed everything the
+// receiver's log held when it was called.
+func (g *rig) caughtUp() {
+	g.t.Helper()
+	ctx := context.Background()
+	page, err := g.rcv.Feed(ctx, g.r.Coverage().IndexedSeq, 1)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !g.settled(page.Horizon) {
+		if time.Now().After(deadline) {
+			st, _ := g.r.Status(ctx, Local("test"))
+			g.t.Fatalf("the reader did not reach seq %d in 30 s: %+v", page.Horizon, st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// settled reports whether the index covers the log through seq and every
+// hold is evaluated as far.
+func (g *rig) settled(seq uint64) bool {
+	st, err := g.r.Status(context.Background(), Local("test"))
+	if err != nil || st.Coverage.IndexedSeq < seq {
+		return false
+	}
+	for _, h := range st.Holds {
+		if h.Evaluated < st.Coverage.IndexedSeq {
+			return false
+		}
+	}
+	return true
+}
+
+// steps runs tail steps until the reader has followed the whole log (for
+// tests that do not run the tail).
+func (g *rig) steps() {
+	g.t.Helper()
+	for range 100 {
+		full, err := g.r.step(context.Background(), []age.Identity{g.id})
+		if err != nil {
+			g.t.Fatal(err)
+		}
+		if !full {
+			return
+		}
+	}
+	g.t.Fatal("the reader did not catch up in 100 steps")
+}
+
+var officer = Caller{Name: "olga (officer)", Role: "officer"}
+
+// ids returns the ids a search by c finds.
+func (g *rig) ids(c Caller, q string) string {
+	g.t.Helper()
+	res, err := g.r.Search(context.Background(), c, q, SearchOptions{Limit: 100, Oldest: true})
+	if err != nil {
+		g.t.Fatalf("search %q as %s: %v", q, c.Name, err)
+	}
+	var out []uint64
+	for _, h := range res.Hits {
+		out = append(out, uint64(h.ID))
+	}
+	return fmt.Sprint(out)
+}
+
+// isDeleted reports whether message id is deleted at the receiver.
+func (g *rig) isDeleted(id sealmail.MessageID) bool {
+	_, err := g.a.Get(archive.WithActor(context.Background(), "test"), id)
+	return errors.Is(err, archive.ErrDeleted)
+}

@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package reader
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/sealmail/sealmail/access"
+	"github.com/sealmail/sealmail/api"
+	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/audit"
+	"github.com/sealmail/sealmail/index"
+	"github.com/sealmail/sealmail/vfs"
+)
+
+// Options configures a [Reader]. StateDir and Receiver are required; the
+// other fields' zero values are safe.
+type Options struct {
+	// StateDir is the reader's state directory (mode 0700; access.OpenState
+	// makes it): the index in StateDir/index, the pin in reader.json,
+	// export jobs in exports/.
+	StateDir string
+	// Receiver is the receiver's control socket client.
+	Receiver *api.Client
+	// Identities decrypt the archive. Nil: start locked.
+	Identities []age.Identity
+	Logger     *slog.Logger
+	// Version is the reader's version, for its start's audit entry.
+	Version string
+	// Poll is how long the tail waits, when caught up, before it asks the
+	// receiver again (default 250 ms).
+	Poll time.Duration
+	// PageLines bounds the audit lines of one feed page (default
+	// [archive.FeedMaxLines]).
+	PageLines int
+	// FS is what reader.json and export job files are written through; nil
+	// means the real file system.
+	FS vfs.FS
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Reader is an open reader service. See the package documentation.
+type Reader struct {
+	opts Options
+	log  *slog.Logger
+	rcv  *api.Client
+	key  archive.AuditKey
+
+	// xmu guards x, which reindex --all replaces; searches hold it for
+	// reading.
+	xmu sync.RWMutex
+	x   *index.Index
+
+	// tailMu serialises what writes the index or decides on it: a tail
+	// step, hold creation and evaluation, purge and erasure decisions,
+	// reindex. It guards cur and holds.
+	tailMu sync.Mutex
+	cur    cursor
+	holds  map[string]*holdState // active holds by key
+
+	mu       sync.Mutex // guards what follows
+	snap     snapshot   // cur and holds as of the last change, for readers of the state
+	ids      []age.Identity
+	lockedBy string // why locked, when ids is nil
+	seen     seen   // what the last feed page said of the receiver
+	docs     int    // message documents in the index
+	problems []string
+	problemN int
+
+	wake chan struct{} // unlock or reindex: the tail looks again now
+	jobs jobs
+
+	ctx    context.Context // ends at Close: export jobs stop
+	cancel context.CancelFunc
+}
+
+// snapshot is what the tail last published of its state, so that status
+// and coverage never wait for a page being indexed.
+type snapshot struct {
+	seq, lastID uint64
+	holds       []Hold
+}
+
+// publish copies the tail's state for readers. The caller holds tailMu.
+func (r *Reader) publish() {
+	hs := []Hold{}
+	for k, h := range r.holds {
+		hs = append(hs, Hold{HoldInfo: h.info, Evaluated: r.cur.Holds[k]})
+	}
+	sort.Slice(hs, func(i, j int) bool { return hs[i].Created.Before(hs[j].Created) })
+	r.mu.Lock()
+	r.snap = snapshot{seq: r.cur.Seq, lastID: r.cur.LastID, holds: hs}
+	r.mu.Unlock()
+}
+
+// seen is what the receiver said in the last feed page.
+type seen struct {
+	Horizon, Head uint64
+	LastID        uint64
+	Live          int64
+	At            time.Time
+	CaughtUp      bool
+	Err           string // the last failure to reach or follow the receiver
+}
+
+// maxProblems bounds the problems the reader remembers for its status.
+const maxProblems = 100
+
+// Open opens the reader state in opts.StateDir, attaches to the receiver
+// (pinning its archive and audit key on the first attach, refusing
+// others later) and audits the reader's start. The caller runs
+// [Reader.Run] and then [Reader.Close].
+func Open(ctx context.Context, opts Options) (*Reader, error) {
+	if opts.StateDir == "" || opts.Receiver == nil {
+		return nil, errors.New("reader: a state directory and the receiver are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = 250 * time.Millisecond
+	}
+	if opts.PageLines <= 0 || opts.PageLines > archive.FeedMaxLines {
+		opts.PageLines = archive.FeedMaxLines
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	opts.FS = vfs.Or(opts.FS)
+	r := &Reader{opts: opts, log: opts.Logger, rcv: opts.Receiver, wake: make(chan struct{}, 1), holds: map[string]*holdState{}}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	key, err := r.rcv.AuditKey(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reader: attach to the receiver: %w", err)
+	}
+	if err := checkPin(opts.FS, opts.StateDir, key, opts.Now()); err != nil {
+		return nil, fmt.Errorf("reader: %w", err)
+	}
+	r.key = key
+	if err := r.openIndex(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.jobs.open(opts.FS, filepath.Join(opts.StateDir, "exports")); err != nil {
+		_ = r.x.Close()
+		return nil, err
+	}
+	if len(opts.Identities) > 0 {
+		r.ids = opts.Identities
+	} else {
+		r.lockedBy = "started without an identity"
+	}
+	_, err = r.rcv.RecordEvent(ctx, audit.TypeReaderStart, struct {
+		Version    string `json:"version"`
+		PID        int    `json:"pid"`
+		Locked     bool   `json:"locked"`
+		IndexedSeq uint64 `json:"indexed_seq"`
+	}{opts.Version, os.Getpid(), r.ids == nil, r.cur.Seq})
+	if err == nil {
+		err = r.refreshHolds(ctx)
+	}
+	if err != nil {
+		_ = r.x.Close()
+		return nil, fmt.Errorf("reader: %w", err)
+	}
+	return r, nil
+}
+
+// indexDir is where the index lives.
+func (r *Reader) indexDir() string { return filepath.Join(r.opts.StateDir, "index") }
+
+// openIndex opens the index and loads the state stored with it.
+func (r *Reader) openIndex(ctx context.Context) error {
+	x, err := index.Open(r.indexDir(), index.Options{Logger: r.log})
+	if err != nil {
+		return fmt.Errorf("reader: %w", err)
+	}
+	cur, err := loadCursor(ctx, x, r.key.Archive)
+	if err == nil {
+		r.docs, err = countDocs(ctx, x)
+	}
+	if err != nil {
+		_ = x.Close()
+		return fmt.Errorf("reader: %w (if the index is damaged: `sealmail reindex --all` rebuilds it)", err)
+	}
+	r.x, r.cur = x, cur
+	return nil
+}
+
+// Close stops export jobs and closes the index. Run must have returned.
+func (r *Reader) Close() error {
+	r.cancel()
+	r.jobs.wait()
+	r.xmu.Lock()
+	defer r.xmu.Unlock()
+	return r.x.Close()
+}
+
+// index returns the index for reading; the caller calls done after.
+func (r *Reader) index() (x *index.Index, done func()) {
+	r.xmu.RLock()
+	return r.x, r.xmu.RUnlock
+}
+
+// identities returns the identity, nil while locked.
+func (r *Reader) identities() []age.Identity {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ids
+}
+
+// requireUnlocked refuses content calls while locked.
+func (r *Reader) requireUnlocked() error {
+	if r.identities() == nil {
+		return ErrLocked
+	}
+	return nil
+}
+
+// Unlock gives the reader the archive identity: it then indexes and
+// serves content. Identities whose recipients are known (X25519, the
+// post-quantum hybrid) must include one of the archive's. It is audited.
+func (r *Reader) Unlock(ctx context.Context, c Caller, ids []age.Identity) error {
+	if err := c.may(access.PermUnlock, r.opts.Now()); err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return invalid("unlock: no identity")
+	}
+	st, err := r.rcv.Status(api.OnBehalfOf(ctx, c.Name))
+	if err != nil {
+		return err
+	}
+	if !matchesRecipients(ids, st.Recipients) {
+		return invalid("unlock: the identity does not match the archive's recipients (see `sealmail status`)")
+	}
+	if _, err := r.rcv.RecordEvent(api.OnBehalfOf(ctx, c.Name), audit.TypeReaderUnlock, struct{}{}); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.ids, r.lockedBy = ids, ""
+	r.mu.Unlock()
+	r.log.Info("reader unlocked", "by", c.Name)
+	r.poke()
+	return nil
+}
+
+// Lock drops the identity from memory: indexing and reading stop.
+func (r *Reader) Lock(ctx context.Context, c Caller) error {
+	if err := c.may(access.PermUnlock, r.opts.Now()); err != nil {
+		return err
+	}
+	if _, err := r.rcv.RecordEvent(api.OnBehalfOf(ctx, c.Name), audit.TypeReaderLock, struct{}{}); err != nil {
+		return err
+	}
+	r.lock("locked by " + c.Name)
+	return nil
+}
+
+func (r *Reader) lock(why string) {
+	r.mu.Lock()
+	r.ids, r.lockedBy = nil, why
+	r.mu.Unlock()
+	r.log.Warn("reader locked", "why", why)
+}
+
+// matchesRecipients reports whether one of ids is for one of the archive's
+// recipients, as far as it can tell: identities of other kinds (plugins)
+// are taken on trust until they fail to decrypt.
+func matchesRecipients(ids []age.Identity, recipients []string) bool {
+	unknown := false
+	for _, id := range ids {
+		var r string
+		switch i := id.(type) {
+		case *age.X25519Identity:
+			r = i.Recipient().String()
+		case *age.HybridIdentity:
+			r = i.Recipient().String()
+		default:
+			unknown = true
+			continue
+		}
+		if slices.Contains(recipients, r) {
+			return true
+		}
+	}
+	return unknown
+}
+
+// poke makes the tail look again now.
+func (r *Reader) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// problem records something the reader could not do and goes on: for its
+// status and the log. It never holds message content.
+func (r *Reader) problem(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	r.log.Error("reader: " + msg)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.problemN++
+	r.problems = append(r.problems, r.opts.Now().UTC().Format(time.RFC3339)+" "+msg)
+	if len(r.problems) > maxProblems {
+		r.problems = r.problems[len(r.problems)-maxProblems:]
+	}
+}
+
+// Coverage says how far the index covers the archive. Every search
+// result, hold listing, export and purge report carries it.
+type Coverage struct {
+	// IndexedSeq: the index holds every message the audit log named up to
+	// this entry.
+	IndexedSeq uint64 `json:"indexed_seq"`
+	// HeadSeq is the receiver's audit head when the reader last asked
+	// (Checked).
+	HeadSeq uint64    `json:"head_seq"`
+	Checked time.Time `json:"checked,omitzero"`
+	// LastIndexedID is the highest message id indexed; LastID the
+	// receiver's highest.
+	LastIndexedID uint64 `json:"last_indexed_id"`
+	LastID        uint64 `json:"last_id"`
+	// NotIndexed is the receiver's live messages less the messages
+	// indexed: archived, not yet searchable.
+	NotIndexed int64 `json:"not_indexed"`
+	Indexed    int   `json:"indexed"`
+	Locked     bool  `json:"locked"`
+	// CaughtUp: the last feed page reached the receiver's head.
+	CaughtUp bool `json:"caught_up"`
+}
+
+// Coverage returns how far the index covers the archive now.
+func (r *Reader) Coverage() Coverage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := Coverage{IndexedSeq: r.snap.seq, HeadSeq: r.seen.Head, Checked: r.seen.At, LastIndexedID: r.snap.lastID, LastID: r.seen.LastID,
+		Indexed: r.docs, Locked: r.ids == nil, CaughtUp: r.seen.CaughtUp && r.snap.seq >= r.seen.Horizon}
+	c.NotIndexed = max(0, r.seen.Live-int64(r.docs))
+	return c
+}
+
+// Status is the reader's state for operators: nothing in it is content.
+type Status struct {
+	Archive  string   `json:"archive"`
+	Locked   bool     `json:"locked"`
+	LockedBy string   `json:"locked_by,omitempty"`
+	Coverage Coverage `json:"coverage"`
+	Holds    []Hold   `json:"holds"`
+	// Receiver is the last failure to reach or follow the receiver, if
+	// the last attempt failed.
+	Receiver string `json:"receiver_error,omitempty"`
+	// Problems are the latest of Problem things the reader could not do
+	// (a record the audit log does not vouch for, a message that does not
+	// decrypt): it went on without them.
+	Problems     []string `json:"problems"`
+	ProblemCount int      `json:"problem_count"`
+	Jobs         int      `json:"export_jobs"`
+}
+
+// Status returns the reader's state. It holds no content: admins may see
+// it.
+func (r *Reader) Status(ctx context.Context, c Caller) (*Status, error) {
+	if err := c.may(access.PermStatus, r.opts.Now()); err != nil {
+		return nil, err
+	}
+	st := &Status{Archive: r.key.Archive, Coverage: r.Coverage()}
+	r.mu.Lock()
+	st.Holds = append([]Hold{}, r.snap.holds...)
+	st.Locked, st.LockedBy, st.Receiver = r.ids == nil, r.lockedBy, r.seen.Err
+	st.Problems, st.ProblemCount = append([]string{}, r.problems...), r.problemN
+	r.mu.Unlock()
+	st.Jobs = r.jobs.count()
+	return st, nil
+}
+
+// cursor is how far the index follows the audit log, stored in the index
+// with the documents it covers (the index's state document).
+type cursor struct {
+	Seq    uint64 `json:"seq"`
+	Hash   string `json:"hash"` // of entry Seq's line; for 0 the genesis', "" before the first page
+	LastID uint64 `json:"last_id"`
+	// Holds is, per active hold (by holdKey), the audit seq through which
+	// its members are posted.
+	Holds map[string]uint64 `json:"holds"`
+}
+
+// indexState is the index's state document.
+type indexState struct {
+	Version int    `json:"version"`
+	Archive string `json:"archive"`
+	cursor
+}
+
+const indexStateVersion = 1
+
+func loadCursor(ctx context.Context, x *index.Index, archiveID string) (cursor, error) {
+	b, err := x.State(ctx)
+	if err != nil || b == nil {
+		return cursor{Holds: map[string]uint64{}}, err
+	}
+	var st indexState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return cursor{}, fmt.Errorf("index state: %w", err)
+	}
+	switch {
+	case st.Version != indexStateVersion:
+		return cursor{}, fmt.Errorf("index state version %d, this sealmail reads %d", st.Version, indexStateVersion)
+	case st.Archive != archiveID:
+		return cursor{}, fmt.Errorf("the index is of archive %s, the receiver's is %s", st.Archive, archiveID)
+	}
+	if st.Holds == nil {
+		st.Holds = map[string]uint64{}
+	}
+	return st.cursor, nil
+}
+
+// stateBytes encodes cur as the index's state document.
+func (r *Reader) stateBytes(cur cursor) []byte {
+	b, _ := json.Marshal(indexState{Version: indexStateVersion, Archive: r.key.Archive, cursor: cur}) // cannot fail
+	return b
+}
+
+// countDocs counts the message documents.
+func countDocs(ctx context.Context, x *index.Index) (int, error) {
+	res, err := x.Find(ctx, index.Query{}, index.SearchOptions{Limit: 1})
+	if err != nil {
+		return 0, err
+	}
+	return res.Total, nil
+}
