@@ -254,10 +254,11 @@ type Store struct {
 	done chan struct{} // closed when the writer goroutine has exited
 
 	mu        sync.Mutex
-	compactMu sync.Mutex                 // one compaction at a time
+	compactMu sync.RWMutex               // held by a compaction; shared by readers that need the files to stay (Verify, Snapshot)
 	closed    bool                       // no more appends
 	shut      bool                       // Close has run
 	inflight  map[[32]byte]chan struct{} // digests being appended
+	snaps     map[*Snapshot]bool         // open snapshots, closed by Close
 	appends   sync.WaitGroup
 
 	// Owned by the writer goroutine after Open.
@@ -419,6 +420,7 @@ func (s *Store) Close() error {
 			err = s.active.f.Close()
 		}
 	}
+	s.closeSnapshots()
 	if cerr := s.db.Close(); err == nil {
 		err = cerr
 	}
