@@ -18,7 +18,7 @@ var layers = map[string][]string{
 	"cmd/sealmail": {"smtpd", "api", "archive", "access"},
 	"access":       {"index/query"},
 	"api":          {"archive"},
-	"archive":      {"journal", "store", "index", "index/query", "policy", "audit", "export", "export/pst", "vfs"},
+	"archive":      {"journal", "store", "index", "index/query", "policy", "audit", "export", "export/pst", "offsite", "vfs"},
 	"index":        {"index/query", "mimepart", "vfs"},
 	"policy":       {"index/query"},
 	"journal":      {"mimepart"},
@@ -27,6 +27,7 @@ var layers = map[string][]string{
 
 	// vfs is a bottom-tier package: whoever writes durable files uses it.
 	"store":           {"vfs"},
+	"offsite":         {"vfs"},
 	"audit":           {"vfs"},
 	"smtpd":           {"vfs"},
 	"vfs/vfstest":     {"vfs"},
@@ -42,6 +43,7 @@ var why = map[string]string{
 	"smtpd":        "smtpd sees the archive only through its Ingester interface",
 	"journal":      "leaves never import each other",
 	"audit":        "leaves never import each other",
+	"offsite":      "leaves never import each other: offsite knows files and bytes, archive what they are",
 	"mimepart":     "mimepart is the bottom-tier MIME reader: it imports nothing of ours",
 	"vfs":          "vfs is a bottom-tier package: standard library only",
 }
@@ -63,8 +65,8 @@ var thirdParty = map[string][]string{
 	"github.com/klauspost/compress":   {"store"},
 	"github.com/pelletier/go-toml/v2": {"cmd/sealmail"},
 	// age: the store encrypts; archive decrypts for the CLI with the
-	// identities the CLI parsed.
-	"filippo.io/age":                 {"store", "archive", "cmd/sealmail"},
+	// identities the CLI parsed; offsite seals a backup's keys.
+	"filippo.io/age":                 {"store", "archive", "offsite", "cmd/sealmail"},
 	"github.com/emersion/go-message": {"mimepart", "index", "journal", "export", "export/pst"},
 	"github.com/emersion/go-imap/v2": {"export"}, // the IMAP import reader
 	// The daemon's /metrics endpoint (and its test's parser).

@@ -104,6 +104,7 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 	mux.HandleFunc("POST /v1/audit/checkpoint", s.checkpoint)
 	mux.HandleFunc("POST /v1/import", s.importMessage)
 	mux.HandleFunc("POST /v1/import/record", s.recordImport)
+	s.backupRoutes(mux) // backup.go
 	// Go runtime profiles, for diagnosing a slow daemon (serve --pprof):
 	// curl --unix-socket DIR/control.sock http://sealmail/debug/pprof/profile?seconds=10
 	// A heap profile shows memory that held message content: audited.

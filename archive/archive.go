@@ -77,6 +77,10 @@ type Options struct {
 	// audit log write through; nil means the real one. The index and the
 	// catalog do their own I/O.
 	FS vfs.FS
+
+	// restoring is set by [Restore] for the archive it has just written
+	// (restore.go).
+	restoring bool
 }
 
 func (o *Options) setDefaults() {
@@ -127,7 +131,8 @@ type Archive struct {
 
 	retention *policy.Compiled // from opts.Retention; nil without rules
 
-	gaps gapWatch
+	gaps    gapWatch
+	backups backups // backup sessions (backup.go)
 }
 
 // Create makes a new archive in dir that encrypts for the given age
@@ -178,6 +183,9 @@ func Open(dir string, opts Options) (*Archive, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
+	if err := checkRestoreDone(dir, opts); err != nil {
+		return nil, err
+	}
 	log, err := openAudit(dir, info.ID, opts)
 	if err != nil {
 		return nil, err
@@ -200,7 +208,7 @@ func Open(dir string, opts Options) (*Archive, error) {
 	// The hooks run in the store's writer, which takes appends only after
 	// Open has returned: a is set by then.
 	var a *Archive
-	storeHooks(&so, log, opts.Logger, dir, func(cs []store.Committed, add bool) {
+	storeHooks(&so, log, opts.Logger, dir, lostOp(opts), func(cs []store.Committed, add bool) {
 		if a != nil {
 			a.markReceipts(cs, add)
 		}
@@ -238,6 +246,7 @@ func Open(dir string, opts Options) (*Archive, error) {
 // audit log after a final checkpoint. It is idempotent.
 func (a *Archive) Close() error {
 	a.closeOnce.Do(func() {
+		a.endBackups()
 		// The indexer first: its last commit raises the watermark in the
 		// store. Ingest has stopped (the SMTP server shuts down first); a
 		// late message is not offered and stays for reindex.

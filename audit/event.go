@@ -37,6 +37,13 @@ const (
 	// TypeJournalGap records a journaling source silent for longer than
 	// its expectation (journal.expect), once per gap.
 	TypeJournalGap = "journal.gap"
+	// TypeBackup records a backup (to which target, which manifest, or
+	// why it failed); TypeRestore an archive restored from one.
+	TypeBackup  = "backup"
+	TypeRestore = "restore"
+	// TypeScrub records a scrubbing pass over the sealed segments (its
+	// end and what it found) and each damaged segment it found.
+	TypeScrub = "scrub"
 
 	// TypeCheckpoint marks a signed checkpoint entry. Only the log itself
 	// writes it; [Log.Append] rejects it.
@@ -60,7 +67,7 @@ func Types() []string {
 		TypeDaemonStart, TypeDaemonStop, TypeConfig, TypeIngest, TypeIngestRollback, TypeRecover, TypeSegmentSeal,
 		TypeSegmentCompact, TypeIntentCommit, TypeIntentAbort, TypeAPICall, TypeHoldCreate, TypeHoldRelease, TypePurge,
 		TypeErase, TypeDeleteSkipped, TypePolicyChange, TypeExport, TypeImport, TypeAuthOK, TypeAuthFail, TypeVerify,
-		TypeJournalGap,
+		TypeJournalGap, TypeBackup, TypeRestore, TypeScrub,
 		TypeCheckpoint,
 	}
 }

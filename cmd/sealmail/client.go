@@ -34,6 +34,7 @@ type archiveAPI interface {
 	Purge(ctx context.Context, o archive.PurgeOptions) (*archive.PurgeReport, error)
 	Erase(ctx context.Context, o archive.EraseOptions) (*archive.EraseReport, error)
 	ApplyPolicy(ctx context.Context, facts []archive.PolicyFacts) ([]archive.PolicyChange, error)
+	archive.BackupSource
 	Close() error
 }
 
