@@ -83,6 +83,10 @@ type Options struct {
 	// and how long the commit took (segment write, fsync and catalog
 	// commit), for metrics. It must not block or call back into the Store.
 	OnCommitDone func(entries int, took time.Duration)
+	// OnSegmentSync is called by the writer goroutine after each group
+	// commit's fsync of the segment, with how long the fsync took, for
+	// metrics. It must not block or call back into the Store.
+	OnSegmentSync func(took time.Duration)
 	// OnDiscard is called at Open, before the active segment's uncommitted
 	// tail (bytes bytes, kept in the file keptIn) is cut off, with the
 	// entries of the complete records in it: written before a crash, never
