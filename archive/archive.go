@@ -132,7 +132,9 @@ type Archive struct {
 	retention *policy.Compiled // from opts.Retention; nil without rules
 
 	gaps    gapWatch
-	backups backups // backup sessions (backup.go)
+	backups backups  // backup sessions (backup.go)
+	scrub   scrubber // scrub.go
+	monitor monitor  // monitor.json (monitor.go)
 }
 
 // Create makes a new archive in dir that encrypts for the given age
@@ -226,6 +228,7 @@ func Open(dir string, opts Options) (*Archive, error) {
 	for i := range a.gaps.last {
 		a.gaps.last[i] = a.started
 	}
+	a.applyMonitor(a.loadMonitor())
 	// The index is derived data: if it cannot be opened the archive still
 	// ingests, and search says how to rebuild it. A read-only archive (the
 	// CLI without a daemon) opens it only when a command needs it, so that

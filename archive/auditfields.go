@@ -383,6 +383,18 @@ type restoreFields struct {
 	Reapplied   []uint64 `json:"reapplied_deletions"`
 }
 
+// scrubFields: the scrubber (TypeScrub): a pass's start (phase "start",
+// segments to check), each damaged segment (phase "finding"), a pass's end
+// (phase "end", with what it checked and every problem).
+type scrubFields struct {
+	Phase    string   `json:"phase"`
+	Segment  string   `json:"segment,omitempty"`
+	Segments int      `json:"segments,omitempty"`
+	Bytes    int64    `json:"bytes,omitempty"`
+	Started  string   `json:"started,omitempty"` // RFC 3339: when the pass began
+	Problems []string `json:"problems,omitempty"`
+}
+
 // retention formats a retain-until for people and the audit log.
 func retention(until time.Time, forever bool) string {
 	switch {

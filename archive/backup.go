@@ -337,6 +337,11 @@ func (a *Archive) endBackup(ctx context.Context, id string, r BackupResult) erro
 	if err := os.Remove(s.catalog.Name()); err != nil {
 		a.log.Warn("backup: remove the catalog copy", "err", err)
 	}
+	if r.Error == "" && r.Backup != 0 {
+		if err := a.saveMonitor(); err != nil {
+			a.log.Warn("backup: save the time of the last backup", "err", err)
+		}
+	}
 	cp, _ := audit.ParseCheckpoint([]byte(s.snap.Checkpoint)) // ours, from BackupBegin
 	return a.logEvent(ctx, audit.TypeBackup, backupFields{Target: r.Target, Backup: r.Backup, ManifestSHA256: r.ManifestSHA256,
 		Checkpoint: cp.Seq + 1, Files: r.Files, Copied: r.Copied, Reused: r.Reused, Error: r.Error})
