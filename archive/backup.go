@@ -144,17 +144,17 @@ func (a *Archive) BackupBegin(ctx context.Context) (*BackupSnapshot, error) {
 	}
 	snap.ID, snap.AuditSeq = id, headAtSnapshot
 	s := &backupSession{snap: snap, sn: sn, catalog: cat}
+	s.timer = time.AfterFunc(backupIdle, func() {
+		if err := a.endBackup(context.WithoutCancel(ctx), id, BackupResult{Error: "abandoned: nothing read for " + backupIdle.String()}); err != nil {
+			a.log.Error("backup: end an abandoned session", "err", err)
+		}
+	})
 	a.backups.mu.Lock()
 	if a.backups.sessions == nil {
 		a.backups.sessions = make(map[string]*backupSession)
 	}
 	a.backups.sessions[id] = s
 	a.backups.mu.Unlock()
-	s.timer = time.AfterFunc(backupIdle, func() {
-		if err := a.endBackup(context.WithoutCancel(ctx), id, BackupResult{Error: "abandoned: nothing read for " + backupIdle.String()}); err != nil {
-			a.log.Error("backup: end an abandoned session", "err", err)
-		}
-	})
 	return snap, nil
 }
 

@@ -54,6 +54,11 @@ func VerifyBackup(ctx context.Context, from string, external []Checkpoint, ids [
 	if err != nil {
 		return nil, invalid("%v", err)
 	}
+	unlock, err := lockForReading(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	rep := &BackupVerifyReport{Target: from, Problems: []string{}}
 	m, err := offsite.Latest(ctx, t)
 	if errors.Is(err, offsite.ErrCorrupt) {

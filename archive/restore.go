@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	"filippo.io/age"
@@ -107,6 +108,11 @@ func Restore(ctx context.Context, from, dir string, o RestoreOptions) (*RestoreR
 	if err != nil {
 		return nil, invalid("%v", err)
 	}
+	unlock, err := lockForReading(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	m, err := offsite.Latest(ctx, t)
 	if err != nil {
 		return nil, fmt.Errorf("restore from %s: %w", from, err)
@@ -149,6 +155,17 @@ func Restore(ctx context.Context, from, dir string, o RestoreOptions) (*RestoreR
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return rep, nil
+}
+
+// lockForReading takes the target's lock, so that no backup removes what
+// a restore or a verification reads meanwhile. A target mounted read-only
+// (a drill's) has no writer to keep out: it is read without the lock.
+func lockForReading(ctx context.Context, t offsite.Target) (func(), error) {
+	unlock, err := t.Lock(ctx)
+	if errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission) {
+		return func() {}, nil
+	}
+	return unlock, err
 }
 
 // restoreMarkerContent is what restore.incomplete holds: which backup is

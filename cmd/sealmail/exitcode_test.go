@@ -133,8 +133,8 @@ func TestHelpDocumentsExitCodesAndJSON(t *testing.T) {
 		}
 	}
 	walk(newRootCommand())
-	if len(leaves) != 26 {
-		t.Errorf("found %d commands, want 26 (update this test with the command list)", len(leaves))
+	if len(leaves) != 28 {
+		t.Errorf("found %d commands, want 28 (update this test with the command list)", len(leaves))
 	}
 	for _, c := range leaves {
 		path := c.CommandPath()
