@@ -114,3 +114,26 @@ func TestMonitorStatePowerLoss(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMonitorState: whatever monitor.json holds, the archive opens with
+// the state it can use (or none) and never fails or panics.
+func FuzzMonitorState(f *testing.F) {
+	f.Add([]byte(`{"version":1,"journal":[{"source":"192.0.2.0/24","last_seen":"2025-03-12T09:00:00Z","gap_since":"2025-03-12T12:00:00Z"}],` +
+		`"scrub":{"last":{"started":"2025-03-01T00:00:00Z","ended":"2025-03-01T01:00:00Z","segments":3,"total":3,"bytes":9,"next":4,"problems":[]},` +
+		`"current":{"started":"2025-03-08T00:00:00Z","segments":1,"total":3,"next":2,"problems":["segment 00000001: x"]}},"last_backup":"2025-03-12T08:00:00Z"}`))
+	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte(`{`))
+	exp := JournalExpectation{Source: netip.MustParsePrefix("192.0.2.0/24"), MaxSilence: time.Hour}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a := &Archive{dir: t.TempDir(), opts: Options{JournalExpect: []JournalExpectation{exp}}, started: time.Now()}
+		a.opts.setDefaults()
+		a.log = a.opts.Logger
+		a.gaps.last, a.gaps.open = make([]time.Time, 1), make([]JournalGap, 1)
+		if err := os.WriteFile(filepath.Join(a.dir, monitorFile), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a.applyMonitor(a.loadMonitor())
+		_ = a.ScrubStatusNow()
+		_ = a.JournalGaps()
+	})
+}
