@@ -59,6 +59,7 @@ var dirEntries = []string{"data", "manifests", "lock", "lost+found"}
 // system.
 func OpenDir(root string, fsys vfs.FS) (*Dir, error) {
 	fsys = vfs.Or(fsys)
+	root = filepath.Clean(root)
 	fi, err := fsys.Stat(root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("backup target %s does not exist: create it on the volume the backups go to (is it mounted?)", root)
