@@ -34,10 +34,11 @@ crash:
 
 # Load benchmarks against yardsticks measured in the same run (see
 # docs/benchmarks.md): ingest vs Postfix's smtp-sink, indexing and queries vs
-# notmuch.
+# notmuch, backup and restore vs cp.
 bench: build
 	./bench/ingest.sh
 	./bench/index.sh 20000 5
+	./bench/backup.sh
 
 # The SMTP session fuzzer runs with the race detector and a memory limit
 # (GOMEMLIMIT for the runtime, and FuzzSession fails an input that grows the

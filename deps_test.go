@@ -23,7 +23,7 @@ var layers = map[string][]string{
 	// types and checks, the index, people from access; audit for its
 	// event types only.
 	"reader":     {"access", "api", "archive", "audit", "export", "index", "index/query", "policy", "vfs"},
-	"archive":    {"journal", "store", "index/query", "policy", "audit", "export", "export/pst", "vfs"},
+	"archive":    {"journal", "store", "index/query", "policy", "audit", "export", "export/pst", "offsite", "vfs"},
 	"index":      {"index/query", "mimepart", "vfs", "extract"},
 	"policy":     {"index/query"},
 	"journal":    {"mimepart"},
@@ -32,6 +32,7 @@ var layers = map[string][]string{
 
 	// vfs is a bottom-tier package: whoever writes durable files uses it.
 	"store":           {"vfs"},
+	"offsite":         {"vfs"},
 	"audit":           {"vfs"},
 	"smtpd":           {"vfs"},
 	"vfs/vfstest":     {"vfs"},
@@ -49,6 +50,7 @@ var why = map[string]string{
 	"smtpd":        "smtpd sees the archive only through its Ingester interface",
 	"journal":      "leaves never import each other",
 	"audit":        "leaves never import each other",
+	"offsite":      "leaves never import each other: offsite knows files and bytes, archive what they are",
 	"mimepart":     "mimepart is the bottom-tier MIME reader: it imports nothing of ours",
 	"extract":      "extract is the bottom-tier attachment text extractor: it imports nothing of ours",
 	"vfs":          "vfs is a bottom-tier package: standard library only",
@@ -81,8 +83,8 @@ var thirdParty = map[string][]string{
 	"github.com/klauspost/compress":   {"store"},
 	"github.com/pelletier/go-toml/v2": {"cmd/sealmail"},
 	// age: the store encrypts; archive decrypts for the CLI and the reader
-	// with the identities they hold.
-	"filippo.io/age":                 {"store", "archive", "cmd/sealmail", "reader"},
+	// with the identities they hold; offsite seals a backup's keys.
+	"filippo.io/age":                 {"store", "archive", "offsite", "cmd/sealmail", "reader"},
 	"github.com/emersion/go-message": {"mimepart", "index", "journal", "export", "export/pst"},
 	"github.com/emersion/go-imap/v2": {"export"}, // the IMAP import reader
 	// The daemon's /metrics endpoint (and its test's parser).

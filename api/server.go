@@ -111,6 +111,7 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 	own("POST /v1/audit/checkpoint", s.checkpoint)
 	own("POST /v1/import", s.importMessage)
 	own("POST /v1/import/record", s.recordImport)
+	s.backupRoutes(own) // backup.go
 	// Go runtime profiles, for diagnosing a slow daemon (serve --pprof):
 	// curl --unix-socket DIR/control.sock http://sealmail/debug/pprof/profile?seconds=10
 	// A heap profile shows memory that held message content: audited.

@@ -73,6 +73,10 @@ type Options struct {
 	// audit log write through; nil means the real one. The catalog does its
 	// own I/O.
 	FS vfs.FS
+
+	// restoring is set by [Restore] for the archive it has just written
+	// (restore.go).
+	restoring bool
 }
 
 func (o *Options) setDefaults() {
@@ -123,7 +127,10 @@ type Archive struct {
 
 	retention *policy.Compiled // from opts.Retention; nil without rules
 
-	gaps gapWatch
+	gaps    gapWatch
+	backups backups  // backup sessions (backup.go)
+	scrub   scrubber // scrub.go
+	monitor monitor  // monitor.json (monitor.go)
 }
 
 // Create makes a new archive in dir that encrypts for the given age
@@ -174,6 +181,9 @@ func Open(dir string, opts Options) (*Archive, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
+	if err := checkRestoreDone(dir, opts); err != nil {
+		return nil, err
+	}
 	log, err := openAudit(dir, info.ID, opts)
 	if err != nil {
 		return nil, err
@@ -199,7 +209,7 @@ func Open(dir string, opts Options) (*Archive, error) {
 			return nil, err
 		}
 	}
-	storeHooks(&so, log, opts.Logger, dir)
+	storeHooks(&so, log, opts.Logger, dir, lostOp(opts))
 	s, err := store.Open(dir, so)
 	if err != nil {
 		_ = log.Close() // the store's error is the one to report
@@ -214,6 +224,7 @@ func Open(dir string, opts Options) (*Archive, error) {
 	for i := range a.gaps.last {
 		a.gaps.last[i] = a.started
 	}
+	a.applyMonitor(a.loadMonitor())
 	return a, nil
 }
 
@@ -257,6 +268,7 @@ func removeOldIndex(dir string, log *audit.Log, logger *slog.Logger) error {
 // audit log after a final checkpoint. It is idempotent.
 func (a *Archive) Close() error {
 	a.closeOnce.Do(func() {
+		a.endBackups()
 		err := a.store.Close()
 		if aerr := a.audit.Close(); err == nil {
 			err = aerr

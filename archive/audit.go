@@ -107,7 +107,9 @@ func (a *Archive) LogPprof(ctx context.Context, path, query string) error {
 // entry is logged before its catalog entry commits. The feed relies on
 // OnCommit running inside the catalog transaction that commits or rolls
 // back its entries (see [Archive.Feed]).
-func storeHooks(o *store.Options, log *audit.Log, logger *slog.Logger, dir string) {
+//
+// lostOp is the op of the recover entry reconcileAudit writes.
+func storeHooks(o *store.Options, log *audit.Log, logger *slog.Logger, dir, lostOp string) {
 	ctx := WithActor(context.Background(), "smtpd")
 	o.OnCommit = func(cs []store.Committed) error {
 		evs := make([]audit.Event, len(cs))
@@ -154,7 +156,7 @@ func storeHooks(o *store.Options, log *audit.Log, logger *slog.Logger, dir strin
 		return err
 	}
 	o.OnOpen = func(segs []store.SegmentInfo, next sealmail.MessageID) (sealmail.MessageID, error) {
-		return reconcileAudit(ctx, log, dir, segs, next)
+		return reconcileAudit(ctx, log, dir, segs, next, lostOp)
 	}
 }
 
@@ -163,10 +165,11 @@ func storeHooks(o *store.Options, log *audit.Log, logger *slog.Logger, dir strin
 // audit entry and the segment are synced in parallel): reading the log
 // backwards, every ingest entry beyond its segment's committed length, down
 // to the newest committed one, that no rollback or recover entry settled
-// yet. It records them in one recover entry, so that verify does not report
-// them missing, and returns the id after the highest, so that no id the
-// log names is given again.
-func reconcileAudit(ctx context.Context, log *audit.Log, dir string, segs []store.SegmentInfo, next sealmail.MessageID) (sealmail.MessageID, error) {
+// yet. It records them in one recover entry (with op), so that verify does
+// not report them missing, and returns the id after the highest, so that no
+// id the log names is given again. After a restore, these are the entries
+// the log recorded after the backup's catalog copy was taken.
+func reconcileAudit(ctx context.Context, log *audit.Log, dir string, segs []store.SegmentInfo, next sealmail.MessageID, op string) (sealmail.MessageID, error) {
 	committed := make(map[string]int64, len(segs))
 	for _, si := range segs {
 		committed[si.Seq.String()] = si.Size
@@ -225,9 +228,7 @@ func reconcileAudit(ctx context.Context, log *audit.Log, dir string, segs []stor
 		return floor, nil
 	}
 	slices.Reverse(lost)
-	_, err = log.Append(ctx, audit.Event{Type: audit.TypeRecover, Actor: "sealmail", Fields: recoverFields{
-		Op: "audited entries whose records a crash lost before their commit (never acknowledged)", Entries: lost,
-	}})
+	_, err = log.Append(ctx, audit.Event{Type: audit.TypeRecover, Actor: "sealmail", Fields: recoverFields{Op: op, Entries: lost}})
 	return floor, err
 }
 

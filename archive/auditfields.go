@@ -357,6 +357,45 @@ type pprofFields struct {
 	Query string `json:"query"`
 }
 
+// backupFields: a backup (TypeBackup), written when it ends. Checkpoint
+// is the audit entry the backup's copy of the log ends with.
+type backupFields struct {
+	Target         string `json:"target"`
+	Backup         uint64 `json:"backup,omitempty"`
+	ManifestSHA256 string `json:"manifest_sha256,omitempty"`
+	Checkpoint     uint64 `json:"checkpoint"`
+	Files          int    `json:"files"`
+	Copied         int64  `json:"copied_bytes"`
+	Reused         int64  `json:"reused_bytes"`
+	Error          string `json:"error,omitempty"`
+}
+
+// restoreFields: an archive restored from a backup (TypeRestore), the
+// last entry of the restore. Checkpoint is the entry the backup's log ended
+// with; NotInBackup the messages audited after its catalog copy; Reapplied
+// the deletions made again.
+type restoreFields struct {
+	From        string   `json:"from"`
+	Backup      uint64   `json:"backup"`
+	Created     string   `json:"created"` // RFC 3339: when the backup was taken
+	Checkpoint  uint64   `json:"checkpoint"`
+	Files       int      `json:"files"`
+	NotInBackup []uint64 `json:"not_in_backup"`
+	Reapplied   []uint64 `json:"reapplied_deletions"`
+}
+
+// scrubFields: the scrubber (TypeScrub): a pass's start (phase "start",
+// segments to check), each damaged segment (phase "finding"), a pass's end
+// (phase "end", with what it checked and every problem).
+type scrubFields struct {
+	Phase    string   `json:"phase"`
+	Segment  string   `json:"segment,omitempty"`
+	Segments int      `json:"segments,omitempty"`
+	Bytes    int64    `json:"bytes,omitempty"`
+	Started  string   `json:"started,omitempty"` // RFC 3339: when the pass began
+	Problems []string `json:"problems,omitempty"`
+}
+
 // retention formats a retain-until for people and the audit log.
 func retention(until time.Time, forever bool) string {
 	switch {

@@ -122,6 +122,11 @@ func invalid(format string, v ...any) error {
 	return &Error{Code: CodeInvalid, Message: fmt.Sprintf(format, v...)}
 }
 
+// notFound returns an error of [CodeNotFound].
+func notFound(format string, v ...any) error {
+	return &Error{Code: CodeNotFound, Message: fmt.Sprintf(format, v...)}
+}
+
 // DeletedError says when a message was deleted, by which operation and on
 // which audit entry's order.
 type DeletedError struct {

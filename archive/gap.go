@@ -170,6 +170,13 @@ func (a *Archive) CheckJournalGaps(ctx context.Context) ([]JournalGap, error) {
 	}
 	a.gaps.mu.Unlock()
 	var firstErr error
+	if len(a.opts.JournalExpect) > 0 {
+		// The sources' last messages survive a restart (at most a
+		// minute old).
+		if err := a.saveMonitor(); err != nil {
+			firstErr = err
+		}
+	}
 	for _, g := range fresh {
 		a.log.Warn("journal gap: no message from a journaling source for longer than expected",
 			"source", g.Source, "last_seen", g.LastSeen, "max_silence", g.MaxSilence)
@@ -179,6 +186,18 @@ func (a *Archive) CheckJournalGaps(ctx context.Context) ([]JournalGap, error) {
 		}
 	}
 	return a.JournalGaps(), firstErr
+}
+
+// journalStates returns each expectation's last message and open gap, for
+// monitor.json.
+func (a *Archive) journalStates() []journalState {
+	a.gaps.mu.Lock()
+	defer a.gaps.mu.Unlock()
+	out := make([]journalState, len(a.opts.JournalExpect))
+	for i, e := range a.opts.JournalExpect {
+		out[i] = journalState{Source: e.Source.String(), LastSeen: a.gaps.last[i].UTC(), GapSince: a.gaps.open[i].Since.UTC()}
+	}
+	return out
 }
 
 // JournalGaps returns the open journal gaps (not audited; for status and

@@ -34,6 +34,11 @@ type Status struct {
 	// JournalGaps are the journaling sources silent beyond their
 	// journal.expect entry, now.
 	JournalGaps []JournalGap `json:"journal_gaps,omitempty"`
+	// Scrub is the scrubber's last full pass and the one under way.
+	Scrub ScrubStatus `json:"scrub"`
+	// LastBackup is when the last backup through the daemon (or an archive
+	// opened directly) completed; zero if none is known.
+	LastBackup time.Time `json:"last_backup,omitzero"`
 }
 
 // Status returns the archive's totals; when a daemon serves the archive, its
@@ -50,6 +55,10 @@ func (a *Archive) Status(ctx context.Context) (*Status, error) {
 		Sealed: st.Sealed, LastID: uint64(st.LastID), Recipients: info.Recipients,
 	}
 	s.JournalGaps = a.JournalGaps()
+	s.Scrub, s.LastBackup = a.ScrubStatusNow(), a.LastBackup()
+	for _, p := range s.Scrub.Last.problems() {
+		s.Warnings = append(s.Warnings, "scrub found damage: "+p+" (run `sealmail verify`; restore the file from a backup)")
+	}
 	// Status holds no content: on a full disk it answers all the same, so
 	// that the operator learns what is wrong; reads of mail stay refused
 	// while they cannot be audited.
@@ -172,6 +181,13 @@ type Gauges struct {
 	Segments  int
 	Sealed    int
 	FreeBytes int64 // free space on the data directory's file system
+	// AuditEntries is the audit log's last entry (its seq);
+	// LastCheckpoint when its newest signed checkpoint was written.
+	AuditEntries    uint64
+	LastCheckpoint  time.Time
+	UnsignedEntries uint64    // entries after the newest checkpoint
+	LastBackup      time.Time // zero: none known
+	Scrub           ScrubStatus
 }
 
 // Gauges returns the archive's current figures.
@@ -184,7 +200,15 @@ func (a *Archive) Gauges() (Gauges, error) {
 	if err != nil {
 		return Gauges{}, fmt.Errorf("archive: gauges: free space of %s: %w", a.dir, err)
 	}
-	return Gauges{Messages: st.Messages, Segments: st.Segments, Sealed: st.Sealed, FreeBytes: free}, nil
+	g := Gauges{Messages: st.Messages, Segments: st.Segments, Sealed: st.Sealed, FreeBytes: free,
+		LastBackup: a.LastBackup(), Scrub: a.ScrubStatusNow()}
+	g.AuditEntries, _ = a.audit.Head()
+	g.UnsignedEntries = g.AuditEntries
+	if cp, ok := a.audit.LatestCheckpoint(); ok {
+		// The checkpoint entry (cp.Seq+1) is signed by what it covers.
+		g.LastCheckpoint, g.UnsignedEntries = cp.Time, g.AuditEntries-min(g.AuditEntries, cp.Seq+1)
+	}
+	return g, nil
 }
 
 // Ready returns nil when the archive can take mail now: opened for

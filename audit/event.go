@@ -43,6 +43,13 @@ const (
 	// TypeIndexRemove records the search index of an older version removed
 	// from the archive directory at start-up: the receiver keeps none.
 	TypeIndexRemove = "index.remove"
+	// TypeBackup records a backup (to which target, which manifest, or
+	// why it failed); TypeRestore an archive restored from one.
+	TypeBackup  = "backup"
+	TypeRestore = "restore"
+	// TypeScrub records a scrubbing pass over the sealed segments (its
+	// end and what it found) and each damaged segment it found.
+	TypeScrub = "scrub"
 
 	// TypeCheckpoint marks a signed checkpoint entry. Only the log itself
 	// writes it; [Log.Append] rejects it.
@@ -89,7 +96,7 @@ func Types() []string {
 		TypeDaemonStart, TypeDaemonStop, TypeConfig, TypeIngest, TypeIngestRollback, TypeRecover, TypeSegmentSeal,
 		TypeSegmentCompact, TypeIntentCommit, TypeIntentAbort, TypeAPICall, TypeHoldCreate, TypeHoldRelease, TypePurge,
 		TypeErase, TypeDeleteSkipped, TypePolicyChange, TypeExport, TypeImport, TypeAuthOK, TypeAuthFail, TypeVerify,
-		TypeJournalGap, TypeHoldMembers, TypeIndexRemove,
+		TypeJournalGap, TypeHoldMembers, TypeIndexRemove, TypeBackup, TypeRestore, TypeScrub,
 		TypeReaderStart, TypeReaderUnlock, TypeReaderLock, TypeSearch, TypeErasureRequest, TypeErasureApprove, TypeErasureDeny,
 		TypeCheckpoint,
 	}

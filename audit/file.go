@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,8 +55,11 @@ func parseFileName(name string) (int, bool) {
 }
 
 // listFiles returns the numbers of the log files in dir, ascending.
-func listFiles(dir string) ([]int, error) {
-	des, err := os.ReadDir(dir)
+func listFiles(dir string) ([]int, error) { return listFilesFS(os.DirFS(dir), dir) }
+
+// listFilesFS is listFiles over fsys; dir names it in errors.
+func listFilesFS(fsys fs.FS, dir string) ([]int, error) {
+	des, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w in %s", ErrNotExist, dir)
@@ -207,8 +211,10 @@ func marshalPub(pub ed25519.PublicKey) []byte {
 }
 
 // ReadPublicKey reads the public key stored in dir/signing.pub.
-func ReadPublicKey(dir string) (ed25519.PublicKey, error) {
-	b, err := os.ReadFile(filepath.Join(dir, pubFile))
+func ReadPublicKey(dir string) (ed25519.PublicKey, error) { return readPublicKeyFS(os.DirFS(dir)) }
+
+func readPublicKeyFS(fsys fs.FS) (ed25519.PublicKey, error) {
+	b, err := fs.ReadFile(fsys, pubFile)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read public key: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,12 +48,18 @@ func (f Filter) match(e Entry) bool {
 // with [ErrCorrupt] on a line that does not parse and with
 // [ErrUnsupportedVersion] on a file of an unknown format version.
 func Read(ctx context.Context, dir string, f Filter, fn func(Entry) error) error {
-	ns, err := listFiles(dir)
+	return ReadFS(ctx, os.DirFS(dir), dir, f, fn)
+}
+
+// ReadFS is [Read] over the log files at the root of fsys (a backup's copy
+// of a log, for one); name says in errors which log it is.
+func ReadFS(ctx context.Context, fsys fs.FS, name string, f Filter, fn func(Entry) error) error {
+	ns, err := listFilesFS(fsys, name)
 	if err != nil {
-		return fmt.Errorf("audit: read %s: %w", dir, err)
+		return fmt.Errorf("audit: read %s: %w", name, err)
 	}
 	for _, n := range ns {
-		stop, err := readFile(ctx, dir, n, f, fn)
+		stop, err := readFile(ctx, fsys, n, f, fn)
 		if err != nil || stop {
 			return err
 		}
@@ -60,13 +67,13 @@ func Read(ctx context.Context, dir string, f Filter, fn func(Entry) error) error
 	return nil
 }
 
-func readFile(ctx context.Context, dir string, n int, f Filter, fn func(Entry) error) (bool, error) {
+func readFile(ctx context.Context, fsys fs.FS, n int, f Filter, fn func(Entry) error) (bool, error) {
 	name := fileName(n)
-	fh, err := os.Open(filepath.Join(dir, name))
+	fh, err := fsys.Open(name)
 	if err != nil {
 		return false, fmt.Errorf("audit: read %s: %w", name, err)
 	}
-	defer fh.Close()
+	defer func() { _ = fh.Close() }() // read-only
 	lr := newLineReader(fh)
 	for lineNo := 1; ; lineNo++ {
 		if err := ctx.Err(); err != nil {

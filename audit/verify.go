@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -157,9 +157,15 @@ func (v *verifier) problem(kind ProblemKind, loc location, seq uint64, format st
 // Verify only reads, without locking, so it can run while a [Log] appends:
 // it checks the files present when it starts, up to the last complete line.
 func Verify(ctx context.Context, dir string, external []Checkpoint) (*Report, error) {
-	ns, err := listFiles(dir)
+	return VerifyFS(ctx, os.DirFS(dir), dir, external)
+}
+
+// VerifyFS is [Verify] over the log at the root of fsys (a backup's copy of
+// a log, for one); name says in errors which log it is.
+func VerifyFS(ctx context.Context, fsys fs.FS, name string, external []Checkpoint) (*Report, error) {
+	ns, err := listFilesFS(fsys, name)
 	if err != nil {
-		return nil, fmt.Errorf("audit: verify %s: %w", dir, err)
+		return nil, fmt.Errorf("audit: verify %s: %w", name, err)
 	}
 	v := &verifier{
 		r:        &Report{},
@@ -167,7 +173,7 @@ func Verify(ctx context.Context, dir string, external []Checkpoint) (*Report, er
 		extBySeq: make(map[uint64][]int),
 		extSeen:  make([]bool, len(external)),
 	}
-	pub, err := ReadPublicKey(dir)
+	pub, err := readPublicKeyFS(fsys)
 	if err != nil {
 		v.problem(ProblemKey, location{file: pubFile}, 0, "%v", err)
 	}
@@ -192,8 +198,8 @@ func Verify(ctx context.Context, dir string, external []Checkpoint) (*Report, er
 			v.problem(ProblemFile, location{file: fileName(next)}, v.prevSeq+1, "file missing")
 		}
 		next = n + 1
-		if err := v.file(ctx, dir, n, n == ns[len(ns)-1]); err != nil {
-			return nil, fmt.Errorf("audit: verify %s: %w", dir, err)
+		if err := v.file(ctx, fsys, n, n == ns[len(ns)-1]); err != nil {
+			return nil, fmt.Errorf("audit: verify %s: %w", name, err)
 		}
 		v.r.Files++
 	}
@@ -215,14 +221,14 @@ func Verify(ctx context.Context, dir string, external []Checkpoint) (*Report, er
 }
 
 // file checks one log file.
-func (v *verifier) file(ctx context.Context, dir string, n int, last bool) error {
+func (v *verifier) file(ctx context.Context, fsys fs.FS, n int, last bool) error {
 	name := fileName(n)
-	f, err := os.Open(filepath.Join(dir, name))
+	f, err := fsys.Open(name)
 	if err != nil {
 		v.problem(ProblemFile, location{file: name}, 0, "%v", err)
 		return nil
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	// Read only what exists now: a log appended to faster than it is read
 	// still ends, and the report describes one moment.
 	fi, err := f.Stat()

@@ -687,8 +687,12 @@ func (s *Store) writeSync(a *activeSegment, recs [][]byte) error {
 			return fmt.Errorf("write segment %s: %w", a.info.Seq, storageErr(err))
 		}
 	}
+	began := time.Now()
 	if err := a.f.Sync(); err != nil {
 		return &syncError{seq: a.info.Seq, err: storageErr(err)}
+	}
+	if s.opts.OnSegmentSync != nil {
+		s.opts.OnSegmentSync(time.Since(began))
 	}
 	return nil
 }

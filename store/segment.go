@@ -34,10 +34,7 @@ func segmentPath(dir string, seq SegmentSeq) string {
 // path is the segment's file: NNNNNNNN.seg, or NNNNNNNN.gG.seg after its
 // G-th compaction.
 func (si *SegmentInfo) path(dir string) string {
-	if si.Gen == 0 {
-		return segmentPath(dir, si.Seq)
-	}
-	return filepath.Join(dir, "segments", fmt.Sprintf("%s.g%d.seg", si.Seq, si.Gen))
+	return filepath.Join(dir, "segments", si.FileName())
 }
 
 // segmentHeader is the fixed header at the start of every segment file.

@@ -83,6 +83,10 @@ type Options struct {
 	// and how long the commit took (segment write, fsync and catalog
 	// commit), for metrics. It must not block or call back into the Store.
 	OnCommitDone func(entries int, took time.Duration)
+	// OnSegmentSync is called by the writer goroutine after each group
+	// commit's fsync of the segment, with how long the fsync took, for
+	// metrics. It must not block or call back into the Store.
+	OnSegmentSync func(took time.Duration)
 	// OnDiscard is called at Open, before the active segment's uncommitted
 	// tail (bytes bytes, kept in the file keptIn) is cut off, with the
 	// entries of the complete records in it: written before a crash, never
@@ -254,10 +258,11 @@ type Store struct {
 	done chan struct{} // closed when the writer goroutine has exited
 
 	mu        sync.Mutex
-	compactMu sync.Mutex                 // one compaction at a time
+	compactMu sync.RWMutex               // held by a compaction; shared by readers that need the files to stay (Verify, Snapshot)
 	closed    bool                       // no more appends
 	shut      bool                       // Close has run
 	inflight  map[[32]byte]chan struct{} // digests being appended
+	snaps     map[*Snapshot]bool         // open snapshots, closed by Close
 	appends   sync.WaitGroup
 
 	// Owned by the writer goroutine after Open.
@@ -455,6 +460,7 @@ func (s *Store) Close() error {
 			err = s.active.f.Close()
 		}
 	}
+	s.closeSnapshots()
 	if cerr := s.db.Close(); err == nil {
 		err = cerr
 	}

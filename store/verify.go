@@ -67,8 +67,8 @@ type VerifyResult struct {
 // the segment table, the files and the catalog would look like a missing or
 // altered record.
 func (s *Store) Verify(ctx context.Context, fn func(SegmentInfo, ScannedRecord)) (*VerifyResult, error) {
-	s.compactMu.Lock()
-	defer s.compactMu.Unlock()
+	s.compactMu.RLock()
+	defer s.compactMu.RUnlock()
 	if s.testVerifyHook != nil {
 		s.testVerifyHook()
 	}

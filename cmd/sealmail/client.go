@@ -24,6 +24,7 @@ type archiveAPI interface {
 	Verify(ctx context.Context, external []archive.Checkpoint) (*archive.VerifyReport, error)
 	VerifyAudit(ctx context.Context, external []archive.Checkpoint) (*archive.AuditReport, error)
 	Checkpoint(ctx context.Context) (archive.Checkpoint, error)
+	archive.BackupSource
 	Close() error
 }
 

@@ -78,7 +78,8 @@ smtp.require_auth restricts who may deliver.` + exitCodes(", an invalid configur
 }
 
 // newLogger returns the diagnostics logger: --log-level, else the
-// configuration's log.level, else info.
+// configuration's log.level, else info; to the journal when systemd
+// connected stderr to it, else text (or log.format = "json") on stderr.
 func newLogger(g *globalOptions, cfg *Config) *slog.Logger {
 	level := g.logLevel
 	format := "text"
@@ -93,6 +94,13 @@ func newLogger(g *globalOptions, cfg *Config) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
+	}
+	// Run by systemd with stderr going to the journal: native records,
+	// every attribute a field of its own.
+	if journalStream(os.Stderr) {
+		if h, err := newJournalHandler(l, os.Stderr); err == nil {
+			return slog.New(h)
+		}
 	}
 	ho := &slog.HandlerOptions{Level: l}
 	if format == "json" {
@@ -159,6 +167,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 			expectSources(cfg), func() []archive.JournalGap { return a.JournalGaps() },
 			func() error { return a.Ready() }, log)
 		storeOpts.Store.OnCommitDone = mx.observeCommit
+		storeOpts.Store.OnSegmentSync = mx.observeSync
 	}
 	a, err = archive.Open(g.data, archive.Options{
 		Store:                   storeOpts.Store,
@@ -361,6 +370,18 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		}()
 	}
 	log.Info("sealmail serving", "listeners", strings.Join(addrs, ", "), "data", g.data, "version", version)
+	// The scrubber re-reads the sealed segments in the background; it
+	// stops before the archive closes.
+	scrubCtx, stopScrub := context.WithCancel(dctx)
+	var scrubbing sync.WaitGroup
+	if so, ok := cfg.scrubOptions(); ok {
+		scrubbing.Go(func() {
+			if err := a.Scrub(scrubCtx, so); !errors.Is(err, context.Canceled) {
+				log.Error("scrub stopped", "err", err)
+			}
+		})
+	}
+	defer func() { stopScrub(); scrubbing.Wait() }()
 
 	var runErr error
 	select {
@@ -389,6 +410,8 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		}
 	}
 	stopRetry()
+	stopScrub()
+	scrubbing.Wait()
 	wg.Wait()
 	os.Remove(sockPath)
 	if lsvc != nil {

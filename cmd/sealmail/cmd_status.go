@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sealmail/sealmail/archive"
 )
 
 func newStatusCommand(g *globalOptions) *cobra.Command {
@@ -41,6 +43,10 @@ uptime. --json prints one object.` + exitCodes(""),
 			} else {
 				fmt.Fprintf(out, "daemon:     not running\n")
 			}
+			printScrub(out, st.Scrub)
+			if !st.LastBackup.IsZero() {
+				fmt.Fprintf(out, "backup:     last completed %s\n", st.LastBackup.Local().Format(time.RFC3339))
+			}
 			for _, g := range st.JournalGaps {
 				fmt.Fprintf(out, "JOURNAL GAP: %s silent since %s (max_silence %s), detected %s\n",
 					g.Source, g.LastSeen.Format(time.RFC3339), g.MaxSilence, g.Since.Format(time.RFC3339))
@@ -53,6 +59,19 @@ uptime. --json prints one object.` + exitCodes(""),
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	return c
+}
+
+// printScrub prints the scrubber's last full pass and the one under way.
+func printScrub(out io.Writer, s archive.ScrubStatus) {
+	if p := s.Last; p != nil {
+		fmt.Fprintf(out, "scrub:      last full pass %s to %s: %d segments, %s, %d problems\n", p.Started.Local().Format(time.RFC3339),
+			p.Ended.Local().Format(time.RFC3339), p.Segments, humanBytes(p.Bytes), len(p.Problems))
+	} else {
+		fmt.Fprintf(out, "scrub:      no full pass yet\n")
+	}
+	if p := s.Current; p != nil {
+		fmt.Fprintf(out, "scrub:      pass under way since %s: %d of %d segments\n", p.Started.Local().Format(time.RFC3339), p.Segments, p.Total)
+	}
 }
 
 func printStatus(out io.Writer, id, dir string, msgs, receipts, orig, stored int64, segs, sealed int) {

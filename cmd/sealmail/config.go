@@ -34,6 +34,7 @@ type Config struct {
 	Metrics MetricsConfig `toml:"metrics"`
 	Control ControlConfig `toml:"control"`
 	Reader  ReaderConfig  `toml:"reader"`
+	Scrub   ScrubConfig   `toml:"scrub"`
 	// Retention rules (docs/retention.md). Without them no message is ever
 	// eligible for deletion.
 	Retention *archive.RetentionPolicy `toml:"retention"`
@@ -106,6 +107,26 @@ type ReaderConfig struct {
 	// Control is the receiver's control socket; default DIR/control.sock
 	// (the packaged units: control.socket).
 	Control string `toml:"control"`
+}
+
+// ScrubConfig configures the daemon's background re-verification of the
+// sealed segments (docs/operations.md, "Scrubbing").
+type ScrubConfig struct {
+	Rate       *Size    `toml:"rate"`        // bytes read per second; default "8MiB"; "0" turns scrubbing off
+	Every      Duration `toml:"every"`       // a pass begins this long after the previous one began; default "168h"
+	StartAfter Duration `toml:"start_after"` // the wait after the daemon starts; default "10m"
+}
+
+// scrubOptions returns the scrubber's options; ok is false when it is off.
+func (c *Config) scrubOptions() (o archive.ScrubOptions, ok bool) {
+	o = archive.ScrubOptions{Rate: 8 << 20, Every: time.Duration(c.Scrub.Every), StartAfter: time.Duration(c.Scrub.StartAfter)}
+	if c.Scrub.Rate != nil {
+		o.Rate = int64(*c.Scrub.Rate)
+	}
+	if o.StartAfter == 0 {
+		o.StartAfter = 10 * time.Minute
+	}
+	return o, o.Rate > 0
 }
 
 // JournalConfig says whose journal reports are trusted.

@@ -36,8 +36,10 @@ type metrics struct {
 	refused  *prometheus.CounterVec
 	replies  *prometheus.CounterVec
 	commit   prometheus.Histogram
+	fsync    prometheus.Histogram
 	batch    prometheus.Histogram
 	lastMsg  *prometheus.GaugeVec
+	tls      *prometheus.CounterVec
 
 	sources []netip.Prefix
 	mu      sync.Mutex
@@ -66,6 +68,13 @@ func newMetrics(gauges func() (archive.Gauges, error), srv func() smtpd.Stats, s
 			Name: "sealmail_commit_seconds", Help: "Group commit latency (segment write, fsync, catalog commit).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sealmail_segment_fsync_seconds", Help: "Latency of a group commit's fsync of the segment (part of sealmail_commit_seconds).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		tls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealmail_messages_accepted_tls_total", Help: "Messages accepted, by the TLS version of their connection (\"none\": plaintext).",
+		}, []string{"version"}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "sealmail_commit_batch_entries", Help: "Entries per group commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
@@ -79,7 +88,7 @@ func newMetrics(gauges func() (archive.Gauges, error), srv func() smtpd.Stats, s
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	m.reg.MustRegister(m.accepted, m.bytes, m.refused, m.replies, m.commit, m.batch, m.lastMsg,
+	m.reg.MustRegister(m.accepted, m.bytes, m.refused, m.replies, m.commit, m.fsync, m.batch, m.lastMsg, m.tls,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&archiveCollector{gauges: gauges, log: log},
 		&gapCollector{expect: expect, gaps: gaps},
@@ -102,17 +111,27 @@ type archiveCollector struct {
 }
 
 var (
-	descFree     = prometheus.NewDesc("sealmail_disk_free_bytes", "Free space on the data directory's file system.", nil, nil)
-	descSegments = prometheus.NewDesc("sealmail_segments", "Segments in the store.", nil, nil)
-	descSealed   = prometheus.NewDesc("sealmail_segments_sealed", "Sealed segments in the store.", nil, nil)
-	descMessages = prometheus.NewDesc("sealmail_messages", "Messages in the archive.", nil, nil)
+	descFree       = prometheus.NewDesc("sealmail_disk_free_bytes", "Free space on the data directory's file system.", nil, nil)
+	descSegments   = prometheus.NewDesc("sealmail_segments", "Segments in the store.", nil, nil)
+	descSealed     = prometheus.NewDesc("sealmail_segments_sealed", "Sealed segments in the store.", nil, nil)
+	descMessages   = prometheus.NewDesc("sealmail_messages", "Messages in the archive.", nil, nil)
+	descAudit      = prometheus.NewDesc("sealmail_audit_entries", "The audit log's last entry (its sequence number).", nil, nil)
+	descCheckpoint = prometheus.NewDesc("sealmail_audit_last_checkpoint_timestamp_seconds", "Unix time of the audit log's newest signed checkpoint.", nil, nil)
+	descUnsigned   = prometheus.NewDesc("sealmail_audit_unsigned_entries", "Audit entries after the newest signed checkpoint.", nil, nil)
+	descBackup     = prometheus.NewDesc("sealmail_backup_last_success_timestamp_seconds", "Unix time the last backup completed (absent: none known).", nil, nil)
+	descScrubBytes = prometheus.NewDesc("sealmail_scrub_bytes_total", "Bytes of sealed segments the scrubber read again.", nil, nil)
+	descScrubSegs  = prometheus.NewDesc("sealmail_scrub_segments_total", "Sealed segments the scrubber checked.", nil, nil)
+	descScrubFound = prometheus.NewDesc("sealmail_scrub_findings_total", "Damaged sealed segments the scrubber found.", nil, nil)
+	descScrubLast  = prometheus.NewDesc("sealmail_scrub_last_pass_timestamp_seconds", "Unix time the scrubber's last full pass ended (absent: none yet).", nil, nil)
+	descScrubProbs = prometheus.NewDesc("sealmail_scrub_last_pass_problems", "Damaged segments the last full pass found.", nil, nil)
+	descScrubProg  = prometheus.NewDesc("sealmail_scrub_pass_progress_ratio", "Share of the sealed segments the pass under way has checked (0 when none runs).", nil, nil)
 )
 
 func (c *archiveCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descFree
-	ch <- descSegments
-	ch <- descSealed
-	ch <- descMessages
+	for _, d := range []*prometheus.Desc{descFree, descSegments, descSealed, descMessages, descAudit, descCheckpoint, descUnsigned, descBackup,
+		descScrubBytes, descScrubSegs, descScrubFound, descScrubLast, descScrubProbs, descScrubProg} {
+		ch <- d
+	}
 }
 
 func (c *archiveCollector) Collect(ch chan<- prometheus.Metric) {
@@ -125,6 +144,27 @@ func (c *archiveCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSegments, prometheus.GaugeValue, float64(g.Segments))
 	ch <- prometheus.MustNewConstMetric(descSealed, prometheus.GaugeValue, float64(g.Sealed))
 	ch <- prometheus.MustNewConstMetric(descMessages, prometheus.GaugeValue, float64(g.Messages))
+	ch <- prometheus.MustNewConstMetric(descAudit, prometheus.GaugeValue, float64(g.AuditEntries))
+	if !g.LastCheckpoint.IsZero() {
+		ch <- prometheus.MustNewConstMetric(descCheckpoint, prometheus.GaugeValue, float64(g.LastCheckpoint.Unix()))
+	}
+	ch <- prometheus.MustNewConstMetric(descUnsigned, prometheus.GaugeValue, float64(g.UnsignedEntries))
+	if !g.LastBackup.IsZero() {
+		ch <- prometheus.MustNewConstMetric(descBackup, prometheus.GaugeValue, float64(g.LastBackup.Unix()))
+	}
+	s := g.Scrub
+	ch <- prometheus.MustNewConstMetric(descScrubBytes, prometheus.CounterValue, float64(s.BytesTotal))
+	ch <- prometheus.MustNewConstMetric(descScrubSegs, prometheus.CounterValue, float64(s.SegmentsTotal))
+	ch <- prometheus.MustNewConstMetric(descScrubFound, prometheus.CounterValue, float64(s.FindingsTotal))
+	if p := s.Last; p != nil {
+		ch <- prometheus.MustNewConstMetric(descScrubLast, prometheus.GaugeValue, float64(p.Ended.Unix()))
+		ch <- prometheus.MustNewConstMetric(descScrubProbs, prometheus.GaugeValue, float64(len(p.Problems)))
+	}
+	progress := 0.0
+	if p := s.Current; p != nil && p.Total > 0 {
+		progress = float64(p.Segments) / float64(p.Total)
+	}
+	ch <- prometheus.MustNewConstMetric(descScrubProg, prometheus.GaugeValue, progress)
 }
 
 // gapCollector exposes sealmail_journal_gap per [[journal.expect]] source:
@@ -157,6 +197,9 @@ func (c *gapCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// observeSync is the store's OnSegmentSync.
+func (m *metrics) observeSync(took time.Duration) { m.fsync.Observe(took.Seconds()) }
+
 // observeCommit is the store's OnCommitDone.
 func (m *metrics) observeCommit(entries int, took time.Duration) {
 	m.commit.Observe(took.Seconds())
@@ -183,6 +226,11 @@ func (c *countingIngester) Ingest(ctx context.Context, env *sealmail.Envelope, d
 	}
 	c.m.accepted.Inc()
 	c.m.bytes.Add(float64(len(data)))
+	tlsVersion := env.TLS // "TLS 1.3": tls.VersionName of the connection
+	if tlsVersion == "" {
+		tlsVersion = "none"
+	}
+	c.m.tls.WithLabelValues(tlsVersion).Inc()
 	c.m.source(env.ClientIP, time.Now())
 	return id, nil
 }

@@ -189,6 +189,27 @@ func TestMetricsEndpoint(t *testing.T) {
 	if v := value(t, after, "sealmail_messages"); v != 1 {
 		t.Errorf("sealmail_messages = %v, want 1", v)
 	}
+	// The delivery came over STARTTLS (TLS 1.3 with net/smtp); its fsync
+	// is timed apart from the commit; the audit log and its checkpoint
+	// (init's) are exported.
+	if r := byLabel("sealmail_messages_accepted_tls_total", "version"); r["TLS 1.3"] != 1 || len(r) != 1 {
+		t.Errorf("sealmail_messages_accepted_tls_total = %v, want TLS 1.3: 1", r)
+	}
+	if v := value(t, after, "sealmail_segment_fsync_seconds"); v < 1 {
+		t.Errorf("sealmail_segment_fsync_seconds has %v observations, want ≥ 1", v)
+	}
+	if v := value(t, after, "sealmail_audit_entries"); v < 3 {
+		t.Errorf("sealmail_audit_entries = %v, want the init, start and ingest entries at least", v)
+	}
+	if v := value(t, after, "sealmail_audit_last_checkpoint_timestamp_seconds"); v < float64(time.Now().Add(-time.Hour).Unix()) {
+		t.Errorf("sealmail_audit_last_checkpoint_timestamp_seconds = %v", v)
+	}
+	if v := value(t, after, "sealmail_audit_unsigned_entries"); v < 1 {
+		t.Errorf("sealmail_audit_unsigned_entries = %v, want the entries since init's checkpoint", v)
+	}
+	if v := value(t, after, "sealmail_scrub_pass_progress_ratio"); v != 0 {
+		t.Errorf("sealmail_scrub_pass_progress_ratio = %v before the first pass (10 minutes after the start)", v)
+	}
 	// The client is a journaling source (loopback by default): its IP
 	// is the label, nothing else.
 	f := after["sealmail_journal_last_message_timestamp_seconds"]

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -21,11 +22,15 @@ import (
 // with their _bucket, _sum and _count series).
 func exposedNames(t *testing.T) map[string]bool {
 	t.Helper()
-	m := newMetrics(func() (archive.Gauges, error) { return archive.Gauges{}, nil },
+	// Gauges with every optional figure present, so that each is exposed.
+	now := time.Now()
+	g := archive.Gauges{LastCheckpoint: now, LastBackup: now, Scrub: archive.ScrubStatus{Last: &archive.ScrubPass{Ended: now}}}
+	m := newMetrics(func() (archive.Gauges, error) { return g, nil },
 		func() smtpd.Stats { return smtpd.Stats{} }, nil, []string{"192.0.2.0/24"},
 		func() []archive.JournalGap { return nil }, func() error { return nil }, slog.New(slog.DiscardHandler))
 	m.refused.WithLabelValues("452")
 	m.lastMsg.WithLabelValues("192.0.2.1")
+	m.tls.WithLabelValues("TLS 1.3")
 	fams, err := m.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +98,8 @@ func TestAlertRules(t *testing.T) {
 			checkExpr(t, r.Alert, r.Expr, names)
 		}
 	}
-	for _, want := range []string{"SealmailJournalGap", "SealmailNotReady", "SealmailDown", "SealmailRefusing4xx", "SealmailDiskLow"} {
+	for _, want := range []string{"SealmailJournalGap", "SealmailNotReady", "SealmailDown", "SealmailRefusing4xx", "SealmailDiskLow",
+		"SealmailScrubFoundDamage", "SealmailAuditNotCheckpointed", "SealmailBackupOld"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("alert %s missing; have %v", want, alerts)
 		}
