@@ -146,12 +146,16 @@ func (a *Archive) OffsiteSync(ctx context.Context, o OffsiteOptions) (rep *Offsi
 		return rep, err
 	}
 	rep.Checkpoint = cp.Seq + 1
-	wants, err := a.offsiteWants(ctx, st, cp.Seq+1, o.minLock(), true)
+	listed, err := b.List(ctx, "")
+	if err != nil {
+		return rep, err
+	}
+	wants, err := a.offsiteWants(ctx, st, cp.Seq+1, o.minLock(), &bucketParts{b: b, listed: listed})
 	if err != nil {
 		return rep, err
 	}
 	res, err := offsite.Sync(ctx, b, st, wants, offsite.SyncOptions{StatePath: filepath.Join(a.dir, offsiteStateFile), FS: a.opts.FS,
-		Rate: o.Rate, Managed: managedKey, Now: a.opts.Now, Logger: a.log})
+		Rate: o.Rate, Managed: managedKey, Now: a.opts.Now, Logger: a.log, Listed: listed})
 	rep.SyncResult = *res
 	return rep, err
 }
@@ -169,11 +173,12 @@ var offsiteSecrets = []string{"digest.key", "audit/signing.key"}
 
 // offsiteWants lists what the bucket must hold, with the lock each needs:
 // the audit log up to entry upTo, the sealed segments, the small files
-// and the secrets. With upload false (verify) nothing is sealed, the audit
+// and the secrets. With bp nil (verify) nothing is sealed, the audit
 // log's part not yet copied is left out, and Until is what the lock must
 // reach at least now (not the renewal sync aims at).
-func (a *Archive) offsiteWants(ctx context.Context, st *offsite.State, upTo uint64, minLock time.Duration, upload bool) ([]offsite.Want, error) {
+func (a *Archive) offsiteWants(ctx context.Context, st *offsite.State, upTo uint64, minLock time.Duration, bp *bucketParts) ([]offsite.Want, error) {
 	now := a.opts.Now()
+	upload := bp != nil
 	// rolling is the lock of what is kept without an end: at least minLock
 	// ahead, renewed when less than half of it remains.
 	// For verify (upload false) it must only still hold.
@@ -233,7 +238,7 @@ func (a *Archive) offsiteWants(ctx context.Context, st *offsite.State, upTo uint
 		return nil, err
 	}
 	for _, e := range exts {
-		ws, err := a.auditWants(st, e, keep, upload)
+		ws, err := a.auditWants(ctx, st, e, keep, bp)
 		if err != nil {
 			return nil, err
 		}
@@ -294,9 +299,40 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
+// bucketParts finds the audit parts a sync cut short uploaded without
+// recording them.
+type bucketParts struct {
+	b      *offsite.Bucket
+	listed []offsite.ObjectVersion
+}
+
+// find returns the size and SHA-256 of a version of key in the bucket
+// whose bytes are those of path from off (at most n of them).
+func (bp *bucketParts) find(ctx context.Context, key, path string, off, n int64) (int64, string, bool, error) {
+	for _, v := range slices.Backward(bp.listed) {
+		if v.Key != key || v.Size <= 0 || v.Size > n {
+			continue
+		}
+		h, err := bp.b.Head(ctx, v.Key, v.VersionID)
+		if err != nil {
+			return 0, "", false, err
+		}
+		sum, err := fileSHA256(path, off, h.Size)
+		if err != nil {
+			return 0, "", false, err
+		}
+		if sum == h.SHA256 && h.Mode == "COMPLIANCE" {
+			return h.Size, sum, true, nil
+		}
+	}
+	return 0, "", false, nil
+}
+
 // auditWants lists the objects of audit file e: a rotated file whole, the
-// last one as the parts uploaded so far plus one for what it gained.
-func (a *Archive) auditWants(st *offsite.State, e audit.Extent, keep func(string) time.Time, upload bool) ([]offsite.Want, error) {
+// last one as the parts uploaded so far (recorded, or found in the bucket)
+// plus one for what it gained.
+func (a *Archive) auditWants(ctx context.Context, st *offsite.State, e audit.Extent, keep func(string) time.Time, bp *bucketParts) ([]offsite.Want, error) {
+	upload := bp != nil
 	path := filepath.Join(auditDir(a.dir), e.Name)
 	key := "audit/" + e.Name
 	part := func(off, n int64, sum string) offsite.Want {
@@ -340,6 +376,17 @@ func (a *Archive) auditWants(st *offsite.State, e audit.Extent, keep func(string
 		}
 		out = append(out, part(q.off, q.o.Size, q.o.SHA256))
 		end += q.o.Size
+	}
+	for upload && end < e.Size {
+		n, sum, ok, err := bp.find(ctx, key+"."+strconv.FormatInt(end, 10), path, end, e.Size-end)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		out = append(out, part(end, n, sum))
+		end += n
 	}
 	if end < e.Size {
 		if !upload {
@@ -465,7 +512,9 @@ func segmentIDs(path string) ([]offsite.IDRange, error) {
 func bytesWant(key string, b []byte, until time.Time) offsite.Want {
 	sum := sha256.Sum256(b)
 	return offsite.Want{Key: key, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:]), Until: until,
-		Open: func(context.Context) (io.ReadSeekCloser, error) { return nopSeekCloser{strings.NewReader(string(b))}, nil }}
+		Open: func(context.Context) (io.ReadSeekCloser, error) {
+			return nopSeekCloser{strings.NewReader(string(b))}, nil
+		}}
 }
 
 type nopSeekCloser struct{ io.ReadSeeker }

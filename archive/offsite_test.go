@@ -5,8 +5,10 @@ package archive
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/sealmail/sealmail/offsite/offsitetest"
 	"github.com/sealmail/sealmail/policy"
 	"github.com/sealmail/sealmail/store"
+	"github.com/sealmail/sealmail/vfs/vfstest"
 )
 
 // versions returns the versions the bucket holds per key below prefix.
@@ -206,5 +209,186 @@ func TestOffsiteRefusesBucketWithoutLock(t *testing.T) {
 	bo.Bucket = "missing"
 	if _, err := offsite.OpenBucket(context.Background(), bo); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("OpenBucket of a missing bucket: %v", err)
+	}
+}
+
+// TestOffsiteRemovesAfterLock: a compacted segment's old generation, whose
+// messages are all gone, stays in the bucket while it is locked and is
+// removed by the first sync after its lock ended; the new generation is
+// uploaded and kept.
+func TestOffsiteRemovesAfterLock(t *testing.T) {
+	t.Parallel()
+	srv := offsitetest.Start(t)
+	bo := srv.Bucket(t, "worm", true, "")
+	f := newBackupFixture(t, t.TempDir())
+	o := OffsiteOptions{Bucket: bo, MinLock: 2 * time.Second}
+	ids := f.ingest(0, 1, 2, 3, 4, 5, 6, 7)
+	if _, err := f.a.OffsiteSync(f.ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := f.a.store.Message(ids[0])
+	var gone []sealmail.MessageID
+	_ = f.a.store.List(0, func(x *store.MessageInfo) (bool, error) {
+		if x.Location.Segment == m.Location.Segment {
+			gone = append(gone, x.ID)
+		}
+		return true, nil
+	})
+	old := "segments/" + segmentFile(t, f.a, m.Location.Segment)
+	f.purge(gone...)
+	if now := segmentFile(t, f.a, m.Location.Segment); "segments/"+now == old {
+		t.Fatalf("the purge did not compact %s", old)
+	}
+	o.MinLock = time.Hour // the new generation's lock
+	rep, err := f.a.OffsiteSync(f.ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Removed != 0 || rep.Retired != 1 {
+		t.Errorf("sync while the old generation is locked: %+v, want it kept (retired, not removed)", rep)
+	}
+	if len(versions(t, srv.Client(), "worm", "")[old]) != 1 {
+		t.Fatalf("%s left the bucket while locked", old)
+	}
+	time.Sleep(3 * time.Second) // its 2-second lock ends
+	rep, err = f.a.OffsiteSync(f.ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := versions(t, srv.Client(), "worm", "")
+	if rep.Removed != 1 || len(vs[old]) != 0 {
+		t.Errorf("sync after the lock ended: %+v; %s has %d versions, want it removed", rep, old, len(vs[old]))
+	}
+	if now := "segments/" + segmentFile(t, f.a, m.Location.Segment); len(vs[now]) != 1 {
+		t.Errorf("the new generation %s: %d versions, want 1", now, len(vs[now]))
+	}
+	if vr, err := f.a.VerifyOffsite(f.ctx, o); err != nil || !vr.OK() {
+		t.Errorf("VerifyOffsite: %v %+v", err, vr)
+	}
+}
+
+func segmentFile(t *testing.T, a *Archive, seq store.SegmentSeq) string {
+	t.Helper()
+	segs, err := a.store.Segments()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, si := range segs {
+		if si.Seq == seq {
+			return si.FileName()
+		}
+	}
+	t.Fatalf("no segment %s", seq)
+	return ""
+}
+
+// TestOffsiteSyncPowerLoss cuts the power just before and just after every
+// file operation of a sync (the checkpoint and the audit entry in the log,
+// each write of offsite.json), then runs the sync again from what survived:
+// it must succeed, every object the archive wants must be in the bucket
+// exactly once (what was uploaded before the cut is adopted, not uploaded
+// a second time), and verify --offsite must be clean.
+func TestOffsiteSyncPowerLoss(t *testing.T) {
+	t.Parallel()
+	srv := offsitetest.Start(t)
+	bo := srv.Bucket(t, "worm", true, "")
+	base := fastTempDir(t)
+	f := newBackupFixture(t, base)
+	f.ingest(0, 1, 2, 3, 4)
+	if err := f.a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	run := func(n int, crashAt int, after bool) int {
+		root := filepath.Join(base, "run", strconv.Itoa(n))
+		if err := os.MkdirAll(root, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(root)
+		copyTree(t, f.dir, filepath.Join(root, "a"))
+		dir := filepath.Join(root, "a")
+		cfs, err := vfstest.New(root, vfstest.Options{CrashAt: crashAt, CrashAfter: after, TornWrites: after, External: []string{"a/catalog.db"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := OffsiteOptions{Bucket: bo, MinLock: time.Hour}
+		o.Bucket.Prefix = "run" + strconv.Itoa(n) + "/"
+		a, err := Open(dir, Options{MinFreeBytes: -1, FS: cfs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, serr := a.OffsiteSync(f.ctx, o)
+		a.Close()
+		ops := cfs.Ops()
+		crashed, at := cfs.Crashed()
+		if err := cfs.Restore(); err != nil {
+			t.Fatal(err)
+		}
+		if crashAt == 0 {
+			if serr != nil {
+				t.Fatalf("sync without a crash: %v", serr)
+			}
+			return ops
+		}
+		if !crashed {
+			t.Fatalf("op %d: no crash (sync: %v)", crashAt, serr)
+		}
+		a, err = Open(dir, Options{MinFreeBytes: -1})
+		if err != nil {
+			t.Fatalf("power cut %s: open: %v", at, err)
+		}
+		defer a.Close()
+		if _, err := a.OffsiteSync(f.ctx, o); err != nil {
+			t.Fatalf("power cut %s: the next sync: %v", at, err)
+		}
+		for k, v := range versions(t, srv.Client(), "worm", o.Bucket.Prefix) {
+			if len(v) != 1 {
+				t.Errorf("power cut %s: %s has %d versions, want 1 (uploaded once)", at, k, len(v))
+			}
+		}
+		if vr, err := a.VerifyOffsite(f.ctx, o); err != nil || !vr.OK() {
+			t.Errorf("power cut %s: verify --offsite: %v %v", at, err, vr.Problems)
+		}
+		return ops
+	}
+	ops := run(0, 0, false)
+	if ops < 20 {
+		t.Fatalf("a sync made %d file operations: is the FS in use?", ops)
+	}
+	n := 1
+	for op := 1; op <= ops; op++ {
+		for _, after := range []bool{false, true} {
+			run(n, op, after)
+			n++
+		}
+	}
+}
+
+// copyTree copies the regular files and directories below src to dst.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		to := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(to, 0o700)
+		}
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, b, info.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -68,7 +68,7 @@ func (a *Archive) VerifyOffsite(ctx context.Context, o OffsiteOptions) (rep *Off
 		return rep, err
 	}
 	head, _ := a.audit.Head()
-	wants, err := a.offsiteWants(ctx, st, head, o.minLock(), false)
+	wants, err := a.offsiteWants(ctx, st, head, o.minLock(), nil)
 	if err != nil {
 		return rep, err
 	}

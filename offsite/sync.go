@@ -44,6 +44,9 @@ type SyncOptions struct {
 	Managed func(key string) bool
 	Now     func() time.Time
 	Logger  *slog.Logger
+	// Listed is the bucket's versions as [Bucket.List] gave them just
+	// before; nil: Sync lists them itself.
+	Listed []ObjectVersion
 }
 
 // SyncResult says what [Sync] did.
@@ -75,9 +78,12 @@ func Sync(ctx context.Context, b *Bucket, st *State, wants []Want, o SyncOptions
 		o.Managed = func(string) bool { return false }
 	}
 	res := &SyncResult{}
-	listed, err := b.List(ctx, "")
-	if err != nil {
-		return res, err
+	listed := o.Listed
+	if listed == nil {
+		var err error
+		if listed, err = b.List(ctx, ""); err != nil {
+			return res, err
+		}
 	}
 	inBucket := make(map[string][]ObjectVersion)
 	for _, v := range listed {
