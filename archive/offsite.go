@@ -30,9 +30,13 @@ import (
 // long ([Archive.OffsiteSync] builds the list); package offsite talks to
 // the bucket and keeps DIR/offsite.json, its record of what it put there.
 
+// OffsiteBucket says which bucket the offsite copy goes to and how to
+// reach it (package offsite's options, for callers above archive).
+type OffsiteBucket = offsite.BucketOptions
+
 // OffsiteOptions configures the offsite copy.
 type OffsiteOptions struct {
-	Bucket offsite.BucketOptions
+	Bucket OffsiteBucket
 	// MinLock is the shortest lock of any version, and how far ahead the
 	// lock of what must be kept without an end (a held message's segment,
 	// one kept forever, the audit log) is kept: renewed once less than half
