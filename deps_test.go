@@ -37,6 +37,8 @@ var layers = map[string][]string{
 	"smtpd":           {"vfs"},
 	"vfs/vfstest":     {"vfs"},
 	"store/storetest": {"store"},
+	// The offsite copy's test server (versitygw).
+	"offsite/offsitetest": {"offsite"},
 }
 
 // why explains the rules a failure most likely breaks.
@@ -91,6 +93,10 @@ var thirdParty = map[string][]string{
 	"github.com/prometheus/client_golang": {"cmd/sealmail"},
 	"github.com/prometheus/client_model":  {"cmd/sealmail"},
 	"github.com/prometheus/common":        {"cmd/sealmail"},
+	// The S3 client of the offsite copy (signing, checksums, retries):
+	// the offsite package and its test server only.
+	"github.com/aws/aws-sdk-go-v2": {"offsite"},
+	"github.com/aws/smithy-go":     {"offsite"},
 }
 
 func TestDependencyDirection(t *testing.T) {

@@ -41,6 +41,9 @@ type Options struct {
 	// Pprof serves Go runtime profiles under /debug/pprof/ (each request
 	// audited). Off: 404.
 	Pprof bool
+	// Offsite, if set, is the daemon's offsite copy, which the CLI may ask
+	// it to sync or verify (offsite.go).
+	Offsite *archive.OffsiteOptions
 }
 
 // Timeouts of the control socket's HTTP server. There is no write
@@ -111,7 +114,8 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 	own("POST /v1/audit/checkpoint", s.checkpoint)
 	own("POST /v1/import", s.importMessage)
 	own("POST /v1/import/record", s.recordImport)
-	s.backupRoutes(own) // backup.go
+	s.backupRoutes(own)  // backup.go
+	s.offsiteRoutes(own) // offsite.go
 	// Go runtime profiles, for diagnosing a slow daemon (serve --pprof):
 	// curl --unix-socket DIR/control.sock http://sealmail/debug/pprof/profile?seconds=10
 	// A heap profile shows memory that held message content: audited.

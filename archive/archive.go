@@ -128,9 +128,10 @@ type Archive struct {
 	retention *policy.Compiled // from opts.Retention; nil without rules
 
 	gaps    gapWatch
-	backups backups  // backup sessions (backup.go)
-	scrub   scrubber // scrub.go
-	monitor monitor  // monitor.json (monitor.go)
+	backups backups      // backup sessions (backup.go)
+	scrub   scrubber     // scrub.go
+	monitor monitor      // monitor.json (monitor.go)
+	offsite offsiteState // the S3 copy (offsite.go)
 }
 
 // Create makes a new archive in dir that encrypts for the given age

@@ -406,3 +406,22 @@ func retention(until time.Time, forever bool) string {
 	}
 	return until.UTC().Format(time.RFC3339)
 }
+
+// offsiteFields: a run of the offsite copy (TypeOffsite). Op "sync": the
+// bucket (s3://BUCKET/PREFIX), the checkpoint entry the copied log ends
+// with, and what it did; op "verify": objects checked and problems found;
+// error for a run that failed.
+type offsiteFields struct {
+	Op            string   `json:"op"`
+	Bucket        string   `json:"bucket"`
+	Checkpoint    uint64   `json:"checkpoint,omitempty"`
+	Objects       int      `json:"objects"`
+	Uploaded      int      `json:"uploaded,omitempty"`
+	UploadedBytes int64    `json:"uploaded_bytes,omitempty"`
+	Adopted       int      `json:"adopted,omitempty"`
+	Extended      int      `json:"extended,omitempty"`
+	Removed       int      `json:"removed,omitempty"`
+	Retired       int      `json:"retired,omitempty"`
+	Problems      []string `json:"problems,omitempty"`
+	Error         string   `json:"error,omitempty"`
+}

@@ -188,6 +188,7 @@ type Gauges struct {
 	UnsignedEntries uint64    // entries after the newest checkpoint
 	LastBackup      time.Time // zero: none known
 	Scrub           ScrubStatus
+	Offsite         OffsiteStatus
 }
 
 // Gauges returns the archive's current figures.
@@ -201,7 +202,7 @@ func (a *Archive) Gauges() (Gauges, error) {
 		return Gauges{}, fmt.Errorf("archive: gauges: free space of %s: %w", a.dir, err)
 	}
 	g := Gauges{Messages: st.Messages, Segments: st.Segments, Sealed: st.Sealed, FreeBytes: free,
-		LastBackup: a.LastBackup(), Scrub: a.ScrubStatusNow()}
+		LastBackup: a.LastBackup(), Scrub: a.ScrubStatusNow(), Offsite: a.OffsiteStatusNow()}
 	g.AuditEntries, _ = a.audit.Head()
 	g.UnsignedEntries = g.AuditEntries
 	if cp, ok := a.audit.LatestCheckpoint(); ok {

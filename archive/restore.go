@@ -117,7 +117,7 @@ func Restore(ctx context.Context, from, dir string, o RestoreOptions) (*RestoreR
 	if err != nil {
 		return nil, fmt.Errorf("restore from %s: %w", from, err)
 	}
-	if err := prepareRestore(dir, m, fsys); err != nil {
+	if err := prepareRestore(dir, restoreMarkerContent{Archive: m.Archive, Backup: m.Seq}, fsys); err != nil {
 		return nil, err
 	}
 	rep := &RestoreReport{Archive: m.Archive, Dir: dir, Backup: m.Seq, Created: m.Created, Checkpoint: m.Checkpoint,
@@ -145,7 +145,8 @@ func Restore(ctx context.Context, from, dir string, o RestoreOptions) (*RestoreR
 	if err != nil {
 		return nil, fmt.Errorf("restore: the backup's checkpoint: %w", err)
 	}
-	if err := finishRestore(ctx, dir, Options{FS: fsys, Logger: o.Logger, restoring: true}, m, cp.Seq+1, from, rep); err != nil {
+	src := restoreSource{From: from, Backup: m.Seq, Created: m.Created, AuditSeq: m.AuditSeq}
+	if err := finishRestore(ctx, dir, Options{FS: fsys, Logger: o.Logger, restoring: true}, src, cp.Seq+1, rep); err != nil {
 		return nil, err
 	}
 	if err := fsys.Remove(filepath.Join(dir, restoreMarker)); err != nil {
@@ -175,9 +176,9 @@ type restoreMarkerContent struct {
 	Backup  uint64 `json:"backup"`
 }
 
-// prepareRestore makes sure dir may take the restore of m and marks it.
-func prepareRestore(dir string, m *offsite.Manifest, fsys vfs.FS) error {
-	want := restoreMarkerContent{Archive: m.Archive, Backup: m.Seq}
+// prepareRestore makes sure dir may take the restore want names and marks
+// it.
+func prepareRestore(dir string, want restoreMarkerContent, fsys vfs.FS) error {
 	des, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -222,11 +223,21 @@ func restoreFile(ctx context.Context, t offsite.Target, f offsite.File, dir stri
 	return nil
 }
 
+// restoreSource is what a restore restored: from where, which backup (0
+// for a bucket), taken when, and the audit log's last entry when its
+// catalog was read (entries after it may have no effect in the catalog).
+type restoreSource struct {
+	From     string
+	Backup   uint64
+	Created  time.Time
+	AuditSeq uint64
+}
+
 // finishRestore opens the restored archive (which reconciles the audit
 // entries beyond the catalog copy), deletes again what the ledger says
 // was deleted, reclaims bytes, audits the restore and closes it. cpEntry is
-// the checkpoint entry the backup's log ends with.
-func finishRestore(ctx context.Context, dir string, opts Options, m *offsite.Manifest, cpEntry uint64, from string, rep *RestoreReport) error {
+// the checkpoint entry the restored log ends with.
+func finishRestore(ctx context.Context, dir string, opts Options, m restoreSource, cpEntry uint64, rep *RestoreReport) error {
 	a, err := Open(dir, opts)
 	if err != nil {
 		return fmt.Errorf("restore: open the restored archive: %w", err)
@@ -264,7 +275,7 @@ func finishRestore(ctx context.Context, dir string, opts Options, m *offsite.Man
 		if rep.Reclaimed, err = a.Compact(ctx); err != nil {
 			return fmt.Errorf("restore: reclaim deleted messages' bytes: %w", err)
 		}
-		return a.logEvent(ctx, audit.TypeRestore, restoreFields{From: from, Backup: m.Seq, Created: m.Created.Format(time.RFC3339),
+		return a.logEvent(ctx, audit.TypeRestore, restoreFields{From: m.From, Backup: m.Backup, Created: m.Created.Format(time.RFC3339),
 			Checkpoint: cpEntry, Files: rep.Files, NotInBackup: rep.NotInBackup, Reapplied: rep.Reapplied})
 	}()
 	if cerr := a.Close(); err == nil {

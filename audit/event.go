@@ -50,6 +50,10 @@ const (
 	// TypeScrub records a scrubbing pass over the sealed segments (its
 	// end and what it found) and each damaged segment it found.
 	TypeScrub = "scrub"
+	// TypeOffsite records a run of the offsite copy to an S3 bucket with
+	// Object Lock (a sync: what it uploaded, extended, removed; a
+	// verification; or why it failed).
+	TypeOffsite = "offsite"
 
 	// TypeCheckpoint marks a signed checkpoint entry. Only the log itself
 	// writes it; [Log.Append] rejects it.
@@ -96,7 +100,7 @@ func Types() []string {
 		TypeDaemonStart, TypeDaemonStop, TypeConfig, TypeIngest, TypeIngestRollback, TypeRecover, TypeSegmentSeal,
 		TypeSegmentCompact, TypeIntentCommit, TypeIntentAbort, TypeAPICall, TypeHoldCreate, TypeHoldRelease, TypePurge,
 		TypeErase, TypeDeleteSkipped, TypePolicyChange, TypeExport, TypeImport, TypeAuthOK, TypeAuthFail, TypeVerify,
-		TypeJournalGap, TypeHoldMembers, TypeIndexRemove, TypeBackup, TypeRestore, TypeScrub,
+		TypeJournalGap, TypeHoldMembers, TypeIndexRemove, TypeBackup, TypeRestore, TypeScrub, TypeOffsite,
 		TypeReaderStart, TypeReaderUnlock, TypeReaderLock, TypeSearch, TypeErasureRequest, TypeErasureApprove, TypeErasureDeny,
 		TypeCheckpoint,
 	}

@@ -82,10 +82,10 @@ func runBackup(ctx context.Context, g *globalOptions, to string, asJSON bool, ou
 }
 
 func newRestoreCommand(g *globalOptions) *cobra.Command {
-	var from, identity string
+	var from, identity, config string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "restore --from TARGET --data NEWDIR --identity FILE",
+		Use:   "restore --from TARGET|s3 --data NEWDIR --identity FILE",
 		Short: "Restore the newest backup in TARGET into a new archive directory",
 		Long: `Restore the newest backup in TARGET into NEWDIR (--data), which must be
 missing or empty. Every file is checked against the backup's manifest as it
@@ -96,6 +96,13 @@ were acknowledged after the backup: the report lists them), and every
 deletion the audit log records is made again where the catalog copy still
 had the message, so that a message purged or erased before the backup stays
 gone. The restore is audited.
+
+With --from s3 it rebuilds the archive from the offsite bucket of --config
+FILE's [offsite] section alone (docs/offsite.md): the audit log, the
+sealed segments in the versions the log vouches for, the keys sealed to the
+recipients; the catalog is rebuilt from them as ` + "`sealmail recover`" + ` does. What
+was in the active segment at the last sync is not in the bucket: the
+report lists those messages.
 
 Interrupted, the restore leaves NEWDIR/restore.incomplete: the daemon
 refuses the directory until the same restore, run again, has finished.
@@ -109,18 +116,22 @@ checkpoint, not_in_backup, reapplied_deletions, reclaimed_bytes, warnings.` +
 			exitCodes(", NEWDIR not empty, no --identity, or an identity that does not open the backup"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRestore(cmd.Context(), g, from, identity, asJSON, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runRestore(cmd.Context(), g, from, config, identity, asJSON, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	c.Flags().StringVar(&from, "from", "", "backup target to restore from (required)")
+	c.Flags().StringVar(&from, "from", "", "backup target to restore from, or s3 for the offsite bucket (required)")
+	c.Flags().StringVar(&config, "config", "", "with --from s3: the configuration file whose [offsite] section names the bucket")
 	c.Flags().StringVar(&identity, "identity", "", "age identity that opens the backup's keys (required)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return c
 }
 
-func runRestore(ctx context.Context, g *globalOptions, from, identity string, asJSON bool, out, errOut io.Writer) error {
+func runRestore(ctx context.Context, g *globalOptions, from, config, identity string, asJSON bool, out, errOut io.Writer) error {
 	if from == "" {
 		return usageError{fmt.Errorf("--from TARGET is required")}
+	}
+	if from == "s3" {
+		return runRestoreOffsite(ctx, g, config, identity, asJSON, out, errOut)
 	}
 	ids, err := loadIdentities(identity, errOut)
 	if err != nil {
@@ -135,6 +146,13 @@ func runRestore(ctx context.Context, g *globalOptions, from, identity string, as
 	}
 	fmt.Fprintf(out, "restored backup %d (taken %s) of archive %s into %s: %d files, %s\n",
 		rep.Backup, rep.Created.Local().Format(time.RFC3339), rep.Archive, rep.Dir, rep.Files, humanBytes(rep.Bytes))
+	printRestoreTail(out, rep)
+	return nil
+}
+
+// printRestoreTail prints what a restore lacks, redid and warns of, and
+// what to do next.
+func printRestoreTail(out io.Writer, rep *archive.RestoreReport) {
 	if len(rep.NotInBackup) > 0 {
 		fmt.Fprintf(out, "not in the backup (acknowledged after its catalog copy was taken): messages %s\n", joinIDs(rep.NotInBackup))
 	}
@@ -145,7 +163,6 @@ func runRestore(ctx context.Context, g *globalOptions, from, identity string, as
 		fmt.Fprintf(out, "warning: %s\n", w)
 	}
 	fmt.Fprintf(out, "next: sealmail verify --data %s --checkpoint FILE; start the daemon; sealmail reindex --all --identity FILE\n", rep.Dir)
-	return nil
 }
 
 func joinIDs(ids []uint64) string {

@@ -302,7 +302,17 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		}
 		addrs = append(addrs, "control "+cfg.Control.Socket)
 	}
-	ctl := api.NewServer(a, api.Options{Logger: log, Pprof: o.pprof, ServiceUIDs: services})
+	var offsiteOpts *archive.OffsiteOptions
+	if cfg.Offsite.Enabled() {
+		oo, err := cfg.Offsite.options()
+		if err != nil {
+			closeAll()
+			lctl.Close()
+			return err
+		}
+		offsiteOpts = &oo
+	}
+	ctl := api.NewServer(a, api.Options{Logger: log, Pprof: o.pprof, ServiceUIDs: services, Offsite: offsiteOpts})
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
@@ -382,6 +392,9 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		})
 	}
 	defer func() { stopScrub(); scrubbing.Wait() }()
+	if offsiteOpts != nil {
+		scrubbing.Go(func() { offsiteLoop(scrubCtx, a, *offsiteOpts, cfg.Offsite.every(), log) })
+	}
 
 	var runErr error
 	select {
@@ -555,4 +568,37 @@ func reloadCertificate(srv *smtpd.Server, cfg *Config, g *globalOptions, log *sl
 		return
 	}
 	log.Info("SIGHUP: certificate reloaded", "cert_file", certFile)
+}
+
+// offsiteLoop syncs the offsite copy at the start, within a minute after
+// each seal (the count of sealed segments grew) and every interval, until
+// ctx ends. A failed sync is logged (and audited by the archive) and tried
+// again at the next occasion.
+func offsiteLoop(ctx context.Context, a *archive.Archive, o archive.OffsiteOptions, every time.Duration, log *slog.Logger) {
+	minute := time.NewTicker(time.Minute)
+	defer minute.Stop()
+	var sealed int
+	last := time.Time{}
+	for {
+		g, err := a.Gauges()
+		due := time.Since(last) >= every || err == nil && g.Sealed != sealed
+		if due {
+			rep, err := a.OffsiteSync(ctx, o)
+			last, sealed = time.Now(), g.Sealed // a failure waits for the next interval
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				log.Error("offsite sync failed; the next one tries again", "err", err)
+			default:
+				log.Info("offsite sync", "objects", rep.Objects, "uploaded", rep.Uploaded, "bytes", rep.UploadedBytes,
+					"extended", rep.Extended, "removed", rep.Removed)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-minute.C:
+		}
+	}
 }

@@ -15,6 +15,8 @@ import (
 
 type verifyOptions struct {
 	backup      string
+	offsite     bool
+	config      string
 	identity    string
 	checkpoints []string
 	asJSON      bool
@@ -58,6 +60,8 @@ external_checkpoints, problems (a list, empty when all is well), and with
 	}
 	c.Flags().StringVar(&o.identity, "identity", "", "age identity: also decrypt and check every message (with --backup: the keys)")
 	c.Flags().StringVar(&o.backup, "backup", "", "check the newest backup in the directory `TARGET` instead of the archive")
+	c.Flags().BoolVar(&o.offsite, "offsite", false, "check the offsite S3 copy against the catalog and the audit log instead (docs/offsite.md)")
+	c.Flags().StringVar(&o.config, "config", "", "with --offsite and no daemon running: the configuration file with the [offsite] section")
 	c.Flags().StringArrayVar(&o.checkpoints, "checkpoint", nil, "`FILE` with checkpoints from 'sealmail audit checkpoint' (repeatable)")
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	return c
@@ -86,6 +90,9 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions, out, err
 	}
 	if o.backup != "" {
 		return runVerifyBackup(ctx, o, external, out, errOut)
+	}
+	if o.offsite {
+		return runVerifyOffsite(ctx, g, o, out)
 	}
 	a, err := connect(ctx, g)
 	if err != nil {

@@ -35,6 +35,7 @@ type Config struct {
 	Control ControlConfig `toml:"control"`
 	Reader  ReaderConfig  `toml:"reader"`
 	Scrub   ScrubConfig   `toml:"scrub"`
+	Offsite OffsiteConfig `toml:"offsite"`
 	// Retention rules (docs/retention.md). Without them no message is ever
 	// eligible for deletion.
 	Retention *archive.RetentionPolicy `toml:"retention"`
@@ -301,6 +302,7 @@ func (c *Config) Validate() []error {
 	if c.SMTP.ReservedConnections < 0 || c.SMTP.MaxIdleCommands < 0 || c.SMTP.AuthFailuresPerIP < 0 || c.SMTP.AuthFailuresPerUser < 0 {
 		bad("smtp.reserved_connections, max_idle_commands, auth_failures_per_ip and auth_failures_per_user must not be negative")
 	}
+	errs = append(errs, c.Offsite.validate()...)
 	errs = append(errs, c.exposureErrors()...)
 	if c.Retention != nil {
 		for _, e := range c.Retention.Validate() {

@@ -125,11 +125,17 @@ var (
 	descScrubLast  = prometheus.NewDesc("sealmail_scrub_last_pass_timestamp_seconds", "Unix time the scrubber's last full pass ended (absent: none yet).", nil, nil)
 	descScrubProbs = prometheus.NewDesc("sealmail_scrub_last_pass_problems", "Damaged segments the last full pass found.", nil, nil)
 	descScrubProg  = prometheus.NewDesc("sealmail_scrub_pass_progress_ratio", "Share of the sealed segments the pass under way has checked (0 when none runs).", nil, nil)
+	descOffLast    = prometheus.NewDesc("sealmail_offsite_last_success_timestamp_seconds", "Unix time the last offsite sync to the S3 bucket completed (absent: none since the start).", nil, nil)
+	descOffObjects = prometheus.NewDesc("sealmail_offsite_objects", "Objects the last offsite sync found in the bucket as the archive wants them.", nil, nil)
+	descOffBytes   = prometheus.NewDesc("sealmail_offsite_uploaded_bytes_total", "Bytes uploaded to the offsite bucket.", nil, nil)
+	descOffOps     = prometheus.NewDesc("sealmail_offsite_operations_total", "Offsite operations: object versions uploaded, locks extended, versions removed after their lock.", []string{"op"}, nil)
+	descOffFail    = prometheus.NewDesc("sealmail_offsite_failures_total", "Offsite syncs that failed.", nil, nil)
 )
 
 func (c *archiveCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFree, descSegments, descSealed, descMessages, descAudit, descCheckpoint, descUnsigned, descBackup,
-		descScrubBytes, descScrubSegs, descScrubFound, descScrubLast, descScrubProbs, descScrubProg} {
+		descScrubBytes, descScrubSegs, descScrubFound, descScrubLast, descScrubProbs, descScrubProg,
+		descOffLast, descOffObjects, descOffBytes, descOffOps, descOffFail} {
 		ch <- d
 	}
 }
@@ -165,6 +171,17 @@ func (c *archiveCollector) Collect(ch chan<- prometheus.Metric) {
 		progress = float64(p.Segments) / float64(p.Total)
 	}
 	ch <- prometheus.MustNewConstMetric(descScrubProg, prometheus.GaugeValue, progress)
+	if o := g.Offsite; o.Syncs > 0 {
+		if !o.LastSuccess.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descOffLast, prometheus.GaugeValue, float64(o.LastSuccess.Unix()))
+		}
+		ch <- prometheus.MustNewConstMetric(descOffObjects, prometheus.GaugeValue, float64(o.Objects))
+		ch <- prometheus.MustNewConstMetric(descOffBytes, prometheus.CounterValue, float64(o.UploadedBytes))
+		ch <- prometheus.MustNewConstMetric(descOffOps, prometheus.CounterValue, float64(o.Uploaded), "upload")
+		ch <- prometheus.MustNewConstMetric(descOffOps, prometheus.CounterValue, float64(o.Extended), "extend")
+		ch <- prometheus.MustNewConstMetric(descOffOps, prometheus.CounterValue, float64(o.Removed), "remove")
+		ch <- prometheus.MustNewConstMetric(descOffFail, prometheus.CounterValue, float64(o.Failures))
+	}
 }
 
 // gapCollector exposes sealmail_journal_gap per [[journal.expect]] source:
