@@ -202,3 +202,31 @@ func TestReaderOperationsHTTPS(t *testing.T) {
 		t.Errorf("%d downloads audited, want 4", n)
 	}
 }
+
+// TestWebInterfaceServed: `sealmail access` serves the web interface on its
+// HTTPS server: the start page sends a browser without a session to the
+// sign-in page, which links to each configured OIDC provider's sign-in.
+func TestWebInterfaceServed(t *testing.T) {
+	t.Parallel()
+	dir, _ := initArchive(t)
+	d := startDaemon(t, dir)
+	r := startReader(t, dir, "", "--config", writeConfig(t, "[[access.oidc.provider]]\nname = \"corp\"\ndisplay_name = \"Example Corp\"\n"+
+		"issuer = \"https://id.example.org\"\nclient_id = \"sealmail\"\nredirect_url = \"https://127.0.0.1/api/v1/oidc/corp/callback\"\n"))
+	noRedirect := *httpsClient
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := noRedirect.Get("https://" + r.https + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin") {
+		t.Errorf("GET / without a session: %d to %q, want 303 to the sign-in page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	code, b, h := call(t, "GET", "https://"+r.https+"/signin", "", nil)
+	if code != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), "text/html") || !strings.Contains(string(b), `href="/api/v1/oidc/corp/start"`) ||
+		!strings.Contains(string(b), "Example Corp") {
+		t.Errorf("the sign-in page: %d %s\n%s", code, h.Get("Content-Type"), b)
+	}
+	r.stop()
+	d.stop()
+}
