@@ -198,6 +198,8 @@ func (r *Reader) resumeApproved(ctx context.Context) bool {
 		r.log.Warn("four eyes: list approved requests", "err", err)
 		return false
 	}
+	// A destructive act, once begun, is not cut off by the reader's stop.
+	ctx = context.WithoutCancel(ctx)
 	for _, a := range list {
 		if !a.Decided.Before(r.started) {
 			continue // approved since the start: its approver's call executes it

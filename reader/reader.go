@@ -477,7 +477,7 @@ func (r *Reader) SystemStatus(ctx context.Context, c Caller) (*SystemStatus, err
 	}
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(r.opts.StateDir, &fs); err == nil {
-		out.StateFreeBytes = int64(fs.Bavail) * fs.Bsize
+		out.StateFreeBytes = int64(fs.Bavail) * int64(fs.Bsize)
 	}
 	if r.opts.Extractor != nil {
 		x, done := r.index()
