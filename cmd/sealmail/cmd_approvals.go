@@ -68,11 +68,13 @@ shortening only under the same retention rules. Every step is audited
 	}
 	list.Flags().StringVar(&state, "state", "", "only requests in this state")
 	list.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line")
+	var showJSON bool
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one four-eyes request with its payload",
-		Long:  "Print request ID as one JSON object (see `approvals list --help`)." + exitCodes("", "4 no such request", noReaderCode),
-		Args:  cobra.ExactArgs(1),
+		Long: "Print request ID as one JSON object (see `approvals list --help`); --json=false\nprints its state and reason instead." +
+			exitCodes("", "4 no such request", noReaderCode),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseApprovalID(args[0])
 			if err != nil {
@@ -83,10 +85,16 @@ shortening only under the same retention rules. Every step is audited
 				if err != nil {
 					return fmt.Errorf("approvals show: %w", err)
 				}
-				return printJSON(cmd.OutOrStdout(), a)
+				if showJSON {
+					return printJSON(cmd.OutOrStdout(), a)
+				}
+				printDecision(cmd.OutOrStdout(), *a)
+				fmt.Fprintf(cmd.OutOrStdout(), "reason: %s\npayload: %s\n", a.Reason, a.Payload)
+				return nil
 			})
 		},
 	}
+	show.Flags().BoolVar(&showJSON, "json", true, "print one JSON object (the default)")
 	var comment string
 	approve := &cobra.Command{
 		Use:   "approve ID [--comment TEXT]",

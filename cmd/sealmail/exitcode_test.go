@@ -157,8 +157,8 @@ func TestHelpDocumentsExitCodesAndJSON(t *testing.T) {
 		}
 	}
 	walk(newRootCommand())
-	if len(leaves) != 30 {
-		t.Errorf("found %d commands, want 30 (update this test with the command list)", len(leaves))
+	if len(leaves) != 34 {
+		t.Errorf("found %d commands, want 34 (update this test with the command list)", len(leaves))
 	}
 	for _, c := range leaves {
 		path := c.CommandPath()
