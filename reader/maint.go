@@ -85,6 +85,9 @@ func (r *Reader) rebuild(ctx context.Context) error {
 type PolicyOptions struct {
 	// DryRun reports what would change without changing anything.
 	DryRun bool `json:"dry_run"`
+	// Reason is the reason of the four-eyes request for shortening
+	// changes (why the rules changed); default a count of them.
+	Reason string `json:"reason,omitempty"`
 }
 
 // PolicyReport is what applying the retention policy changed (or would),
@@ -138,7 +141,10 @@ func (r *Reader) ApplyPolicyWith(ctx context.Context, c Caller, o PolicyOptions)
 		return rep, err
 	}
 	p := shortenPayload{RulesSHA256: rep.RulesSHA256, Count: len(rep.Withheld), Changes: rep.Withheld[:min(len(rep.Withheld), maxShownChanges)]}
-	reason := fmt.Sprintf("policy apply: shorten the retention of %d messages to what the rules in force give", len(rep.Withheld))
+	reason := o.Reason
+	if reason == "" {
+		reason = fmt.Sprintf("policy apply: shorten the retention of %d messages to what the rules in force give", len(rep.Withheld))
+	}
 	if rep.Approval, err = r.request(ctx, c, access.ApproveRetentionShorten, reason, p); err != nil {
 		return nil, err
 	}

@@ -297,7 +297,7 @@ func (r *Reader) erase(ctx context.Context, c Caller, o EraseOptions, approved m
 			seen[row.ID] = true
 			switch {
 			case !ok:
-				refused = append(refused, archive.Refusal{ID: row.ID, Why: "not in the approved request (the query matches it now, not then): ask again"})
+				refused = append(refused, archive.Refusal{ID: row.ID, Why: "not in the approved request: ask again"})
 				continue
 			case n != uint64(row.Receipts):
 				refused = append(refused, archive.Refusal{ID: row.ID,

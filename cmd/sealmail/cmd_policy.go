@@ -14,6 +14,7 @@ func newPolicyCommand(g *globalOptions) *cobra.Command {
 	c := &cobra.Command{Use: "policy", Short: "Apply retention rules to stored messages"}
 	var identity string
 	var asJSON, dryRun bool
+	var reason string
 	apply := &cobra.Command{
 		Use:   "apply",
 		Short: "Re-evaluate the retention rules in force for every stored message",
@@ -29,8 +30,8 @@ from none decided to a date) lets mail be deleted sooner: with four eyes
 (on unless [access.four_eyes] retention_shorten = false) such changes are
 withheld and one request asks another officer to approve them
 (` + "`sealmail approvals`" + `); they are then made, re-evaluated, if the retention
-rules are still those the request was made under. The other changes are
-made at once.
+rules are still those the request was made under (--reason says why the
+rules changed, for the approver). The other changes are made at once.
 
 --json prints one object: dry_run, evaluated (messages), changed (id, from,
 to), withheld (the shortening changes not made), rules_sha256 (the rules
@@ -38,7 +39,7 @@ in force), approval (the request filed, if any).` + exitCodes("", noReaderCode),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withReader(g, func(c *reader.Client) error {
-				rep, err := c.ApplyPolicyWith(cmd.Context(), reader.PolicyOptions{DryRun: dryRun})
+				rep, err := c.ApplyPolicyWith(cmd.Context(), reader.PolicyOptions{DryRun: dryRun, Reason: reason})
 				if err != nil {
 					return fmt.Errorf("policy apply: %w", err)
 				}
@@ -68,6 +69,7 @@ in force), approval (the request filed, if any).` + exitCodes("", noReaderCode),
 		},
 	}
 	apply.Flags().BoolVar(&dryRun, "dry-run", false, "only show what would change")
+	apply.Flags().StringVar(&reason, "reason", "", "why, for the four-eyes request of shortening changes: kept in the audit log")
 	apply.Flags().StringVar(&identity, "identity", "", "ignored: the reader service decrypts")
 	_ = apply.Flags().MarkDeprecated("identity", "the reader service decrypts")
 	apply.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON object")
