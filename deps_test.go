@@ -15,7 +15,7 @@ const module = "github.com/sealmail/sealmail"
 // for each package, the project packages it may import. Packages not listed
 // may import nothing of ours but the root package.
 var layers = map[string][]string{
-	"cmd/sealmail": {"smtpd", "api", "archive", "access", "reader", "vfs", "extract"},
+	"cmd/sealmail": {"smtpd", "api", "archive", "access", "reader", "web", "vfs", "extract"},
 	"access":       {"index/query"},
 	"web":          {"access"},
 	"api":          {"archive"},

@@ -22,9 +22,8 @@ type Config struct {
 	OIDC     OIDCConfig     `toml:"oidc"`
 }
 
-// WebAuthnConfig is [access.webauthn]: [WebAuthnOptions]. The reader
-// command's --webauthn-rp-id and --webauthn-origin flags set the same
-// fields.
+// WebAuthnConfig is [access.webauthn]: [WebAuthnOptions], the one place
+// the reader's WebAuthn is configured.
 type WebAuthnConfig struct {
 	RPID        string   `toml:"rp_id"`
 	Origins     []string `toml:"origins"`

@@ -51,7 +51,8 @@ const (
 	// PermUsers: list, add, disable, enable and reset users; see and revoke
 	// anyone's sessions.
 	PermUsers Permission = "users"
-	// PermConfig: read and change the reader's configuration.
+	// PermConfig: read and change the reader's configuration; maintain it
+	// (reindex).
 	PermConfig Permission = "config"
 	// PermStatus: the reader's and the receiver's status.
 	PermStatus Permission = "status"
@@ -126,7 +127,7 @@ func Matrix() []MatrixRow {
 		// permission      what                                              admin auditor officer user
 		{PermSession, "sign out, own sessions, who am I", y, y, y, y},
 		{PermUsers, "list, add, disable, enable, reset users; anyone's sessions", y, n, n, n},
-		{PermConfig, "reader configuration", y, n, n, n},
+		{PermConfig, "reader configuration and maintenance (reindex)", y, n, n, n},
 		{PermStatus, "reader and receiver status", y, n, n, n},
 		{PermAuditLog, "read and verify the audit log", y, n, n, n},
 		{PermSearch, "search, read envelopes and original messages", n, s, y, o},

@@ -255,9 +255,9 @@ func (c *Client) ExecuteErase(ctx context.Context, v archive.EraseVerdict) (*arc
 }
 
 // ApplyPolicy is [archive.Archive.ApplyPolicy] through the daemon.
-func (c *Client) ApplyPolicy(ctx context.Context, facts []archive.PolicyFacts) ([]archive.PolicyChange, error) {
-	var ch []archive.PolicyChange
-	return ch, c.do(ctx, http.MethodPost, "/v1/policy/apply", nil, facts, &ch)
+func (c *Client) ApplyPolicy(ctx context.Context, p archive.PolicyApply) (*archive.PolicyResult, error) {
+	var res archive.PolicyResult
+	return &res, c.do(ctx, http.MethodPost, "/v1/policy/apply", nil, p, &res)
 }
 
 // The client serves the operations that decrypt on its side.

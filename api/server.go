@@ -427,13 +427,13 @@ func (s *Server) erase(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) applyPolicy(w http.ResponseWriter, r *http.Request) {
-	var facts []archive.PolicyFacts
-	if err := json.NewDecoder(io.LimitReader(r.Body, 256<<20)).Decode(&facts); err != nil {
+	var p archive.PolicyApply
+	if err := json.NewDecoder(io.LimitReader(r.Body, 256<<20)).Decode(&p); err != nil {
 		s.badRequest(w, "body: "+err.Error())
 		return
 	}
-	ch, err := s.a.ApplyPolicy(r.Context(), facts)
-	s.reply(w, ch, err)
+	res, err := s.a.ApplyPolicy(r.Context(), p)
+	s.reply(w, res, err)
 }
 
 // HoldBody asks for a hold to be created or released.

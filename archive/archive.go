@@ -4,6 +4,9 @@ package archive
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -126,6 +129,9 @@ type Archive struct {
 	free      int64
 
 	retention *policy.Compiled // from opts.Retention; nil without rules
+	// retentionSum is the SHA-256 of the rules (their JSON), which a
+	// four-eyes approval of shortening retention names.
+	retentionSum string
 
 	gaps    gapWatch
 	backups backups      // backup sessions (backup.go)
@@ -169,11 +175,18 @@ func Exists(dir string) bool { return store.Exists(dir) }
 func Open(dir string, opts Options) (*Archive, error) {
 	opts.setDefaults()
 	var retention *policy.Compiled
+	retentionSum := ""
 	if opts.Retention != nil {
 		var err error
 		if retention, err = opts.Retention.Compile(); err != nil {
 			return nil, invalid("retention: %v", err)
 		}
+		b, err := json.Marshal(opts.Retention)
+		if err != nil {
+			return nil, fmt.Errorf("retention: %w", err)
+		}
+		sum := sha256.Sum256(b)
+		retentionSum = hex.EncodeToString(sum[:])
 	}
 	info, err := store.ReadArchiveInfo(dir)
 	if errors.Is(err, store.ErrNoArchive) {
@@ -216,7 +229,7 @@ func Open(dir string, opts Options) (*Archive, error) {
 		_ = log.Close() // the store's error is the one to report
 		return nil, fmt.Errorf("open archive %s: %w", dir, err)
 	}
-	a := &Archive{dir: dir, opts: opts, retention: retention, log: opts.Logger, store: s, audit: log,
+	a := &Archive{dir: dir, opts: opts, retention: retention, retentionSum: retentionSum, log: opts.Logger, store: s, audit: log,
 		lines: audit.NewLines(auditDir(dir)), started: opts.Now()}
 	// Silence is counted from the start: the daemon knows no earlier
 	// message time per client.

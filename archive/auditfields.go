@@ -246,6 +246,10 @@ type policyFields struct {
 	Changed   []PolicyChange `json:"changed"`
 	Evaluated int            `json:"evaluated"`
 	Op        string         `json:"op"`
+	// Rules is the SHA-256 of the rules in force; Withheld counts the
+	// shortening changes not made (they wait for a second officer).
+	Rules    string `json:"rules_sha256,omitempty"`
+	Withheld int    `json:"withheld,omitempty"`
 }
 
 // verifyFields: a whole-archive verification (TypeVerify).

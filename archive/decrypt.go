@@ -157,30 +157,40 @@ func VerifyContent(ctx context.Context, r Reader, dir string, ids []age.Identity
 // PolicySource is what [ReapplyPolicy] needs.
 type PolicySource interface {
 	Reader
-	ApplyPolicy(ctx context.Context, facts []PolicyFacts) ([]PolicyChange, error)
+	ApplyPolicy(ctx context.Context, p PolicyApply) (*PolicyResult, error)
 }
 
-// PolicyReport says what [ReapplyPolicy] changed.
+// PolicyReport says what [ReapplyPolicy] changed (or would, in a dry
+// run), and the shortening changes it withheld.
 type PolicyReport struct {
+	DryRun    bool           `json:"dry_run,omitempty"`
 	Evaluated int            `json:"evaluated"`
 	Changed   []PolicyChange `json:"changed"`
+	Withheld  []PolicyChange `json:"withheld"`
 }
 
 // ReapplyPolicy decrypts every live message and hands the archive what its
-// retention rules look at (headers and envelopes), in batches.
-func ReapplyPolicy(ctx context.Context, src PolicySource, ids []age.Identity) (*PolicyReport, error) {
+// retention rules look at (headers and envelopes), in batches; opts says
+// whether to change anything and which shortening changes to allow
+// (its Facts are ignored).
+func ReapplyPolicy(ctx context.Context, src PolicySource, ids []age.Identity, opts PolicyApply) (*PolicyReport, error) {
 	rows, err := src.List(ctx, ListOptions{})
 	if err != nil {
 		return nil, err
 	}
-	rep := &PolicyReport{Evaluated: len(rows), Changed: []PolicyChange{}}
+	rep := &PolicyReport{DryRun: opts.DryRun, Evaluated: len(rows), Changed: []PolicyChange{}, Withheld: []PolicyChange{}}
 	var facts []PolicyFacts
 	flush := func() error {
 		if len(facts) == 0 {
 			return nil
 		}
-		ch, err := src.ApplyPolicy(ctx, facts)
-		rep.Changed = append(rep.Changed, ch...)
+		p := opts
+		p.Facts = facts
+		res, err := src.ApplyPolicy(ctx, p)
+		if res != nil {
+			rep.Changed = append(rep.Changed, res.Changed...)
+			rep.Withheld = append(rep.Withheld, res.Withheld...)
+		}
 		facts = facts[:0]
 		return err
 	}

@@ -222,3 +222,23 @@ func (a *Archive) JournalExpectations() []string {
 	}
 	return out
 }
+
+// JournalSource is a journal.expect source and its last message.
+type JournalSource struct {
+	Source     string    `json:"source"`
+	LastSeen   time.Time `json:"last_seen"` // last message, or when the daemon started watching
+	MaxSilence string    `json:"max_silence"`
+	Gap        bool      `json:"gap"` // silent beyond max_silence now
+}
+
+// journalSources returns the configured sources with their last messages.
+func (a *Archive) journalSources() []JournalSource {
+	a.gaps.mu.Lock()
+	defer a.gaps.mu.Unlock()
+	var out []JournalSource
+	for i, e := range a.opts.JournalExpect {
+		out = append(out, JournalSource{Source: e.Source.String(), LastSeen: a.gaps.last[i].UTC(), MaxSilence: e.MaxSilence.String(),
+			Gap: !a.gaps.open[i].Since.IsZero()})
+	}
+	return out
+}

@@ -29,6 +29,17 @@ type Status struct {
 	Listeners     []string  `json:"listeners,omitempty"`
 	Started       time.Time `json:"started,omitzero"`
 	UptimeSeconds int64     `json:"uptime_seconds,omitempty"`
+
+	// LastReceived is when the newest message (LastID) was received.
+	LastReceived time.Time `json:"last_received,omitzero"`
+	// FreeBytes is the free space of the data directory's file system.
+	FreeBytes int64 `json:"free_bytes"`
+	// JournalSources are the journal.expect sources with their last
+	// message (or, before one, when the daemon began watching).
+	JournalSources []JournalSource `json:"journal_sources,omitempty"`
+	// RetentionSHA256 names the retention rules in force (the SHA-256 of
+	// their JSON); empty without rules.
+	RetentionSHA256 string `json:"retention_sha256,omitempty"`
 	// Warnings are what an operator must act on now (a full disk).
 	Warnings []string `json:"warnings,omitempty"`
 	// JournalGaps are the journaling sources silent beyond their
@@ -54,6 +65,7 @@ func (a *Archive) Status(ctx context.Context) (*Status, error) {
 		OriginalBytes: st.OriginalBytes, StoredBytes: st.StoredBytes, Segments: st.Segments,
 		Sealed: st.Sealed, LastID: uint64(st.LastID), Recipients: info.Recipients,
 	}
+	a.addStatusFacts(s)
 	s.JournalGaps = a.JournalGaps()
 	s.Scrub, s.LastBackup = a.ScrubStatusNow(), a.LastBackup()
 	for _, p := range s.Scrub.Last.problems() {
@@ -232,4 +244,20 @@ func (a *Archive) Ready() error {
 		}
 	}
 	return nil
+}
+
+// addStatusFacts adds to s what an operator watches besides the totals:
+// the newest message's time, free space, the journaling sources' last
+// messages and the retention rules' name.
+func (a *Archive) addStatusFacts(s *Status) {
+	if s.LastID > 0 {
+		if m, err := a.store.Message(sealmail.MessageID(s.LastID)); err == nil {
+			s.LastReceived = m.Received.UTC()
+		}
+	}
+	if free, err := a.freeBytes(); err == nil {
+		s.FreeBytes = free
+	}
+	s.JournalSources = a.journalSources()
+	s.RetentionSHA256 = a.retentionSum
 }

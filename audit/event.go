@@ -79,6 +79,7 @@ const (
 	TypeReaderStart    = "reader.start"
 	TypeReaderUnlock   = "reader.unlock"
 	TypeReaderLock     = "reader.lock"
+	TypeReaderReindex  = "reader.reindex"
 	TypeSearch         = "search"
 	TypeErasureRequest = "erasure.request"
 	TypeErasureApprove = "erasure.approve"
@@ -90,7 +91,7 @@ const (
 // under [AccessPrefix]. None of them is one the receiver or a reader
 // interprets when it reads the log back.
 func ReaderTypes() []string {
-	return []string{TypeReaderStart, TypeReaderUnlock, TypeReaderLock, TypeSearch, TypeExport,
+	return []string{TypeReaderStart, TypeReaderUnlock, TypeReaderLock, TypeReaderReindex, TypeSearch, TypeExport,
 		TypeErasureRequest, TypeErasureApprove, TypeErasureDeny}
 }
 
@@ -102,7 +103,7 @@ func Types() []string {
 		TypeErase, TypeDeleteSkipped, TypePolicyChange, TypeExport, TypeImport, TypeAuthOK, TypeAuthFail, TypeVerify,
 		TypeJournalGap, TypeHoldMembers, TypeIndexRemove, TypeBackup, TypeRestore, TypeScrub, TypeOffsite,
 		TypeReaderStart, TypeReaderUnlock, TypeReaderLock, TypeSearch, TypeErasureRequest, TypeErasureApprove, TypeErasureDeny,
-		TypeCheckpoint,
+		TypeReaderReindex, TypeCheckpoint,
 	}
 }
 

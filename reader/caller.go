@@ -24,15 +24,30 @@ type Caller struct {
 	Addresses []string
 	Scope     string    // an auditor's query scope, "" for none
 	Expires   time.Time // an auditor's expiry, zero for none
+	// User is a person's user name; Remote their client address (for
+	// the four-eyes requests they make).
+	User, Remote string
 }
 
 // FromPrincipal is the caller of an HTTPS request.
 func FromPrincipal(p access.Principal) Caller {
-	return Caller{Name: fmt.Sprintf("%s (%s)", p.User, p.Role), Role: p.Role, Addresses: p.Addresses, Scope: p.Scope, Expires: p.Expires}
+	return Caller{Name: personName(p.User, p.Role), User: p.User, Role: p.Role, Addresses: p.Addresses, Scope: p.Scope, Expires: p.Expires}
 }
 
 // Local is root's command line, named as the reader's socket saw it.
 func Local(peer string) Caller { return Caller{Name: peer, Local: true} }
+
+// personName is how the audit log names a user: "alice (officer)".
+func personName(user string, role access.Role) string { return fmt.Sprintf("%s (%s)", user, role) }
+
+// actor is the caller as the actor of a four-eyes request or decision:
+// root's command line is the one principal root.
+func (c Caller) actor() access.Actor {
+	if c.Local {
+		return access.RootActor(c.Name)
+	}
+	return access.Actor{User: c.User, Role: c.Role, Remote: c.Remote}
+}
 
 // grant returns how far the caller holds p.
 func (c Caller) grant(p access.Permission) access.Grant {

@@ -7,7 +7,8 @@
 // cover with the receiver, decides purge and erasure verdicts, runs
 // exports, and serves all of it, scoped by the caller's role, to the
 // HTTPS API (registered on an access.Server) and to the local socket
-// STATEDIR/reader.sock for root's command line.
+// STATEDIR/reader.sock for root's command line. It makes and executes the
+// four-eyes requests that access keeps.
 //
 // # Invariants
 //
@@ -23,8 +24,14 @@
 //     with all its receipts or updated after some hold's evaluation.
 //   - The identity lives in memory only. Without it the reader is locked:
 //     it neither indexes nor reads, and says so.
-//   - Every search, read, export, unlock and sign-in is audited by the
-//     receiver, naming the person; if that fails, the operation is refused.
+//   - Every search, read, export and download, hold change, purge,
+//     erasure, four-eyes step, reindex, unlock and sign-in is audited by
+//     the receiver, naming the person; if that fails, the operation is
+//     refused.
+//   - Where four eyes apply (erasure, hold release, shortening retention),
+//     an operation only files a request; the act happens in
+//     [Reader.Execute] for a request another officer approved, re-evaluated
+//     as things stand then (foureyes.go).
 //
 // # Concurrency
 //

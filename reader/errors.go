@@ -37,3 +37,10 @@ func IsLocked(err error) bool {
 	e := archive.AsError(err)
 	return e != nil && e.Code == archive.CodeLocked
 }
+
+// IsPermission reports whether err refuses the caller (their role, or a
+// four-eyes decision on their own request).
+func IsPermission(err error) bool {
+	e := archive.AsError(err)
+	return e != nil && e.Code == archive.CodePermission
+}

@@ -3,12 +3,14 @@
 package reader
 
 import (
+	"archive/zip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -56,6 +58,7 @@ const (
 	JobDone        = "done"
 	JobFailed      = "failed"
 	JobInterrupted = "interrupted" // the reader stopped while it ran
+	JobCanceled    = "canceled"    // its caller canceled it; its output is incomplete
 )
 
 // Job is an export job.
@@ -90,11 +93,12 @@ type Job struct {
 
 // jobs are the reader's export jobs.
 type jobs struct {
-	fs  vfs.FS
-	dir string
-	mu  sync.Mutex
-	m   map[string]*Job
-	wg  sync.WaitGroup
+	fs     vfs.FS
+	dir    string
+	mu     sync.Mutex
+	m      map[string]*Job
+	cancel map[string]context.CancelFunc // of the running jobs
+	wg     sync.WaitGroup
 }
 
 const jobFile = "job.json"
@@ -103,7 +107,7 @@ var jobIDRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
 // open reads the jobs in dir; those that were running are interrupted.
 func (j *jobs) open(fsys vfs.FS, dir string) error {
-	j.fs, j.dir, j.m = vfs.Or(fsys), dir, map[string]*Job{}
+	j.fs, j.dir, j.m, j.cancel = vfs.Or(fsys), dir, map[string]*Job{}, map[string]context.CancelFunc{}
 	if err := j.fs.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("reader: export jobs: %w", err)
 	}
@@ -219,19 +223,28 @@ func (r *Reader) Export(ctx context.Context, c Caller, req ExportRequest) (*Job,
 	if err := r.jobs.save(job); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
+	jctx, cancel := context.WithCancel(r.ctx)
 	r.jobs.mu.Lock()
 	r.jobs.m[job.ID] = job
+	r.jobs.cancel[job.ID] = cancel
 	snap := *job
 	r.jobs.mu.Unlock()
 	r.jobs.wg.Go(func() {
-		err := r.runExport(r.ctx, c, job, sq, ok)
+		defer cancel()
+		err := r.runExport(jctx, c, job, sq, ok)
 		r.jobs.update(job, func(j *Job) {
 			j.Finished = r.opts.Now().UTC()
-			if err != nil {
-				j.State, j.Error = JobFailed, err.Error()
-			} else {
+			switch {
+			case err == nil:
 				j.State = JobDone
+			case r.ctx.Err() != nil:
+				j.State, j.Error = JobInterrupted, "the reader stopped while the job ran; its output is incomplete"
+			case jctx.Err() != nil:
+				j.State, j.Error = JobCanceled, "canceled; its output is incomplete"
+			default:
+				j.State, j.Error = JobFailed, err.Error()
 			}
+			delete(r.jobs.cancel, j.ID)
 		})
 		if err != nil {
 			r.log.Warn("export job failed", "job", job.ID, "err", err)
@@ -427,6 +440,121 @@ func (r *Reader) ExportJobs(c Caller) []Job {
 	sort.Slice(out, func(i, k int) bool { return out[i].Created.After(out[k].Created) })
 	return out
 }
+
+// CancelExportJob stops a running job (its output stays, incomplete,
+// until the job is deleted) and returns it as it stands.
+func (r *Reader) CancelExportJob(c Caller, id string) (*Job, error) {
+	if _, err := r.ExportJob(c, id); err != nil {
+		return nil, err
+	}
+	r.jobs.mu.Lock()
+	cancel := r.jobs.cancel[id]
+	r.jobs.mu.Unlock()
+	if cancel == nil {
+		return nil, invalid("export job %s is not running", id)
+	}
+	cancel()
+	r.log.Info("export job canceled", "job", id, "by", c.Name)
+	return r.ExportJob(c, id)
+}
+
+// ExportFile is a finished job's output or one of its manifest files, to
+// be sent to its caller, who closes it.
+type ExportFile struct {
+	io.ReadCloser
+	Name string
+	Size int64
+}
+
+// ExportOutput names a job's output for [Reader.ExportJobFile].
+const ExportOutput = "output"
+
+// ExportJobFile opens a done job's output (which = [ExportOutput]) or one
+// of its manifests (export.ManifestJSON, ManifestCSV, ManifestSHA256; for
+// a zip, its entries) for its caller, and audits the download (an export
+// event with op download) before anything is read: no audit, no file. A
+// job written as a directory (EML without .zip) has no single output.
+func (r *Reader) ExportJobFile(ctx context.Context, c Caller, id, which string) (*ExportFile, error) {
+	job, err := r.ExportJob(c, id)
+	if err != nil {
+		return nil, err
+	}
+	if job.State != JobDone {
+		return nil, invalid("export job %s is %s, not done", id, job.State)
+	}
+	isZip := job.Format == "eml" && strings.HasSuffix(strings.ToLower(job.Name), ".zip")
+	if job.Format == "eml" && !isZip {
+		return nil, invalid("export job %s is a directory of EML files on the reader's host (%s): nothing to download; ask for an EML export named *.zip", id, job.Dir)
+	}
+	var f *ExportFile
+	switch which {
+	case ExportOutput:
+		f, err = openFile(filepath.Join(job.Dir, job.Name), job.Name)
+	case export.ManifestJSON, export.ManifestCSV, export.ManifestSHA256:
+		if isZip {
+			f, err = openZipEntry(filepath.Join(job.Dir, job.Name), which)
+		} else {
+			f, err = openFile(filepath.Join(job.Dir, job.Name+"."+which), job.Name+"."+which)
+		}
+	default:
+		return nil, invalid("export file %q: want %s, %s, %s or %s", which, ExportOutput, export.ManifestJSON, export.ManifestCSV, export.ManifestSHA256)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("export job %s: %w", id, err)
+	}
+	if _, err := r.rcv.RecordEvent(api.OnBehalfOf(ctx, c.Name), audit.TypeExport, struct {
+		Op    string `json:"op"`
+		Job   string `json:"job"`
+		File  string `json:"file"`
+		Bytes int64  `json:"bytes"`
+	}{"download", id, f.Name, f.Size}); err != nil {
+		_ = f.Close() // nothing was read
+		return nil, err
+	}
+	return f, nil
+}
+
+func openFile(path, name string) (*ExportFile, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := fh.Stat()
+	if err != nil {
+		_ = fh.Close() // the Stat error is the news
+		return nil, err
+	}
+	return &ExportFile{ReadCloser: fh, Name: name, Size: fi.Size()}, nil
+}
+
+// openZipEntry opens the entry name of the zip at path.
+func openZipEntry(path, name string) (*ExportFile, error) {
+	z, err := zip.OpenReader(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range z.File {
+		if e.Name != name {
+			continue
+		}
+		rc, err := e.Open()
+		if err != nil {
+			_ = z.Close() // the Open error is the news
+			return nil, err
+		}
+		return &ExportFile{ReadCloser: zipEntry{rc, z}, Name: name, Size: int64(e.UncompressedSize64)}, nil
+	}
+	_ = z.Close() // only read
+	return nil, fmt.Errorf("%s has no %s", filepath.Base(path), name)
+}
+
+// zipEntry closes the entry and its archive.
+type zipEntry struct {
+	io.ReadCloser
+	z *zip.ReadCloser
+}
+
+func (e zipEntry) Close() error { return errors.Join(e.ReadCloser.Close(), e.z.Close()) }
 
 // DeleteExportJob removes a finished job and its files.
 func (r *Reader) DeleteExportJob(c Caller, id string) error {

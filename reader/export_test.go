@@ -6,6 +6,8 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -119,5 +121,78 @@ func TestExportJob(t *testing.T) {
 	if _, err := g.r.Export(ctx, Caller{Name: "jane (user)", Role: "user", Addresses: []string{"bob@example.org"}},
 		ExportRequest{Query: "*", Format: "eml"}); archive.AsError(err).Code != archive.CodePermission {
 		t.Errorf("user export: %v, want refused", err)
+	}
+}
+
+// TestExportCancelAndFiles: a job waiting for the index can be canceled
+// (its output is then not served); a done job's output and manifests
+// (beside an mbox, inside a zip) are served whole, each download audited
+// with the person before it is read.
+func TestExportCancelAndFiles(t *testing.T) {
+	t.Parallel()
+	g := newRig(t, archive.Options{}, false)
+	ctx := context.Background()
+	g.ingest("From: a@example.com\r\nSubject: export 1\r\n\r\nbody\r\n", "bob@example.org")
+	job, err := g.r.Export(ctx, officer, ExportRequest{Query: "*", Format: "mbox"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.r.CancelExportJob(Caller{Name: "eve (officer)", Role: "officer"}, job.ID); archive.AsError(err).Code != archive.CodeNotFound {
+		t.Errorf("another officer cancels the job: %v, want not found", err)
+	}
+	if _, err := g.r.CancelExportJob(officer, job.ID); err != nil {
+		t.Fatal(err)
+	}
+	if done := g.waitJob(officer, job.ID); done.State != JobCanceled {
+		t.Fatalf("canceled job = %+v", done)
+	}
+	if _, err := g.r.CancelExportJob(officer, job.ID); archive.AsError(err).Code != archive.CodeInvalid {
+		t.Errorf("canceling a finished job: %v, want refused", err)
+	}
+	if _, err := g.r.ExportJobFile(ctx, officer, job.ID, ExportOutput); archive.AsError(err).Code != archive.CodeInvalid {
+		t.Errorf("the output of a canceled job: %v, want refused", err)
+	}
+
+	g.run()
+	sum := func(f *ExportFile) string {
+		t.Helper()
+		defer f.Close()
+		h := sha256.New()
+		if n, err := io.Copy(h, f); err != nil || n != f.Size {
+			t.Fatalf("read %s: %d of %d bytes, %v", f.Name, n, f.Size, err)
+		}
+		return hex.EncodeToString(h.Sum(nil))
+	}
+	for _, format := range []string{"mbox", "eml"} {
+		job, err := g.r.Export(ctx, officer, ExportRequest{Query: "*", Format: format})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := g.waitJob(officer, job.ID)
+		if done.State != JobDone {
+			t.Fatalf("%s job = %+v", format, done)
+		}
+		f, err := g.r.ExportJobFile(ctx, officer, job.ID, ExportOutput)
+		if err != nil || f.Name != done.Name || sum(f) != done.OutputSHA256 {
+			t.Errorf("%s output: %v, want %s with SHA-256 %s", format, err, done.Name, done.OutputSHA256)
+		}
+		f, err = g.r.ExportJobFile(ctx, officer, job.ID, "manifest.sha256")
+		if err != nil || sum(f) != done.ManifestSHA256 {
+			t.Errorf("%s manifest.sha256: %v, want SHA-256 %s", format, err, done.ManifestSHA256)
+		}
+		if _, err := g.r.ExportJobFile(ctx, officer, job.ID, "job.json"); archive.AsError(err).Code != archive.CodeInvalid {
+			t.Errorf("%s: a file that is not the output or a manifest: %v, want refused", format, err)
+		}
+	}
+	var downloads []string
+	audit.Read(ctx, filepath.Join(g.dir, "audit"), audit.Filter{Types: []string{audit.TypeExport}}, func(e audit.Entry) error {
+		if e.Fields["op"] == "download" {
+			downloads = append(downloads, fmt.Sprint(e.Actor, " ", e.Fields["file"]))
+		}
+		return nil
+	})
+	want := []string{"olga (officer) export.mbox", "olga (officer) export.mbox.manifest.sha256", "olga (officer) export.zip", "olga (officer) manifest.sha256"}
+	if fmt.Sprint(downloads) != fmt.Sprint(want) {
+		t.Errorf("download audit entries = %q, want %q", downloads, want)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/access"
 	"github.com/sealmail/sealmail/api"
 	"github.com/sealmail/sealmail/archive"
 )
@@ -31,6 +32,13 @@ type rig struct {
 	r     *Reader
 	clk   *clock
 	stop  func()
+	// st is the people's state in the reader's state directory, with its
+	// four eyes (executing through r).
+	st *access.State
+	// sock is the receiver's control socket, served by srv until down.
+	sock   string
+	srv    *api.Server
+	served chan error
 }
 
 type clock struct {
@@ -46,6 +54,13 @@ func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 // start the reader's tail: call run, or step by hand.
 func newRig(t testing.TB, opts archive.Options, locked bool) *rig {
 	t.Helper()
+	return newRigFourEyes(t, opts, locked, access.FourEyesOptions{Off: access.ApprovalActions()})
+}
+
+// newRigFourEyes is newRig with four eyes as fe says (newRig switches it
+// off).
+func newRigFourEyes(t testing.TB, opts archive.Options, locked bool, fe access.FourEyesOptions) *rig {
+	t.Helper()
 	g := &rig{t: t, clk: &clock{t: time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)}}
 	g.id, _ = age.GenerateX25519Identity()
 	base := t.TempDir()
@@ -59,19 +74,20 @@ func newRig(t testing.TB, opts archive.Options, locked bool) *rig {
 		t.Fatal(err)
 	}
 	g.a = a
-	sock := filepath.Join(base, "control.sock")
-	l, err := api.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := api.NewServer(a, api.Options{})
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	if g.rcv, err = api.Dial(sock); err != nil {
+	g.sock = filepath.Join(base, "control.sock")
+	g.receiverUp()
+	if g.rcv, err = api.Dial(g.sock); err != nil {
 		t.Fatal(err)
 	}
 	g.state = filepath.Join(base, "state")
-	if err := os.Mkdir(g.state, 0o700); err != nil {
+	// Chmod: api.Listen in a parallel test may have narrowed the umask.
+	if err := os.Mkdir(g.state, 0o700); err != nil || os.Chmod(g.state, 0o700) != nil {
+		t.Fatal(err)
+	}
+	g.st, err = access.OpenState(g.state, access.StateOptions{Now: g.clk.now, FourEyes: fe, Audit: func(ctx context.Context, ev access.Event) error {
+		return g.r.AuditAccess(ctx, ev)
+	}, Execute: func(ctx context.Context, a access.Approval) error { return g.r.Execute(ctx, a) }})
+	if err != nil {
 		t.Fatal(err)
 	}
 	g.open(locked)
@@ -82,11 +98,11 @@ func newRig(t testing.TB, opts archive.Options, locked bool) *rig {
 		if err := g.r.Close(); err != nil {
 			t.Error(err)
 		}
+		if err := g.st.Close(); err != nil {
+			t.Error(err)
+		}
 		g.rcv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-served
+		g.receiverDown()
 		if err := a.Close(); err != nil {
 			t.Error(err)
 		}
@@ -94,10 +110,34 @@ func newRig(t testing.TB, opts archive.Options, locked bool) *rig {
 	return g
 }
 
+// receiverUp serves the archive on the control socket.
+func (g *rig) receiverUp() {
+	g.t.Helper()
+	l, err := api.Listen(g.sock)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.srv, g.served = api.NewServer(g.a, api.Options{}), make(chan error, 1)
+	go func() { g.served <- g.srv.Serve(l) }()
+}
+
+// receiverDown stops serving the control socket, as a receiver that went
+// away.
+func (g *rig) receiverDown() {
+	if g.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	g.srv.Shutdown(ctx)
+	<-g.served
+	g.srv = nil
+}
+
 // open opens the reader (again).
 func (g *rig) open(locked bool) {
 	g.t.Helper()
-	o := Options{StateDir: g.state, Receiver: g.rcv, Now: g.clk.now, Poll: 20 * time.Millisecond, Version: "test"}
+	o := Options{StateDir: g.state, Receiver: g.rcv, Now: g.clk.now, Poll: 20 * time.Millisecond, Version: "test", Access: g.st}
 	if !locked {
 		o.Identities = []age.Identity{g.id}
 	}
@@ -180,7 +220,7 @@ func (g *rig) steps() {
 	g.t.Fatal("the reader did not catch up in 100 steps")
 }
 
-var officer = Caller{Name: "olga (officer)", Role: "officer"}
+var officer = Caller{Name: "olga (officer)", User: "olga", Role: "officer"}
 
 // ids returns the ids a search by c finds.
 func (g *rig) ids(c Caller, q string) string {

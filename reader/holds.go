@@ -141,10 +141,36 @@ func (r *Reader) Holds(ctx context.Context, c Caller) (*HoldsReport, error) {
 	return &HoldsReport{Holds: out, Coverage: r.Coverage()}, nil
 }
 
+// HoldMembersReport is a hold's members as the receiver recorded them,
+// with the index's coverage (mail not indexed yet is not among them).
+type HoldMembersReport struct {
+	Name     string               `json:"name"`
+	Members  []sealmail.MessageID `json:"members"`
+	Coverage Coverage             `json:"coverage"`
+}
+
+// HoldMembers lists the messages hold name covers.
+func (r *Reader) HoldMembers(ctx context.Context, c Caller, name string) (*HoldMembersReport, error) {
+	if err := c.may(access.PermHold, r.opts.Now()); err != nil {
+		return nil, err
+	}
+	ids, err := r.rcv.HoldMembers(api.OnBehalfOf(ctx, c.Name), name)
+	if err != nil {
+		return nil, err
+	}
+	if ids == nil {
+		ids = []sealmail.MessageID{}
+	}
+	return &HoldMembersReport{Name: name, Members: ids, Coverage: r.Coverage()}, nil
+}
+
 // HoldReport is one hold after a change, with the index's coverage.
 type HoldReport struct {
 	Hold     Hold     `json:"hold"`
 	Coverage Coverage `json:"coverage"`
+	// Approval is the four-eyes request filed instead of releasing the
+	// hold: it stays active until a second officer approves.
+	Approval *access.Approval `json:"approval,omitempty"`
 }
 
 // CreateHold places a legal hold at the receiver and evaluates it against
@@ -184,13 +210,69 @@ func (r *Reader) CreateHold(ctx context.Context, c Caller, name, q, reason strin
 }
 
 // ReleaseHold releases a hold at the receiver, which drops its members.
+// When a release needs a second officer (four eyes), it files a request
+// instead and reports the hold, still active, with it.
 func (r *Reader) ReleaseHold(ctx context.Context, c Caller, name, reason string) (*HoldReport, error) {
 	if err := c.may(access.PermHold, r.opts.Now()); err != nil {
 		return nil, err
 	}
+	need, err := r.needsApproval(access.ApproveHoldRelease)
+	if err != nil {
+		return nil, err
+	}
+	if !need {
+		return r.releaseHold(ctx, c, name, time.Time{}, reason)
+	}
+	h, err := r.activeHold(api.OnBehalfOf(ctx, c.Name), name)
+	if err != nil {
+		return nil, err
+	}
+	a, err := r.request(ctx, c, access.ApproveHoldRelease, reason, holdReleasePayload{Name: h.Name, Created: h.Created})
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	evaluated := uint64(0)
+	for _, sh := range r.snap.holds {
+		if holdKey(sh.HoldInfo) == holdKey(*h) {
+			evaluated = sh.Evaluated
+		}
+	}
+	r.mu.Unlock()
+	return &HoldReport{Hold: Hold{HoldInfo: *h, Evaluated: evaluated}, Coverage: r.Coverage(), Approval: a}, nil
+}
+
+// activeHold returns the receiver's active hold of that name.
+func (r *Reader) activeHold(ctx context.Context, name string) (*archive.HoldInfo, error) {
+	hs, err := r.rcv.Holds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hs {
+		if h.Name == name && h.Active {
+			return &h, nil
+		}
+	}
+	return nil, invalid("no active hold named %q", name)
+}
+
+// releaseHold releases hold name; if created is set, only the hold of
+// that name created then (an approved request's).
+func (r *Reader) releaseHold(ctx context.Context, c Caller, name string, created time.Time, reason string) (*HoldReport, error) {
 	r.tailMu.Lock()
 	defer r.tailMu.Unlock()
-	h, err := r.rcv.ReleaseHold(api.OnBehalfOf(ctx, c.Name), name, reason)
+	actx := api.OnBehalfOf(ctx, c.Name)
+	if !created.IsZero() {
+		h, err := r.activeHold(actx, name)
+		if err != nil {
+			return nil, err
+		}
+		if !h.Created.Equal(created) {
+			return nil, invalid("hold %q is not the one the request named (placed %s; that one was placed %s and is released)",
+				name, h.Created.UTC().Format(time.RFC3339), created.UTC().Format(time.RFC3339))
+		}
+	}
+	h, err := r.rcv.ReleaseHold(actx, name, reason)
 	if err != nil {
 		return nil, err
 	}

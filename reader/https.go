@@ -3,26 +3,31 @@
 package reader
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/access"
 	"github.com/sealmail/sealmail/api"
 	"github.com/sealmail/sealmail/archive"
-	"github.com/sealmail/sealmail/audit"
+	"github.com/sealmail/sealmail/export"
 )
 
-// Register adds the reader's endpoints to the HTTPS API (docs/openapi.yaml):
-// search, a message's original and envelopes, the reader's status, unlock
-// and lock. access.Server answers 401 without a session and 403 for a
-// role without the endpoint's permission before the handler runs; the
-// reader then narrows what the role may see (an auditor's scope, a user's
-// own messages) and refuses content while locked (503).
+// Register adds the reader's endpoints to the HTTPS API (docs/openapi.json):
+// search, a message's original and envelopes, holds, purge, erasure,
+// export jobs, policy apply, reindex, the status, unlock and lock.
+// access.Server answers 401 without a session and 403 for a role without
+// the endpoint's permission before the handler runs; the reader then
+// narrows what the role may see (an auditor's scope, a user's own
+// messages), refuses content while locked (503), and answers 202 with the
+// four-eyes request where an act needs a second officer's approval.
 func (r *Reader) Register(s *access.Server) {
 	for _, e := range r.endpoints() {
 		s.Handle(e.method+" "+access.APIVersion+e.path, e.perm, e.h)
@@ -44,12 +49,31 @@ func (r *Reader) endpoints() []endpoint {
 		{"GET", "/status", access.PermStatus, r.httpStatus},
 		{"POST", "/unlock", access.PermUnlock, r.httpUnlock},
 		{"POST", "/lock", access.PermUnlock, r.httpLock},
+		{"GET", "/holds", access.PermHold, r.httpHolds},
+		{"POST", "/holds", access.PermHold, r.httpCreateHold},
+		{"GET", "/holds/{name}/members", access.PermHold, r.httpHoldMembers},
+		{"POST", "/holds/{name}/release", access.PermHold, r.httpReleaseHold},
+		{"POST", "/purge", access.PermPolicy, r.httpPurge},
+		{"POST", "/erase", access.PermErasure, r.httpErase},
+		{"POST", "/policy/apply", access.PermPolicy, r.httpApplyPolicy},
+		{"POST", "/reindex", access.PermConfig, r.httpReindex},
+		{"POST", "/exports", access.PermExport, r.httpExport},
+		{"GET", "/exports", access.PermExport, r.httpExportJobs},
+		{"GET", "/exports/{id}", access.PermExport, r.httpExportJob},
+		{"DELETE", "/exports/{id}", access.PermExport, r.httpDeleteExportJob},
+		{"POST", "/exports/{id}/cancel", access.PermExport, r.httpCancelExportJob},
+		{"GET", "/exports/{id}/output", access.PermExport, r.httpExportFile(ExportOutput)},
+		{"GET", "/exports/{id}/manifest", access.PermExport, r.httpExportFile("")},
 	}
 }
 
 func httpCaller(req *http.Request) Caller {
 	p, _ := access.PrincipalFrom(req.Context())
-	return FromPrincipal(p)
+	c := FromPrincipal(p)
+	if host, _, err := net.SplitHostPort(req.RemoteAddr); err == nil {
+		c.Remote = host
+	}
+	return c
 }
 
 // httpError answers err as {"error": "…"} with its status: the message of
@@ -131,7 +155,7 @@ func (r *Reader) httpEnvelope(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Reader) httpStatus(w http.ResponseWriter, req *http.Request) {
-	st, err := r.Status(req.Context(), httpCaller(req))
+	st, err := r.SystemStatus(req.Context(), httpCaller(req))
 	if err != nil {
 		r.httpError(w, err)
 		return
@@ -166,34 +190,214 @@ func (r *Reader) httpLock(w http.ResponseWriter, req *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"locked": true})
 }
 
-// accessFields is what an access event's audit entry records: never a
-// password, code or token (access.Event has no field for one).
-type accessFields struct {
-	Method      string `json:"method,omitempty"`
-	Outcome     string `json:"outcome,omitempty"`
-	Reason      string `json:"reason,omitempty"`
-	Remote      string `json:"remote,omitempty"`
-	RetryAfterS int64  `json:"retry_after_s,omitempty"`
-	Role        string `json:"role,omitempty"`
-	Session     string `json:"session,omitempty"`
-	Target      string `json:"target,omitempty"`
-	User        string `json:"user,omitempty"`
+// maxBody bounds a request body (as access does).
+const maxBody = 16 << 10
+
+// decodeBody reads one JSON object with known fields only into v; an
+// empty body leaves v as it is. It answers 400 itself.
+func (r *Reader) decodeBody(w http.ResponseWriter, req *http.Request, v any) bool {
+	b, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxBody))
+	if err == nil && len(bytes.TrimSpace(b)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err = dec.Decode(v); err == nil && dec.More() {
+			err = errors.New("more than one JSON value")
+		}
+	}
+	if err != nil {
+		r.httpError(w, invalid("body: %v", err))
+		return false
+	}
+	return true
+}
+
+// answer writes v with status, or the error.
+func (r *Reader) answer(w http.ResponseWriter, status int, v any, err error) {
+	if err != nil {
+		r.httpError(w, err)
+		return
+	}
+	writeJSON(w, status, v)
+}
+
+// filed is 202 when a four-eyes request was filed instead of the act.
+func filed(a *access.Approval) int {
+	if a != nil {
+		return http.StatusAccepted
+	}
+	return http.StatusOK
+}
+
+func (r *Reader) httpHolds(w http.ResponseWriter, req *http.Request) {
+	rep, err := r.Holds(req.Context(), httpCaller(req))
+	r.answer(w, http.StatusOK, rep, err)
+}
+
+func (r *Reader) httpCreateHold(w http.ResponseWriter, req *http.Request) {
+	var b api.HoldBody
+	if !r.decodeBody(w, req, &b) {
+		return
+	}
+	rep, err := r.CreateHold(req.Context(), httpCaller(req), b.Name, b.Query, b.Reason)
+	r.answer(w, http.StatusCreated, rep, err)
+}
+
+func (r *Reader) httpHoldMembers(w http.ResponseWriter, req *http.Request) {
+	rep, err := r.HoldMembers(req.Context(), httpCaller(req), req.PathValue("name"))
+	r.answer(w, http.StatusOK, rep, err)
+}
+
+// ReleaseBody is the body of a hold release.
+type ReleaseBody struct {
+	Reason string `json:"reason"`
+}
+
+func (r *Reader) httpReleaseHold(w http.ResponseWriter, req *http.Request) {
+	var b ReleaseBody
+	if !r.decodeBody(w, req, &b) {
+		return
+	}
+	rep, err := r.ReleaseHold(req.Context(), httpCaller(req), req.PathValue("name"), b.Reason)
+	if err != nil {
+		r.httpError(w, err)
+		return
+	}
+	writeJSON(w, filed(rep.Approval), rep)
+}
+
+func (r *Reader) httpPurge(w http.ResponseWriter, req *http.Request) {
+	var o PurgeOptions
+	if !r.decodeBody(w, req, &o) {
+		return
+	}
+	rep, err := r.Purge(req.Context(), httpCaller(req), o)
+	r.answer(w, http.StatusOK, rep, err)
+}
+
+func (r *Reader) httpErase(w http.ResponseWriter, req *http.Request) {
+	var o EraseOptions
+	if !r.decodeBody(w, req, &o) {
+		return
+	}
+	rep, err := r.Erase(req.Context(), httpCaller(req), o)
+	if err != nil {
+		r.httpError(w, err)
+		return
+	}
+	writeJSON(w, filed(rep.Approval), rep)
+}
+
+func (r *Reader) httpApplyPolicy(w http.ResponseWriter, req *http.Request) {
+	var o PolicyOptions
+	if !r.decodeBody(w, req, &o) {
+		return
+	}
+	rep, err := r.ApplyPolicyWith(req.Context(), httpCaller(req), o)
+	if err != nil {
+		r.httpError(w, err)
+		return
+	}
+	writeJSON(w, filed(rep.Approval), rep)
+}
+
+func (r *Reader) httpReindex(w http.ResponseWriter, req *http.Request) {
+	var b ReindexBody
+	if !r.decodeBody(w, req, &b) {
+		return
+	}
+	rep, err := r.Reindex(req.Context(), httpCaller(req), b.All)
+	r.answer(w, http.StatusOK, rep, err)
+}
+
+func (r *Reader) httpExport(w http.ResponseWriter, req *http.Request) {
+	var b ExportRequest
+	if !r.decodeBody(w, req, &b) {
+		return
+	}
+	if b.Format == "eml" && b.Name != "" && !strings.HasSuffix(strings.ToLower(b.Name), ".zip") {
+		r.httpError(w, invalid("export name %q: an EML export over HTTPS is a zip (name it *.zip) so that it can be downloaded", b.Name))
+		return
+	}
+	job, err := r.Export(req.Context(), httpCaller(req), b)
+	r.answer(w, http.StatusAccepted, job, err)
+}
+
+// JobsReply lists export jobs.
+type JobsReply struct {
+	Jobs []Job `json:"jobs"`
+}
+
+func (r *Reader) httpExportJobs(w http.ResponseWriter, req *http.Request) {
+	writeJSON(w, http.StatusOK, JobsReply{Jobs: r.ExportJobs(httpCaller(req))})
+}
+
+func (r *Reader) httpExportJob(w http.ResponseWriter, req *http.Request) {
+	job, err := r.ExportJob(httpCaller(req), req.PathValue("id"))
+	r.answer(w, http.StatusOK, job, err)
+}
+
+func (r *Reader) httpCancelExportJob(w http.ResponseWriter, req *http.Request) {
+	job, err := r.CancelExportJob(httpCaller(req), req.PathValue("id"))
+	r.answer(w, http.StatusOK, job, err)
+}
+
+func (r *Reader) httpDeleteExportJob(w http.ResponseWriter, req *http.Request) {
+	if err := r.DeleteExportJob(httpCaller(req), req.PathValue("id")); err != nil {
+		r.httpError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// httpExportFile sends a job's output, or with which "" the manifest file
+// the query's file names (manifest.json by default).
+func (r *Reader) httpExportFile(which string) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		name := which
+		if name == "" {
+			name = req.URL.Query().Get("file")
+			if name == "" {
+				name = export.ManifestJSON
+			}
+		}
+		f, err := r.ExportJobFile(req.Context(), httpCaller(req), req.PathValue("id"), name)
+		if err != nil {
+			r.httpError(w, err)
+			return
+		}
+		defer f.Close()
+		ct := "application/octet-stream"
+		switch {
+		case strings.HasSuffix(f.Name, ".json"):
+			ct = "application/json"
+		case strings.HasSuffix(f.Name, ".csv"):
+			ct = "text/csv; charset=utf-8"
+		case strings.HasSuffix(f.Name, ".sha256"):
+			ct = "text/plain; charset=utf-8"
+		case strings.HasSuffix(f.Name, ".zip"):
+			ct = "application/zip"
+		case strings.HasSuffix(f.Name, ".mbox"):
+			ct = "application/mbox"
+		}
+		w.Header().Set("Content-Type", ct)
+		w.Header().Set("Content-Length", strconv.FormatInt(f.Size, 10))
+		w.Header().Set("Content-Disposition", `attachment; filename="`+f.Name+`"`)
+		if _, err := io.Copy(w, f); err != nil {
+			r.log.Warn("https: export download cut off", "job", req.PathValue("id"), "err", err)
+		}
+	}
 }
 
 // AuditAccess is access.Options.Audit: it sends a sign-in, lockout,
-// sign-out, session or user change to the receiver's audit log (type
-// "access." and the action), naming the person. Its error makes access
-// roll the change back.
+// sign-out, session, user or four-eyes event to the receiver's audit log
+// as access maps it ([access.Event.AuditEntry]: type "access." and the
+// action, the person as actor). Its error makes access roll the change
+// back.
 func (r *Reader) AuditAccess(ctx context.Context, ev access.Event) error {
-	switch {
-	case ev.User != "" && ev.Role != "":
-		ctx = api.OnBehalfOf(ctx, fmt.Sprintf("%s (%s)", ev.User, ev.Role))
-	case ev.User != "":
-		ctx = api.OnBehalfOf(ctx, ev.User)
+	e := ev.AuditEntry()
+	if e.Actor != "" {
+		ctx = api.OnBehalfOf(ctx, e.Actor)
 	}
-	_, err := r.rcv.RecordEvent(ctx, audit.AccessPrefix+string(ev.Action), accessFields{
-		Method: ev.Method, Outcome: string(ev.Outcome), Reason: string(ev.Reason), Remote: ev.Remote,
-		RetryAfterS: int64(ev.RetryAfter.Seconds()), Role: string(ev.Role), Session: ev.Session, Target: ev.Target, User: ev.User,
-	})
+	_, err := r.rcv.RecordEvent(ctx, e.Type, e.Fields)
 	return err
 }

@@ -11,8 +11,8 @@ import (
 )
 
 // TestOpenAPIDescribesEndpoints: docs/openapi.json describes every HTTPS
-// endpoint the reader registers (and sign-in, which access serves), and
-// nothing else.
+// endpoint the reader registers (and sign-in and four eyes, which access
+// serves), and nothing else.
 func TestOpenAPIDescribesEndpoints(t *testing.T) {
 	t.Parallel()
 	b, err := os.ReadFile("../docs/openapi.json")
@@ -32,7 +32,8 @@ func TestOpenAPIDescribesEndpoints(t *testing.T) {
 			described = append(described, strings.ToUpper(m)+" "+p)
 		}
 	}
-	want := []string{"POST /session", "DELETE /session", "GET /me"}
+	want := []string{"POST /session", "DELETE /session", "GET /me",
+		"POST /approvals", "GET /approvals", "GET /approvals/{id}", "POST /approvals/{id}/approve", "POST /approvals/{id}/deny"}
 	for _, e := range (&Reader{}).endpoints() {
 		want = append(want, e.method+" "+e.path)
 	}

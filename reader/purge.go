@@ -4,8 +4,11 @@ package reader
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/sealmail/sealmail"
@@ -169,8 +172,8 @@ type EraseOptions struct {
 	Reason            string `json:"reason"`
 	OverrideRetention bool   `json:"override_retention"`
 	DryRun            bool   `json:"dry_run"`
-	// Request and Approvals name the four-eyes request and its approvers,
-	// when it went through approval.
+	// Request and Approvals name the four-eyes request and its approvers
+	// when an approved request is executed; callers leave them empty.
 	Request   string   `json:"request,omitempty"`
 	Approvals []string `json:"approvals,omitempty"`
 }
@@ -180,33 +183,84 @@ type EraseOptions struct {
 type EraseReport struct {
 	archive.EraseReport
 	Coverage Coverage `json:"coverage"`
+	// Approval is the four-eyes request filed instead of erasing: the
+	// report is then a dry run of what it asks to erase.
+	Approval *access.Approval `json:"approval,omitempty"`
 }
 
 // Erase erases the messages the query matches (within the caller's reach)
 // that no hold covers and whose retention ended, or with
 // OverrideRetention also retained ones; it refuses the rest with the
-// reason, among them what the index does not hold fully yet.
+// reason, among them what the index does not hold fully yet. When erasure
+// needs a second officer (four eyes), it erases nothing: it files a
+// request for the messages a dry run finds erasable, and reports the dry
+// run with the request.
 func (r *Reader) Erase(ctx context.Context, c Caller, o EraseOptions) (*EraseReport, error) {
 	if err := c.may(access.PermErasure, r.opts.Now()); err != nil {
 		return nil, err
 	}
-	if err := r.requireUnlocked(); err != nil {
+	if o.Request != "" || len(o.Approvals) > 0 {
+		return nil, invalid("erase: the request and its approvals are named by four eyes, not by the caller")
+	}
+	if o.DryRun {
+		rep, _, err := r.erase(ctx, c, o, nil)
+		return rep, err
+	}
+	need, err := r.needsApproval(access.ApproveErase)
+	if err != nil {
 		return nil, err
+	}
+	if !need {
+		rep, _, err := r.erase(ctx, c, o, nil)
+		return rep, err
+	}
+	if strings.TrimSpace(o.Reason) == "" {
+		return nil, invalid("erase: a reason is required")
+	}
+	o.DryRun = true
+	rep, items, err := r.erase(ctx, c, o, nil)
+	if err != nil || len(rep.Erased) == 0 {
+		return rep, err // nothing to ask for
+	}
+	receipts := map[uint64]int{}
+	for _, it := range items {
+		receipts[it.ID] = it.Receipts
+	}
+	p := erasePayload{Query: o.Query, OverrideRetention: o.OverrideRetention, Refused: len(rep.Refused)}
+	for _, id := range rep.Erased {
+		p.Messages = append(p.Messages, [2]uint64{id, uint64(receipts[id])})
+	}
+	if b, _ := json.Marshal(p); len(b) > access.MaxApprovalPayload {
+		return nil, invalid("erase: the query matches %d erasable messages, more than one four-eyes request can name (its payload is at most %d bytes): narrow it, e.g. with before: and after:",
+			len(p.Messages), access.MaxApprovalPayload)
+	}
+	if rep.Approval, err = r.request(ctx, c, access.ApproveErase, o.Reason, p); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// erase decides an erasure and sends the verdict: with approved (an
+// approved request's messages and their receipt counts), only those, and
+// only as they were. It returns the report and the items it sent.
+func (r *Reader) erase(ctx context.Context, c Caller, o EraseOptions, approved map[uint64]uint64) (*EraseReport, []archive.VerdictItem, error) {
+	if err := r.requireUnlocked(); err != nil {
+		return nil, nil, err
 	}
 	q, err := index.Parse(o.Query)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	q, ok, err := c.scoped(access.PermErasure, q)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	actx := api.OnBehalfOf(ctx, c.Name)
 	r.tailMu.Lock()
 	defer r.tailMu.Unlock()
 	holds, err := r.prepare(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var matched []sealmail.MessageID
 	if ok {
@@ -214,13 +268,13 @@ func (r *Reader) Erase(ctx context.Context, c Caller, o EraseOptions) (*EraseRep
 		err = x.Each(ctx, q, func(s index.Stored) error { matched = append(matched, s.ID); return nil })
 		done()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	slices.Sort(matched)
 	rows, err := r.rcv.List(actx, archive.ListOptions{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	live := map[uint64]archive.MessageSummary{}
 	for _, row := range rows {
@@ -228,14 +282,28 @@ func (r *Reader) Erase(ctx context.Context, c Caller, o EraseOptions) (*EraseRep
 	}
 	docs, err := r.indexedState(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var items []archive.VerdictItem
 	var refused []archive.Refusal
+	seen := map[uint64]bool{}
 	for _, id := range matched {
 		row, ok := live[uint64(id)]
 		if !ok {
 			continue // deleted meanwhile
+		}
+		if approved != nil {
+			n, ok := approved[row.ID]
+			seen[row.ID] = true
+			switch {
+			case !ok:
+				refused = append(refused, archive.Refusal{ID: row.ID, Why: "not in the approved request: ask again"})
+				continue
+			case n != uint64(row.Receipts):
+				refused = append(refused, archive.Refusal{ID: row.ID,
+					Why: fmt.Sprintf("changed since the request: %d receipts now, %d when approved; ask again", row.Receipts, n)})
+				continue
+			}
 		}
 		if _, ok := r.settled(row, docs); !ok {
 			refused = append(refused, archive.Refusal{ID: row.ID, Why: "a receipt is not indexed yet (hold status unknown); try again"})
@@ -243,7 +311,18 @@ func (r *Reader) Erase(ctx context.Context, c Caller, o EraseOptions) (*EraseRep
 		}
 		items = append(items, archive.VerdictItem{ID: row.ID, Receipts: row.Receipts, RetainUntil: row.RetainUntil})
 	}
+	for id := range approved {
+		if seen[id] {
+			continue
+		}
+		why := "the query no longer matches it"
+		if _, ok := live[id]; !ok {
+			why = "deleted since the request"
+		}
+		refused = append(refused, archive.Refusal{ID: id, Why: why})
+	}
 	rep := &EraseReport{EraseReport: archive.EraseReport{DryRun: o.DryRun, Erased: []uint64{}, Refused: []archive.Refusal{}}}
+	sent := items
 	for first := true; first || len(items) > 0; first = false {
 		n := min(len(items), archive.MaxVerdict)
 		v := archive.EraseVerdict{Query: o.Query, Reason: o.Reason, OverrideRetention: o.OverrideRetention, DryRun: o.DryRun,
@@ -253,7 +332,7 @@ func (r *Reader) Erase(ctx context.Context, c Caller, o EraseOptions) (*EraseRep
 		}
 		part, err := r.rcv.ExecuteErase(actx, v)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		items = items[n:]
 		rep.Erased = append(rep.Erased, part.Erased...)
@@ -266,5 +345,5 @@ func (r *Reader) Erase(ctx context.Context, c Caller, o EraseOptions) (*EraseRep
 	}
 	sort.Slice(rep.Refused, func(i, j int) bool { return rep.Refused[i].ID < rep.Refused[j].ID })
 	rep.Coverage = r.Coverage()
-	return rep, nil
+	return rep, sent, nil
 }

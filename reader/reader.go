@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"filippo.io/age"
@@ -50,6 +51,18 @@ type Options struct {
 	FS vfs.FS
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Access is the people's state (access.db, opened by the access.Server
+	// the reader is registered on). Its audit outbox, the events of
+	// `sealmail user` made while no reader ran, is sent to the receiver
+	// at the start and, if that fails, again once the receiver answers;
+	// its four eyes guard erasure, hold release and shortening retention.
+	// Nil: no outbox, and those acts are refused while they need approval.
+	Access *access.State
+	// Extractor reads the text of attachments for the index (the reader
+	// command's extract.Sandbox); nil indexes only their names.
+	// ExtractorInfo says what it enforces, for the status.
+	Extractor     index.Extractor
+	ExtractorInfo string
 }
 
 // Reader is an open reader service. See the package documentation.
@@ -82,6 +95,12 @@ type Reader struct {
 
 	wake chan struct{} // unlock or reindex: the tail looks again now
 	jobs jobs
+
+	// outboxDue: the audit outbox has not been sent yet (the receiver
+	// failed); resumeDue: requests approved before a crash may wait for
+	// execution. Both are the tail goroutine's.
+	outboxDue, resumeDue bool
+	started              time.Time // by opts.Now
 
 	ctx    context.Context // ends at Close: export jobs stop
 	cancel context.CancelFunc
@@ -140,7 +159,8 @@ func Open(ctx context.Context, opts Options) (*Reader, error) {
 		opts.Now = time.Now
 	}
 	opts.FS = vfs.Or(opts.FS)
-	r := &Reader{opts: opts, log: opts.Logger, rcv: opts.Receiver, wake: make(chan struct{}, 1), holds: map[string]*holdState{}}
+	r := &Reader{opts: opts, log: opts.Logger, rcv: opts.Receiver, wake: make(chan struct{}, 1), holds: map[string]*holdState{},
+		started: opts.Now()}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	key, err := r.rcv.AuditKey(ctx)
 	if err != nil {
@@ -175,7 +195,35 @@ func Open(ctx context.Context, opts Options) (*Reader, error) {
 		_ = r.x.Close()
 		return nil, fmt.Errorf("reader: %w", err)
 	}
+	r.outboxDue, r.resumeDue = opts.Access != nil, opts.Access != nil
 	return r, nil
+}
+
+// forwardOutbox sends the audit outbox to the receiver if it is due. A
+// failure is logged; the tail tries again on its next round.
+func (r *Reader) forwardOutbox(ctx context.Context) {
+	if !r.outboxDue {
+		return
+	}
+	n, err := r.opts.Access.ForwardOutbox(ctx, r.AuditAccess)
+	if n > 0 {
+		r.log.Info("audit outbox sent to the receiver", "events", n)
+	}
+	if err != nil {
+		r.log.Warn("audit outbox: the receiver did not take it; trying again when it answers", "err", err)
+		return
+	}
+	r.outboxDue = false
+}
+
+// maintain is the tail's work besides indexing, before each round (the
+// first right at the start): the audit outbox, until the receiver has
+// taken it, and (once unlocked) the requests approved before a crash.
+func (r *Reader) maintain(ctx context.Context) {
+	r.forwardOutbox(ctx)
+	if r.resumeDue && r.identities() != nil {
+		r.resumeDue = !r.resumeApproved(ctx)
+	}
 }
 
 // indexDir is where the index lives.
@@ -183,7 +231,7 @@ func (r *Reader) indexDir() string { return filepath.Join(r.opts.StateDir, "inde
 
 // openIndex opens the index and loads the state stored with it.
 func (r *Reader) openIndex(ctx context.Context) error {
-	x, err := index.Open(r.indexDir(), index.Options{Logger: r.log})
+	x, err := index.Open(r.indexDir(), index.Options{Logger: r.log, Extractor: r.opts.Extractor})
 	if err != nil {
 		return fmt.Errorf("reader: %w", err)
 	}
@@ -386,6 +434,61 @@ func (r *Reader) Status(ctx context.Context, c Caller) (*Status, error) {
 	r.mu.Unlock()
 	st.Jobs = r.jobs.count()
 	return st, nil
+}
+
+// SystemStatus is the whole service's state for admins: the reader's, the
+// receiver's (ingest, the journaling sources' last messages, free disk),
+// how far the index lags behind, and the attachment sandbox. Nothing in
+// it is content.
+type SystemStatus struct {
+	Status
+	// IndexLag is how many entries of the receiver's audit log the index
+	// has not followed yet (when the reader last asked).
+	IndexLag uint64 `json:"index_lag"`
+	// StateFreeBytes is the free space of the reader's state directory.
+	StateFreeBytes int64      `json:"state_free_bytes"`
+	Extraction     Extraction `json:"extraction"`
+	// ReceiverStatus is the receiver's status; ReceiverStatusError says
+	// why it is missing.
+	ReceiverStatus      *archive.Status `json:"receiver"`
+	ReceiverStatusError string          `json:"receiver_status_error,omitempty"`
+}
+
+// Extraction is the attachment sandbox's state.
+type Extraction struct {
+	// Sandbox says what it enforces ("off": attachments indexed by name).
+	Sandbox string `json:"sandbox"`
+	// Attachments were handed to it since the reader started; Unextracted
+	// of them were not read whole (flag:unextracted).
+	Attachments int64 `json:"attachments"`
+	Unextracted int64 `json:"unextracted"`
+}
+
+// SystemStatus returns the service's state ([SystemStatus]). The
+// receiver audits the caller's request for its part.
+func (r *Reader) SystemStatus(ctx context.Context, c Caller) (*SystemStatus, error) {
+	st, err := r.Status(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	out := &SystemStatus{Status: *st, Extraction: Extraction{Sandbox: "off"}}
+	if st.Coverage.HeadSeq > st.Coverage.IndexedSeq {
+		out.IndexLag = st.Coverage.HeadSeq - st.Coverage.IndexedSeq
+	}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(r.opts.StateDir, &fs); err == nil {
+		out.StateFreeBytes = int64(fs.Bavail) * int64(fs.Bsize)
+	}
+	if r.opts.Extractor != nil {
+		x, done := r.index()
+		es := x.ExtractStats()
+		done()
+		out.Extraction = Extraction{Sandbox: r.opts.ExtractorInfo, Attachments: es.Attachments, Unextracted: es.Unextracted}
+	}
+	if out.ReceiverStatus, err = r.rcv.Status(api.OnBehalfOf(ctx, c.Name)); err != nil {
+		out.ReceiverStatusError = err.Error()
+	}
+	return out, nil
 }
 
 // cursor is how far the index follows the audit log, stored in the index

@@ -20,6 +20,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/sealmail/sealmail/access"
 	"github.com/sealmail/sealmail/api"
 	"github.com/sealmail/sealmail/archive"
 )
@@ -60,6 +61,10 @@ func NewSocket(r *Reader) *Socket {
 	mux.HandleFunc("DELETE /v1/exports/{id}", s.deleteExportJob)
 	mux.HandleFunc("POST /v1/reindex", s.reindex)
 	mux.HandleFunc("POST /v1/policy/apply", s.applyPolicy)
+	mux.HandleFunc("GET /v1/approvals", s.approvals)
+	mux.HandleFunc("GET /v1/approvals/{id}", s.approval)
+	mux.HandleFunc("POST /v1/approvals/{id}/approve", s.approve)
+	mux.HandleFunc("POST /v1/approvals/{id}/deny", s.deny)
 	s.http = &http.Server{
 		Handler:           s.checkPeer(mux),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -135,7 +140,14 @@ func (s *Socket) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// status answers the reader's status, or with ?system=1 the whole
+// service's ([Reader.SystemStatus], which the receiver audits).
 func (s *Socket) status(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("system") == "1" {
+		st, err := s.r.SystemStatus(r.Context(), caller(r))
+		s.reply(w, st, err)
+		return
+	}
 	st, err := s.r.Status(r.Context(), caller(r))
 	s.reply(w, st, err)
 }
@@ -286,8 +298,63 @@ func (s *Socket) reindex(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Socket) applyPolicy(w http.ResponseWriter, r *http.Request) {
-	rep, err := s.r.ApplyPolicy(r.Context(), caller(r))
+	var o PolicyOptions
+	if !s.decode(w, r, &o) {
+		return
+	}
+	rep, err := s.r.ApplyPolicyWith(r.Context(), caller(r), o)
 	s.reply(w, rep, err)
+}
+
+func (s *Socket) approvals(w http.ResponseWriter, r *http.Request) {
+	list, err := s.r.Approvals(r.Context(), caller(r), access.ApprovalState(r.URL.Query().Get("state")))
+	s.reply(w, list, err)
+}
+
+// approvalID reads the {id} of the path.
+func approvalID(r *http.Request) (uint64, error) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return 0, &archive.Error{Code: archive.CodeNotFound, Message: fmt.Sprintf("no approval request %q", r.PathValue("id"))}
+	}
+	return id, nil
+}
+
+func (s *Socket) approval(w http.ResponseWriter, r *http.Request) {
+	id, err := approvalID(r)
+	if err != nil {
+		s.reply(w, nil, err)
+		return
+	}
+	a, err := s.r.Approval(r.Context(), caller(r), id)
+	s.reply(w, a, err)
+}
+
+// DecisionBody is an approval's optional comment or a denial's reason.
+type DecisionBody struct {
+	Comment string `json:"comment"`
+}
+
+func (s *Socket) approve(w http.ResponseWriter, r *http.Request) { s.decide(w, r, true) }
+func (s *Socket) deny(w http.ResponseWriter, r *http.Request)    { s.decide(w, r, false) }
+
+func (s *Socket) decide(w http.ResponseWriter, r *http.Request, approve bool) {
+	id, err := approvalID(r)
+	if err != nil {
+		s.reply(w, nil, err)
+		return
+	}
+	var b DecisionBody
+	if !s.decode(w, r, &b) {
+		return
+	}
+	if approve {
+		rep, err := s.r.Approve(r.Context(), caller(r), id, b.Comment)
+		s.reply(w, rep, err)
+		return
+	}
+	a, err := s.r.Deny(r.Context(), caller(r), id, b.Comment)
+	s.reply(w, a, err)
 }
 
 // Client is root's command line's client of the reader's socket.
@@ -348,6 +415,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 func (c *Client) Status(ctx context.Context) (*Status, error) {
 	var st Status
 	return &st, c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
+}
+
+// SystemStatus is [Reader.SystemStatus] through the socket.
+func (c *Client) SystemStatus(ctx context.Context) (*SystemStatus, error) {
+	var st SystemStatus
+	return &st, c.do(ctx, http.MethodGet, "/v1/status?system=1", nil, &st)
 }
 
 // Unlock sends the identity text ([Reader.Unlock]).
@@ -428,6 +501,39 @@ func (c *Client) Reindex(ctx context.Context, all bool) (*ReindexReport, error) 
 
 // ApplyPolicy is [Reader.ApplyPolicy] through the socket.
 func (c *Client) ApplyPolicy(ctx context.Context) (*archive.PolicyReport, error) {
-	var rep archive.PolicyReport
-	return &rep, c.do(ctx, http.MethodPost, "/v1/policy/apply", struct{}{}, &rep)
+	rep, err := c.ApplyPolicyWith(ctx, PolicyOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return &rep.PolicyReport, nil
+}
+
+// ApplyPolicyWith is [Reader.ApplyPolicyWith] through the socket.
+func (c *Client) ApplyPolicyWith(ctx context.Context, o PolicyOptions) (*PolicyReport, error) {
+	var rep PolicyReport
+	return &rep, c.do(ctx, http.MethodPost, "/v1/policy/apply", o, &rep)
+}
+
+// Approvals is [Reader.Approvals] through the socket.
+func (c *Client) Approvals(ctx context.Context, state access.ApprovalState) ([]access.Approval, error) {
+	var list []access.Approval
+	return list, c.do(ctx, http.MethodGet, "/v1/approvals?state="+url.QueryEscape(string(state)), nil, &list)
+}
+
+// Approval is [Reader.Approval] through the socket.
+func (c *Client) Approval(ctx context.Context, id uint64) (*access.Approval, error) {
+	var a access.Approval
+	return &a, c.do(ctx, http.MethodGet, "/v1/approvals/"+strconv.FormatUint(id, 10), nil, &a)
+}
+
+// Approve is [Reader.Approve] through the socket.
+func (c *Client) Approve(ctx context.Context, id uint64, comment string) (*ApprovalReport, error) {
+	var rep ApprovalReport
+	return &rep, c.do(ctx, http.MethodPost, "/v1/approvals/"+strconv.FormatUint(id, 10)+"/approve", DecisionBody{Comment: comment}, &rep)
+}
+
+// Deny is [Reader.Deny] through the socket.
+func (c *Client) Deny(ctx context.Context, id uint64, reason string) (*access.Approval, error) {
+	var a access.Approval
+	return &a, c.do(ctx, http.MethodPost, "/v1/approvals/"+strconv.FormatUint(id, 10)+"/deny", DecisionBody{Comment: reason}, &a)
 }

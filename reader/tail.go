@@ -29,6 +29,7 @@ import (
 func (r *Reader) Run(ctx context.Context) error {
 	backoff := time.Second
 	for ctx.Err() == nil {
+		r.maintain(ctx)
 		wait := r.opts.Poll
 		if ids := r.identities(); ids == nil {
 			wait = time.Minute

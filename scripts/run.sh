@@ -39,7 +39,9 @@ trap 'kill "$serve" 2>/dev/null; wait "$serve" 2>/dev/null' EXIT INT TERM
 
 cat <<EOT
 
-make run: the receiver takes SMTP on $SMTP; the reader serves https://$HTTPS/api/v1
+make run: the receiver takes SMTP on $SMTP; the reader serves
+  the web interface: https://$HTTPS/  (a self-signed certificate: its fingerprint is in the log below)
+  the API:           https://$HTTPS/api/v1
   sign in with a user above: the password and the 6-digit code of the otpauth:// URI
   (add it to an authenticator app, or: oathtool --totp -b SECRET):
     curl -k https://$HTTPS/api/v1/session -d '{"user":"officer","password":"…","totp":"123456"}'

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,7 +20,9 @@ import (
 
 	"github.com/sealmail/sealmail/access"
 	"github.com/sealmail/sealmail/api"
+	"github.com/sealmail/sealmail/extract"
 	"github.com/sealmail/sealmail/reader"
+	"github.com/sealmail/sealmail/web"
 )
 
 type accessOptions struct {
@@ -104,11 +108,13 @@ only. Plugin identities work only at the reader's start.` + exitCodes(", an iden
 holds it evaluates, and what it could not do.
 
 --json prints one object: archive, locked, coverage (indexed_seq, head_seq,
-last_indexed_id, last_id, not_indexed, indexed, caught_up), holds, problems.` + exitCodes("", noReaderCode),
+last_indexed_id, last_id, not_indexed, indexed, caught_up), holds, problems,
+index_lag, state_free_bytes, extraction (sandbox, attachments,
+unextracted), receiver (the receiver's status, as ` + "`sealmail status --json`" + `).` + exitCodes("", noReaderCode),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withReader(readerOf(g, o), func(c *reader.Client) error {
-				st, err := c.Status(cmd.Context())
+				st, err := c.SystemStatus(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -132,7 +138,7 @@ func readerOf(g *globalOptions, o *accessOptions) *globalOptions {
 	return g
 }
 
-func printReaderStatus(out io.Writer, st *reader.Status, asJSON bool) error {
+func printReaderStatus(out io.Writer, st *reader.SystemStatus, asJSON bool) error {
 	if asJSON {
 		return printJSON(out, st)
 	}
@@ -147,6 +153,20 @@ func printReaderStatus(out io.Writer, st *reader.Status, asJSON bool) error {
 	}
 	if st.Receiver != "" {
 		fmt.Fprintf(out, "receiver:   %s\n", st.Receiver)
+	}
+	fmt.Fprintf(out, "sandbox:    %s (%d attachments, %d not read whole)\n", st.Extraction.Sandbox, st.Extraction.Attachments, st.Extraction.Unextracted)
+	fmt.Fprintf(out, "state disk: %s free\n", humanBytes(st.StateFreeBytes))
+	if rs := st.ReceiverStatus; rs != nil {
+		fmt.Fprintf(out, "receiver:   %d messages, last %d received %s; %s free\n", rs.Messages, rs.LastID, rs.LastReceived.Format(time.RFC3339), humanBytes(rs.FreeBytes))
+		for _, j := range rs.JournalSources {
+			gap := ""
+			if j.Gap {
+				gap = " (GAP: silent beyond " + j.MaxSilence + ")"
+			}
+			fmt.Fprintf(out, "source:     %s last %s%s\n", j.Source, j.LastSeen.Format(time.RFC3339), gap)
+		}
+	} else {
+		fmt.Fprintf(out, "receiver:   status unavailable: %s\n", st.ReceiverStatusError)
 	}
 	for _, p := range st.Problems {
 		fmt.Fprintf(out, "problem:    %s\n", p)
@@ -176,6 +196,32 @@ func runAccess(ctx context.Context, g *globalOptions, o *accessOptions, errOut i
 		return err
 	}
 	log := newLogger(g, cfg)
+	// access.Server makes the state directory (0700) and the certificate;
+	// its audit events go to the receiver through the reader, and the
+	// four-eyes requests it approves are executed by the reader.
+	var rd *reader.Reader
+	ao := access.Options{
+		StateDir: cfg.Reader.State, Logger: log, CertFile: cfg.Reader.CertFile, KeyFile: cfg.Reader.KeyFile, Hostnames: cfg.Reader.Hostnames,
+		Audit: func(ctx context.Context, ev access.Event) error {
+			if rd == nil {
+				return errors.New("the reader is not attached yet")
+			}
+			return rd.AuditAccess(ctx, ev)
+		},
+		Execute: func(ctx context.Context, a access.Approval) error {
+			if rd == nil {
+				return errors.New("the reader is not attached yet")
+			}
+			return rd.Execute(ctx, a)
+		},
+	}
+	if err := cfg.Access.Apply(&ao); err != nil {
+		return usageError{fmt.Errorf("invalid configuration: %w", err)}
+	}
+	ext, err := startExtractor(ctx, cfg.Reader.Extract, log)
+	if err != nil {
+		return err
+	}
 	var ids []age.Identity
 	if o.identity != "" {
 		if ids, err = loadIdentities(o.identity, errOut); err != nil {
@@ -192,28 +238,33 @@ func runAccess(ctx context.Context, g *globalOptions, o *accessOptions, errOut i
 	}
 	defer func() { _ = rcv.Close() }() // only idle connections
 
-	// access.Server makes the state directory (0700) and the certificate;
-	// its audit events go to the receiver through the reader.
-	var rd *reader.Reader
-	srv, err := access.NewServer(access.Options{
-		StateDir: cfg.Reader.State, Logger: log, CertFile: cfg.Reader.CertFile, KeyFile: cfg.Reader.KeyFile,
-		Hostnames: cfg.Reader.Hostnames, WebAuthn: access.WebAuthnOptions{RPID: cfg.Reader.WebAuthnRPID, Origins: cfg.Reader.WebAuthnOrigins},
-		Audit: func(ctx context.Context, ev access.Event) error {
-			if rd == nil {
-				return errors.New("the reader is not attached yet")
-			}
-			return rd.AuditAccess(ctx, ev)
-		},
-	})
+	srv, err := access.NewServer(ao)
 	if err != nil {
 		return err
 	}
-	rd, err = reader.Open(ctx, reader.Options{StateDir: cfg.Reader.State, Receiver: rcv, Identities: ids, Logger: log, Version: version})
+	ro := reader.Options{StateDir: cfg.Reader.State, Receiver: rcv, Identities: ids, Logger: log, Version: version, Access: srv.State()}
+	if ext != nil {
+		st := ext.Status()
+		ro.Extractor, ro.ExtractorInfo = ext, fmt.Sprintf("landlock %s; seccomp %s; %s", st.Landlock, st.Seccomp, st.Limits)
+		if len(st.Missing) > 0 {
+			ro.ExtractorInfo += "; missing " + strings.Join(st.Missing, ", ")
+		}
+	}
+	rd, err = reader.Open(ctx, ro)
 	if err != nil {
 		_ = srv.Shutdown(context.Background()) // closes the state; the reader's error is the news
 		return err
 	}
 	rd.Register(srv)
+	var providers []web.Provider
+	for _, p := range srv.State().OIDCProviders() {
+		providers = append(providers, web.Provider{Name: p.DisplayName, Path: p.Start})
+	}
+	if err := web.Register(srv, web.Options{Logger: log, SignInWith: providers}); err != nil {
+		_ = srv.Shutdown(context.Background())
+		_ = rd.Close()
+		return err
+	}
 	l, err := net.Listen("tcp", cfg.Reader.Listen)
 	if err != nil {
 		_ = srv.Shutdown(context.Background())
@@ -243,7 +294,7 @@ func runAccess(ctx context.Context, g *globalOptions, o *accessOptions, errOut i
 		}
 	})
 	wg.Go(func() { _ = rd.Run(runCtx) })
-	log.Info("sealmail reader serving", "https", l.Addr().String(), "socket", sockPath, "fingerprint", srv.Fingerprint(),
+	log.Info("sealmail reader serving", "https", l.Addr().String(), "web", "https://"+l.Addr().String()+"/", "socket", sockPath, "fingerprint", srv.Fingerprint(),
 		"locked", len(ids) == 0, "state", cfg.Reader.State, "version", version)
 	var runErr error
 	select {
@@ -268,6 +319,43 @@ func runAccess(ctx context.Context, g *globalOptions, o *accessOptions, errOut i
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+// startExtractor makes the sandbox that extracts attachments' text (this
+// binary re-executed as its child), logs what it enforces and checks that
+// a child starts and answers. A sandbox that does not work stops the
+// reader: a hold or an export by query must not miss words inside
+// attachments unnoticed. [reader.extract] off = true runs without one
+// (attachments are then indexed by name; `sealmail reindex --all` reads
+// them once the sandbox is on). A missing tool or a kernel without
+// Landlock or seccomp is logged as a warning: the formats of a missing
+// tool are not extracted (flag:unextracted), the sandbox keeps the
+// restrictions the kernel has.
+func startExtractor(ctx context.Context, cfg ExtractConfig, log *slog.Logger) (*extract.Sandbox, error) {
+	if cfg.Off {
+		log.Warn("attachment text is not extracted ([reader.extract] off = true): attachments are indexed by name only")
+		return nil, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("attachment sandbox: %w", err)
+	}
+	sb, err := extract.NewSandbox(cfg.options([]string{exe, extractChildArg}))
+	if err != nil {
+		return nil, fmt.Errorf("attachment sandbox: %w", err)
+	}
+	st := sb.Status()
+	log.Info("attachment sandbox", "landlock", st.Landlock, "seccomp", st.Seccomp, "limits", st.Limits)
+	if len(st.Missing) > 0 {
+		log.Warn("attachment sandbox: tools missing, their formats are not extracted", "missing", strings.Join(st.Missing, ", "))
+	}
+	if strings.HasPrefix(st.Landlock, "unavailable") || strings.HasPrefix(st.Seccomp, "unavailable") {
+		log.Warn("attachment sandbox: the kernel does not enforce every restriction", "landlock", st.Landlock, "seccomp", st.Seccomp)
+	}
+	if err := sb.Check(ctx); err != nil {
+		return nil, fmt.Errorf("the attachment sandbox does not work (%w): fix it, or set [reader.extract] off = true to index attachments by name only", err)
+	}
+	return sb, nil
 }
 
 // dialReceiver connects to the receiver's control socket, waiting a while

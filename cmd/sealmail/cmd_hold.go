@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sealmail/sealmail/access"
 	"github.com/sealmail/sealmail/reader"
 )
 
@@ -63,8 +64,12 @@ deletes a member, nor anything the index has not taken in yet.`,
 	release := &cobra.Command{
 		Use:   "release NAME --reason TEXT",
 		Short: "Release a legal hold",
-		Long:  "Release the legal hold NAME; it stays on record, its members are dropped.\n\n" + holdJSON + exitCodes(", a hold that does not exist or is released", noReaderCode),
-		Args:  cobra.ExactArgs(1),
+		Long: "Release the legal hold NAME; it stays on record, its members are dropped.\n" +
+			"With four eyes (on unless [access.four_eyes] hold_release = false) it files a\n" +
+			"request instead; the hold is released when another officer approves it\n" +
+			"(`sealmail approvals`).\n\n" + holdJSON + " With a request, \"approval\" is it.\n" +
+			exitCodes(", a hold that does not exist or is released", noReaderCode),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if reason == "" {
 				return usageError{errors.New("--reason is required")}
@@ -75,7 +80,14 @@ deletes a member, nor anything the index has not taken in yet.`,
 					return fmt.Errorf("hold release: %w", err)
 				}
 				if asJSON {
-					return printJSON(cmd.OutOrStdout(), rep.Hold)
+					return printJSON(cmd.OutOrStdout(), struct {
+						reader.Hold
+						Approval *access.Approval `json:"approval,omitempty"`
+					}{rep.Hold, rep.Approval})
+				}
+				if rep.Approval != nil {
+					printRequested(cmd.OutOrStdout(), rep.Approval)
+					return nil
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "hold %q released; the messages it held follow retention again\n", rep.Hold.Name)
 				return nil

@@ -112,12 +112,19 @@ weighed the legal ground for keeping them; it is audited as such. Legal
 holds always win. The request, the reason and every id are audited first;
 the bytes are reclaimed like purge's. --dry-run reports what would be
 erased and refused without deleting anything (the request is audited).
-Root on the host erases at once; over HTTPS an erasure needs a second
-officer's approval. Messages the reader has not indexed yet cannot match:
-the report says how many there are.
+Messages the reader has not indexed yet cannot match: the report says how
+many there are.
 
---json prints the report as one object: dry_run, erased (ids), refused (id,
-why), audit_seq, reclaimed_bytes, coverage.` + exitCodes(", a query that does not parse",
+Four eyes (on unless [access.four_eyes] erase = false): erase erases
+nothing but files a request for what a dry run finds erasable; another
+officer (over HTTPS, or root with ` + "`sealmail approvals approve ID`" + ` when an
+officer asked) approves it, and the reader then erases those messages the
+query still matches, unchanged and unheld. Root is one principal and
+cannot approve a request root made.
+
+--json prints the report as one object: dry_run, erased (ids; with a
+request, those it asks to erase), refused (id, why), audit_seq,
+reclaimed_bytes, coverage, approval (the request filed, if any).` + exitCodes(", a query that does not parse",
 			"3 some messages were refused (held, or still retained): the others were erased", noReaderCode),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -143,7 +150,7 @@ why), audit_seq, reclaimed_bytes, coverage.` + exitCodes(", a query that does no
 				}
 			} else {
 				verb := "erased"
-				if o.DryRun {
+				if o.DryRun || rep.Approval != nil {
 					verb = "would erase"
 				}
 				fmt.Fprintf(out, "%s %d messages (audit entry %d)", verb, len(rep.Erased), rep.AuditSeq)
@@ -159,6 +166,9 @@ why), audit_seq, reclaimed_bytes, coverage.` + exitCodes(", a query that does no
 				}
 				if rep.Coverage.NotIndexed > 0 {
 					fmt.Fprintln(out, coverageNote(rep.Coverage))
+				}
+				if rep.Approval != nil {
+					printRequested(out, rep.Approval)
 				}
 			}
 			if len(rep.Refused) > 0 {

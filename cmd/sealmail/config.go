@@ -16,7 +16,9 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/sealmail/sealmail"
+	"github.com/sealmail/sealmail/access"
 	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/extract"
 )
 
 // Config is the daemon's configuration file (TOML). Flags given to `serve`
@@ -39,6 +41,9 @@ type Config struct {
 	// Retention rules (docs/retention.md). Without them no message is ever
 	// eligible for deletion.
 	Retention *archive.RetentionPolicy `toml:"retention"`
+	// Access is the reader's people part: WebAuthn, sessions, four eyes,
+	// OIDC providers (docs/access.md, "Configuration").
+	Access access.Config `toml:"access"`
 }
 
 // SMTPConfig configures the SMTP receiver.
@@ -101,13 +106,11 @@ type ReaderConfig struct {
 	KeyFile  string `toml:"key_file"`
 	// Hostnames go into the self-signed certificate besides localhost.
 	Hostnames []string `toml:"hostnames"`
-	// WebAuthnRPID turns on security keys and passkeys: the domain people
-	// use (its origins default to https://RPID).
-	WebAuthnRPID    string   `toml:"webauthn_rp_id"`
-	WebAuthnOrigins []string `toml:"webauthn_origins"`
 	// Control is the receiver's control socket; default DIR/control.sock
 	// (the packaged units: control.socket).
 	Control string `toml:"control"`
+	// Extract is the sandbox that reads attachments' text for the index.
+	Extract ExtractConfig `toml:"extract"`
 }
 
 // ScrubConfig configures the daemon's background re-verification of the
@@ -284,6 +287,9 @@ func (c *Config) Validate() []error {
 	if (c.Reader.CertFile == "") != (c.Reader.KeyFile == "") {
 		bad("reader.cert_file and reader.key_file: give both or neither")
 	}
+	if e := c.Reader.Extract; e.MaxDepth < 0 || e.MaxEntries < 0 {
+		bad("reader.extract.max_depth and max_entries must not be negative")
+	}
 	if l := c.Reader.Listen; l != "" {
 		if _, _, err := net.SplitHostPort(l); err != nil {
 			bad("reader.listen = %q: want HOST:PORT, e.g. 127.0.0.1:8443", l)
@@ -442,4 +448,28 @@ func (c *Config) redacted() Config {
 		}
 	}
 	return r
+}
+
+// ExtractConfig is [reader.extract]: the sandbox in which the reader
+// extracts the text of attachments (PDF, Office, OpenDocument, RTF,
+// archives) for its index, and its limits per attachment. Zero values are
+// the defaults shown.
+type ExtractConfig struct {
+	// Off indexes attachments by their names only and starts no sandbox.
+	Off         bool     `toml:"off"`
+	Timeout     Duration `toml:"timeout"`      // wall time, start-up included; default "30s"
+	CPUTime     Duration `toml:"cpu_time"`     // per process; default "10s"
+	Memory      Size     `toml:"memory"`       // address space per process beyond its start; default "512MiB"
+	MaxInput    Size     `toml:"max_input"`    // read of an attachment; default "64MiB"
+	MaxText     Size     `toml:"max_text"`     // text kept; default "4MiB"
+	MaxUnpacked Size     `toml:"max_unpacked"` // unpacked from ZIP and Office packages; default "128MiB"
+	MaxDepth    int      `toml:"max_depth"`    // archives in archives; default 4
+	MaxEntries  int      `toml:"max_entries"`  // files looked at in archives; default 10000
+}
+
+// options returns the sandbox's options with its child command.
+func (e ExtractConfig) options(command []string) extract.Options {
+	return extract.Options{Command: command, Timeout: time.Duration(e.Timeout), CPUTime: time.Duration(e.CPUTime),
+		MemoryBytes: int64(e.Memory), Limits: extract.Limits{MaxInputBytes: int(e.MaxInput), MaxTextBytes: int(e.MaxText),
+			MaxUnpackedBytes: int64(e.MaxUnpacked), MaxDepth: e.MaxDepth, MaxEntries: e.MaxEntries}}
 }

@@ -3,11 +3,14 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sealmail/sealmail/access"
 )
 
 func TestSampleConfigIsValid(t *testing.T) {
@@ -23,6 +26,43 @@ func TestSampleConfigIsValid(t *testing.T) {
 		c.SMTP.MaxMessageSize != 64<<20 || time.Duration(c.SMTP.DataTimeout) != 10*time.Minute ||
 		len(c.Journal.Sources) != 2 || prefixes(c.Journal.Sources)[1].String() != "::1/128" {
 		t.Errorf("sample config parsed as %+v", c)
+	}
+	var o access.Options
+	if err := c.Access.Apply(&o); err != nil || len(o.FourEyes.Off) != 0 {
+		t.Errorf("the sample's [access]: %v, four eyes off for %v", err, o.FourEyes.Off)
+	}
+}
+
+// TestAccessConfig: the reader takes [access] (WebAuthn, sessions, four
+// eyes) and [reader.extract] from the configuration file; a bad [access]
+// stops it before it starts anything, with every problem named; the
+// removed [reader] webauthn keys are refused as unknown.
+func TestAccessConfig(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(writeConfig(t, "[reader.extract]\ntimeout = \"5s\"\nmax_text = \"1MiB\"\n"+
+		"[access.webauthn]\nrp_id = \"archive.example.com\"\n[access.sessions]\nidle = \"10m\"\n"+
+		"[access.four_eyes]\nerase = false\nretention_shorten = false\nexpiry = \"1h\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o access.Options
+	if err := c.Access.Apply(&o); err != nil {
+		t.Fatal(err)
+	}
+	if o.WebAuthn.RPID != "archive.example.com" || o.Sessions.Idle != 10*time.Minute || o.FourEyes.Expiry != time.Hour ||
+		fmt.Sprint(o.FourEyes.Off) != "[erase retention.shorten]" {
+		t.Errorf("[access] applied as %+v", o)
+	}
+	if eo := c.Reader.Extract.options(nil); eo.Timeout != 5*time.Second || eo.MaxTextBytes != 1<<20 {
+		t.Errorf("[reader.extract] = %+v", eo)
+	}
+	bad := writeConfig(t, "[access.webauthn]\norigins = [\"https://x.example\"]\n[[access.oidc.provider]]\nname = \"corp\"\nissuer = \"http://id.example.org\"\nclient_id = \"s\"\n")
+	_, errOut, code := cli(t, nil, "access", "--config", bad, "--data", t.TempDir(), "--state", filepath.Join(t.TempDir(), "s"))
+	if code != exitUsage || !strings.Contains(errOut, "access.webauthn") || !strings.Contains(errOut, "access.oidc") {
+		t.Errorf("access with a bad [access]: exit %d, want %d naming both problems: %s", code, exitUsage, errOut)
+	}
+	if _, err := loadConfig(writeConfig(t, "[reader]\nwebauthn_rp_id = \"x\"\n")); err == nil || !strings.Contains(err.Error(), "webauthn_rp_id") {
+		t.Errorf("[reader] webauthn_rp_id: %v, want refused as unknown", err)
 	}
 }
 

@@ -7,14 +7,14 @@ import (
 	"testing"
 )
 
-// TestHolds places, lists and releases a hold through the reader; the
-// reader evaluates it and the receiver records what it covers; changes
-// are audited and mistakes answered with the fix.
+// TestHolds places, lists and releases a hold through the reader (four
+// eyes off for releases); the reader evaluates it and the receiver records
+// what it covers; changes are audited and mistakes answered with the fix.
 func TestHolds(t *testing.T) {
 	t.Parallel()
 	dir, identity := initArchive(t)
 	d := startDaemon(t, dir)
-	r := startReader(t, dir, "", "--identity", identity)
+	r := startReader(t, dir, "", "--identity", identity, "--config", writeConfig(t, "[access.four_eyes]\nhold_release = false\n"))
 	for _, subj := range []string{"case 4711 contract", "lunch", "case 4711 invoice"} {
 		if code, reply := sendOne(t, d.addr, []byte("From: a@example.com\r\nSubject: "+subj+"\r\n\r\nx\r\n")); code != 250 {
 			t.Fatalf("send: %d %s", code, reply)

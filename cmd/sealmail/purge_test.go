@@ -11,13 +11,13 @@ import (
 
 // TestPurgeCommand runs purge through the reader: a dry run as of a
 // future date lists the unheld message whose retention will have ended; a
-// real purge now deletes nothing still retained; erasure refuses held and
-// retained mail.
+// real purge now deletes nothing still retained; erasure (with four eyes
+// off: root erases at once) refuses held and retained mail.
 func TestPurgeCommand(t *testing.T) {
 	t.Parallel()
 	dir, identity := initArchive(t)
 	d := startDaemon(t, dir, "--config", writeConfig(t, "[retention.default]\nname = \"short\"\nkeep = \"1d\"\n"))
-	r := startReader(t, dir, "", "--identity", identity)
+	r := startReader(t, dir, "", "--identity", identity, "--config", writeConfig(t, "[access.four_eyes]\nerase = false\n"))
 	for _, subj := range []string{"routine", "evidence"} {
 		code, reply := sendOne(t, d.addr, []byte("Subject: "+subj+"\r\n\r\nx\r\n"))
 		if code != 250 {

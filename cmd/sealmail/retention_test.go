@@ -5,6 +5,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +79,12 @@ keep = "forever"
 
 // TestPolicyApply archives messages without retention rules, then restarts
 // the daemon with rules and applies them to the stored messages through the
-// reader, which decrypts them.
+// reader, which decrypts them. The change that lengthens a retention (to
+// forever) is made at once; the one that gives a message without one six
+// years shortens how long it is kept (it may then be deleted) and waits
+// for a second officer: root's request, approved by an officer over
+// HTTPS. A request made under rules that changed before its approval
+// fails.
 func TestPolicyApply(t *testing.T) {
 	t.Parallel()
 	dir, identity := initArchive(t)
@@ -88,20 +95,67 @@ func TestPolicyApply(t *testing.T) {
 		}
 	}
 	d.stop()
-	d = startDaemon(t, dir, "--config", writeConfig(t, "[retention.default]\nname = \"d\"\nkeep = \"6y\"\n[[retention.rules]]\nname = \"inv\"\nheaders = { Subject = \"[invoice]\" }\nkeep = \"forever\"\n"))
-	r := startReader(t, dir, "", "--identity", identity)
-	out, errOut, code := r.cli("policy", "apply")
-	if code != 0 || !strings.Contains(string(out), "re-evaluated 2 messages, 2 changed") || !strings.Contains(string(out), "1: (none) -> forever") {
+	rules := func(keep string) string {
+		return writeConfig(t, "[retention.default]\nname = \"d\"\nkeep = \""+keep+"\"\n[[retention.rules]]\nname = \"inv\"\nheaders = { Subject = \"[invoice]\" }\nkeep = \"forever\"\n")
+	}
+	d = startDaemon(t, dir, "--config", rules("6y"))
+	state := filepath.Join(t.TempDir(), "state")
+	pw, secret := addUser(t, state, "olga", "officer")
+	r := startReader(t, dir, state, "--identity", identity)
+	out, errOut, code := r.cli("policy", "apply", "--dry-run")
+	if code != 0 || !strings.Contains(string(out), "1 would change") || !strings.Contains(string(out), "1: (none) -> forever") ||
+		!strings.Contains(string(out), "2: (none) -> ") || strings.Contains(string(out), "four eyes") {
+		t.Fatalf("policy apply --dry-run: exit %d:\n%s%s", code, out, errOut)
+	}
+	request := func(out []byte) string {
+		t.Helper()
+		m := regexp.MustCompile(`four eyes: request (\d+) \(retention.shorten\) filed`).FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("no four-eyes request in:\n%s", out)
+		}
+		return string(m[1])
+	}
+	out, errOut, code = r.cli("policy", "apply")
+	if code != 0 || !strings.Contains(string(out), "re-evaluated 2 messages, 1 changed") || !strings.Contains(string(out), "1: (none) -> forever") ||
+		!strings.Contains(string(out), "(withheld)") {
 		t.Fatalf("policy apply: exit %d:\n%s%s", code, out, errOut)
 	}
+	first := request(out)
+	api := "https://" + r.https + "/api/v1"
+	token := signIn(t, api, "olga", pw, secret)
+	approve := func(id string) (string, string) {
+		t.Helper()
+		code, b, _ := call(t, "POST", api+"/approvals/"+id+"/approve", token, map[string]string{"comment": "rules reviewed"})
+		var a struct {
+			State string `json:"state"`
+			Error string `json:"error"`
+		}
+		if code != 200 || json.Unmarshal(b, &a) != nil {
+			t.Fatalf("approve %s: %d %s", id, code, b)
+		}
+		return a.State, a.Error
+	}
+	if st, e := approve(first); st != "executed" {
+		t.Fatalf("approved shortening: %s %s, want executed", st, e)
+	}
 	out, _, _ = r.cli("policy", "apply")
-	if !strings.Contains(string(out), "2 messages, 0 changed") {
-		t.Errorf("second policy apply changed something:\n%s", out)
+	if !strings.Contains(string(out), "2 messages, 0 changed") || strings.Contains(string(out), "withheld") {
+		t.Errorf("policy apply after the approval changed something:\n%s", out)
+	}
+	// Shorter rules: a request; other rules before its approval: it fails.
+	d.stop()
+	d = startDaemon(t, dir, "--config", rules("2y"))
+	out, _, _ = r.cli("policy", "apply")
+	second := request(out)
+	d.stop()
+	d = startDaemon(t, dir, "--config", rules("3y"))
+	if st, e := approve(second); st != "failed" || !strings.Contains(e, "not those approved") {
+		t.Errorf("approval under other rules: %s %q, want failed as the rules changed", st, e)
 	}
 	r.stop()
 	d.stop()
 	audit, _, _ := cli(t, nil, "audit", "show", "--type", "policy.change", "--data", dir)
-	if strings.Count(string(audit), `"op":"apply"`) != 2 {
-		t.Errorf("audit log lacks the policy applications:\n%s", audit)
+	if n := strings.Count(string(audit), `"op":"apply"`); n != 4 || !strings.Contains(string(audit), `"withheld":1`) {
+		t.Errorf("audit log: %d policy applications, want 4 (with a withheld change):\n%s", n, audit)
 	}
 }
