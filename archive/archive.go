@@ -133,11 +133,12 @@ type Archive struct {
 	// four-eyes approval of shortening retention names.
 	retentionSum string
 
-	gaps    gapWatch
-	backups backups      // backup sessions (backup.go)
-	scrub   scrubber     // scrub.go
-	monitor monitor      // monitor.json (monitor.go)
-	offsite offsiteState // the S3 copy (offsite.go)
+	gaps     gapWatch
+	backups  backups      // backup sessions (backup.go)
+	scrub    scrubber     // scrub.go
+	monitor  monitor      // monitor.json (monitor.go)
+	offsite  offsiteState // the S3 copy (offsite.go)
+	feedSeen feedSeen     // how far the reader follows (feed.go)
 }
 
 // Create makes a new archive in dir that encrypts for the given age

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/sealmail/sealmail"
@@ -105,6 +106,7 @@ func (a *Archive) Feed(ctx context.Context, after uint64, limit int) (*FeedPage,
 	if limit <= 0 || limit > FeedMaxLines {
 		limit = FeedMaxLines
 	}
+	a.feedSeen.record(after, a.opts.Now())
 	horizon, _ := a.audit.Head()
 	if err := a.store.Barrier(); err != nil {
 		return nil, err
@@ -230,4 +232,25 @@ type AuditKey struct {
 // AuditKey returns the audit log's archive id and checkpoint signing key.
 func (a *Archive) AuditKey() AuditKey {
 	return AuditKey{Archive: a.audit.ArchiveID(), Key: hex.EncodeToString(a.audit.PublicKey())}
+}
+
+// feedSeen remembers the last feed request: the reader asks for the lines
+// after what its index covers, so its after is how far the reader follows
+// the log (for the metrics: the index's lag).
+type feedSeen struct {
+	mu    sync.Mutex
+	after uint64
+	at    time.Time
+}
+
+func (f *feedSeen) record(after uint64, now time.Time) {
+	f.mu.Lock()
+	f.after, f.at = after, now
+	f.mu.Unlock()
+}
+
+func (f *feedSeen) get() (uint64, time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.after, f.at
 }

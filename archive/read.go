@@ -201,6 +201,11 @@ type Gauges struct {
 	LastBackup      time.Time // zero: none known
 	Scrub           ScrubStatus
 	Offsite         OffsiteStatus
+	// ReaderSeq is the audit entry up to which the reader service's index
+	// covers the log, as its last feed request said; ReaderSeen when that
+	// was (zero: no reader asked since the start).
+	ReaderSeq  uint64
+	ReaderSeen time.Time
 }
 
 // Gauges returns the archive's current figures.
@@ -216,6 +221,7 @@ func (a *Archive) Gauges() (Gauges, error) {
 	g := Gauges{Messages: st.Messages, Segments: st.Segments, Sealed: st.Sealed, FreeBytes: free,
 		LastBackup: a.LastBackup(), Scrub: a.ScrubStatusNow(), Offsite: a.OffsiteStatusNow()}
 	g.AuditEntries, _ = a.audit.Head()
+	g.ReaderSeq, g.ReaderSeen = a.feedSeen.get()
 	g.UnsignedEntries = g.AuditEntries
 	if cp, ok := a.audit.LatestCheckpoint(); ok {
 		// The checkpoint entry (cp.Seq+1) is signed by what it covers.

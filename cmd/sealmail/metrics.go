@@ -130,12 +130,14 @@ var (
 	descOffBytes   = prometheus.NewDesc("sealmail_offsite_uploaded_bytes_total", "Bytes uploaded to the offsite bucket.", nil, nil)
 	descOffOps     = prometheus.NewDesc("sealmail_offsite_operations_total", "Offsite operations: object versions uploaded, locks extended, versions removed after their lock.", []string{"op"}, nil)
 	descOffFail    = prometheus.NewDesc("sealmail_offsite_failures_total", "Offsite syncs that failed.", nil, nil)
+	descReaderLag  = prometheus.NewDesc("sealmail_reader_lag_entries", "Audit entries the reader service's index has not covered yet, as of its last feed request (absent: no reader asked since the start).", nil, nil)
+	descReaderSeen = prometheus.NewDesc("sealmail_reader_last_feed_timestamp_seconds", "Unix time of the reader service's last feed request (absent: none since the start; a locked or stopped reader asks none).", nil, nil)
 )
 
 func (c *archiveCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFree, descSegments, descSealed, descMessages, descAudit, descCheckpoint, descUnsigned, descBackup,
 		descScrubBytes, descScrubSegs, descScrubFound, descScrubLast, descScrubProbs, descScrubProg,
-		descOffLast, descOffObjects, descOffBytes, descOffOps, descOffFail} {
+		descOffLast, descOffObjects, descOffBytes, descOffOps, descOffFail, descReaderLag, descReaderSeen} {
 		ch <- d
 	}
 }
@@ -157,6 +159,10 @@ func (c *archiveCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descUnsigned, prometheus.GaugeValue, float64(g.UnsignedEntries))
 	if !g.LastBackup.IsZero() {
 		ch <- prometheus.MustNewConstMetric(descBackup, prometheus.GaugeValue, float64(g.LastBackup.Unix()))
+	}
+	if !g.ReaderSeen.IsZero() {
+		ch <- prometheus.MustNewConstMetric(descReaderLag, prometheus.GaugeValue, float64(g.AuditEntries-min(g.AuditEntries, g.ReaderSeq)))
+		ch <- prometheus.MustNewConstMetric(descReaderSeen, prometheus.GaugeValue, float64(g.ReaderSeen.Unix()))
 	}
 	s := g.Scrub
 	ch <- prometheus.MustNewConstMetric(descScrubBytes, prometheus.CounterValue, float64(s.BytesTotal))

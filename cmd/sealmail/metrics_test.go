@@ -96,7 +96,7 @@ func value(t *testing.T, fams map[string]*dto.MetricFamily, name string) float64
 // over STARTTLS with net/smtp and checks that the counters moved, and that
 // /healthz and /readyz answer.
 func TestMetricsEndpoint(t *testing.T) {
-	dir, _ := initArchive(t)
+	dir, identity := initArchive(t)
 	d := startDaemon(t, dir, "--metrics", "127.0.0.1:0")
 	addr := d.metricsAddr()
 	if !strings.Contains(d.stderr.String(), "metrics "+addr) {
@@ -241,6 +241,24 @@ func TestMetricsEndpoint(t *testing.T) {
 	if v := value(t, after, "sealmail_ready"); v != 1 {
 		t.Errorf("sealmail_ready = %v, want 1", v)
 	}
+
+	// The index's lag: absent until a reader follows, then how far its
+	// last feed request was behind the log.
+	if after["sealmail_reader_last_feed_timestamp_seconds"] != nil || after["sealmail_reader_lag_entries"] != nil {
+		t.Errorf("reader metrics without a reader: %v %v", after["sealmail_reader_last_feed_timestamp_seconds"], after["sealmail_reader_lag_entries"])
+	}
+	r := startReader(t, dir, "", "--identity", identity)
+	r.caughtUp()
+	following := scrape(t, addr)
+	if v := value(t, following, "sealmail_reader_last_feed_timestamp_seconds"); v < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("sealmail_reader_last_feed_timestamp_seconds = %v, want within the last minute", v)
+	}
+	// The reader's own entries (its start, reindex) may be a feed request
+	// ahead of it; the ingest and the daemon's entries are not.
+	if v, head := value(t, following, "sealmail_reader_lag_entries"), value(t, following, "sealmail_audit_entries"); v >= head || v > 10 {
+		t.Errorf("sealmail_reader_lag_entries = %v of %v entries, want a caught-up reader's", v, head)
+	}
+	r.stop()
 	d.stop()
 }
 

@@ -24,7 +24,7 @@ func exposedNames(t *testing.T) map[string]bool {
 	t.Helper()
 	// Gauges with every optional figure present, so that each is exposed.
 	now := time.Now()
-	g := archive.Gauges{LastCheckpoint: now, LastBackup: now, Scrub: archive.ScrubStatus{Last: &archive.ScrubPass{Ended: now}}}
+	g := archive.Gauges{LastCheckpoint: now, LastBackup: now, Scrub: archive.ScrubStatus{Last: &archive.ScrubPass{Ended: now}}, ReaderSeen: now}
 	m := newMetrics(func() (archive.Gauges, error) { return g, nil },
 		func() smtpd.Stats { return smtpd.Stats{} }, nil, []string{"192.0.2.0/24"},
 		func() []archive.JournalGap { return nil }, func() error { return nil }, slog.New(slog.DiscardHandler))
@@ -99,7 +99,7 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"SealmailJournalGap", "SealmailNotReady", "SealmailDown", "SealmailRefusing4xx", "SealmailDiskLow",
-		"SealmailScrubFoundDamage", "SealmailAuditNotCheckpointed", "SealmailBackupOld"} {
+		"SealmailScrubFoundDamage", "SealmailAuditNotCheckpointed", "SealmailBackupOld", "SealmailReaderNotFollowing", "SealmailIndexBehind"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("alert %s missing; have %v", want, alerts)
 		}
