@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -44,7 +45,9 @@ func TestLoadIgnoresForeignSegmentLocks(t *testing.T) {
 			t.Fatalf("flock %s: %v", s, err)
 		}
 	}
-	x, err = Open(dir, Options{Workers: 1})
+	// The wait: a sandbox child forked by a parallel test may hold the LOCK
+	// file's open file description for a moment (the same effect).
+	x, err = Open(dir, Options{Workers: 1, LockTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatalf("Open with segment files locked elsewhere: %v", err)
 	}

@@ -231,7 +231,11 @@ func (r *Reader) indexDir() string { return filepath.Join(r.opts.StateDir, "inde
 
 // openIndex opens the index and loads the state stored with it.
 func (r *Reader) openIndex(ctx context.Context) error {
-	x, err := index.Open(r.indexDir(), index.Options{Logger: r.log, Extractor: r.opts.Extractor})
+	// A child process the attachment sandbox forked a moment ago holds the
+	// index's LOCK file (shared with this process) until it execs: wait
+	// that out rather than fail. Another reader on the same state is
+	// refused by reader.sock before it gets here.
+	x, err := index.Open(r.indexDir(), index.Options{Logger: r.log, Extractor: r.opts.Extractor, LockTimeout: 10 * time.Second})
 	if err != nil {
 		return fmt.Errorf("reader: %w", err)
 	}
