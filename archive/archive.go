@@ -77,6 +77,11 @@ type Options struct {
 	// audit log write through; nil means the real one. The index and the
 	// catalog do their own I/O.
 	FS vfs.FS
+	// NoIndexer does not index received messages in this process: they
+	// wait for `sealmail reindex` (the index watermark stays where it is),
+	// as in a receiver whose reader service indexes. The ingest benchmark
+	// uses it to measure ingest alone.
+	NoIndexer bool
 }
 
 func (o *Options) setDefaults() {
@@ -222,7 +227,7 @@ func Open(dir string, opts Options) (*Archive, error) {
 	// ingests, and search says how to rebuild it. A read-only archive (the
 	// CLI without a daemon) opens it only when a command needs it, so that
 	// a status call never holds it while the daemon starts.
-	if !opts.ReadOnly {
+	if !opts.ReadOnly && !opts.NoIndexer {
 		x, err := a.idx()
 		if err != nil {
 			a.log.Error("index unavailable: search is off until it is rebuilt (delete DIR/index, run `sealmail reindex --all`)", "err", err)

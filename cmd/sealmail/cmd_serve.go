@@ -36,6 +36,7 @@ type serveOptions struct {
 	journalSources string
 	metrics        string
 	pprof          bool
+	noIndex        bool
 }
 
 func newServeCommand(g *globalOptions) *cobra.Command {
@@ -67,6 +68,7 @@ smtp.require_auth restricts who may deliver.` + exitCodes(", an invalid configur
 	c.Flags().StringVar(&o.journalSources, "journal-sources", "", "client networks whose journal reports are trusted, CIDR[,CIDR…] (default loopback)")
 	c.Flags().StringVar(&o.metrics, "metrics", "", "serve Prometheus /metrics, /healthz and /readyz on HOST:PORT (default: off; loopback unless metrics.allow_remote)")
 	c.Flags().BoolVar(&o.pprof, "pprof", false, "serve Go runtime profiles on the control socket under /debug/pprof/ (each use audited)")
+	c.Flags().BoolVar(&o.noIndex, "no-index", false, "do not index received mail in the daemon (sealmail reindex indexes it later)")
 	return c
 }
 
@@ -169,6 +171,7 @@ func runServe(ctx context.Context, g *globalOptions, o *serveOptions, errOut io.
 		CheckpointInterval:      time.Duration(cfg.Audit.CheckpointInterval),
 		IndexQueueBytes:         indexQueueBytes(cfg),
 		JournalExpect:           cfg.journalExpectations(),
+		NoIndexer:               o.noIndex,
 	})
 	if errors.Is(err, archive.ErrLocked) {
 		return fmt.Errorf("the archive at %s is already open in another sealmail process (is the daemon running? see `sealmail status --data %s`)", g.data, g.data)
