@@ -43,6 +43,12 @@ type Options struct {
 	SealSize int64
 	// MaxBatchBytes bounds the payload bytes of one group commit. Default 64 MiB.
 	MaxBatchBytes int64
+	// FlushInterval bounds how long the catalog trails the segments: the
+	// changes of acknowledged commits are written to catalog.db at the
+	// latest this long after they came (and after 4096 entries). A crash
+	// loses no more than that of the catalog, which Open replays from
+	// the segment. Default 1 s.
+	FlushInterval time.Duration
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 	// FS is the file system every file but the catalog is written
@@ -80,13 +86,24 @@ type Options struct {
 	OnRollback func([]Committed, error)
 	// OnCommitDone is called by the writer goroutine after each group
 	// commit that wrote records, with the number of entries in the batch
-	// and how long the commit took (segment write, fsync and catalog
-	// commit), for metrics. It must not block or call back into the Store.
+	// and how long the commit took (encryption, segment write and fsync
+	// with OnCommit), for metrics. It must not block or call back into the Store.
 	OnCommitDone func(entries int, took time.Duration)
+	// OnReplay is called at Open (read-only too) with the entries of the
+	// complete records after the active segment's committed length, in
+	// order: written by commits after the catalog's last flush. It returns
+	// how many of them, from the first, its records (the audit log) show
+	// were made durable as they were stored, and fills in, for those, what
+	// the records' clear entry tables lack: RetainUntil and Forever, and
+	// for a tombstone Audit. Those records are replayed into the catalog;
+	// the rest of the tail is cut off (OnDiscard). Nil replays every
+	// complete record, without retention. It must not call back into the
+	// Store and must change nothing.
+	OnReplay func(entries []Committed) (int, error)
 	// OnDiscard is called at Open, before the active segment's uncommitted
 	// tail (bytes bytes, kept in the file keptIn) is cut off, with the
-	// entries of the complete records in it: written before a crash, never
-	// acknowledged, perhaps audited.
+	// entries of the complete records in it that are not replayed: written
+	// before a crash, never acknowledged, perhaps audited.
 	OnDiscard func(entries []Committed, bytes int64, keptIn string) error
 	// CatalogTimeout is how long Open waits for the catalog lock held by
 	// another process before it returns ErrLocked. Default 10 s.
@@ -105,6 +122,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxBatchBytes <= 0 {
 		o.MaxBatchBytes = 64 << 20
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -253,6 +273,16 @@ type Store struct {
 	reqs chan *appendReq
 	done chan struct{} // closed when the writer goroutine has exited
 
+	// catMu is held by whoever decides against the catalog or changes it:
+	// the writer for each commit, every other catalog transaction
+	// ([Store.update]), Open while it repairs.
+	catMu sync.Mutex
+	// pend (guarded by pendMu; changed only with catMu held too) is what
+	// acknowledged commits changed in the catalog since its last flush
+	// (pending.go).
+	pendMu sync.RWMutex
+	pend   *pending
+
 	mu        sync.Mutex
 	compactMu sync.Mutex                 // one compaction at a time
 	closed    bool                       // no more appends
@@ -268,6 +298,9 @@ type Store struct {
 	// segment fsync failed or a catalog commit failed: the store refuses
 	// changes until it is reopened.
 	broken error
+	// replayed is, read-only, the tail that catalog.db lacks and Open
+	// replayed in memory (Verify names it).
+	replayed replayedTail
 	// testCommitHook, if set, runs after each successful catalog commit;
 	// an error it returns is treated as a failed commit (tests).
 	testCommitHook func() error
@@ -321,6 +354,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		reqs:     make(chan *appendReq, 256),
 		done:     make(chan struct{}),
 		inflight: make(map[[32]byte]chan struct{}),
+		pend:     newPending(),
 	}
 	if err := s.checkCatalog(); err != nil {
 		db.Close()
@@ -328,8 +362,16 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if opts.ReadOnly {
 		s.closed = true // no writer: Append answers ErrClosed
+		if err := s.replayReadOnly(); err != nil {
+			// What the catalog holds can still be read.
+			s.log.Warn("the active segment's tail is not replayed (read-only)", "err", err)
+		}
 		return s, nil
 	}
+	// Open repairs before the writer starts; catMu for the repairs'
+	// catalog changes.
+	s.catMu.Lock()
+	defer s.catMu.Unlock()
 	if err := s.removeStaleSegmentFiles(); err != nil {
 		db.Close()
 		return nil, err
@@ -345,6 +387,40 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	go s.run()
 	return s, nil
+}
+
+// replayReadOnly shows a read-only store the catalog changes of the active
+// segment's tail as pending changes (see [Store.repairTail]), so that a
+// reader sees every acknowledged message before the daemon replays them.
+func (s *Store) replayReadOnly() error {
+	last, err := s.lastSegment()
+	if err != nil || last == nil || last.State != SegmentActive {
+		return err
+	}
+	f, err := os.Open(segmentPath(s.dir, last.Seq))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() <= last.Size {
+		return err
+	}
+	tail, err := s.scanTail(*last, f, fi.Size())
+	if err != nil {
+		return err
+	}
+	s.pend = tail.replay
+	s.replayed = replayedTail{seq: last.Seq, from: last.Size, to: tail.end, entries: tail.entries}
+	return nil
+}
+
+// replayedTail is what a read-only Open replayed in memory: the records of
+// segment seq in [from, to), which catalog.db lacks.
+type replayedTail struct {
+	seq      SegmentSeq
+	from, to int64
+	entries  int
 }
 
 func (s *Store) checkCatalog() error {
@@ -379,7 +455,7 @@ func (s *Store) reconcile() error {
 		return err
 	}
 	var next uint64
-	if err := s.db.View(func(tx *bolt.Tx) error { next = getU64(tx.Bucket(bucketMeta), metaNextID); return nil }); err != nil {
+	if err := s.view(func(v *catView) error { next = v.nextID(); return nil }); err != nil {
 		return err
 	}
 	floor, err := s.opts.OnOpen(segs, sealmail.MessageID(next))
