@@ -17,7 +17,8 @@ import (
 
 // Ingest stores one message received over SMTP: data is the DATA exactly as
 // received, env the transport facts of the transaction. It returns after the
-// message is durable. A message is never refused for its content.
+// message is durable, and keeps nothing of data (the caller reuses it). A
+// message is never refused for its content.
 func (a *Archive) Ingest(ctx context.Context, env *sealmail.Envelope, data []byte) (sealmail.MessageID, error) {
 	original, report, e := a.envelope(env, data)
 	m := &store.Message{Original: original, Report: report, Envelope: e, Received: env.Received}
@@ -35,7 +36,7 @@ func (a *Archive) Ingest(ctx context.Context, env *sealmail.Envelope, data []byt
 		// Every receipt's envelope goes to the index, so that a hold on a
 		// recipient of any copy finds the message; until it is there, the
 		// watermark stays below the message (see markReceipts).
-		a.indexer.offer(index.Doc{ID: res.ID, Raw: original, Envelopes: []sealmail.Envelope{*e}, Received: env.Received}, res.Duplicate)
+		a.indexer.offer(index.Doc{ID: res.ID, Raw: bytes.Clone(original), Envelopes: []sealmail.Envelope{*e}, Received: env.Received}, res.Duplicate)
 	}
 	return res.ID, nil
 }

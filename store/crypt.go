@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -53,7 +54,11 @@ type Payload struct {
 type codec struct {
 	recipients []age.Recipient
 	enc        *zstd.Encoder
+	plain      sync.Pool // *[]byte: compress's plaintext buffers
 }
+
+// maxPooledPlain is the largest plaintext buffer compress keeps for reuse.
+const maxPooledPlain = 1 << 20
 
 func newCodec(recipients []age.Recipient) (*codec, error) {
 	// One encoder per CPU: EncodeAll calls beyond the concurrency queue,
@@ -77,12 +82,21 @@ func (c *codec) compress(h *PayloadHeader, parts ...[]byte) ([]byte, error) {
 	for _, p := range parts {
 		n += len(p)
 	}
-	plain := make([]byte, 0, n)
+	var plain []byte
+	if b, ok := c.plain.Get().(*[]byte); ok && cap(*b) >= n {
+		plain = (*b)[:0]
+	} else {
+		plain = make([]byte, 0, n)
+	}
 	plain = append(append(plain, line...), '\n')
 	for _, p := range parts {
 		plain = append(plain, p...)
 	}
-	return c.enc.EncodeAll(plain, make([]byte, 0, len(plain)/2+64)), nil
+	frame := c.enc.EncodeAll(plain, make([]byte, 0, len(plain)/2+64))
+	if cap(plain) <= maxPooledPlain {
+		c.plain.Put(&plain)
+	}
+	return frame, nil
 }
 
 // encrypt makes one age file of the concatenated frames. One file key is
