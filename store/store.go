@@ -43,6 +43,11 @@ type Options struct {
 	SealSize int64
 	// MaxBatchBytes bounds the payload bytes of one group commit. Default 64 MiB.
 	MaxBatchBytes int64
+	// CommitDelay is how long the writer may wait before a group commit
+	// for more appends to join it, when appends arrive fast enough that at
+	// least one more is due in that time (see batchGatherer). Default
+	// 500 µs; negative: never wait.
+	CommitDelay time.Duration
 	// FlushInterval bounds how long the catalog trails the segments: the
 	// changes of acknowledged commits are written to catalog.db at the
 	// latest this long after they came (and after 4096 entries). A crash
@@ -76,10 +81,10 @@ type Options struct {
 	// never given twice.
 	OnOpen func(segs []SegmentInfo, next sealmail.MessageID) (sealmail.MessageID, error)
 	// OnCommit is called by the writer goroutine for every group commit,
-	// while the segment is being synced and before the catalog commits, so
-	// that the caller can make an audit entry for each stored entry durable
-	// first. An error aborts the commit (the appends fail). It must not call
-	// back into the Store.
+	// while the segment is being synced, so that the caller can make an
+	// audit entry for each stored entry durable: the commit is acknowledged
+	// only after both. An error aborts the commit (the appends fail). It must
+	// not call back into the Store.
 	OnCommit func([]Committed) error
 	// OnRollback is called when a commit fails after OnCommit succeeded:
 	// the entries it was given were not stored.
@@ -122,6 +127,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxBatchBytes <= 0 {
 		o.MaxBatchBytes = 64 << 20
+	}
+	if o.CommitDelay == 0 {
+		o.CommitDelay = 500 * time.Microsecond
 	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = time.Second
