@@ -297,6 +297,9 @@ func (s *Store) run() {
 			if !ok {
 				idle.Stop()
 				s.flush("close")
+				if s.encBusy {
+					<-s.nextEnc // its goroutine ends; the file key is never used
+				}
 				return
 			}
 			req = r
@@ -386,6 +389,29 @@ func (g *batchGatherer) wait(s *Store, batch []*appendReq, bytes int64) []*appen
 	return batch
 }
 
+// prepareEncryptor has the next record's encryptor made in a goroutine of
+// its own (see [encryptor]), unless one is being made or ready. Only the
+// writer calls it.
+func (s *Store) prepareEncryptor() {
+	if s.encBusy {
+		return
+	}
+	s.encBusy = true
+	go func() { s.nextEnc <- s.codec.begin() }()
+}
+
+// takeEncryptor returns the prepared encryptor if it is ready, else a new
+// one. Only the writer calls it.
+func (s *Store) takeEncryptor() *encryptor {
+	select {
+	case e := <-s.nextEnc:
+		s.encBusy = false
+		return e
+	default:
+		return s.codec.begin()
+	}
+}
+
 // hasPending reports whether catalog changes are pending.
 func (s *Store) hasPending() bool {
 	s.pendMu.RLock()
@@ -453,6 +479,7 @@ func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
 	t.off = start
 	err := t.prepare()
 	if err == nil && len(t.recs) > 0 {
+		s.prepareEncryptor() // for the next commit, while this one syncs
 		err = t.writeDurably()
 	}
 	if err != nil {
@@ -614,7 +641,7 @@ func (t *commitTx) buildRecords() error {
 			h.Entries = append(h.Entries, r.entry)
 			frames = append(frames, r.frame)
 		}
-		payload, err := t.s.codec.encrypt(frames)
+		payload, err := t.s.takeEncryptor().finish(frames)
 		if err != nil {
 			return err
 		}

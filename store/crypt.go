@@ -99,29 +99,51 @@ func (c *codec) compress(h *PayloadHeader, parts ...[]byte) ([]byte, error) {
 	return frame, nil
 }
 
-// encrypt makes one age file of the concatenated frames. One file key is
-// wrapped per record, not per message: wrapping is the costly asymmetric
-// step (DESIGN.md, "Cost to design for").
-func (c *codec) encrypt(frames [][]byte) ([]byte, error) {
+// encrypt makes one age file of the concatenated frames.
+func (c *codec) encrypt(frames [][]byte) ([]byte, error) { return c.begin().finish(frames) }
+
+// encryptor is an age file begun: its header is written — a new file key,
+// wrapped for every recipient — and its payload is not. The wrap is the
+// costly, asymmetric step, and it does not depend on the payload, so the
+// writer has the next record's encryptor made while it waits for a commit's
+// fsync (DESIGN.md, "Cost to design for"). One file key is wrapped per
+// record, not per message.
+type encryptor struct {
+	out bytes.Buffer
+	w   io.WriteCloser
+	err error
+}
+
+// begin starts an age file for the codec's recipients.
+func (c *codec) begin() *encryptor {
+	e := &encryptor{}
+	e.w, e.err = age.Encrypt(&e.out, c.recipients...)
+	if e.err != nil {
+		e.err = fmt.Errorf("encrypt record: %w", e.err)
+	}
+	return e
+}
+
+// finish writes the concatenated frames as the payload and returns the
+// whole age file. An encryptor is used once.
+func (e *encryptor) finish(frames [][]byte) ([]byte, error) {
+	if e.err != nil {
+		return nil, e.err
+	}
 	n := 0
 	for _, f := range frames {
 		n += len(f)
 	}
-	var out bytes.Buffer
-	out.Grow(n + n/(64<<10)*16 + 2048)
-	w, err := age.Encrypt(&out, c.recipients...)
-	if err != nil {
-		return nil, fmt.Errorf("encrypt record: %w", err)
-	}
+	e.out.Grow(n + n/(64<<10)*16 + 16)
 	for _, f := range frames {
-		if _, err := w.Write(f); err != nil {
+		if _, err := e.w.Write(f); err != nil {
 			return nil, fmt.Errorf("encrypt record: %w", err)
 		}
 	}
-	if err := w.Close(); err != nil {
+	if err := e.w.Close(); err != nil {
 		return nil, fmt.Errorf("encrypt record: %w", err)
 	}
-	return out.Bytes(), nil
+	return e.out.Bytes(), nil
 }
 
 // maxPlaintext bounds decompression so that a hostile payload cannot exhaust

@@ -301,6 +301,10 @@ type Store struct {
 	// Owned by the writer goroutine after Open.
 	active  *activeSegment
 	nextSeq SegmentSeq // the segment to start when active is nil after a seal
+	// nextEnc (capacity 1) receives the next record's encryptor from the
+	// goroutine that makes it; encBusy says one is being made or ready.
+	nextEnc chan *encryptor
+	encBusy bool
 
 	// broken (under mu) is set when a failed write could not be undone, a
 	// segment fsync failed or a catalog commit failed: the store refuses
@@ -360,6 +364,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	s := &Store{
 		dir: dir, opts: opts, fs: opts.FS, log: opts.Logger, info: info, key: key, db: db, codec: c,
 		reqs:     make(chan *appendReq, 256),
+		nextEnc:  make(chan *encryptor, 1),
 		done:     make(chan struct{}),
 		inflight: make(map[[32]byte]chan struct{}),
 		pend:     newPending(),
