@@ -316,14 +316,14 @@ func (s *Store) snapshot() (v *catView, done func(), err error) {
 	return &catView{tx: tx, layers: []*pending{s.pend.clone()}, id: s.id}, func() { _ = tx.Rollback() }, nil
 }
 
-// apply records in d the catalog change of one entry that is (or is about
-// to be) stored at loc, as seen through v (whose top layer is d): a new
+// apply records in p the catalog change of one entry that is (or is about
+// to be) stored at loc, as seen through v (whose top layer is p): a new
 // message, a further receipt or a deletion. until, forever and audit are
 // what the entry table does not carry: the retention decided for the
 // delivery and, for a tombstone, the audit entry that ordered it. It does not
 // decide whether the change may be made: the writer did that (decide), and
 // replay checks it first. It returns the receipt number.
-func (d *pending) apply(v *catView, e *Entry, loc Location, until time.Time, forever bool, audit uint64) (int, error) {
+func (p *pending) apply(v *catView, e *Entry, loc Location, until time.Time, forever bool, audit uint64) (int, error) {
 	c, err := v.counters()
 	if err != nil {
 		return 0, err
@@ -331,10 +331,10 @@ func (d *pending) apply(v *catView, e *Entry, loc Location, until time.Time, for
 	receipt := 0
 	switch e.Kind {
 	case KindMessage:
-		d.msgs[e.ID] = &MessageInfo{ID: e.ID, State: StateLive, Location: loc, Received: timeFromNanos(e.Received),
+		p.msgs[e.ID] = &MessageInfo{ID: e.ID, State: StateLive, Location: loc, Received: timeFromNanos(e.Received),
 			Size: e.Size, Digest: e.Digest, Receipts: 1, RetainUntil: until, Forever: forever}
-		d.digests[e.Digest] = e.ID
-		d.next = max(d.next, v.nextID(), uint64(e.ID)+1)
+		p.digests[e.Digest] = e.ID
+		p.next = max(p.next, v.nextID(), uint64(e.ID)+1)
 		c.Messages++
 		c.OriginalBytes += e.Size
 		c.Receipts++
@@ -350,11 +350,11 @@ func (d *pending) apply(v *catView, e *Entry, loc Location, until time.Time, for
 		} else if !m.Forever && until.After(m.RetainUntil) {
 			m.RetainUntil = until
 		}
-		d.msgs[e.ID] = m
-		d.envs[envRef{e.ID, m.Receipts}] = loc
+		p.msgs[e.ID] = m
+		p.envs[envRef{e.ID, m.Receipts}] = loc
 		// The index lacks this receipt's envelope until it is indexed: the
 		// watermark must not cover the message.
-		d.lowWM = min(d.lowWM, uint64(e.ID)-1)
+		p.lowWM = min(p.lowWM, uint64(e.ID)-1)
 		c.Receipts++
 		receipt = m.Receipts
 	case KindTombstone:
@@ -364,27 +364,27 @@ func (d *pending) apply(v *catView, e *Entry, loc Location, until time.Time, for
 		}
 		m.State = StateDeleted
 		m.DeletedAt, m.DeletedAudit = timeFromNanos(e.Received), audit
-		d.msgs[e.ID] = m
+		p.msgs[e.ID] = m
 		c.Messages--
 		c.OriginalBytes -= m.Size
 		// A new delivery of the same bytes is a new message.
 		if v.digest(m.Digest) == m.ID {
-			d.digests[m.Digest] = 0
+			p.digests[m.Digest] = 0
 		}
 	default:
 		return 0, fmt.Errorf("catalog: unexpected entry kind %s", e.Kind)
 	}
-	d.c = &c
-	d.entries++
+	p.c = &c
+	p.entries++
 	return receipt, nil
 }
 
 // place sets where an entry that apply recorded without its location is.
-func (d *pending) place(e *Entry, receipt int, loc Location) {
+func (p *pending) place(e *Entry, receipt int, loc Location) {
 	switch e.Kind {
 	case KindMessage:
-		d.msgs[e.ID].Location = loc
+		p.msgs[e.ID].Location = loc
 	case KindEnvelope:
-		d.envs[envRef{e.ID, receipt}] = loc
+		p.envs[envRef{e.ID, receipt}] = loc
 	}
 }
