@@ -158,6 +158,78 @@ func storeHooks(o *store.Options, log *audit.Log, logger *slog.Logger, dir, lost
 	o.OnOpen = func(segs []store.SegmentInfo, next sealmail.MessageID) (sealmail.MessageID, error) {
 		return reconcileAudit(ctx, log, dir, segs, next, lostOp)
 	}
+	o.OnReplay = func(cs []store.Committed) (int, error) { return vouchTail(dir, cs) }
+}
+
+// vouchTail tells the store which of the entries after its active
+// segment's committed length (found, in order) were made durable as they
+// were stored: those whose ingest entry is in the audit log (the writer
+// acknowledges an entry only once both its record and its ingest entry are
+// fsync'd), and neither rolled back after it nor settled by a recover
+// entry. It returns how many of found, from the first, are vouched for, and
+// fills in for them what the records' clear entry tables lack: retention
+// and, for a tombstone, the audit entry that ordered it. It reads the log
+// backwards, down to the first ingest entry before the tail.
+func vouchTail(dir string, found []store.Committed) (int, error) {
+	if len(found) == 0 {
+		return 0, nil
+	}
+	seg, from := found[0].Location.Segment.String(), found[0].Location.Offset
+	rolledBack := make(map[uint64]bool)
+	settled := make(map[entryRef]bool)
+	ingested := make(map[entryRef]ingestFields)
+	var derr error
+	err := audit.ReadBack(auditDir(dir), func(e audit.Entry) bool {
+		switch e.Type {
+		case audit.TypeIngestRollback:
+			var f rollbackFields
+			if derr = e.DecodeFields(&f); derr != nil {
+				return false
+			}
+			for _, id := range f.IDs {
+				rolledBack[id] = true
+			}
+		case audit.TypeRecover:
+			var f recoverFields
+			if derr = e.DecodeFields(&f); derr != nil {
+				return false
+			}
+			for _, d := range f.Entries {
+				settled[d.ref()] = true
+			}
+		case audit.TypeIngest:
+			var f ingestFields
+			if derr = e.DecodeFields(&f); derr != nil {
+				return false
+			}
+			// Segment names are eight digits: their order is the numbers'.
+			if f.Segment < seg || f.Segment == seg && f.Offset < from {
+				return false // cataloged already: so is everything before it
+			}
+			// A rollback undoes the ingest entries before it (an id given
+			// again after a rollback is another entry).
+			if !settled[f.ref()] && !rolledBack[f.ID] {
+				ingested[f.ref()] = f
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = derr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the audit log back: %w", err)
+	}
+	for i := range found {
+		c := &found[i]
+		f, ok := ingested[refOf(c.RecordSHA256, c.Location.Entry)]
+		if !ok || f.ID != uint64(c.ID) || f.Kind != c.Kind.String() {
+			return i, nil
+		}
+		c.RetainUntil, c.Forever = ParseRetention(f.RetainUntil)
+		c.Audit = f.OrderedBy
+	}
+	return len(found), nil
 }
 
 // reconcileAudit finds the ingest entries that the audit log made durable

@@ -39,7 +39,10 @@ type ingestFields struct {
 	ID       uint64 `json:"id"`
 	Kind     string `json:"kind"`
 	Offset   int64  `json:"offset"`
-	Receipt  int    `json:"receipt,omitempty"`
+	// OrderedBy is, for a tombstone, the audit entry (purge or erase)
+	// that ordered the deletion.
+	OrderedBy uint64 `json:"ordered_by,omitempty"`
+	Receipt   int    `json:"receipt,omitempty"`
 	// Received is kept for recover, when compaction removed the record.
 	Received        string `json:"received,omitempty"`
 	Record          string `json:"record"` // hex SHA-256 of the whole record
@@ -59,7 +62,7 @@ func ingestOf(c store.Committed) ingestFields {
 	f := ingestFields{
 		ID: uint64(c.ID), Kind: c.Kind.String(), Digest: hex.EncodeToString(c.Digest[:]), Size: c.Size,
 		Segment: c.Location.Segment.String(), Offset: c.Location.Offset, Entry: ref.entry, Record: ref.record,
-		Receipt: c.Receipt, RetainUntil: retention(c.RetainUntil, c.Forever),
+		Receipt: c.Receipt, RetainUntil: retention(c.RetainUntil, c.Forever), OrderedBy: c.Audit,
 	}
 	if !c.Received.IsZero() {
 		f.Received = c.Received.UTC().Format(time.RFC3339Nano)

@@ -16,7 +16,8 @@ import (
 
 // Ingest stores one message received over SMTP: data is the DATA exactly as
 // received, env the transport facts of the transaction. It returns after the
-// message is durable. A message is never refused for its content.
+// message is durable, and keeps nothing of data (the caller reuses it). A
+// message is never refused for its content.
 func (a *Archive) Ingest(ctx context.Context, env *sealmail.Envelope, data []byte) (sealmail.MessageID, error) {
 	original, report, e := a.envelope(env, data)
 	m := &store.Message{Original: original, Report: report, Envelope: e, Received: env.Received}

@@ -11,6 +11,33 @@ const bytesMinRead = 512
 // message octets.
 const initialCharge = 64 << 10
 
+// maxPooledBuffer is the largest message buffer kept for reuse.
+const maxPooledBuffer = 1 << 20
+
+// bufferPool keeps message buffers between transactions, so that receiving
+// a message of the usual size allocates (and zeroes) nothing. A buffer is
+// reused only where it fits without being much larger than asked for
+// (twice, or 256 KiB), so that a transaction's charge stays near its size.
+type bufferPool struct{ p sync.Pool }
+
+// get returns an empty buffer of capacity at least n.
+func (bp *bufferPool) get(n int64) []byte {
+	if b, ok := bp.p.Get().(*[]byte); ok {
+		if c := int64(cap(*b)); c >= n && c <= max(2*n, 256<<10) {
+			return (*b)[:0]
+		}
+		bp.p.Put(b)
+	}
+	return make([]byte, 0, n)
+}
+
+// put keeps b for reuse; nothing may use it afterwards.
+func (bp *bufferPool) put(b []byte) {
+	if cap(b) <= maxPooledBuffer {
+		bp.p.Put(&b)
+	}
+}
+
 // budget is the in-flight memory budget shared by all sessions
 // (Options.MaxInFlightBytes). Amounts are in bytes of memory: message
 // octets × [MessageMemoryFactor].

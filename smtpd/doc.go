@@ -71,7 +71,8 @@
 //     (after dot-unstuffing) or BDAT, at most MaxMessageBytes of them.
 //   - A message is held in memory whole while it is ingested; all messages
 //     in flight together are charged at most MaxInFlightBytes, and a
-//     command line takes at most MaxCommandLineBytes.
+//     command line takes at most MaxCommandLineBytes. Message buffers are
+//     reused for later messages: the Ingester keeps nothing of them.
 //   - Logs carry remote, id, size and err; envelope addresses and AUTH user
 //     names only at debug level; never message content or passwords.
 //

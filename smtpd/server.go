@@ -28,7 +28,9 @@ type Ingester interface {
 	Admit(ctx context.Context, size int64) error
 	// Ingest stores one message durably. It returns only after the message
 	// is durable (fsync'd); then the server answers 250. Errors:
-	// sealmail.ErrStorageFull → 452 4.3.1, else 451 4.3.0.
+	// sealmail.ErrStorageFull → 452 4.3.1, else 451 4.3.0. data is the
+	// server's buffer, reused for a later message: Ingest must not keep it
+	// (or a slice of it) after it returns.
 	Ingest(ctx context.Context, env *sealmail.Envelope, data []byte) (sealmail.MessageID, error)
 }
 
@@ -224,6 +226,7 @@ type Server struct {
 
 	perIP    map[netip.Addr]int // connections per client address, under mu
 	budget   budget
+	bufs     bufferPool
 	throttle *authThrottle
 	certs    atomic.Pointer[tls.Certificate] // see [Server.SetCertificate]
 }

@@ -162,6 +162,7 @@ func (s *session) Data(r io.Reader) error {
 		s.srv.log.Info("smtp message content not received", "remote", s.remote, "err", err)
 		return replyFor(err)
 	}
+	defer s.srv.bufs.put(data) // Ingest keeps none of it
 	env.Received = time.Now().UTC()
 	id, err := s.srv.ing.Ingest(s.ctx, env, data)
 	if err == nil && id == 0 {
@@ -190,10 +191,16 @@ func (s *session) readMessage(r io.Reader, declared int64) ([]byte, error) {
 		capacity = min(declared, limit)
 	}
 	capacity += bytesMinRead
-	if !s.growCharge(capacity) {
+	// A reused buffer may be larger than needed: it is charged whole, and
+	// where that does not fit, a buffer of the size needed is.
+	buf := s.srv.bufs.get(capacity)
+	if int64(cap(buf)) > capacity && !s.tryCharge(int64(cap(buf)), false) {
+		s.srv.bufs.put(buf)
+		buf = make([]byte, 0, capacity)
+	}
+	if !s.growCharge(int64(cap(buf))) {
 		return nil, errBudget
 	}
-	buf := make([]byte, 0, capacity)
 	dr := &deadlineReader{r: io.LimitReader(r, limit+1), tc: s.tc, timeout: s.srv.opts.DataTimeout}
 	for {
 		if len(buf) == cap(buf) {
@@ -204,6 +211,7 @@ func (s *session) readMessage(r io.Reader, declared int64) ([]byte, error) {
 			}
 			nb := make([]byte, len(buf), next)
 			copy(nb, buf)
+			s.srv.bufs.put(buf)
 			buf = nb
 			s.shrinkCharge(next)
 		}
@@ -232,7 +240,10 @@ func (s *session) shrinkCharge(octets int64) {
 }
 
 // growCharge makes the transaction's charge cover octets of buffer.
-func (s *session) growCharge(octets int64) bool {
+func (s *session) growCharge(octets int64) bool { return s.tryCharge(octets, true) }
+
+// tryCharge is growCharge that logs a refusal only if told to.
+func (s *session) tryCharge(octets int64, logRefusal bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.charge.b == nil {
@@ -240,6 +251,9 @@ func (s *session) growCharge(octets int64) bool {
 		return false
 	}
 	if !s.charge.grow(octets) {
+		if !logRefusal {
+			return false
+		}
 		s.srv.log.Warn("smtp message content refused: in-flight budget spent", "remote", s.remote, "octets", octets, "in_flight", s.srv.budget.inUse())
 		return false
 	}

@@ -120,77 +120,206 @@ func (s *Store) fixSealedModes() error {
 	return nil
 }
 
-// repairTail cuts the active segment back to its committed length. What
-// lies beyond it was written by a commit that never finished (a crash
-// between the segment write and the catalog commit, or a torn write): no
-// sender got a 250 for it, so the senders retry and nothing acknowledged is
-// lost. The tail is first copied to a side file, complete records found
-// there are reported to OnDiscard (their entries may have been audited
-// already), and their ids are never reused.
+// repairTail brings the catalog up to the end of the active segment. The
+// bytes after its committed length were written by the commits since the
+// catalog's last flush: acknowledged ones, whose catalog changes a crash
+// lost, and perhaps a last one that was cut short or never acknowledged.
+// The complete records that the caller's records vouch for
+// ([Options.OnReplay]) are replayed into the catalog, in order; what
+// follows them was never acknowledged: it is copied to a side file first,
+// reported ([Options.OnDiscard]) and cut off, and its ids are never given
+// again. catMu must be held.
 func (s *Store) repairTail(size int64) error {
 	a := s.active
-	r := bufio.NewReaderSize(io.NewSectionReader(a.f, a.info.Size, size-a.info.Size), 1<<20)
+	tail, err := s.scanTail(a.info, a.f, size)
+	if err != nil {
+		return err
+	}
+	// What is replayed must be durable. After a power cut it is (it is on
+	// the disk); after the process alone died, a write-back error that no
+	// one has seen yet is reported to this fsync.
+	if err := a.f.Sync(); err != nil {
+		return fmt.Errorf("sync segment %s: %w", a.info.Seq, err)
+	}
+	cut := size - tail.end
+	var keep string
+	if cut > 0 {
+		// Nothing is destroyed: the cut bytes are kept in a side file
+		// first, so that even a catalog restored from an old backup
+		// loses nothing; verify names the file.
+		keep = filepath.Join(s.dir, "segments", fmt.Sprintf("%s.tail-%d", a.info.Seq, s.opts.Now().UnixNano()))
+		if err := s.copyRange(a.f, tail.end, cut, keep); err != nil {
+			return fmt.Errorf("keep uncommitted tail of segment %s: %w", a.info.Seq, err)
+		}
+		if s.opts.OnDiscard != nil {
+			if err := s.opts.OnDiscard(tail.cut, cut, keep); err != nil {
+				return fmt.Errorf("report discarded tail of segment %s: %w", a.info.Seq, err)
+			}
+		}
+	}
+	s.pendMu.Lock()
+	s.pend = tail.replay
+	s.pendMu.Unlock()
+	err = s.updateLocked(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if next := uint64(tail.maxID) + 1; next > getU64(meta, metaNextID) {
+			return putU64(meta, metaNextID, next)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("replay the tail of segment %s: %w", a.info.Seq, err)
+	}
+	if tail.replay.seg != nil {
+		a.info = *tail.replay.seg
+	}
+	if tail.entries > 0 {
+		s.log.Info("replayed the catalog changes of the active segment's tail (commits after the catalog's last flush)",
+			"segment", a.info.Seq.String(), "records", tail.records, "entries", tail.entries)
+	}
+	if cut > 0 {
+		if err := a.f.Truncate(tail.end); err != nil {
+			return fmt.Errorf("truncate uncommitted tail of segment %s: %w", a.info.Seq, err)
+		}
+		if err := a.f.Sync(); err != nil {
+			return fmt.Errorf("sync segment %s: %w", a.info.Seq, err)
+		}
+		s.log.Warn("cut off the uncommitted tail of the active segment (never acknowledged; senders retry)",
+			"segment", a.info.Seq.String(), "bytes", cut, "entries", len(tail.cut), "kept_in", keep)
+	}
+	if tail.unsynced {
+		// Only now: a crash before the cut finds the mark again.
+		if err := s.updateLocked(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(metaUnsynced) }); err != nil {
+			return fmt.Errorf("repair segment %s: %w", a.info.Seq, err)
+		}
+	}
+	return nil
+}
+
+// tailScan is what [Store.scanTail] found after a segment's committed
+// length.
+type tailScan struct {
+	replay   *pending // the catalog changes of the records to replay
+	end      int64    // the committed length after them
+	records  int      // records replayed
+	entries  int      // entries replayed
+	cut      []Committed
+	maxID    sealmail.MessageID // highest message id after the committed length
+	unsynced bool               // the catalog marks the tail as never made durable
+}
+
+// scanTail reads the records of segment a from its committed length to size
+// and decides which of them are replayed: the complete records, in order,
+// up to the first whose entries the caller does not vouch for
+// ([Options.OnReplay]), none if the catalog marks the tail as written by a
+// commit whose fsync failed. It changes nothing.
+func (s *Store) scanTail(a SegmentInfo, f io.ReaderAt, size int64) (*tailScan, error) {
+	r := bufio.NewReaderSize(io.NewSectionReader(f, a.Size, size-a.Size), 1<<20)
+	var recs []ScannedRecord
 	var found []Committed
-	var maxID sealmail.MessageID
-	_, scanErr := scanRecords(r, a.info.Size, func(rec ScannedRecord) error {
+	_, scanErr := scanRecords(r, a.Size, func(rec ScannedRecord) error {
+		recs = append(recs, rec)
 		for k, e := range rec.Header.Entries {
 			found = append(found, Committed{Kind: e.Kind, ID: e.ID, Digest: e.Digest, Size: e.Size, Received: timeFromNanos(e.Received),
-				Location: Location{Segment: a.info.Seq, Offset: rec.Offset, Length: rec.Length, Entry: k}, RecordSHA256: rec.SHA256})
-			if e.Kind == KindMessage {
-				maxID = max(maxID, e.ID)
-			}
+				Location: Location{Segment: a.Seq, Offset: rec.Offset, Length: rec.Length, Entry: k}, RecordSHA256: rec.SHA256})
 		}
 		return nil
 	})
 	if scanErr != nil && !errors.Is(scanErr, ErrTorn) && !errors.Is(scanErr, ErrCorrupt) {
-		return fmt.Errorf("scan tail of segment %s: %w", a.info.Seq, scanErr)
+		return nil, fmt.Errorf("scan tail of segment %s: %w", a.Seq, scanErr)
 	}
-	var next uint64
+	t := &tailScan{replay: newPending(), end: a.Size}
+	for _, c := range found {
+		if c.Kind == KindMessage {
+			t.maxID = max(t.maxID, c.ID)
+		}
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		next = getU64(tx.Bucket(bucketMeta), metaNextID)
+		v := &catView{tx: tx, layers: []*pending{t.replay}, id: s.id}
+		if err := tailIDs(found, sealmail.MessageID(v.nextID())); err != nil {
+			return fmt.Errorf("segment %s has %d bytes (%d entries) after its committed length that are not what the commits "+
+				"after the catalog's last flush wrote (%v), so the catalog is older than the segment; restore catalog.db and run `sealmail verify`: %w",
+				a.Seq, size-a.Size, len(found), err, ErrCorrupt)
+		}
+		if m := tx.Bucket(bucketMeta).Get(metaUnsynced); len(m) == 12 &&
+			SegmentSeq(binary.BigEndian.Uint32(m)) == a.Seq && int64(binary.BigEndian.Uint64(m[4:])) == a.Size {
+			t.unsynced = true
+		}
+		vouched := len(found)
+		switch {
+		case t.unsynced:
+			vouched = 0
+		case s.opts.OnReplay != nil && len(found) > 0:
+			var err error
+			if vouched, err = s.opts.OnReplay(found); err != nil {
+				return fmt.Errorf("check the tail of segment %s against the audit log: %w", a.Seq, err)
+			}
+		}
+		i := 0
+		for _, rec := range recs {
+			n := len(rec.Header.Entries)
+			if i+n > vouched {
+				break
+			}
+			for _, c := range found[i : i+n] {
+				if err := replayable(v, c); err != nil {
+					return fmt.Errorf("segment %s offset %d: %v, so the catalog is older than the segment; "+
+						"restore catalog.db and run `sealmail verify`: %w", a.Seq, rec.Offset, err, ErrCorrupt)
+				}
+				e := Entry{Kind: c.Kind, ID: c.ID, Received: c.Received.UnixNano(), Size: c.Size, Digest: c.Digest}
+				if _, err := t.replay.apply(v, &e, c.Location, c.RetainUntil, c.Forever, c.Audit); err != nil {
+					return err
+				}
+			}
+			i += n
+			t.end = rec.Offset + rec.Length
+			t.records++
+			t.entries += n
+		}
+		t.cut = found[i:]
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := oneCommit(found, sealmail.MessageID(next)); err != nil {
-		return fmt.Errorf("segment %s has %d bytes (%d entries) after its committed length that are not one interrupted "+
-			"group commit (%v), so the catalog is older than the segment; restore catalog.db and run `sealmail verify`: %w",
-			a.info.Seq, size-a.info.Size, len(found), err, ErrCorrupt)
+	if t.records > 0 {
+		seg := a
+		seg.Size, seg.Records = t.end, a.Records+int64(t.records)
+		t.replay.seg = &seg
 	}
-	// Nothing is destroyed: the tail is kept in a side file first, so that
-	// even a catalog restored from an old backup (whose "uncommitted tail"
-	// holds acknowledged messages) loses nothing; verify names the file.
-	keep := filepath.Join(s.dir, "segments", fmt.Sprintf("%s.tail-%d", a.info.Seq, s.opts.Now().UnixNano()))
-	if err := s.copyRange(a.f, a.info.Size, size-a.info.Size, keep); err != nil {
-		return fmt.Errorf("keep uncommitted tail of segment %s: %w", a.info.Seq, err)
-	}
-	if s.opts.OnDiscard != nil {
-		if err := s.opts.OnDiscard(found, size-a.info.Size, keep); err != nil {
-			return fmt.Errorf("report discarded tail of segment %s: %w", a.info.Seq, err)
+	return t, nil
+}
+
+// replayable checks that an entry found after the committed length is a
+// change the writer could have made to the catalog as it is then: a message
+// with the next id, a further receipt of a live message, a deletion of one.
+func replayable(v *catView, c Committed) error {
+	if c.Kind == KindMessage {
+		if next := v.nextID(); uint64(c.ID) < next {
+			return fmt.Errorf("message %d below the catalog's next id %d", c.ID, next)
 		}
+		return nil
 	}
-	if err := s.raiseNextID(maxID + 1); err != nil {
-		return fmt.Errorf("repair segment %s: %w", a.info.Seq, err)
+	m, err := v.message(c.ID)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s entry for message %d: %w", c.Kind, c.ID, err)
+	case m.State != StateLive:
+		return fmt.Errorf("%s entry for message %d, which is deleted", c.Kind, c.ID)
+	case c.Kind == KindEnvelope && m.Receipts >= maxReceipts:
+		return fmt.Errorf("envelope entry for message %d, which has %d receipts", c.ID, m.Receipts)
 	}
-	if err := a.f.Truncate(a.info.Size); err != nil {
-		return fmt.Errorf("truncate uncommitted tail of segment %s: %w", a.info.Seq, err)
-	}
-	if err := a.f.Sync(); err != nil {
-		return fmt.Errorf("sync segment %s: %w", a.info.Seq, err)
-	}
-	s.log.Warn("cut off the uncommitted tail of the active segment (never acknowledged; senders retry)",
-		"segment", a.info.Seq.String(), "bytes", size-a.info.Size, "entries", len(found), "kept_in", keep)
 	return nil
 }
 
-// oneCommit checks that the entries found after a segment's committed
-// length can be what one interrupted group commit wrote, judged by their
-// ids, whatever their size: the new messages have contiguous ids from at
-// least the catalog's next id on, and every envelope or tombstone is for a
-// message cataloged before. Tails that fail this were written by commits
-// the catalog does not know: it is older than the segment.
-func oneCommit(found []Committed, next sealmail.MessageID) error {
+// tailIDs checks that the entries found after a segment's committed length
+// can be what the commits after the catalog's last flush wrote, judged by
+// their ids, whatever their size: the new messages have contiguous ids
+// from at least the catalog's next id on, and every envelope or tombstone
+// is for a message cataloged before or stored earlier in the tail. Tails
+// that fail this were written by commits the catalog does not know: it is
+// older than the segment.
+func tailIDs(found []Committed, next sealmail.MessageID) error {
 	var want sealmail.MessageID
 	for _, c := range found {
 		switch c.Kind {
@@ -203,17 +332,18 @@ func oneCommit(found []Committed, next sealmail.MessageID) error {
 			}
 			want = c.ID + 1
 		default:
-			if c.ID >= next {
-				return fmt.Errorf("%s entry for message %d, which the catalog does not hold", c.Kind, c.ID)
+			if c.ID >= next && (want == 0 || c.ID >= want) {
+				return fmt.Errorf("%s entry for message %d, which neither the catalog nor the tail before it holds", c.Kind, c.ID)
 			}
 		}
 	}
 	return nil
 }
 
-// raiseNextID makes sure no id below next is given again.
+// raiseNextID makes sure no id below next is given again. catMu must be
+// held.
 func (s *Store) raiseNextID(next sealmail.MessageID) error {
-	return s.update(func(tx *bolt.Tx) error {
+	return s.updateLocked(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if uint64(next) > getU64(meta, metaNextID) {
 			return putU64(meta, metaNextID, uint64(next))
@@ -280,8 +410,9 @@ func (s *Store) createSegment(seq SegmentSeq) error {
 	return nil
 }
 
+// putSegment records a segment's entry. catMu must be held.
 func (s *Store) putSegment(si *SegmentInfo) error {
-	return s.update(func(tx *bolt.Tx) error {
+	return s.updateLocked(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSegments).Put(segKey(si.Seq), encodeSegment(si))
 	})
 }
@@ -314,7 +445,7 @@ func (s *Store) seal() error {
 			return fmt.Errorf("seal segment %s: audit: %w", a.info.Seq, err)
 		}
 	}
-	err = s.update(func(tx *bolt.Tx) error {
+	err = s.updateLocked(func(tx *bolt.Tx) error {
 		if err := addIntent(tx, intent); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/sealmail/sealmail"
 )
@@ -85,15 +88,16 @@ func withOldCatalog(t *testing.T, dir string, opts Options, fn func(*Store)) {
 	}
 }
 
-// TestRepairTailByIDs: whether a tail is one interrupted group commit is
-// decided by its ids, not by its size (issue #11, defect 8): a single
-// commit of a message larger than 2×MaxBatchBytes + 32 MiB (a large
-// journal report carries the original twice) is cut off and set aside; a
-// tail that holds an envelope for a message the catalog does not know was
-// written by more than one commit, and Open refuses it.
+// TestRepairTailByIDs: a tail is judged by its ids, not by its size
+// (issue #11, defect 8). The commits after the catalog's last flush — a
+// single commit of a message larger than 2×MaxBatchBytes + 32 MiB (a large
+// journal report carries the original twice), or a message and then a
+// second copy of it (an envelope) — are replayed into the catalog; a tail
+// whose ids do not follow the catalog's (the catalog is not the one the
+// segment was written with) makes Open refuse.
 func TestRepairTailByIDs(t *testing.T) {
 	t.Parallel()
-	s, _ := newStore(t, Options{MaxBatchBytes: 1 << 10})
+	s, ident := newStore(t, Options{MaxBatchBytes: 1 << 10})
 	ctx := context.Background()
 	if _, err := s.Append(ctx, msg("first")); err != nil {
 		t.Fatal(err)
@@ -110,35 +114,62 @@ func TestRepairTailByIDs(t *testing.T) {
 	})
 	s, err := Open(dir, Options{MaxBatchBytes: 1 << 10})
 	if err != nil {
-		t.Fatalf("Open with one large interrupted commit in the tail: %v", err)
+		t.Fatalf("Open with one large commit in the tail: %v", err)
 	}
 	st, _ := s.Stats()
 	tails, _ := filepath.Glob(filepath.Join(dir, "segments", "*.tail-*"))
-	if st.Messages != 1 || len(tails) != 1 {
-		t.Errorf("after repair: %d messages, kept tails %v; want 1 and one file", st.Messages, tails)
+	if st.Messages != 2 || len(tails) != 0 {
+		t.Errorf("after replay: %d messages, kept tails %v; want 2 and none", st.Messages, tails)
+	}
+	if p := get(t, s, 2, ident); !bytes.Equal(p[0].Original, big) {
+		t.Errorf("message 2 replayed: %d bytes differ from the %d stored", len(p[0].Original), len(big))
 	}
 	if r, err := s.Append(ctx, msg("next")); err != nil || r.ID != 3 {
-		t.Errorf("Append after repair = %+v, %v; want id 3 (2 is never given again)", r, err)
+		t.Errorf("Append after replay = %+v, %v; want id 3", r, err)
 	}
 	s.Close()
 
 	// Two commits: message 4, then a second copy of it (an envelope for 4).
-	withOldCatalog(t, dir, Options{}, func(s *Store) {
-		for range 2 {
-			if _, err := s.Append(ctx, msg("twice")); err != nil {
-				t.Fatal(err)
+	twice := func(body string) func(s *Store) {
+		return func(s *Store) {
+			for range 2 {
+				if _, err := s.Append(ctx, msg(body)); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-	})
+	}
+	withOldCatalog(t, dir, Options{}, twice("twice"))
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatalf("Open with two commits in the tail: %v", err)
+	}
+	if m, err := s.Message(4); err != nil || m.Receipts != 2 {
+		t.Errorf("message 4 after replay = %+v, %v; want 2 receipts", m, err)
+	}
+	if res, err := s.Verify(ctx, nil); err != nil || len(res.Findings) > 0 {
+		t.Errorf("Verify after replay: %v, %v", err, res.Findings)
+	}
+	s.Close()
+
+	// The same, with a catalog whose next id is beyond the tail's.
+	withOldCatalog(t, dir, Options{}, twice("thrice"))
+	db, err := bolt.Open(filepath.Join(dir, catalogFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return putU64(tx.Bucket(bucketMeta), metaNextID, 100) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 	if s, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) {
 		if err == nil {
 			s.Close()
 		}
-		t.Fatalf("Open with two commits in the tail = %v, want ErrCorrupt", err)
+		t.Fatalf("Open with a tail below the catalog's next id = %v, want ErrCorrupt", err)
 	}
 }
 
-func TestOneCommit(t *testing.T) {
+func TestTailIDs(t *testing.T) {
 	t.Parallel()
 	m := func(id sealmail.MessageID) Committed { return Committed{Kind: KindMessage, ID: id} }
 	e := func(id sealmail.MessageID) Committed { return Committed{Kind: KindEnvelope, ID: id} }
@@ -153,11 +184,13 @@ func TestOneCommit(t *testing.T) {
 		{"above next (ids of a rolled-back commit)", []Committed{m(8), m(9)}, 5, true},
 		{"below next", []Committed{m(4), m(5)}, 5, false},
 		{"gap", []Committed{m(5), m(7)}, 5, false},
-		{"envelope for an uncataloged message", []Committed{m(5), e(5)}, 5, false},
+		{"envelope for a message stored earlier in the tail", []Committed{m(5), e(5)}, 5, true},
+		{"envelope before its message", []Committed{e(5), m(5)}, 5, false},
+		{"envelope for a message neither cataloged nor in the tail", []Committed{m(5), e(6)}, 5, false},
 		{"tombstone for a cataloged message", []Committed{{Kind: KindTombstone, ID: 3}}, 5, true},
 	} {
-		if err := oneCommit(tc.found, tc.next); (err == nil) != tc.ok {
-			t.Errorf("%s: oneCommit = %v, want ok %v", tc.name, err, tc.ok)
+		if err := tailIDs(tc.found, tc.next); (err == nil) != tc.ok {
+			t.Errorf("%s: tailIDs = %v, want ok %v", tc.name, err, tc.ok)
 		}
 	}
 }

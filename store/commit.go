@@ -78,8 +78,10 @@ type Committed struct {
 	Envelope     *sealmail.Envelope // nil for entries recovered at Open
 	RetainUntil  time.Time          // what the retention policy decided for this delivery
 	Forever      bool
-	// Actor is, for a tombstone, who ordered the deletion ([Deletion.Actor]).
+	// Actor and Audit are, for a tombstone, who ordered the deletion and
+	// the audit entry that did ([Deletion.Actor], [Deletion.Audit]).
 	Actor string
+	Audit uint64
 }
 
 type appendResp struct {
@@ -116,10 +118,8 @@ func (s *Store) Append(ctx context.Context, m *Message) (AppendResult, error) {
 	defer release()
 
 	var existing sealmail.MessageID
-	err = s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketDigests).Get(digest[:]); len(v) == 8 {
-			existing = sealmail.MessageID(beUint64(v))
-		}
+	err = s.view(func(v *catView) error {
+		existing = v.digest(digest)
 		return nil
 	})
 	if err != nil {
@@ -280,11 +280,34 @@ func (s *Store) lockDigest(ctx context.Context, d [32]byte) (func(), error) {
 }
 
 // run is the writer goroutine: it takes every request that is waiting,
-// writes them, syncs once and commits once.
+// writes them, syncs once and acknowledges them. It flushes the pending
+// catalog changes when they are due (see [flushEntries]), and once more when
+// the store closes.
 func (s *Store) run() {
 	defer close(s.done)
 	var batch []*appendReq
-	for req := range s.reqs {
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	armed := false
+	var gather batchGatherer
+	for {
+		var req *appendReq
+		select {
+		case r, ok := <-s.reqs:
+			if !ok {
+				idle.Stop()
+				s.flush("close")
+				if s.encBusy {
+					<-s.nextEnc // its goroutine ends; the file key is never used
+				}
+				return
+			}
+			req = r
+		case <-idle.C:
+			armed = false
+			s.flush("idle")
+			continue
+		}
 		batch = append(batch[:0], req)
 		bytes := int64(len(req.frame))
 	drain:
@@ -300,6 +323,7 @@ func (s *Store) run() {
 				break drain
 			}
 		}
+		batch = gather.wait(s, batch, bytes)
 		resps, err := s.commit(batch)
 		for i, r := range batch {
 			if err != nil {
@@ -308,7 +332,111 @@ func (s *Store) run() {
 				r.done <- resps[i]
 			}
 		}
+		// Pending changes are written at the latest FlushInterval after
+		// they came, also when no further commit comes to do it.
+		if !armed && s.hasPending() {
+			idle.Reset(s.opts.FlushInterval)
+			armed = true
+		}
 	}
+}
+
+// batchGatherer decides whether the writer waits, before a group commit,
+// for more appends to join it (Options.CommitDelay). Every commit costs two
+// fsyncs and a key wrap whatever its size: under load, waiting a little
+// for the requests that are about to come makes fewer, larger commits and
+// less CPU per message (the first requests of a batch wait at most
+// CommitDelay longer; those that join would have waited for the next
+// commit). At low rates it does not wait.
+type batchGatherer struct {
+	rate  float64   // requests per second, smoothed over commits
+	last  time.Time // when the previous batch was taken
+	timer *time.Timer
+}
+
+// wait returns batch with the requests that arrived within CommitDelay,
+// when the recent rate says at least one is due in that time.
+func (g *batchGatherer) wait(s *Store, batch []*appendReq, bytes int64) []*appendReq {
+	now := time.Now()
+	if !g.last.IsZero() {
+		if dt := now.Sub(g.last).Seconds(); dt > 0 {
+			g.rate = 0.8*g.rate + 0.2*float64(len(batch))/dt
+		}
+	}
+	g.last = now
+	d := s.opts.CommitDelay
+	if d <= 0 || g.rate*d.Seconds() < 1 {
+		return batch
+	}
+	if g.timer == nil {
+		g.timer = time.NewTimer(d)
+	} else {
+		g.timer.Reset(d)
+	}
+	defer g.timer.Stop()
+	for bytes < s.opts.MaxBatchBytes {
+		select {
+		case r, ok := <-s.reqs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+			bytes += int64(len(r.frame))
+		case <-g.timer.C:
+			return batch
+		}
+	}
+	return batch
+}
+
+// prepareEncryptor has the next record's encryptor made in a goroutine of
+// its own (see [encryptor]), unless one is being made or ready. Only the
+// writer calls it.
+func (s *Store) prepareEncryptor() {
+	if s.encBusy {
+		return
+	}
+	s.encBusy = true
+	go func() { s.nextEnc <- s.codec.begin() }()
+}
+
+// takeEncryptor returns the prepared encryptor if it is ready, else a new
+// one. Only the writer calls it.
+func (s *Store) takeEncryptor() *encryptor {
+	select {
+	case e := <-s.nextEnc:
+		s.encBusy = false
+		return e
+	default:
+		return s.codec.begin()
+	}
+}
+
+// hasPending reports whether catalog changes are pending.
+func (s *Store) hasPending() bool {
+	s.pendMu.RLock()
+	defer s.pendMu.RUnlock()
+	return !s.pend.empty()
+}
+
+// flush writes the pending catalog changes to catalog.db. A failure is
+// logged: the changes stay pending (they are durable in the segments), and
+// the next flush, or the next Open's replay, writes them.
+func (s *Store) flush(why string) {
+	s.catMu.Lock()
+	defer s.catMu.Unlock()
+	if s.pend.empty() || s.brokenErr() != nil {
+		return
+	}
+	if err := s.updateLocked(nil); err != nil {
+		s.log.Error("flush the catalog (its changes are in the segments; the next start replays them)", "why", why, "err", err)
+	}
+}
+
+// flushDue reports whether the pending changes should be written before
+// the next commit.
+func (s *Store) flushDue() bool {
+	return s.pend.entries >= flushEntries || (!s.pend.empty() && time.Since(s.pend.since) >= s.opts.FlushInterval)
 }
 
 // recordTarget is the plaintext size at which a batch's entries start a new
@@ -316,57 +444,59 @@ func (s *Store) run() {
 // little else, while the key wrap is shared by many small messages.
 const recordTarget = 1 << 20
 
-// commit writes one batch. On error it undoes the write so that the segment
-// ends at its committed length again; if even that fails, or the segment's
-// fsync or the catalog's commit failed, the store refuses further appends
-// until it is reopened (which repairs the tail).
+// commit writes one batch and acknowledges it once its records and their
+// audit entries are fsync'd: the segment is the commit point. The batch's
+// catalog changes join the pending ones (see pending.go). On a failed write
+// it undoes the write so that the segment ends at its committed length
+// again; if even that fails, or the segment's fsync failed, the store
+// refuses further commits until it is reopened (which repairs the tail).
 //
-// Every request is decided in the catalog transaction that commits it,
-// against the catalog as that transaction sees it (with the batch's earlier
-// requests applied): an envelope whose message is no longer live becomes a
-// message record of its own, and a tombstone whose message changed since the
-// deletion was decided is skipped. So no copy is acknowledged as a receipt of
-// a message that a tombstone has already deleted, whatever the order in which
+// Every request is decided against the catalog as the writer sees it
+// (catalog.db, the pending changes, and the batch's earlier requests,
+// while it holds catMu, so that no other catalog change comes in between):
+// an envelope whose message is no longer live becomes a message record of
+// its own, and a tombstone whose message changed since the deletion was
+// decided is skipped. So no copy is acknowledged as a receipt of a message
+// that a tombstone has already deleted, whatever the order in which
 // Append's digest lookup and Delete ran.
 func (s *Store) commit(batch []*appendReq) ([]appendResp, error) {
+	s.catMu.Lock()
+	defer s.catMu.Unlock()
 	if err := s.brokenErr(); err != nil {
 		return nil, fmt.Errorf("store unusable after an earlier failure, restart needed: %w", err)
+	}
+	if s.flushDue() {
+		if err := s.updateLocked(nil); err != nil {
+			return nil, fmt.Errorf("commit %d entries: flush the catalog: %w", len(batch), storageErr(err))
+		}
 	}
 	if err := s.prepareSegment(); err != nil {
 		return nil, fmt.Errorf("commit %d entries: %w", len(batch), err)
 	}
-	t := &commitTx{s: s, batch: batch, a: s.active, resps: make([]appendResp, len(batch))}
+	t := &commitTx{s: s, batch: batch, a: s.active, resps: make([]appendResp, len(batch)), d: newPending()}
 	began := time.Now()
 	start := t.a.info.Size
 	t.off = start
-	err := s.update(func(tx *bolt.Tx) error {
-		if err := t.begin(tx); err != nil {
-			return err
-		}
-		if err := t.decide(); err != nil {
-			return err
-		}
-		if err := t.buildRecords(); err != nil {
-			return err
-		}
-		if err := t.putMessages(); err != nil {
-			return err
-		}
-		if len(t.recs) == 0 {
-			return nil // only skipped tombstones: nothing to write
-		}
-		if err := t.writeDurably(); err != nil {
-			return err
-		}
-		return t.finish()
-	})
+	err := t.prepare()
+	if err == nil && len(t.recs) > 0 {
+		s.prepareEncryptor() // for the next commit, while this one syncs
+		err = t.writeDurably()
+	}
 	if err != nil {
 		s.commitFailed(t, start, err)
 		return nil, fmt.Errorf("commit %d entries: %w", len(batch), storageErr(err))
 	}
+	if len(t.recs) == 0 {
+		return t.resps, nil // only skipped tombstones: nothing written
+	}
 	t.a.info.Size = t.off
 	t.a.info.Records += int64(len(t.recs))
-	if s.opts.OnCommitDone != nil && len(t.recs) > 0 {
+	seg := t.a.info
+	t.d.seg = &seg
+	s.pendMu.Lock()
+	s.pend.merge(t.d, time.Now())
+	s.pendMu.Unlock()
+	if s.opts.OnCommitDone != nil {
 		s.opts.OnCommitDone(len(batch), time.Since(began))
 	}
 	return t.resps, nil
@@ -399,73 +529,61 @@ func (s *Store) prepareSegment() error {
 	return nil
 }
 
-// commitTx is one group commit inside its catalog transaction. Its phases
-// run in order — begin, decide, buildRecords, putMessages, writeDurably,
-// finish — and any error rolls the whole transaction back.
+// commitTx is one group commit. Its phases run in order — prepare (decide,
+// buildRecords), writeDurably — and their catalog changes collect in d,
+// which joins the store's pending changes once the records are durable.
 type commitTx struct {
 	s     *Store
 	batch []*appendReq
 	a     *activeSegment
 	resps []appendResp
 
-	meta, msgs, digests, envs, segs *bolt.Bucket
-	c                               counters
-	next                            uint64
-	touched                         map[sealmail.MessageID]*MessageInfo // messages this commit changes
-	written                         []int                               // indexes into batch of the requests that become entries
+	d       *pending // this commit's catalog changes
+	v       *catView // the catalog with d on top, while prepare runs
+	written []int    // indexes into batch of the requests that become entries
 
 	off       int64    // where the next record goes
 	recs      [][]byte // the records to write
 	committed []Committed
+	wrote     bool // writeDurably began writing the records
 	logged    bool // OnCommit succeeded: a failure after it must be reported
 }
 
-// begin reads what the phases start from.
-func (t *commitTx) begin(tx *bolt.Tx) error {
-	t.meta, t.msgs, t.digests, t.envs = tx.Bucket(bucketMeta), tx.Bucket(bucketMessages), tx.Bucket(bucketDigests), tx.Bucket(bucketEnvelopes)
-	t.segs = tx.Bucket(bucketSegments)
-	c, err := decodeCounters(t.meta.Get(metaCounters))
+// prepare decides the batch and builds its records against the catalog as
+// the writer sees it.
+func (t *commitTx) prepare() error {
+	tx, err := t.s.db.Begin(false)
 	if err != nil {
+		return fmt.Errorf("read catalog: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }() // a read transaction: nothing to roll back
+	t.v = &catView{tx: tx, layers: []*pending{t.d, t.s.pend}, id: t.s.id}
+	defer func() { t.v = nil }()
+	if err := t.decide(); err != nil {
 		return err
 	}
-	t.c, t.next, t.touched = c, getU64(t.meta, metaNextID), make(map[sealmail.MessageID]*MessageInfo)
-	return nil
-}
-
-// view returns message id as this transaction sees it, with the batch's
-// earlier requests applied.
-func (t *commitTx) view(id sealmail.MessageID) (*MessageInfo, error) {
-	if m, ok := t.touched[id]; ok {
-		return m, nil
-	}
-	m, err := decodeMessage(id, t.msgs.Get(idKey(id)))
-	if err != nil {
-		return nil, err
-	}
-	t.touched[id] = m
-	return m, nil
+	return t.buildRecords()
 }
 
 // decide settles each request in order against the catalog: an envelope
 // becomes a further receipt or, when its message is gone, a message of its
-// own; a tombstone deletes or, when stale, is skipped.
+// own; a tombstone deletes or, when stale, is skipped. Each decided entry's
+// catalog change goes into t.d (its location follows in buildRecords).
 func (t *commitTx) decide() error {
 	for i, r := range t.batch {
 		t.resps[i] = appendResp{}
 		switch r.entry.Kind {
 		case KindEnvelope:
-			m, err := t.view(r.entry.ID)
+			m, err := t.v.message(r.entry.ID)
 			if err != nil {
 				return fmt.Errorf("add envelope to message %d: %w", r.entry.ID, err)
 			}
 			if m.State == StateLive && m.Receipts < maxReceipts {
-				m.Receipts++
-				if r.forever {
-					m.Forever = true
-				} else if !m.Forever && r.until.After(m.RetainUntil) {
-					m.RetainUntil = r.until
+				receipt, err := t.d.apply(t.v, &r.entry, Location{}, r.until, r.forever, 0)
+				if err != nil {
+					return err
 				}
-				t.resps[i] = appendResp{id: m.ID, receipt: m.Receipts}
+				t.resps[i] = appendResp{id: m.ID, receipt: receipt}
 				break
 			}
 			// The message was deleted after Append looked its digest up (a
@@ -477,18 +595,13 @@ func (t *commitTx) decide() error {
 			}
 			fallthrough
 		case KindMessage:
-			r.entry.ID = sealmail.MessageID(t.next)
-			t.next++
-			t.touched[r.entry.ID] = &MessageInfo{ID: r.entry.ID, State: StateLive, Received: timeFromNanos(r.entry.Received),
-				Size: r.entry.Size, Digest: r.entry.Digest, Receipts: 1, RetainUntil: r.until, Forever: r.forever}
-			if err := t.digests.Put(r.entry.Digest[:], idKey(r.entry.ID)); err != nil {
+			r.entry.ID = sealmail.MessageID(t.v.nextID())
+			if _, err := t.d.apply(t.v, &r.entry, Location{}, r.until, r.forever, 0); err != nil {
 				return err
 			}
-			t.c.Messages++
-			t.c.OriginalBytes += r.entry.Size
 			t.resps[i] = appendResp{id: r.entry.ID, receipt: 1}
 		case KindTombstone:
-			m, err := t.view(r.entry.ID)
+			m, err := t.v.message(r.entry.ID)
 			if err != nil {
 				return fmt.Errorf("delete message %d: %w", r.entry.ID, err)
 			}
@@ -496,15 +609,8 @@ func (t *commitTx) decide() error {
 				t.resps[i] = appendResp{id: m.ID, skipped: true}
 				continue
 			}
-			m.State = StateDeleted
-			m.DeletedAt, m.DeletedAudit = timeFromNanos(r.entry.Received), r.audit
-			t.c.Messages--
-			t.c.OriginalBytes -= m.Size
-			// A new delivery of the same bytes is a new message.
-			if v := t.digests.Get(m.Digest[:]); len(v) == 8 && sealmail.MessageID(beUint64(v)) == m.ID {
-				if err := t.digests.Delete(m.Digest[:]); err != nil {
-					return err
-				}
+			if _, err := t.d.apply(t.v, &r.entry, Location{}, time.Time{}, false, r.audit); err != nil {
+				return err
 			}
 			t.resps[i] = appendResp{id: m.ID}
 		default:
@@ -516,8 +622,8 @@ func (t *commitTx) decide() error {
 }
 
 // buildRecords encrypts the decided entries into records (one age file
-// each, up to recordTarget bytes of plaintext) and places them after the
-// segment's committed length.
+// each, up to recordTarget bytes of plaintext), places them after the
+// segment's committed length and records each entry's location.
 func (t *commitTx) buildRecords() error {
 	for lo := 0; lo < len(t.written); {
 		hi, plain := lo, int64(0)
@@ -535,7 +641,7 @@ func (t *commitTx) buildRecords() error {
 			h.Entries = append(h.Entries, r.entry)
 			frames = append(frames, r.frame)
 		}
-		payload, err := t.s.codec.encrypt(frames)
+		payload, err := t.s.takeEncryptor().finish(frames)
 		if err != nil {
 			return err
 		}
@@ -551,19 +657,10 @@ func (t *commitTx) buildRecords() error {
 			r := t.batch[i]
 			loc := Location{Segment: t.a.info.Seq, Offset: t.off, Length: int64(len(rec)), Entry: k}
 			t.resps[i].loc = loc
-			switch r.entry.Kind {
-			case KindMessage:
-				t.touched[r.entry.ID].Location = loc
-				t.c.Receipts++
-			case KindEnvelope:
-				if err := t.envs.Put(envelopeKey(r.entry.ID, t.resps[i].receipt), encodeLocation(loc)); err != nil {
-					return err
-				}
-				t.c.Receipts++
-			}
+			t.d.place(&r.entry, t.resps[i].receipt, loc)
 			t.committed = append(t.committed, Committed{Kind: r.entry.Kind, ID: r.entry.ID, Receipt: t.resps[i].receipt, Digest: r.entry.Digest,
 				Size: r.entry.Size, Received: timeFromNanos(r.entry.Received), Location: loc, RecordSHA256: recSum, Envelope: r.env,
-				RetainUntil: r.until, Forever: r.forever, Actor: r.actor})
+				RetainUntil: r.until, Forever: r.forever, Actor: r.actor, Audit: r.audit})
 		}
 		t.off += int64(len(rec))
 		lo = hi
@@ -571,21 +668,9 @@ func (t *commitTx) buildRecords() error {
 	return nil
 }
 
-// putMessages writes the catalog entries of the messages this commit
-// changed.
-func (t *commitTx) putMessages() error {
-	for id, m := range t.touched {
-		if err := t.msgs.Put(idKey(id), encodeMessage(m)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // writeDurably writes and fsyncs the records and, in parallel, has
-// OnCommit make their audit entries durable. Both happen inside the
-// transaction, so that the catalog that points at the records commits only
-// after they are durable, and a failure here rolls it back.
+// OnCommit make their audit entries durable. The commit is acknowledged
+// only after both.
 func (t *commitTx) writeDurably() error {
 	var auditErr error
 	var wg sync.WaitGroup
@@ -596,6 +681,7 @@ func (t *commitTx) writeDurably() error {
 			auditErr = t.s.opts.OnCommit(t.committed)
 		}()
 	}
+	t.wrote = true
 	werr := t.s.writeSync(t.a, t.recs)
 	wg.Wait()
 	t.logged = t.s.opts.OnCommit != nil && auditErr == nil
@@ -608,46 +694,31 @@ func (t *commitTx) writeDurably() error {
 	return nil
 }
 
-// finish records the segment's new committed length, the counters and the
-// next id.
-func (t *commitTx) finish() error {
-	seg := t.a.info
-	seg.Size = t.off
-	seg.Records += int64(len(t.recs))
-	if err := t.segs.Put(segKey(seg.Seq), encodeSegment(&seg)); err != nil {
-		return err
-	}
-	if err := t.meta.Put(metaCounters, encodeCounters(t.c)); err != nil {
-		return err
-	}
-	return putU64(t.meta, metaNextID, t.next)
-}
-
 // commitFailed cleans up after a commit that did not happen: it undoes the
-// written tail unless the catalog may point at it or the file's content is
-// unknown, and reports audited entries as rolled back.
+// written tail unless the file's content is unknown, and reports audited
+// entries as rolled back. When the tail cannot be undone it flushes the
+// pending changes (all acknowledged) and records in the catalog that the
+// bytes after them were never made durable, so that Open cuts them off
+// rather than replaying them.
 func (s *Store) commitFailed(t *commitTx, start int64, err error) {
-	var (
-		serr *syncError
-		cerr *catalogCommitError
-	)
+	var serr *syncError
 	switch {
-	case errors.As(err, &cerr):
-		// The catalog may point at the new records: keep them. The store
-		// refuses appends until a reopen rescans the tail.
+	case !t.wrote:
 	case errors.As(err, &serr):
 		// After a failed fsync the kernel may have dropped the dirty pages:
 		// the file's content is unknown. Only a reopen, which rescans the
 		// tail, may write again.
 		s.setBroken(err)
 		s.log.Error("segment fsync failed; refusing appends until restart", "segment", t.a.info.Seq.String(), "err", err)
+		s.markUnsynced(t.a.info.Seq, start)
 	default:
 		if terr := s.undo(start); terr != nil {
 			s.setBroken(terr)
 			s.log.Error("cannot undo failed append", "segment", t.a.info.Seq.String(), "err", terr)
+			s.markUnsynced(t.a.info.Seq, start)
 		}
 	}
-	if t.logged && s.opts.OnRollback != nil && cerr == nil {
+	if t.logged && s.opts.OnRollback != nil {
 		s.opts.OnRollback(t.committed, err)
 	}
 }
@@ -741,19 +812,40 @@ type catalogCommitError struct{ err error }
 func (e *catalogCommitError) Error() string { return fmt.Sprintf("commit catalog: %v", e.err) }
 func (e *catalogCommitError) Unwrap() error { return e.err }
 
-// update runs fn in a catalog write transaction. If fn succeeds but the
-// commit fails, the store is broken until reopened (see
-// [catalogCommitError]).
+// update runs fn in a catalog write transaction, after the pending
+// changes, which it writes too. It holds catMu, so that the writer decides
+// nothing while fn reads and changes the catalog.
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+	s.catMu.Lock()
+	defer s.catMu.Unlock()
+	return s.updateLocked(fn)
+}
+
+// updateLocked is update for a caller that holds catMu (the writer, Open).
+func (s *Store) updateLocked(fn func(tx *bolt.Tx) error) error {
 	if err := s.brokenErr(); err != nil {
 		return fmt.Errorf("store unusable after an earlier failure, restart needed: %w", err)
 	}
+	return s.commitCatalog(fn)
+}
+
+// commitCatalog writes the pending changes and runs fn (if not nil) in
+// one catalog transaction; once it committed, nothing is pending. If the
+// work was done but the commit failed, the store is broken until reopened
+// (see [catalogCommitError]); the changes stay pending, so that readers
+// still see what was acknowledged. catMu must be held.
+func (s *Store) commitCatalog(fn func(tx *bolt.Tx) error) error {
 	ran := false
 	var txid int
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		txid = tx.ID()
-		if err := fn(tx); err != nil {
+		if err := s.pend.writeTo(tx); err != nil {
 			return err
+		}
+		if fn != nil {
+			if err := fn(tx); err != nil {
+				return err
+			}
 		}
 		ran = true
 		return nil
@@ -773,7 +865,31 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 		s.setBroken(err)
 		s.log.Error("catalog commit failed; refusing changes until restart", "err", err)
 	}
+	if err == nil {
+		s.pendMu.Lock()
+		s.pend = newPending()
+		s.pendMu.Unlock()
+	}
 	return err
+}
+
+// metaUnsynced marks bytes of the active segment that a failed commit left
+// (segment seq, uint32 BE, and offset, uint64 BE): they were never made
+// durable and Open must not replay them (docs/format.md).
+var metaUnsynced = []byte("unsynced")
+
+// markUnsynced flushes the pending changes (acknowledged ones: everything
+// before off) and records that the bytes of segment seq from off on were
+// written by a commit that failed and may not be durable. The store is
+// broken; this is its last catalog change.
+func (s *Store) markUnsynced(seq SegmentSeq, off int64) {
+	err := s.commitCatalog(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(metaUnsynced, binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(nil, uint32(seq)), uint64(off)))
+	})
+	if err != nil {
+		s.log.Error("record the unsynced tail in the catalog (the audit log's rollback entry still keeps it from being replayed)",
+			"segment", seq.String(), "offset", off, "err", err)
+	}
 }
 
 // metaReached reports whether the catalog's current meta page is that of

@@ -100,7 +100,10 @@ func (s *Store) Compact(ctx context.Context, seq SegmentSeq, onCompact func(*Com
 			return nil, fmt.Errorf("compact segment %s: audit: %w", seq, err)
 		}
 	}
-	err = s.update(func(tx *bolt.Tx) error {
+	// catMu until the intent is reported (intentDone forgets it in the
+	// catalog).
+	s.catMu.Lock()
+	err = s.updateLocked(func(tx *bolt.Tx) error {
 		msgs, envs := tx.Bucket(bucketMessages), tx.Bucket(bucketEnvelopes)
 		for i, rec := range keep {
 			for k, e := range rec.Header.Entries {
@@ -143,6 +146,10 @@ func (s *Store) Compact(ctx context.Context, seq SegmentSeq, onCompact func(*Com
 		}
 		return tx.Bucket(bucketSegments).Put(segKey(seq), encodeSegment(&next))
 	})
+	if err == nil {
+		s.intentDone(intent, true)
+	}
+	s.catMu.Unlock()
 	if cerr := (*catalogCommitError)(nil); errors.As(err, &cerr) {
 		// The catalog may name the new file: keep both; Open sorts it out.
 		return nil, fmt.Errorf("compact segment %s: %w", seq, err)
@@ -152,7 +159,6 @@ func (s *Store) Compact(ctx context.Context, seq SegmentSeq, onCompact func(*Com
 		s.fs.Remove(newPath)
 		return nil, fmt.Errorf("compact segment %s: %w", seq, err)
 	}
-	s.intentDone(intent, true)
 	if err := s.fs.Remove(old); err != nil {
 		s.log.Warn("compact: remove the old segment file", "segment", seq.String(), "err", err)
 	}

@@ -156,10 +156,12 @@ func TestTombstoneRechecksEligibility(t *testing.T) {
 	}
 }
 
-// TestCatalogCommitFailureIsFatal: after a failed catalog commit the
-// catalog may or may not hold the transaction, so the store must neither
-// cut the segment back nor remove a compacted file the catalog may name,
-// and must refuse changes until reopened. The injected failure reports an
+// TestCatalogCommitFailureIsFatal: after a failed catalog commit (a flush
+// of the pending changes, here with another change) the catalog may or may
+// not hold the transaction, so the store must neither cut the segment back
+// nor remove a compacted file the catalog may name, and must refuse changes
+// until reopened; what was acknowledged stays readable meanwhile, and the
+// reopen replays what the catalog lacks. The injected failure reports an
 // error after bbolt did commit: the worst case.
 func TestCatalogCommitFailureIsFatal(t *testing.T) {
 	t.Parallel()
@@ -178,14 +180,17 @@ func TestCatalogCommitFailureIsFatal(t *testing.T) {
 		return nil
 	}
 	fail.Store(true)
-	if _, err := s.Append(ctx, msg("commit fails")); err == nil {
-		t.Fatal("Append succeeded although the catalog commit failed")
+	if err := s.SetHolds([]byte(`{"first":true}`)); err == nil {
+		t.Fatal("SetHolds succeeded although the catalog commit failed")
 	}
 	if _, err := s.Append(ctx, msg("after the failure")); err == nil {
 		t.Fatal("Append after a failed catalog commit succeeded without a reopen")
 	}
 	if err := s.SetHolds([]byte("{}")); err == nil {
 		t.Error("a catalog change after a failed commit succeeded without a reopen")
+	}
+	if p := get(t, s, 4, ident); string(p[0].Original) != "message 3" {
+		t.Fatalf("message 4 while broken = %q", p[0].Original)
 	}
 	dir := s.Dir()
 	s.Close()
@@ -194,9 +199,17 @@ func TestCatalogCommitFailureIsFatal(t *testing.T) {
 		t.Fatalf("reopen after a failed catalog commit: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	// The commit did reach the catalog: the record must still be there.
-	if p := get(t, s, 5, ident); string(p[0].Original) != "commit fails" {
-		t.Fatalf("message 5 = %q", p[0].Original)
+	// The commit did reach the catalog.
+	if b, _ := s.Holds(); string(b) != `{"first":true}` {
+		t.Errorf("holds after reopen = %q, want the failed commit's", b)
+	}
+	for id := sealmail.MessageID(1); id <= 4; id++ {
+		if p := get(t, s, id, ident); string(p[0].Original) != fmt.Sprintf("message %d", id-1) {
+			t.Fatalf("message %d = %q", id, p[0].Original)
+		}
+	}
+	if r, err := s.Append(ctx, msg("after the reopen")); err != nil || r.ID != 5 {
+		t.Fatalf("Append after the reopen = %+v, %v; want id 5", r, err)
 	}
 	if res, err := s.Verify(ctx, nil); err != nil || len(res.Findings) != 0 {
 		t.Fatalf("Verify after reopen: %v %v", err, res.Findings)
@@ -361,7 +374,7 @@ func TestAppendRefusesWhatCannotBeReadBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Pretend receipts 3 … maxReceipts-1 arrived (too slow to append).
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		m, err := decodeMessage(r.ID, tx.Bucket(bucketMessages).Get(idKey(r.ID)))
 		if err != nil {
 			return err
@@ -384,8 +397,8 @@ func TestAppendRefusesWhatCannotBeReadBack(t *testing.T) {
 		t.Errorf("message %d = %q", over.ID, p[0].Original)
 	}
 	var loc Location
-	s.db.View(func(tx *bolt.Tx) error {
-		loc, err = decodeLocation(tx.Bucket(bucketEnvelopes).Get(envelopeKey(r.ID, maxReceipts)))
+	s.view(func(v *catView) error {
+		loc, err = v.envelope(r.ID, maxReceipts)
 		return nil
 	})
 	if err != nil || loc != last.Location {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -53,7 +54,11 @@ type Payload struct {
 type codec struct {
 	recipients []age.Recipient
 	enc        *zstd.Encoder
+	plain      sync.Pool // *[]byte: compress's plaintext buffers
 }
+
+// maxPooledPlain is the largest plaintext buffer compress keeps for reuse.
+const maxPooledPlain = 1 << 20
 
 func newCodec(recipients []age.Recipient) (*codec, error) {
 	// One encoder per CPU: EncodeAll calls beyond the concurrency queue,
@@ -77,37 +82,68 @@ func (c *codec) compress(h *PayloadHeader, parts ...[]byte) ([]byte, error) {
 	for _, p := range parts {
 		n += len(p)
 	}
-	plain := make([]byte, 0, n)
+	var plain []byte
+	if b, ok := c.plain.Get().(*[]byte); ok && cap(*b) >= n {
+		plain = (*b)[:0]
+	} else {
+		plain = make([]byte, 0, n)
+	}
 	plain = append(append(plain, line...), '\n')
 	for _, p := range parts {
 		plain = append(plain, p...)
 	}
-	return c.enc.EncodeAll(plain, make([]byte, 0, len(plain)/2+64)), nil
+	frame := c.enc.EncodeAll(plain, make([]byte, 0, len(plain)/2+64))
+	if cap(plain) <= maxPooledPlain {
+		c.plain.Put(&plain)
+	}
+	return frame, nil
 }
 
-// encrypt makes one age file of the concatenated frames. One file key is
-// wrapped per record, not per message: wrapping is the costly asymmetric
-// step (DESIGN.md, "Cost to design for").
-func (c *codec) encrypt(frames [][]byte) ([]byte, error) {
+// encrypt makes one age file of the concatenated frames.
+func (c *codec) encrypt(frames [][]byte) ([]byte, error) { return c.begin().finish(frames) }
+
+// encryptor is an age file begun: its header is written — a new file key,
+// wrapped for every recipient — and its payload is not. The wrap is the
+// costly, asymmetric step, and it does not depend on the payload, so the
+// writer has the next record's encryptor made while it waits for a commit's
+// fsync (DESIGN.md, "Cost to design for"). One file key is wrapped per
+// record, not per message.
+type encryptor struct {
+	out bytes.Buffer
+	w   io.WriteCloser
+	err error
+}
+
+// begin starts an age file for the codec's recipients.
+func (c *codec) begin() *encryptor {
+	e := &encryptor{}
+	e.w, e.err = age.Encrypt(&e.out, c.recipients...)
+	if e.err != nil {
+		e.err = fmt.Errorf("encrypt record: %w", e.err)
+	}
+	return e
+}
+
+// finish writes the concatenated frames as the payload and returns the
+// whole age file. An encryptor is used once.
+func (e *encryptor) finish(frames [][]byte) ([]byte, error) {
+	if e.err != nil {
+		return nil, e.err
+	}
 	n := 0
 	for _, f := range frames {
 		n += len(f)
 	}
-	var out bytes.Buffer
-	out.Grow(n + n/(64<<10)*16 + 2048)
-	w, err := age.Encrypt(&out, c.recipients...)
-	if err != nil {
-		return nil, fmt.Errorf("encrypt record: %w", err)
-	}
+	e.out.Grow(n + n/(64<<10)*16 + 16)
 	for _, f := range frames {
-		if _, err := w.Write(f); err != nil {
+		if _, err := e.w.Write(f); err != nil {
 			return nil, fmt.Errorf("encrypt record: %w", err)
 		}
 	}
-	if err := w.Close(); err != nil {
+	if err := e.w.Close(); err != nil {
 		return nil, fmt.Errorf("encrypt record: %w", err)
 	}
-	return out.Bytes(), nil
+	return e.out.Bytes(), nil
 }
 
 // maxPlaintext bounds decompression so that a hostile payload cannot exhaust

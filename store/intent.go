@@ -68,8 +68,9 @@ func (s *Store) intentDone(i Intent, committed bool) {
 	}
 }
 
+// forgetIntent removes a reported intent. catMu must be held.
 func (s *Store) forgetIntent(i Intent) error {
-	return s.update(func(tx *bolt.Tx) error {
+	return s.updateLocked(func(tx *bolt.Tx) error {
 		is := pendingIntents(tx)
 		return putIntents(tx, slices.DeleteFunc(is, func(j Intent) bool { return j == i }))
 	})

@@ -3,7 +3,6 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,13 +29,9 @@ type Record struct {
 // Message returns the catalog entry of id.
 func (s *Store) Message(id sealmail.MessageID) (*MessageInfo, error) {
 	var m *MessageInfo
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketMessages).Get(idKey(id))
-		if v == nil {
-			return fmt.Errorf("message %d: %w", id, ErrNotFound)
-		}
+	err := s.view(func(v *catView) error {
 		var err error
-		m, err = decodeMessage(id, v)
+		m, err = v.message(id)
 		return err
 	})
 	return m, err
@@ -97,42 +92,32 @@ func (s *Store) RecordsCached(id sealmail.MessageID, cache RecordCache) (*Messag
 	}
 }
 
-// lookupRecords returns, from one catalog transaction, message id's entry,
-// the locations of its records and the files that hold them.
+// lookupRecords returns, from one view of the catalog, message id's
+// entry, the locations of its records and the files that hold them.
 func (s *Store) lookupRecords(id sealmail.MessageID) (*MessageInfo, []Location, []string, error) {
 	var m *MessageInfo
 	var locs []Location
 	var paths []string
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketMessages).Get(idKey(id))
-		if v == nil {
-			return fmt.Errorf("message %d: %w", id, ErrNotFound)
-		}
+	err := s.view(func(v *catView) error {
 		var err error
-		if m, err = decodeMessage(id, v); err != nil {
+		if m, err = v.message(id); err != nil {
 			return err
 		}
 		if m.State == StateDeleted {
 			return &DeletedError{ID: id, At: m.DeletedAt, Audit: m.DeletedAudit}
 		}
 		locs = append(locs, m.Location)
-		envs := tx.Bucket(bucketEnvelopes)
 		for n := 2; n <= m.Receipts; n++ {
-			l, err := decodeLocation(envs.Get(envelopeKey(id, n)))
+			l, err := v.envelope(id, n)
 			if err != nil {
 				return fmt.Errorf("message %d receipt %d: %w", id, n, err)
 			}
 			locs = append(locs, l)
 		}
-		segs := tx.Bucket(bucketSegments)
 		for _, l := range locs {
-			v := segs.Get(segKey(l.Segment))
-			if v == nil {
-				return fmt.Errorf("message %d: segment %s is not in the catalog: %w", id, l.Segment, ErrCorrupt)
-			}
-			si, err := decodeSegment(l.Segment, s.id, v)
+			si, err := v.segment(l.Segment)
 			if err != nil {
-				return err
+				return fmt.Errorf("message %d: %w", id, err)
 			}
 			paths = append(paths, si.path(s.dir))
 		}
@@ -214,20 +199,12 @@ func readRecordAt(path string, l Location) (*RecordHeader, []byte, error) {
 // List calls fn for each cataloged message with an id greater than after, in
 // id order, until fn returns false or an error.
 func (s *Store) List(after sealmail.MessageID, fn func(*MessageInfo) (bool, error)) error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketMessages).Cursor()
-		for k, v := c.Seek(idKey(after + 1)); k != nil; k, v = c.Next() {
-			m, err := decodeMessage(sealmail.MessageID(beUint64(k)), v)
-			if err != nil {
-				return err
-			}
-			more, err := fn(m)
-			if err != nil || !more {
-				return err
-			}
-		}
-		return nil
-	})
+	v, done, err := s.snapshot()
+	if err != nil {
+		return err
+	}
+	defer done()
+	return v.forEachMessage(after, fn, nil)
 }
 
 // Stats summarises the store.
@@ -244,25 +221,22 @@ type Stats struct {
 // Stats returns the store's running totals.
 func (s *Store) Stats() (Stats, error) {
 	var st Stats
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c, err := decodeCounters(tx.Bucket(bucketMeta).Get(metaCounters))
+	err := s.view(func(v *catView) error {
+		c, err := v.counters()
 		if err != nil {
 			return err
 		}
 		st.Messages, st.Receipts, st.OriginalBytes = c.Messages, c.Receipts, c.OriginalBytes
-		st.LastID = sealmail.MessageID(getU64(tx.Bucket(bucketMeta), metaNextID) - 1)
-		return tx.Bucket(bucketSegments).ForEach(func(k, v []byte) error {
-			si, err := decodeSegment(SegmentSeq(beUint32(k)), s.id, v)
-			if err != nil {
-				return err
-			}
+		st.LastID = sealmail.MessageID(v.nextID() - 1)
+		segs, err := v.segments()
+		for _, si := range segs {
 			st.Segments++
 			st.StoredBytes += si.Size
 			if si.State == SegmentSealed {
 				st.Sealed++
 			}
-			return nil
-		})
+		}
+		return err
 	})
 	return st, err
 }
@@ -270,48 +244,35 @@ func (s *Store) Stats() (Stats, error) {
 // Segments returns the catalog's segment table in order.
 func (s *Store) Segments() ([]SegmentInfo, error) {
 	var out []SegmentInfo
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketSegments).ForEach(func(k, v []byte) error {
-			si, err := decodeSegment(SegmentSeq(beUint32(k)), s.id, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, *si)
-			return nil
-		})
+	err := s.view(func(v *catView) error {
+		var err error
+		out, err = v.segments()
+		return err
 	})
 	return out, err
 }
 
-// Barrier returns once the catalog write transaction in progress, if any,
-// has committed or rolled back. The store's hooks (OnCommit) run inside the
-// transaction whose entries they report, so after Barrier every entry
-// reported to OnCommit before it was called is either in the catalog or
-// rolled back. It writes nothing.
+// Barrier returns once the group commit in progress, if any, has been
+// acknowledged or has failed. The writer holds catMu for the whole commit,
+// from its decisions through OnCommit (which the archive's audit entries
+// come from) to its catalog changes joining the pending ones, so after
+// Barrier every entry reported to OnCommit before it was called is visible
+// to every reader of the catalog, or was rolled back. It writes nothing.
 func (s *Store) Barrier() error {
 	if s.opts.ReadOnly {
 		return nil // no writer in this process
 	}
-	err := s.db.Update(func(*bolt.Tx) error { return errBarrier })
-	if errors.Is(err, errBarrier) {
-		return nil
-	}
-	return fmt.Errorf("catalog barrier: %w", err)
+	s.catMu.Lock()
+	s.catMu.Unlock() //nolint:staticcheck // SA2001: the lock is taken for its wait only
+	return nil
 }
-
-// errBarrier rolls back Barrier's empty transaction.
-var errBarrier = errors.New("store: barrier")
 
 // segment returns the catalog entry of one segment.
 func (s *Store) segment(seq SegmentSeq) (*SegmentInfo, error) {
 	var si *SegmentInfo
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketSegments).Get(segKey(seq))
-		if v == nil {
-			return fmt.Errorf("segment %s is not in the catalog: %w", seq, ErrCorrupt)
-		}
+	err := s.view(func(v *catView) error {
 		var err error
-		si, err = decodeSegment(seq, s.id, v)
+		si, err = v.segment(seq)
 		return err
 	})
 	return si, err

@@ -44,6 +44,13 @@ func (s *Store) Snapshot(catalog io.Writer) (*Snapshot, error) {
 		return nil, ErrClosed
 	}
 	s.mu.Unlock()
+	// The catalog trails the segments (pending.go): write what acknowledged
+	// commits changed first, so that the copy names them too.
+	if !s.opts.ReadOnly && s.hasPending() {
+		if err := s.update(nil); err != nil {
+			return nil, fmt.Errorf("snapshot: flush the catalog: %w", err)
+		}
+	}
 	sn := &Snapshot{s: s, files: make(map[SegmentSeq]*os.File)}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketSegments).ForEach(func(k, v []byte) error {

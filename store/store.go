@@ -43,6 +43,17 @@ type Options struct {
 	SealSize int64
 	// MaxBatchBytes bounds the payload bytes of one group commit. Default 64 MiB.
 	MaxBatchBytes int64
+	// CommitDelay is how long the writer may wait before a group commit
+	// for more appends to join it, when appends arrive fast enough that at
+	// least one more is due in that time (see batchGatherer). Default
+	// 500 µs; negative: never wait.
+	CommitDelay time.Duration
+	// FlushInterval bounds how long the catalog trails the segments: the
+	// changes of acknowledged commits are written to catalog.db at the
+	// latest this long after they came (and after 4096 entries). A crash
+	// loses no more than that of the catalog, which Open replays from
+	// the segment. Default 1 s.
+	FlushInterval time.Duration
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 	// FS is the file system every file but the catalog is written
@@ -70,27 +81,38 @@ type Options struct {
 	// never given twice.
 	OnOpen func(segs []SegmentInfo, next sealmail.MessageID) (sealmail.MessageID, error)
 	// OnCommit is called by the writer goroutine for every group commit,
-	// while the segment is being synced and before the catalog commits, so
-	// that the caller can make an audit entry for each stored entry durable
-	// first. An error aborts the commit (the appends fail). It must not call
-	// back into the Store.
+	// while the segment is being synced, so that the caller can make an
+	// audit entry for each stored entry durable: the commit is acknowledged
+	// only after both. An error aborts the commit (the appends fail). It must
+	// not call back into the Store.
 	OnCommit func([]Committed) error
 	// OnRollback is called when a commit fails after OnCommit succeeded:
 	// the entries it was given were not stored.
 	OnRollback func([]Committed, error)
 	// OnCommitDone is called by the writer goroutine after each group
 	// commit that wrote records, with the number of entries in the batch
-	// and how long the commit took (segment write, fsync and catalog
-	// commit), for metrics. It must not block or call back into the Store.
+	// and how long the commit took (encryption, segment write and fsync
+	// with OnCommit), for metrics. It must not block or call back into the Store.
 	OnCommitDone func(entries int, took time.Duration)
 	// OnSegmentSync is called by the writer goroutine after each group
 	// commit's fsync of the segment, with how long the fsync took, for
 	// metrics. It must not block or call back into the Store.
 	OnSegmentSync func(took time.Duration)
+	// OnReplay is called at Open (read-only too) with the entries of the
+	// complete records after the active segment's committed length, in
+	// order: written by commits after the catalog's last flush. It returns
+	// how many of them, from the first, its records (the audit log) show
+	// were made durable as they were stored, and fills in, for those, what
+	// the records' clear entry tables lack: RetainUntil and Forever, and
+	// for a tombstone Audit. Those records are replayed into the catalog;
+	// the rest of the tail is cut off (OnDiscard). Nil replays every
+	// complete record, without retention. It must not call back into the
+	// Store and must change nothing.
+	OnReplay func(entries []Committed) (int, error)
 	// OnDiscard is called at Open, before the active segment's uncommitted
 	// tail (bytes bytes, kept in the file keptIn) is cut off, with the
-	// entries of the complete records in it: written before a crash, never
-	// acknowledged, perhaps audited.
+	// entries of the complete records in it that are not replayed: written
+	// before a crash, never acknowledged, perhaps audited.
 	OnDiscard func(entries []Committed, bytes int64, keptIn string) error
 	// CatalogTimeout is how long Open waits for the catalog lock held by
 	// another process before it returns ErrLocked. Default 10 s.
@@ -109,6 +131,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxBatchBytes <= 0 {
 		o.MaxBatchBytes = 64 << 20
+	}
+	if o.CommitDelay == 0 {
+		o.CommitDelay = 500 * time.Microsecond
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -257,6 +285,16 @@ type Store struct {
 	reqs chan *appendReq
 	done chan struct{} // closed when the writer goroutine has exited
 
+	// catMu is held by whoever decides against the catalog or changes it:
+	// the writer for each commit, every other catalog transaction
+	// ([Store.update]), Open while it repairs.
+	catMu sync.Mutex
+	// pend (guarded by pendMu; changed only with catMu held too) is what
+	// acknowledged commits changed in the catalog since its last flush
+	// (pending.go).
+	pendMu sync.RWMutex
+	pend   *pending
+
 	mu        sync.Mutex
 	compactMu sync.RWMutex               // held by a compaction; shared by readers that need the files to stay (Verify, Snapshot)
 	closed    bool                       // no more appends
@@ -268,11 +306,18 @@ type Store struct {
 	// Owned by the writer goroutine after Open.
 	active  *activeSegment
 	nextSeq SegmentSeq // the segment to start when active is nil after a seal
+	// nextEnc (capacity 1) receives the next record's encryptor from the
+	// goroutine that makes it; encBusy says one is being made or ready.
+	nextEnc chan *encryptor
+	encBusy bool
 
 	// broken (under mu) is set when a failed write could not be undone, a
 	// segment fsync failed or a catalog commit failed: the store refuses
 	// changes until it is reopened.
 	broken error
+	// replayed is, read-only, the tail that catalog.db lacks and Open
+	// replayed in memory (Verify names it).
+	replayed replayedTail
 	// testCommitHook, if set, runs after each successful catalog commit;
 	// an error it returns is treated as a failed commit (tests).
 	testCommitHook func() error
@@ -324,8 +369,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	s := &Store{
 		dir: dir, opts: opts, fs: opts.FS, log: opts.Logger, info: info, key: key, db: db, codec: c,
 		reqs:     make(chan *appendReq, 256),
+		nextEnc:  make(chan *encryptor, 1),
 		done:     make(chan struct{}),
 		inflight: make(map[[32]byte]chan struct{}),
+		pend:     newPending(),
 	}
 	if err := s.checkCatalog(); err != nil {
 		db.Close()
@@ -333,12 +380,20 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if opts.ReadOnly {
 		s.closed = true // no writer: Append answers ErrClosed
+		if err := s.replayReadOnly(); err != nil {
+			// What the catalog holds can still be read.
+			s.log.Warn("the active segment's tail is not replayed (read-only)", "err", err)
+		}
 		return s, nil
 	}
 	if err := s.upgradeCatalog(); err != nil {
 		db.Close()
 		return nil, err
 	}
+	// Open repairs before the writer starts; catMu for the repairs'
+	// catalog changes.
+	s.catMu.Lock()
+	defer s.catMu.Unlock()
 	if err := s.removeStaleSegmentFiles(); err != nil {
 		db.Close()
 		return nil, err
@@ -354,6 +409,40 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	go s.run()
 	return s, nil
+}
+
+// replayReadOnly shows a read-only store the catalog changes of the active
+// segment's tail as pending changes (see [Store.repairTail]), so that a
+// reader sees every acknowledged message before the daemon replays them.
+func (s *Store) replayReadOnly() error {
+	last, err := s.lastSegment()
+	if err != nil || last == nil || last.State != SegmentActive {
+		return err
+	}
+	f, err := os.Open(segmentPath(s.dir, last.Seq))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() <= last.Size {
+		return err
+	}
+	tail, err := s.scanTail(*last, f, fi.Size())
+	if err != nil {
+		return err
+	}
+	s.pend = tail.replay
+	s.replayed = replayedTail{seq: last.Seq, from: last.Size, to: tail.end, entries: tail.entries}
+	return nil
+}
+
+// replayedTail is what a read-only Open replayed in memory: the records of
+// segment seq in [from, to), which catalog.db lacks.
+type replayedTail struct {
+	seq      SegmentSeq
+	from, to int64
+	entries  int
 }
 
 func (s *Store) checkCatalog() error {
@@ -420,7 +509,7 @@ func (s *Store) reconcile() error {
 		return err
 	}
 	var next uint64
-	if err := s.db.View(func(tx *bolt.Tx) error { next = getU64(tx.Bucket(bucketMeta), metaNextID); return nil }); err != nil {
+	if err := s.view(func(v *catView) error { next = v.nextID(); return nil }); err != nil {
 		return err
 	}
 	floor, err := s.opts.OnOpen(segs, sealmail.MessageID(next))

@@ -214,64 +214,113 @@ func TestReopenAndSeal(t *testing.T) {
 	}
 }
 
+// TestOpenRepairsTail: the complete records after the committed length
+// that OnReplay vouches for are replayed into the catalog; the records it
+// does not vouch for and a torn record after them are set aside and cut off,
+// and their ids are never given again.
 func TestOpenRepairsTail(t *testing.T) {
 	t.Parallel()
-	s, ident := newStore(t, Options{})
-	ctx := context.Background()
-	for i := range 3 {
-		if _, err := s.Append(ctx, msg(fmt.Sprint("m", i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dir := s.Dir()
-	// A complete record that was written but never cataloged (crash between
-	// the segment sync and the catalog commit), then a torn one.
-	sum := sha256.Sum256([]byte("m-new"))
-	frame, err := s.codec.compress(&PayloadHeader{Version: 1, Kind: "message", Size: 5, SHA256: hex.EncodeToString(sum[:])}, []byte("m-new"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, err := s.codec.encrypt([][]byte{frame})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := encodeRecord(&RecordHeader{Entries: []Entry{{Kind: KindMessage, ID: 4, Size: 5, Digest: keyedDigest(s.key, []byte("m-new")), PlainLen: int64(len(frame))}}}, payload)
-	s.Close()
-	seg := segmentPath(dir, 1)
-	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Write(rec)
-	f.Write(rec[:len(rec)/2])
-	f.Close()
+	for _, tc := range []struct {
+		name    string
+		vouched int // of the two complete records' entries; -1: no OnReplay
+	}{
+		{"no OnReplay: every complete record replayed", -1},
+		{"both vouched", 2},
+		{"the first vouched", 1},
+		{"none vouched", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, ident := newStore(t, Options{})
+			ctx := context.Background()
+			for i := range 3 {
+				if _, err := s.Append(ctx, msg(fmt.Sprint("m", i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dir := s.Dir()
+			// Two complete records that were written but never cataloged
+			// (commits after the catalog's last flush), then a torn one.
+			rec := func(id sealmail.MessageID, body string) []byte {
+				sum := sha256.Sum256([]byte(body))
+				frame, err := s.codec.compress(&PayloadHeader{Version: 1, Kind: "message", Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}, []byte(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				payload, err := s.codec.encrypt([][]byte{frame})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return encodeRecord(&RecordHeader{Entries: []Entry{{Kind: KindMessage, ID: id, Size: int64(len(body)),
+					Digest: keyedDigest(s.key, []byte(body)), PlainLen: int64(len(frame))}}}, payload)
+			}
+			r4, r5 := rec(4, "m-new"), rec(5, "m-newer")
+			s.Close()
+			seg := segmentPath(dir, 1)
+			f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Write(r4)
+			f.Write(r5)
+			f.Write(r5[:len(r5)/2])
+			f.Close()
 
-	var discarded []Committed
-	s, err = Open(dir, Options{OnDiscard: func(cs []Committed, n int64, keep string) error { discarded = cs; return nil }})
-	if err != nil {
-		t.Fatalf("Open after torn write: %v", err)
-	}
-	defer s.Close()
-	st, _ := s.Stats()
-	if st.Messages != 3 {
-		t.Errorf("after repair %d messages, want the 3 committed", st.Messages)
-	}
-	if len(discarded) != 1 || discarded[0].ID != 4 {
-		t.Errorf("OnDiscard got %+v, want the complete uncommitted message 4", discarded)
-	}
-	fi, _ := os.Stat(seg)
-	segs, _ := s.Segments()
-	if fi.Size() != segs[0].Size {
-		t.Errorf("segment is %d bytes, committed %d: torn tail not truncated", fi.Size(), segs[0].Size)
-	}
-	if _, _, err := s.Records(4); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Records(4) of a discarded record = %v, want ErrNotFound", err)
-	}
-	for id := sealmail.MessageID(1); id <= 3; id++ {
-		get(t, s, id, ident)
-	}
-	if r, err := s.Append(ctx, msg("next")); err != nil || r.ID != 5 {
-		t.Errorf("Append after repair = %+v, %v; want id 5 (4 is never reused)", r, err)
+			var discarded []Committed
+			var offered []Committed
+			opts := Options{OnDiscard: func(cs []Committed, n int64, keep string) error { discarded = cs; return nil }}
+			if tc.vouched >= 0 {
+				opts.OnReplay = func(cs []Committed) (int, error) {
+					offered = append([]Committed(nil), cs...)
+					for i := range cs[:tc.vouched] {
+						cs[i].Forever = true
+					}
+					return tc.vouched, nil
+				}
+			}
+			s, err = Open(dir, opts)
+			if err != nil {
+				t.Fatalf("Open after torn write: %v", err)
+			}
+			defer s.Close()
+			replayed := 2
+			if tc.vouched >= 0 {
+				replayed = tc.vouched
+				if len(offered) != 2 || offered[0].ID != 4 || offered[1].ID != 5 {
+					t.Errorf("OnReplay got %+v, want messages 4 and 5", offered)
+				}
+			}
+			st, _ := s.Stats()
+			if st.Messages != int64(3+replayed) {
+				t.Errorf("after repair %d messages, want %d", st.Messages, 3+replayed)
+			}
+			if len(discarded) != 2-replayed || (replayed < 2 && discarded[len(discarded)-1].ID != 5) {
+				t.Errorf("OnDiscard got %+v, want the %d complete records not replayed", discarded, 2-replayed)
+			}
+			fi, _ := os.Stat(seg)
+			segs, _ := s.Segments()
+			if fi.Size() != segs[0].Size {
+				t.Errorf("segment is %d bytes, committed %d: torn tail not truncated", fi.Size(), segs[0].Size)
+			}
+			for id := sealmail.MessageID(1); id <= 5; id++ {
+				if id > sealmail.MessageID(3+replayed) {
+					if _, _, err := s.Records(id); !errors.Is(err, ErrNotFound) {
+						t.Errorf("Records(%d) of a discarded record = %v, want ErrNotFound", id, err)
+					}
+					continue
+				}
+				get(t, s, id, ident)
+			}
+			if m, err := s.Message(4); replayed > 0 && (err != nil || m.Forever != (tc.vouched > 0)) {
+				t.Errorf("message 4 = %+v, %v; want the retention OnReplay gave", m, err)
+			}
+			if r, err := s.Append(ctx, msg("next")); err != nil || r.ID != 6 {
+				t.Errorf("Append after repair = %+v, %v; want id 6 (ids of cut messages are never reused)", r, err)
+			}
+			if res, err := s.Verify(ctx, nil); err != nil || len(res.Findings) > 0 {
+				t.Errorf("Verify after repair: %v, %v", err, res.Findings)
+			}
+		})
 	}
 }
 
@@ -487,4 +536,84 @@ func TestRetentionRecorded(t *testing.T) {
 	if mi, _ := s.Message(r.ID); !mi.Forever {
 		t.Errorf("delivery kept forever did not make the message forever: %+v", mi)
 	}
+}
+
+// TestFlushWhileCommitting: with a flush due every millisecond, flushes come
+// between the commits of concurrent appends, among reads and other catalog
+// changes (retention), and every acknowledged message is readable at once,
+// with what was set on it; after Close, catalog.db alone (no replay) holds
+// all.
+func TestFlushWhileCommitting(t *testing.T) {
+	t.Parallel()
+	s, ident := newStore(t, Options{FlushInterval: time.Millisecond})
+	ctx := context.Background()
+	const writers, each = 8, 40
+	until := time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	readers.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			n := 0
+			if err := s.List(0, func(*MessageInfo) (bool, error) { n++; return true, nil }); err != nil {
+				t.Errorf("List: %v", err)
+			}
+			if st, err := s.Stats(); err != nil || st.Messages < int64(n) {
+				t.Errorf("Stats = %+v, %v after List saw %d", st, err, n)
+			}
+		}
+	})
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				body := fmt.Sprintf("writer %d message %d", w, i)
+				r, err := s.Append(ctx, msg(body))
+				if err != nil {
+					t.Errorf("Append: %v", err)
+					return
+				}
+				if p := get(t, s, r.ID, ident); string(p[0].Original) != body {
+					t.Errorf("message %d right after its Append = %q", r.ID, p[0].Original)
+				}
+				if i%5 == 0 {
+					if _, _, err := s.SetRetention(r.ID, until, false); err != nil {
+						t.Errorf("SetRetention(%d): %v", r.ID, err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	check := func(s *Store, when string) {
+		st, _ := s.Stats()
+		if st.Messages != writers*each {
+			t.Errorf("%s: %d messages, want %d", when, st.Messages, writers*each)
+		}
+		retained := 0
+		s.List(0, func(m *MessageInfo) (bool, error) {
+			if m.RetainUntil.Equal(until) {
+				retained++
+			}
+			return true, nil
+		})
+		if retained != writers*each/5 {
+			t.Errorf("%s: %d messages with the retention set, want %d", when, retained, writers*each/5)
+		}
+	}
+	check(s, "while open")
+	dir := s.Dir()
+	s.Close()
+	s, err := Open(dir, Options{ReadOnly: true, OnReplay: func([]Committed) (int, error) { return 0, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check(s, "catalog.db after Close")
 }

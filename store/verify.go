@@ -8,13 +8,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/sealmail/sealmail"
 )
@@ -106,51 +105,54 @@ func (s *Store) Verify(ctx context.Context, fn func(SegmentInfo, ScannedRecord))
 	}
 
 	// Catalog → segments.
-	err = s.db.View(func(tx *bolt.Tx) error {
-		envs := tx.Bucket(bucketEnvelopes)
-		return tx.Bucket(bucketMessages).ForEach(func(k, v []byte) error {
-			id := sealmail.MessageID(beUint64(k))
-			m, err := decodeMessage(id, v)
-			if err != nil {
-				add(0, -1, id, "catalog entry unreadable: %v", err)
-				return nil
-			}
-			if m.Location.Offset+m.Location.Length > res.Committed[m.Location.Segment] {
-				return nil // committed after this run started
-			}
-			check := func(l Location, kind Kind, what string) {
-				e, ok := seen[l]
-				if m.State == StateDeleted && (!ok || e.ID != id || e.Kind != kind) {
-					return // its record was compacted away
-				}
-				switch {
-				case !ok:
-					add(l.Segment, l.Offset, id, "the catalog's %s points at entry %d of a record that is missing or damaged", what, l.Entry)
-				case e.ID != id || e.Kind != kind:
-					add(l.Segment, l.Offset, id, "the catalog's %s points at a %s entry of message %d", what, e.Kind, e.ID)
-				case e.Digest != m.Digest:
-					add(l.Segment, l.Offset, id, "the %s's keyed digest differs from the catalog's", what)
-				}
-				delete(seen, l)
-			}
-			check(m.Location, KindMessage, "message")
-			for n := 2; n <= m.Receipts; n++ {
-				v := envs.Get(envelopeKey(id, n))
-				if v == nil && m.State == StateDeleted {
-					continue // compacted away before a recover, which cannot know where it was
-				}
-				l, err := decodeLocation(v)
-				if err != nil {
-					add(0, -1, id, "receipt %d: catalog location unreadable: %v", n, err)
-					continue
-				}
-				check(l, KindEnvelope, fmt.Sprintf("receipt %d", n))
-			}
-			return nil
-		})
-	})
+	v, done, err := s.snapshot()
 	if err != nil {
 		return nil, err
+	}
+	err = v.forEachMessage(0, func(m *MessageInfo) (bool, error) {
+		id := m.ID
+		if m.Location.Offset+m.Location.Length > res.Committed[m.Location.Segment] {
+			return true, nil // committed after this run started
+		}
+		check := func(l Location, kind Kind, what string) {
+			e, ok := seen[l]
+			if m.State == StateDeleted && (!ok || e.ID != id || e.Kind != kind) {
+				return // its record was compacted away
+			}
+			switch {
+			case !ok:
+				add(l.Segment, l.Offset, id, "the catalog's %s points at entry %d of a record that is missing or damaged", what, l.Entry)
+			case e.ID != id || e.Kind != kind:
+				add(l.Segment, l.Offset, id, "the catalog's %s points at a %s entry of message %d", what, e.Kind, e.ID)
+			case e.Digest != m.Digest:
+				add(l.Segment, l.Offset, id, "the %s's keyed digest differs from the catalog's", what)
+			}
+			delete(seen, l)
+		}
+		check(m.Location, KindMessage, "message")
+		for n := 2; n <= m.Receipts; n++ {
+			l, err := v.envelope(id, n)
+			if errors.Is(err, ErrNotFound) && m.State == StateDeleted {
+				continue // compacted away before a recover, which cannot know where it was
+			}
+			if err != nil {
+				add(0, -1, id, "receipt %d: catalog location unreadable: %v", n, err)
+				continue
+			}
+			check(l, KindEnvelope, fmt.Sprintf("receipt %d", n))
+		}
+		return true, nil
+	}, func(id sealmail.MessageID, err error) {
+		add(0, -1, id, "catalog entry unreadable: %v", err)
+	})
+	done()
+	if err != nil {
+		return nil, err
+	}
+	if r := s.replayed; r.entries > 0 {
+		add(r.seq, r.from, 0, "%d bytes after the committed length in catalog.db (%d entries, shown from the segment here): "+
+			"commits whose catalog changes a crash lost, which the daemon replays at its next start, or a catalog older than the segment",
+			r.to-r.from, r.entries)
 	}
 	// Segments → catalog.
 	for l, e := range seen {

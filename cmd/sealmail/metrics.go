@@ -65,7 +65,7 @@ func newMetrics(gauges func() (archive.Gauges, error), srv func() smtpd.Stats, s
 			Name: "sealmail_smtp_replies_total", Help: "SMTP replies, by class (2xx, 3xx, 4xx, 5xx).",
 		}, []string{"class"}),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "sealmail_commit_seconds", Help: "Group commit latency (segment write, fsync, catalog commit).",
+			Name: "sealmail_commit_seconds", Help: "Group commit latency (encryption, segment write and fsync, audit entries).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
 		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{
