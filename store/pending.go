@@ -47,21 +47,18 @@ type pending struct {
 	c       *counters                       // nil: unchanged
 	next    uint64                          // 0: unchanged
 	seg     *SegmentInfo                    // the active segment's entry; nil: unchanged
-	lowWM   uint64                          // the index watermark may not exceed it
 	entries int                             // entries stored
 	since   time.Time                       // when the first change came (for the flush policy)
 }
 
 func newPending() *pending {
 	return &pending{msgs: make(map[sealmail.MessageID]*MessageInfo), envs: make(map[envRef]Location),
-		digests: make(map[[32]byte]sealmail.MessageID), lowWM: noWatermarkLimit}
+		digests: make(map[[32]byte]sealmail.MessageID)}
 }
-
-const noWatermarkLimit = 1<<64 - 1
 
 func (p *pending) empty() bool {
 	return p.entries == 0 && len(p.msgs) == 0 && len(p.envs) == 0 && len(p.digests) == 0 && p.c == nil &&
-		p.next == 0 && p.seg == nil && p.lowWM == noWatermarkLimit
+		p.next == 0 && p.seg == nil
 }
 
 // merge adds the changes of q, which came after p's.
@@ -79,7 +76,6 @@ func (p *pending) merge(q *pending, now time.Time) {
 	if q.seg != nil {
 		p.seg = q.seg
 	}
-	p.lowWM = min(p.lowWM, q.lowWM)
 	p.entries += q.entries
 }
 
@@ -133,9 +129,6 @@ func (p *pending) writeTo(tx *bolt.Tx) error {
 		if err := segs.Put(segKey(p.seg.Seq), encodeSegment(p.seg)); err != nil {
 			return err
 		}
-	}
-	if p.lowWM < getU64(meta, metaWatermark) {
-		return putU64(meta, metaWatermark, p.lowWM)
 	}
 	return nil
 }
@@ -207,14 +200,6 @@ func (v *catView) nextID() uint64 {
 		n = max(n, l.next)
 	}
 	return n
-}
-
-func (v *catView) watermark() uint64 {
-	w := getU64(v.tx.Bucket(bucketMeta), metaWatermark)
-	for _, l := range v.layers {
-		w = min(w, l.lowWM)
-	}
-	return w
 }
 
 // segment returns the entry of segment seq.
@@ -352,9 +337,6 @@ func (p *pending) apply(v *catView, e *Entry, loc Location, until time.Time, for
 		}
 		p.msgs[e.ID] = m
 		p.envs[envRef{e.ID, m.Receipts}] = loc
-		// The index lacks this receipt's envelope until it is indexed: the
-		// watermark must not cover the message.
-		p.lowWM = min(p.lowWM, uint64(e.ID)-1)
 		c.Receipts++
 		receipt = m.Receipts
 	case KindTombstone:

@@ -262,8 +262,8 @@ func (s *Store) Barrier() error {
 	if s.opts.ReadOnly {
 		return nil // no writer in this process
 	}
-	s.catMu.Lock()
-	s.catMu.Unlock() //nolint:staticcheck // SA2001: the lock is taken for its wait only
+	s.catMu.Lock() // taken for the wait only
+	defer s.catMu.Unlock()
 	return nil
 }
 
