@@ -5,13 +5,13 @@ package archive
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/store"
+	"github.com/sealmail/sealmail/vfs"
 )
 
 // ScrubOptions configures [Archive.Scrub].
@@ -169,7 +169,7 @@ func (a *Archive) scrubPass(ctx context.Context, rate int64) error {
 			return err
 		}
 	}
-	limit := &rateLimit{ctx: ctx, rate: rate, start: time.Now()}
+	pace := vfs.NewPace(ctx, rate)
 	for _, si := range sealed {
 		a.scrub.mu.Lock()
 		next := p.Next
@@ -177,7 +177,7 @@ func (a *Archive) scrubPass(ctx context.Context, rate int64) error {
 		if si.Seq < next {
 			continue
 		}
-		c, err := a.store.CheckSealed(ctx, si.Seq, limit.reader)
+		c, err := a.store.CheckSealed(ctx, si.Seq, pace.Reader)
 		if err != nil {
 			if ctx.Err() != nil {
 				return err
@@ -227,39 +227,4 @@ func (a *Archive) scrubPass(ctx context.Context, rate int64) error {
 		a.log.Warn("scrub: save the pass", "err", err)
 	}
 	return nil
-}
-
-// rateLimit spreads reads so that their bytes average at most rate per
-// second over the whole pass.
-type rateLimit struct {
-	ctx   context.Context
-	rate  int64
-	start time.Time
-	read  int64
-}
-
-func (l *rateLimit) reader(r io.Reader) io.Reader { return &limitedReader{l: l, r: r} }
-
-type limitedReader struct {
-	l *rateLimit
-	r io.Reader
-}
-
-func (lr *limitedReader) Read(b []byte) (int, error) {
-	l := lr.l
-	// Read at most a tenth of a second's worth at a time, and wait until
-	// the bytes read so far are due.
-	b = b[:min(len(b), max(int(l.rate/10), 4096))]
-	if due := l.start.Add(time.Duration(float64(l.read) / float64(l.rate) * float64(time.Second))); time.Until(due) > 0 {
-		t := time.NewTimer(time.Until(due))
-		select {
-		case <-l.ctx.Done():
-			t.Stop()
-			return 0, l.ctx.Err()
-		case <-t.C:
-		}
-	}
-	n, err := lr.r.Read(b)
-	l.read += int64(n)
-	return n, err
 }

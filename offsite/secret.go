@@ -78,7 +78,7 @@ func RestoreFile(ctx context.Context, t Target, f File, dir string, fsys vfs.FS,
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", f.Path, err)
 	}
-	_, err = io.Copy(w, &ctxReader{ctx: ctx, r: src})
+	_, err = io.Copy(w, vfs.ContextReader(ctx, src))
 	if err == nil {
 		err = w.Sync()
 	}

@@ -226,34 +226,11 @@ func upload(ctx context.Context, b *Bucket, w Want, rate int64) (ObjectVersion, 
 	defer r.Close()
 	var body io.ReadSeeker = r
 	if rate > 0 {
-		body = &limitedSeeker{ReadSeeker: r, rate: rate, start: time.Now(), ctx: ctx}
+		// A seek back (for the SDK's payload hash) counts the bytes again.
+		body = struct {
+			io.Reader
+			io.Seeker
+		}{vfs.NewPace(ctx, rate).Reader(r), r}
 	}
 	return b.Put(ctx, w.Key, body, w.Size, w.SHA256, w.Until)
-}
-
-// limitedSeeker spreads reads so that they average at most rate bytes per
-// second since start (a seek back, for the SDK's payload hash, counts the
-// bytes again).
-type limitedSeeker struct {
-	io.ReadSeeker
-	ctx   context.Context
-	rate  int64
-	start time.Time
-	read  int64
-}
-
-func (l *limitedSeeker) Read(p []byte) (int, error) {
-	p = p[:min(len(p), max(int(l.rate/10), 4096))]
-	if due := l.start.Add(time.Duration(float64(l.read) / float64(l.rate) * float64(time.Second))); time.Until(due) > 0 {
-		t := time.NewTimer(time.Until(due))
-		select {
-		case <-l.ctx.Done():
-			t.Stop()
-			return 0, l.ctx.Err()
-		case <-t.C:
-		}
-	}
-	n, err := l.ReadSeeker.Read(p)
-	l.read += int64(n)
-	return n, err
 }

@@ -107,7 +107,7 @@ func (d *Dir) Put(ctx context.Context, name string, r io.Reader) (int64, error) 
 	if err != nil {
 		return 0, fmt.Errorf("put %s: %w", name, err)
 	}
-	n, err := io.Copy(f, &ctxReader{ctx: ctx, r: r})
+	n, err := io.Copy(f, vfs.ContextReader(ctx, r))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -268,17 +268,4 @@ func (d *Dir) Lock(ctx context.Context) (func(), error) {
 		return nil, fmt.Errorf("backup target: remove leftovers: %w", err)
 	}
 	return unlock, nil
-}
-
-// ctxReader stops a copy when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(b []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(b)
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/sealmail/sealmail/vfs"
 )
 
 // SealedCheck is what [Store.CheckSealed] found in one sealed segment.
@@ -43,7 +45,7 @@ func (s *Store) CheckSealed(ctx context.Context, seq SegmentSeq, wrap func(io.Re
 	}
 	c := &SealedCheck{Segment: seq}
 	h := sha256.New()
-	var r io.Reader = &ctxReader{ctx: ctx, r: f}
+	var r io.Reader = vfs.ContextReader(ctx, f)
 	if wrap != nil {
 		r = wrap(r)
 	}
@@ -85,17 +87,4 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	c.n += int64(n)
 	return n, err
-}
-
-// ctxReader stops a read when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(b []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(b)
 }

@@ -2,7 +2,8 @@
 
 // Package vfs is the file system the store and the audit log write through,
 // and the durable-file helpers every package shares: [WriteFile] (atomic
-// replace), [SyncDir] and [Lock].
+// replace), [SyncDir] and [Lock]; and the readers that long copies share:
+// [ContextReader] and a [Pace] that bounds their rate.
 //
 // Writers take an [FS] in their Options; nil means [OS], the real file
 // system. Tests substitute a strict implementation (package vfstest) that
