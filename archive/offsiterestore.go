@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -278,33 +277,14 @@ func fetchFile(ctx context.Context, b *offsite.Bucket, v offsite.ObjectVersion, 
 		return 0, err
 	}
 	defer r.Close()
-	tmp := path + vfs.TmpSuffix
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return 0, err
-	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), r)
-	if err == nil && (n != v.Size || hex.EncodeToString(h.Sum(nil)) != want) {
-		err = fmt.Errorf("%s: read %d bytes with SHA-256 %x, want %d bytes, %s: %w", v.Key, n, h.Sum(nil), v.Size, want, offsite.ErrMismatch)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = fsys.Rename(tmp, path)
-	}
-	if err == nil {
-		err = fsys.SyncDir(filepath.Dir(path))
-	}
+	n, err := vfs.WriteFrom(ctx, fsys, path, io.TeeReader(r, h), mode, func(n int64) error {
+		if n != v.Size || hex.EncodeToString(h.Sum(nil)) != want {
+			return fmt.Errorf("%s: read %d bytes with SHA-256 %x, want %d bytes, %s: %w", v.Key, n, h.Sum(nil), v.Size, want, offsite.ErrMismatch)
+		}
+		return nil
+	})
 	if err != nil {
-		_ = fsys.Remove(tmp) // the error above is the one to report
 		return 0, fmt.Errorf("restore %s: %w", v.Key, err)
 	}
 	return n, nil

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"filippo.io/age"
@@ -73,29 +72,7 @@ func RestoreFile(ctx context.Context, t Target, f File, dir string, fsys vfs.FS,
 		}
 		src = bytes.NewReader(plain)
 	}
-	tmp := p + vfs.TmpSuffix
-	w, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("restore %s: %w", f.Path, err)
-	}
-	_, err = io.Copy(w, vfs.ContextReader(ctx, src))
-	if err == nil {
-		err = w.Sync()
-	}
-	if err == nil {
-		err = w.Chmod(fs.FileMode(f.Mode))
-	}
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = fsys.Rename(tmp, p)
-	}
-	if err == nil {
-		err = fsys.SyncDir(filepath.Dir(p))
-	}
-	if err != nil {
-		_ = fsys.Remove(tmp) // the error above is the one to report
+	if _, err := vfs.WriteFrom(ctx, fsys, p, src, fs.FileMode(f.Mode), nil); err != nil {
 		return fmt.Errorf("restore %s: %w", f.Path, err)
 	}
 	return nil

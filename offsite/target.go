@@ -102,26 +102,8 @@ func (d *Dir) Put(ctx context.Context, name string, r io.Reader) (int64, error) 
 	if err := d.mkdirs(filepath.Dir(p)); err != nil {
 		return 0, fmt.Errorf("put %s: %w", name, err)
 	}
-	tmp := p + vfs.TmpSuffix
-	f, err := d.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	n, err := vfs.WriteFrom(ctx, d.fs, p, r, 0o600, nil)
 	if err != nil {
-		return 0, fmt.Errorf("put %s: %w", name, err)
-	}
-	n, err := io.Copy(f, vfs.ContextReader(ctx, r))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = d.fs.Rename(tmp, p)
-	}
-	if err == nil {
-		err = d.fs.SyncDir(filepath.Dir(p))
-	}
-	if err != nil {
-		_ = d.fs.Remove(tmp) // a leftover is ignored and removed later
 		return n, fmt.Errorf("put %s: %w", name, err)
 	}
 	return n, nil

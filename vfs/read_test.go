@@ -7,6 +7,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,5 +48,30 @@ func TestContextReader(t *testing.T) {
 	cancel()
 	if _, err := io.ReadAll(r); !errors.Is(err, context.Canceled) {
 		t.Errorf("ReadAll after cancel: %v, want context.Canceled", err)
+	}
+}
+
+// TestWriteFrom: the content arrives under path with its mode; a check
+// that refuses leaves path as it was and no temporary file.
+func TestWriteFrom(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	ctx := context.Background()
+	if n, err := WriteFrom(ctx, nil, path, strings.NewReader("first"), 0o444, nil); err != nil || n != 5 {
+		t.Fatalf("WriteFrom = %d, %v", n, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o444 {
+		t.Fatalf("after WriteFrom: %v, %v; want mode 0444", fi, err)
+	}
+	refuse := errors.New("wrong digest")
+	if _, err := WriteFrom(ctx, nil, path, strings.NewReader("second"), 0o600, func(int64) error { return refuse }); !errors.Is(err, refuse) {
+		t.Fatalf("WriteFrom with a refusing check: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "first" {
+		t.Errorf("path after a refused write = %q, want the old content", b)
+	}
+	if _, err := os.Stat(path + TmpSuffix); !os.IsNotExist(err) {
+		t.Errorf("temporary file left: %v", err)
 	}
 }

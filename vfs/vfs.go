@@ -3,6 +3,7 @@
 package vfs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -149,6 +150,44 @@ func WriteFile(fsys FS, path string, data []byte, perm fs.FileMode) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return fsys.SyncDir(filepath.Dir(path))
+}
+
+// WriteFrom is [WriteFile] for content that comes from r: path.tmp gets
+// r's bytes (until EOF or ctx's end), is fsync'd and given perm exactly,
+// and, if check (when not nil) accepts the count, is renamed to path, whose
+// directory is fsync'd. It returns the bytes written. On any error
+// path.tmp is removed and path is as before.
+func WriteFrom(ctx context.Context, fsys FS, path string, r io.Reader, perm fs.FileMode, check func(n int64) error) (int64, error) {
+	fsys = Or(fsys)
+	tmp := path + TmpSuffix
+	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("write %s: %w", path, err)
+	}
+	n, err := io.Copy(f, ContextReader(ctx, r))
+	if err == nil && check != nil {
+		err = check(n)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.Rename(tmp, path)
+	}
+	if err == nil {
+		err = fsys.SyncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		_ = fsys.Remove(tmp) // the error above is the one to report
+		return n, fmt.Errorf("write %s: %w", path, err)
+	}
+	return n, nil
 }
 
 // SyncDir fsyncs the directory dir; fsys nil means [OS].
