@@ -175,48 +175,11 @@ func vouchTail(dir string, found []store.Committed) (int, error) {
 		return 0, nil
 	}
 	seg, from := found[0].Location.Segment.String(), found[0].Location.Offset
-	rolledBack := make(map[uint64]bool)
-	settled := make(map[entryRef]bool)
 	ingested := make(map[entryRef]ingestFields)
-	var derr error
-	err := audit.ReadBack(auditDir(dir), func(e audit.Entry) bool {
-		switch e.Type {
-		case audit.TypeIngestRollback:
-			var f rollbackFields
-			if derr = e.DecodeFields(&f); derr != nil {
-				return false
-			}
-			for _, id := range f.IDs {
-				rolledBack[id] = true
-			}
-		case audit.TypeRecover:
-			var f recoverFields
-			if derr = e.DecodeFields(&f); derr != nil {
-				return false
-			}
-			for _, d := range f.Entries {
-				settled[d.ref()] = true
-			}
-		case audit.TypeIngest:
-			var f ingestFields
-			if derr = e.DecodeFields(&f); derr != nil {
-				return false
-			}
-			// Segment names are eight digits: their order is the numbers'.
-			if f.Segment < seg || f.Segment == seg && f.Offset < from {
-				return false // cataloged already: so is everything before it
-			}
-			// A rollback undoes the ingest entries before it (an id given
-			// again after a rollback is another entry).
-			if !settled[f.ref()] && !rolledBack[f.ID] {
-				ingested[f.ref()] = f
-			}
-		}
-		return true
-	})
-	if err == nil {
-		err = derr
-	}
+	err := unsettledIngests(dir, func(f ingestFields) bool {
+		// Segment names are eight digits: their order is the numbers'.
+		return f.Segment < seg || f.Segment == seg && f.Offset < from // cataloged already: so is everything before it
+	}, func(_ uint64, f ingestFields) { ingested[f.ref()] = f })
 	if err != nil {
 		return 0, fmt.Errorf("read the audit log back: %w", err)
 	}
@@ -249,10 +212,36 @@ func reconcileAudit(ctx context.Context, log *audit.Log, dir string, segs []stor
 			committed[si.Seq.String()] = math.MaxInt64
 		}
 	}
-	rolledBack := make(map[uint64]bool)
-	settled := make(map[entryRef]bool)
 	var lost []droppedEntry
 	floor := next
+	err := unsettledIngests(dir, func(f ingestFields) bool {
+		size, ok := committed[f.Segment]
+		return ok && f.Offset < size // committed: everything before it is settled
+	}, func(seq uint64, f ingestFields) {
+		lost = append(lost, droppedEntry{ID: f.ID, Kind: f.Kind, Entry: f.Entry, Record: f.Record, Audit: seq})
+		if f.Kind == store.KindMessage.String() {
+			floor = max(floor, sealmail.MessageID(f.ID+1))
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(lost) == 0 {
+		return floor, nil
+	}
+	slices.Reverse(lost)
+	_, err = log.Append(ctx, audit.Event{Type: audit.TypeRecover, Actor: "sealmail", Fields: recoverFields{Op: op, Entries: lost}})
+	return floor, err
+}
+
+// unsettledIngests reads the audit log backwards and calls fn, newest
+// first, for every ingest entry that no later ingest.rollback (a rollback
+// undoes the ingest entries before it; an id given again after one is
+// another entry) or recover entry settled, until before(f) says an ingest
+// entry lies before the part of the log that matters: it stops there.
+func unsettledIngests(dir string, before func(ingestFields) bool, fn func(seq uint64, f ingestFields)) error {
+	rolledBack := make(map[uint64]bool)
+	settled := make(map[entryRef]bool)
 	var derr error
 	err := audit.ReadBack(auditDir(dir), func(e audit.Entry) bool {
 		switch e.Type {
@@ -277,15 +266,11 @@ func reconcileAudit(ctx context.Context, log *audit.Log, dir string, segs []stor
 			if derr = e.DecodeFields(&f); derr != nil {
 				return false
 			}
-			if size, ok := committed[f.Segment]; ok && f.Offset < size {
-				return false // committed: everything before it is settled
+			if before(f) {
+				return false
 			}
-			if settled[f.ref()] || rolledBack[f.ID] {
-				return true
-			}
-			lost = append(lost, droppedEntry{ID: f.ID, Kind: f.Kind, Entry: f.Entry, Record: f.Record, Audit: e.Seq})
-			if f.Kind == store.KindMessage.String() {
-				floor = max(floor, sealmail.MessageID(f.ID+1))
+			if !settled[f.ref()] && !rolledBack[f.ID] {
+				fn(e.Seq, f)
 			}
 		}
 		return true
@@ -293,15 +278,7 @@ func reconcileAudit(ctx context.Context, log *audit.Log, dir string, segs []stor
 	if err == nil {
 		err = derr
 	}
-	if err != nil {
-		return 0, err
-	}
-	if len(lost) == 0 {
-		return floor, nil
-	}
-	slices.Reverse(lost)
-	_, err = log.Append(ctx, audit.Event{Type: audit.TypeRecover, Actor: "sealmail", Fields: recoverFields{Op: op, Entries: lost}})
-	return floor, err
+	return err
 }
 
 // openAudit opens the archive's audit log. A missing log in an archive is
