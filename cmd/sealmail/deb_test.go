@@ -20,6 +20,11 @@ import (
 	"time"
 )
 
+// debTestMarker exists while TestDebianPackage has its package installed:
+// a run killed before its cleanup leaves it, and the next run purges the
+// package it finds installed only then.
+const debTestMarker = "/var/tmp/sealmail-deb-test.installed"
+
 // debPackageFiles are paths the package must hold, with their mode.
 var debPackageFiles = map[string]string{
 	"./usr/bin/sealmail":                                  "-rwxr-xr-x",
@@ -91,7 +96,14 @@ func TestDebianPackage(t *testing.T) {
 
 	lockDebTest(t, ctx)
 	if st, _ := run("dpkg-query", "-W", "-f=${Status}", "sealmail"); strings.Contains(st, "installed") {
-		t.Fatalf("a sealmail package is installed here (%s): this test would remove it", st)
+		// A run that was killed before its cleanup (its marker says so)
+		// left its package behind: purge it. Any other package is not ours
+		// to remove.
+		if _, err := os.Stat(debTestMarker); err != nil {
+			t.Fatalf("a sealmail package is installed here (%s) and no %s says an earlier run of this test installed it: this test would remove it", st, debTestMarker)
+		}
+		t.Logf("purging the package an interrupted run of this test left installed (%s)", st)
+		must("dpkg", "--purge", "sealmail")
 	}
 	// The directories the package makes (tmpfiles.d), which the cleanup
 	// removes if they were not there before (they are empty then).
@@ -121,6 +133,11 @@ func TestDebianPackage(t *testing.T) {
 		}
 		if st, _ := exec.CommandContext(cleanCtx, tool["dpkg-query"], "-W", "-f=${Status}", "sealmail").Output(); len(st) > 0 && !strings.Contains(string(st), "not-installed") {
 			undo("dpkg", "--purge", "sealmail")
+		}
+		if st, _ := exec.CommandContext(cleanCtx, tool["dpkg-query"], "-W", "-f=${Status}", "sealmail").Output(); len(st) == 0 || strings.Contains(string(st), "not-installed") {
+			if err := os.Remove(debTestMarker); err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("cleanup: %v", err)
+			}
 		}
 		if err := os.RemoveAll(work); err != nil {
 			t.Errorf("cleanup: %v", err)
@@ -213,7 +230,11 @@ func TestDebianPackage(t *testing.T) {
 		t.FailNow()
 	}
 
-	// Install: users, directory, nothing started or enabled.
+	// Install: users, directory, nothing started or enabled. The marker
+	// first, so that a run killed from here on is known by the next.
+	if err := os.WriteFile(debTestMarker, []byte(version+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	must("dpkg", "-i", deb)
 	sm, err := user.Lookup("sealmail")
 	if err != nil {
