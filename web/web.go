@@ -62,7 +62,7 @@ type section struct {
 // same 403 as the page will.
 func sections() []section {
 	return []section{
-		{"/search", "nav.search", access.PermSearch, false},
+		{pathSearch, "nav.search", access.PermSearch, true},
 		{"/holds", "nav.holds", access.PermHold, false},
 		{"/exports", "nav.exports", access.PermExport, false},
 		{"/approvals", "nav.approvals", access.PermApprove, false},
@@ -131,6 +131,11 @@ func (u *ui) routes() {
 	u.page("POST "+pathUsers+"/{name}/enable", access.PermUsers, u.enableUser)
 	u.page("GET "+pathUsers+"/{name}/reset", access.PermUsers, u.resetPage)
 	u.page("POST "+pathUsers+"/{name}/reset", access.PermUsers, u.resetUser)
+	u.page("GET "+pathSearch, access.PermSearch, u.search)
+	u.page("GET "+pathMessages+"/{id}", access.PermSearch, u.message)
+	u.page("GET "+pathMessages+"/{id}/body", access.PermSearch, u.messageBody)
+	u.page("GET "+pathMessages+"/{id}/raw", access.PermSearch, u.messageRaw)
+	u.page("GET "+pathMessages+"/{id}/attachments/{n}", access.PermSearch, u.attachment)
 	for _, s := range sections() {
 		if !s.built {
 			u.page("GET "+s.path, s.perm, u.notBuilt(s))
