@@ -262,16 +262,25 @@ func frameText(t *testing.T, b *tab, suffix string) string {
 	}
 }
 
+// sampleForAuditor is an env with the sample message (remote images
+// pointing nowhere) and a client signed in as the auditor ann; raw is the
+// original as sent.
+func sampleForAuditor(t *testing.T) (e *env, c *http.Client, id sealmail.MessageID, raw []byte) {
+	t.Helper()
+	e = newEnv(t, envOptions{reader: true})
+	raw, rep, env := sampleMail("http://127.0.0.1:9")
+	id = e.ingest(t, env, rep)
+	ann := e.add(t, "ann", access.RoleAuditor)
+	c = e.client(t)
+	e.signInHTTP(t, c, "ann", ann.Password, e.clk.code(t, ann.TOTPSecret))
+	return e, c, id, raw
+}
+
 // TestDownloads: the attachment and the original download byte-exact, as
 // files to save (attachment disposition, nosniff, no-store).
 func TestDownloads(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{reader: true})
-	raw, rep, env := sampleMail("http://127.0.0.1:9")
-	id := e.ingest(t, env, rep)
-	ann := e.add(t, "ann", access.RoleAuditor)
-	c := e.client(t)
-	e.signInHTTP(t, c, "ann", ann.Password, e.clk.code(t, ann.TOTPSecret))
+	e, c, id, raw := sampleForAuditor(t)
 	for _, d := range []struct {
 		path, body, ctype, disp string
 	}{
@@ -302,12 +311,7 @@ func TestDownloads(t *testing.T) {
 // no-store.
 func TestMessageHeaders(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{reader: true})
-	_, rep, env := sampleMail("http://127.0.0.1:9")
-	id := e.ingest(t, env, rep)
-	ann := e.add(t, "ann", access.RoleAuditor)
-	c := e.client(t)
-	e.signInHTTP(t, c, "ann", ann.Password, e.clk.code(t, ann.TOTPSecret))
+	e, c, id, _ := sampleForAuditor(t)
 	resp, body := e.get(t, c, fmt.Sprintf("/messages/%d/body", id))
 	if resp.StatusCode != 200 {
 		t.Fatalf("body: %s", resp.Status)
