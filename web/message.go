@@ -248,6 +248,13 @@ func messageViewOf(m *reader.Message) *messageView {
 		mv.TextCut = mv.TextCut || cut
 	}
 	mv.Text = text.String()
+	if len(mv.Text) > maxShown { // several parts: the first MiB of them
+		cut := maxShown
+		for cut > 0 && !utf8.RuneStart(mv.Text[cut]) {
+			cut--
+		}
+		mv.Text, mv.TextCut = mv.Text[:cut], true
+	}
 	if parts.html != nil {
 		_, mv.HTMLCut = decoded(parts.html)
 	}
