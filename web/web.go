@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/sealmail/sealmail/access"
+	"github.com/sealmail/sealmail/reader"
 )
 
 // Options configures the web interface. The zero value is safe.
@@ -18,6 +19,11 @@ type Options struct {
 	// SignInWith lists external sign-in providers (OIDC): the sign-in page
 	// shows a link "Sign in with Name" for each, to its Path.
 	SignInWith []Provider
+	// Reader is the reader service the search and message pages ask (with
+	// the signed-in person as the caller: scopes and audit are the
+	// reader's). Nil only where those pages are not used (tests of the
+	// others).
+	Reader *reader.Reader
 }
 
 // Provider is an external sign-in provider on the sign-in page.
@@ -56,7 +62,7 @@ type section struct {
 // same 403 as the page will.
 func sections() []section {
 	return []section{
-		{"/search", "nav.search", access.PermSearch, false},
+		{pathSearch, "nav.search", access.PermSearch, true},
 		{"/holds", "nav.holds", access.PermHold, false},
 		{"/exports", "nav.exports", access.PermExport, false},
 		{"/approvals", "nav.approvals", access.PermApprove, false},
@@ -125,6 +131,11 @@ func (u *ui) routes() {
 	u.page("POST "+pathUsers+"/{name}/enable", access.PermUsers, u.enableUser)
 	u.page("GET "+pathUsers+"/{name}/reset", access.PermUsers, u.resetPage)
 	u.page("POST "+pathUsers+"/{name}/reset", access.PermUsers, u.resetUser)
+	u.page("GET "+pathSearch, access.PermSearch, u.search)
+	u.page("GET "+pathMessages+"/{id}", access.PermSearch, u.message)
+	u.page("GET "+pathMessages+"/{id}/body", access.PermSearch, u.messageBody)
+	u.page("GET "+pathMessages+"/{id}/raw", access.PermSearch, u.messageRaw)
+	u.page("GET "+pathMessages+"/{id}/attachments/{n}", access.PermSearch, u.attachment)
 	for _, s := range sections() {
 		if !s.built {
 			u.page("GET "+s.path, s.perm, u.notBuilt(s))

@@ -78,7 +78,7 @@ func (e *env) signInHTTP(t *testing.T, c *http.Client, user, password, code stri
 // may open.
 func TestPagesByRole(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{reader: true})
 	creds := map[access.Role]access.Credentials{}
 	for _, r := range access.Roles() {
 		var addrs []string
