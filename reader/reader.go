@@ -92,6 +92,10 @@ type Reader struct {
 	docs     int    // message documents in the index
 	problems []string
 	problemN int
+	// checkpoint is the last signed checkpoint the tail verified since the
+	// start; chainErr why the log last failed to continue the chain.
+	checkpoint archive.FeedEntry
+	chainErr   string
 
 	wake chan struct{} // unlock or reindex: the tail looks again now
 	jobs jobs
@@ -110,6 +114,7 @@ type Reader struct {
 // and coverage never wait for a page being indexed.
 type snapshot struct {
 	seq, lastID uint64
+	hash        string // of entry seq's line
 	holds       []Hold
 }
 
@@ -121,7 +126,7 @@ func (r *Reader) publish() {
 	}
 	sort.Slice(hs, func(i, j int) bool { return hs[i].Created.Before(hs[j].Created) })
 	r.mu.Lock()
-	r.snap = snapshot{seq: r.cur.Seq, lastID: r.cur.LastID, holds: hs}
+	r.snap = snapshot{seq: r.cur.Seq, lastID: r.cur.LastID, hash: r.cur.Hash, holds: hs}
 	r.mu.Unlock()
 }
 
