@@ -17,7 +17,7 @@ const module = "github.com/sealmail/sealmail"
 var layers = map[string][]string{
 	"cmd/sealmail": {"smtpd", "api", "archive", "access", "reader", "web", "vfs", "extract"},
 	"access":       {"index/query"},
-	"web":          {"access"},
+	"web":          {"access", "reader"},
 	"api":          {"archive"},
 	// The reader service: the receiver through api's client, archive's
 	// types and checks, the index, people from access; audit for its
@@ -37,6 +37,8 @@ var layers = map[string][]string{
 	"smtpd":           {"vfs"},
 	"vfs/vfstest":     {"vfs"},
 	"store/storetest": {"store"},
+	// The receiver of the reader's and the web interface's tests.
+	"reader/readertest": {"api", "archive"},
 	// The offsite copy's test server (versitygw).
 	"offsite/offsitetest": {"offsite"},
 }
@@ -86,7 +88,7 @@ var thirdParty = map[string][]string{
 	"github.com/pelletier/go-toml/v2": {"cmd/sealmail"},
 	// age: the store encrypts; archive decrypts for the CLI and the reader
 	// with the identities they hold; offsite seals a backup's keys.
-	"filippo.io/age":                 {"store", "archive", "offsite", "cmd/sealmail", "reader"},
+	"filippo.io/age":                 {"store", "archive", "offsite", "cmd/sealmail", "reader", "reader/readertest"},
 	"github.com/emersion/go-message": {"mimepart", "index", "journal", "export", "export/pst"},
 	"github.com/emersion/go-imap/v2": {"export"}, // the IMAP import reader
 	// The daemon's /metrics endpoint (and its test's parser).

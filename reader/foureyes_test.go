@@ -220,12 +220,12 @@ func TestOutboxForwarded(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.open(false)
-	g.receiverDown()
+	g.recv.Down()
 	g.r.maintain(ctx)
 	if n, _ := g.st.OutboxLen(ctx); n != 2 {
 		t.Fatalf("with the receiver away, %d events left in the outbox, want 2", n)
 	}
-	g.receiverUp()
+	g.recv.Up()
 	g.r.maintain(ctx)
 	if n, _ := g.st.OutboxLen(ctx); n != 0 {
 		t.Fatalf("with the receiver back, %d events left in the outbox, want 0", n)

@@ -18,12 +18,16 @@ import (
 	"github.com/sealmail/sealmail/access"
 	"github.com/sealmail/sealmail/api"
 	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/reader/readertest"
 )
 
 // rig is a receiver (an archive served on a real control socket) and a
 // reader attached to it through that socket, both in this process.
 type rig struct {
-	t     testing.TB
+	t testing.TB
+	// recv is the receiver; dir, a, rcv and id are its directory, archive,
+	// client and identity.
+	recv  *readertest.Receiver
 	dir   string
 	a     *archive.Archive
 	rcv   *api.Client
@@ -35,10 +39,6 @@ type rig struct {
 	// st is the people's state in the reader's state directory, with its
 	// four eyes (executing through r).
 	st *access.State
-	// sock is the receiver's control socket, served by srv until down.
-	sock   string
-	srv    *api.Server
-	served chan error
 }
 
 type clock struct {
@@ -62,28 +62,19 @@ func newRig(t testing.TB, opts archive.Options, locked bool) *rig {
 func newRigFourEyes(t testing.TB, opts archive.Options, locked bool, fe access.FourEyesOptions) *rig {
 	t.Helper()
 	g := &rig{t: t, clk: &clock{t: time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)}}
-	g.id, _ = age.GenerateX25519Identity()
 	base := t.TempDir()
-	g.dir = filepath.Join(base, "archive")
 	opts.Now, opts.MinFreeBytes = g.clk.now, -1
 	if opts.Store.SealSize == 0 {
 		opts.Store.SealSize = 1 // every commit seals: purged records are reclaimed
 	}
-	a, err := archive.Create(g.dir, []string{g.id.Recipient().String()}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.a = a
-	g.sock = filepath.Join(base, "control.sock")
-	g.receiverUp()
-	if g.rcv, err = api.Dial(g.sock); err != nil {
-		t.Fatal(err)
-	}
+	g.recv = readertest.NewReceiver(t, base, opts)
+	g.dir, g.a, g.rcv, g.id = g.recv.Dir, g.recv.Archive, g.recv.Client, g.recv.Identity
 	g.state = filepath.Join(base, "state")
 	// Chmod: api.Listen in a parallel test may have narrowed the umask.
 	if err := os.Mkdir(g.state, 0o700); err != nil || os.Chmod(g.state, 0o700) != nil {
 		t.Fatal(err)
 	}
+	var err error
 	g.st, err = access.OpenState(g.state, access.StateOptions{Now: g.clk.now, FourEyes: fe, Audit: func(ctx context.Context, ev access.Event) error {
 		return g.r.AuditAccess(ctx, ev)
 	}, Execute: func(ctx context.Context, a access.Approval) error { return g.r.Execute(ctx, a) }})
@@ -101,37 +92,8 @@ func newRigFourEyes(t testing.TB, opts archive.Options, locked bool, fe access.F
 		if err := g.st.Close(); err != nil {
 			t.Error(err)
 		}
-		g.rcv.Close()
-		g.receiverDown()
-		if err := a.Close(); err != nil {
-			t.Error(err)
-		}
 	})
 	return g
-}
-
-// receiverUp serves the archive on the control socket.
-func (g *rig) receiverUp() {
-	g.t.Helper()
-	l, err := api.Listen(g.sock)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	g.srv, g.served = api.NewServer(g.a, api.Options{}), make(chan error, 1)
-	go func() { g.served <- g.srv.Serve(l) }()
-}
-
-// receiverDown stops serving the control socket, as a receiver that went
-// away.
-func (g *rig) receiverDown() {
-	if g.srv == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	g.srv.Shutdown(ctx)
-	<-g.served
-	g.srv = nil
 }
 
 // open opens the reader (again).
@@ -162,31 +124,18 @@ func (g *rig) run() {
 // ingest stores a message received now.
 func (g *rig) ingest(data string, rcpts ...string) sealmail.MessageID {
 	g.t.Helper()
-	env := &sealmail.Envelope{MailFrom: "ceo@example.com", RcptTo: rcpts, ClientIP: "192.0.2.1", Received: g.clk.now()}
-	id, err := g.a.Ingest(archive.WithActor(context.Background(), "test"), env, []byte(data))
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	return id
+	return g.recv.Ingest(&sealmail.Envelope{MailFrom: "ceo@example.com", RcptTo: rcpts, ClientIP: "192.0.2.1", Received: g.clk.now()}, []byte(data))
 }
 
 // caughtUp waits until the running reader has indexed everything the
 // receiver's log held when it was called.
 func (g *rig) caughtUp() {
 	g.t.Helper()
-	ctx := context.Background()
-	page, err := g.rcv.Feed(ctx, g.r.Coverage().IndexedSeq, 1)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !g.settled(page.Horizon) {
-		if time.Now().After(deadline) {
-			st, _ := g.r.Status(ctx, Local("test"))
-			g.t.Fatalf("the reader did not reach seq %d in 30 s: %+v", page.Horizon, st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	seq := g.recv.Horizon(g.r.Coverage().IndexedSeq)
+	readertest.Wait(g.t, fmt.Sprintf("the reader did not reach seq %d", seq), func() bool { return g.settled(seq) }, func() any {
+		st, _ := g.r.Status(context.Background(), Local("test"))
+		return fmt.Sprintf("%+v", st)
+	})
 }
 
 // settled reports whether the index covers the log through seq and every

@@ -33,7 +33,13 @@ import (
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
+	"filippo.io/age"
+
+	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/access"
+	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/reader"
+	"github.com/sealmail/sealmail/reader/readertest"
 )
 
 // The browser tests drive Debian's headless Chromium through the DevTools
@@ -177,18 +183,25 @@ func (c *clock) code(t *testing.T, secret string) string {
 }
 
 // env is an access.Server with the web interface on 127.0.0.1, reached as
-// https://localhost:PORT.
+// https://localhost:PORT; with envOptions.reader, a reader is registered
+// on it too (its API and the web pages' Options.Reader), attached to a
+// real receiver through its control socket, unlocked and following it.
 type env struct {
 	srv  *access.Server
 	st   *access.State
 	url  string
 	clk  *clock
 	http *http.Client
+	// recv and reader are set with envOptions.reader.
+	recv   *readertest.Receiver
+	reader *reader.Reader
 }
 
 type envOptions struct {
 	webauthn bool
-	web      Options
+	// reader: run a receiver and a reader (env.ingest adds mail).
+	reader bool
+	web    Options
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -204,10 +217,37 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.webauthn {
 		opts.WebAuthn = access.WebAuthnOptions{RPID: "localhost", Origins: []string{e.url}}
 	}
+	if o.reader {
+		e.recv = readertest.NewReceiver(t, t.TempDir(), archive.Options{Now: e.clk.Now, MinFreeBytes: -1})
+		// The access server's audit events and approved requests go
+		// through the reader, as in `sealmail access`.
+		opts.Audit = func(ctx context.Context, ev access.Event) error { return e.reader.AuditAccess(ctx, ev) }
+		opts.Execute = func(ctx context.Context, a access.Approval) error { return e.reader.Execute(ctx, a) }
+	}
 	if e.srv, err = access.NewServer(opts); err != nil {
 		t.Fatal(err)
 	}
 	e.st = e.srv.State()
+	stopReader := func() {}
+	if o.reader {
+		e.reader, err = reader.Open(context.Background(), reader.Options{StateDir: opts.StateDir, Receiver: e.recv.Client,
+			Identities: []age.Identity{e.recv.Identity}, Now: e.clk.Now, Poll: 20 * time.Millisecond, Version: "test", Access: e.st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.reader.Register(e.srv)
+		o.web.Reader = e.reader
+		ctx, cancel := context.WithCancel(context.Background())
+		ran := make(chan struct{})
+		go func() { _ = e.reader.Run(ctx); close(ran) }()
+		stopReader = func() {
+			cancel()
+			<-ran
+			if err := e.reader.Close(); err != nil {
+				t.Errorf("reader Close = %v", err)
+			}
+		}
+	}
 	if err := Register(e.srv, o.web); err != nil {
 		t.Fatal(err)
 	}
@@ -222,9 +262,26 @@ func newEnv(t *testing.T, o envOptions) *env {
 		if err := <-done; err != nil {
 			t.Errorf("Serve = %v", err)
 		}
+		stopReader()
 	})
 	e.http = e.client(t)
 	return e
+}
+
+// ingest stores data with envelope env at the receiver (received now, by
+// the env's clock, unless env says when) and waits until the reader has
+// indexed it.
+func (e *env) ingest(t *testing.T, env *sealmail.Envelope, data []byte) sealmail.MessageID {
+	t.Helper()
+	if env.Received.IsZero() {
+		env.Received = e.clk.Now()
+	}
+	id := e.recv.Ingest(env, data)
+	seq := e.recv.Horizon(e.reader.Coverage().IndexedSeq)
+	readertest.Wait(t, fmt.Sprintf("the reader did not index message %d (seq %d)", id, seq),
+		func() bool { return e.reader.Coverage().IndexedSeq >= seq },
+		func() any { return fmt.Sprintf("%+v", e.reader.Coverage()) })
+	return id
 }
 
 // client is an HTTPS client with a cookie jar that does not follow
@@ -413,5 +470,30 @@ func addAuthenticator(t *testing.T, b *tab) {
 			IsUserVerified: true, AutomaticPresenceSimulation: true}})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReaderEnv shows the test env's reader: a message ingested at the
+// receiver is indexed and found, and the people's events reach the
+// receiver's audit log through it.
+func TestReaderEnv(t *testing.T) {
+	e := newEnv(t, envOptions{reader: true})
+	id := e.ingest(t, &sealmail.Envelope{MailFrom: "ceo@example.com", RcptTo: []string{"ann@example.com"}, ClientIP: "192.0.2.1"},
+		[]byte("From: ceo@example.com\r\nTo: ann@example.com\r\nSubject: quarterly figures\r\n\r\nHello.\r\n"))
+	res, err := e.reader.Search(context.Background(), reader.Local("test"), "subject:quarterly", reader.SearchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Total != 1 || len(res.Hits) != 1 || res.Hits[0].ID != id {
+		t.Fatalf("search found %+v, want message %d", res, id)
+	}
+	e.add(t, "ann", access.RoleUser, "ann@example.com")
+	found := false
+	err = archive.ReadAudit(context.Background(), e.recv.Dir, archive.AuditFilter{}, func(ae archive.AuditEntry) error {
+		found = found || ae.Type == "access.user.add" && ae.Fields["target"] == "ann"
+		return nil
+	})
+	if err != nil || !found {
+		t.Fatalf("the receiver's audit log has no entry of adding ann (err %v)", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/sealmail/sealmail/access"
+	"github.com/sealmail/sealmail/reader"
 )
 
 // Options configures the web interface. The zero value is safe.
@@ -18,6 +19,11 @@ type Options struct {
 	// SignInWith lists external sign-in providers (OIDC): the sign-in page
 	// shows a link "Sign in with Name" for each, to its Path.
 	SignInWith []Provider
+	// Reader is the reader service the search and message pages ask (with
+	// the signed-in person as the caller: scopes and audit are the
+	// reader's). Nil only where those pages are not used (tests of the
+	// others).
+	Reader *reader.Reader
 }
 
 // Provider is an external sign-in provider on the sign-in page.

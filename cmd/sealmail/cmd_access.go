@@ -260,7 +260,7 @@ func runAccess(ctx context.Context, g *globalOptions, o *accessOptions, errOut i
 	for _, p := range srv.State().OIDCProviders() {
 		providers = append(providers, web.Provider{Name: p.DisplayName, Path: p.Start})
 	}
-	if err := web.Register(srv, web.Options{Logger: log, SignInWith: providers}); err != nil {
+	if err := web.Register(srv, web.Options{Logger: log, SignInWith: providers, Reader: rd}); err != nil {
 		_ = srv.Shutdown(context.Background())
 		_ = rd.Close()
 		return err
