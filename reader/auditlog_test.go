@@ -4,7 +4,9 @@ package reader
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/sealmail/sealmail/archive"
 	"github.com/sealmail/sealmail/audit"
@@ -121,5 +123,32 @@ func TestAuditLog(t *testing.T) {
 	}
 	if seqs[len(seqs)-1] != 1 {
 		t.Errorf("paging ended at seq %d, want 1", seqs[len(seqs)-1])
+	}
+}
+
+// TestIngestRate: the status's ingest rate is the growth of the
+// receiver's last message id between the reader's samples, per minute.
+func TestIngestRate(t *testing.T) {
+	t.Parallel()
+	g := newRig(t, archive.Options{}, false)
+	admin := Caller{Name: "root (admin)", User: "root", Role: "admin"}
+	g.steps()
+	st, err := g.r.SystemStatus(context.Background(), admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.IngestWindow != 0 || st.IngestPerMinute != 0 {
+		t.Errorf("rate %v over %v from one moment's samples, want none", st.IngestPerMinute, st.IngestWindow)
+	}
+	g.clk.add(2 * time.Minute)
+	for i := range 6 {
+		g.ingest(fmt.Sprintf("Subject: %d\r\n\r\nx\r\n", i), "a@example.org")
+	}
+	g.steps()
+	if st, err = g.r.SystemStatus(context.Background(), admin); err != nil {
+		t.Fatal(err)
+	}
+	if st.IngestWindow != 2*time.Minute || st.IngestPerMinute != 3 {
+		t.Errorf("rate %v per minute over %v, want 3 over 2m0s", st.IngestPerMinute, st.IngestWindow)
 	}
 }

@@ -70,6 +70,7 @@ func (r *Reader) look(ctx context.Context, after uint64, limit int) (*archive.Fe
 	r.seen = seen{Horizon: page.Horizon, Head: page.Head, LastID: page.LastID, Live: page.Live, At: r.opts.Now().UTC(),
 		CaughtUp: after+uint64(len(page.Lines)) >= page.Horizon}
 	r.mu.Unlock()
+	r.sampleIngest(page.LastID)
 	return page, nil
 }
 
