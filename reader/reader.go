@@ -281,6 +281,14 @@ func (r *Reader) identities() []age.Identity {
 	return r.ids
 }
 
+// LockedBy says why the reader is locked ("" while unlocked): for the
+// unlock page, which officers see without the status permission.
+func (r *Reader) LockedBy() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lockedBy
+}
+
 // requireUnlocked refuses content calls while locked.
 func (r *Reader) requireUnlocked() error {
 	if r.identities() == nil {

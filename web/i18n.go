@@ -92,7 +92,7 @@ func (u *ui) setLang(w http.ResponseWriter, r *http.Request) {
 
 // messages is the catalogue.
 func messages() []message {
-	return []message{
+	return append([]message{
 		{"format.time", "2006-01-02 15:04 UTC", "02.01.2006, 15:04 UTC"},
 
 		{"layout.skip", "Skip to content", "Zum Inhalt springen"},
@@ -289,5 +289,5 @@ func messages() []message {
 		{"error.internal", "Something went wrong", "Etwas ist schiefgegangen"},
 		{"error.internal.text", "The reader could not do this. The error is in its log.",
 			"Der Leser konnte das nicht tun. Der Fehler steht in seinem Protokoll."},
-	}
+	}, opsMessages()...)
 }

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/sealmail/sealmail/access"
+	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/reader"
+)
+
+// The pages of officers, auditors and admins that act through the reader
+// (exports, holds, approvals, the audit log, status and unlock) ask it as
+// the HTTPS API does, with the signed-in person as the caller: the
+// reader checks the role again, narrows what it may see and audits.
+
+// caller is the signed-in person as the reader's caller.
+func caller(r *http.Request) reader.Caller {
+	p, _ := access.PrincipalFrom(r.Context())
+	c := reader.FromPrincipal(p)
+	c.Remote = access.RemoteIP(r)
+	return c
+}
+
+// notice is the message key prefix+done for the ?done= of r, if it is one
+// of known (the query string is anyone's to write).
+func notice(r *http.Request, prefix string, known ...string) string {
+	if done := r.URL.Query().Get("done"); slices.Contains(known, done) {
+		return prefix + done
+	}
+	return ""
+}
+
+// errInvalid is a mistake in what the caller sent, shown as the reader's
+// are.
+func errInvalid(format string, v ...any) error {
+	return &archive.Error{Code: archive.CodeInvalid, Message: fmt.Sprintf(format, v...)}
+}
+
+// refusal is what a page shows of a refused act: the message key and the
+// reader's explanation (English), and the status to answer with. ok is
+// false for an error that is not the caller's to fix: the caller answers
+// it with u.fail.
+func refusal(err error) (status int, detail string, ok bool) {
+	e := archive.AsError(err)
+	if e == nil {
+		return 0, "", false
+	}
+	switch e.Code {
+	case archive.CodeInvalid:
+		return http.StatusBadRequest, e.Message, true
+	case archive.CodePermission:
+		return http.StatusForbidden, e.Message, true
+	case archive.CodeLocked:
+		return http.StatusServiceUnavailable, e.Message, true
+	}
+	return 0, "", false
+}
