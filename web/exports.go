@@ -47,7 +47,9 @@ func (u *ui) showExports(w http.ResponseWriter, r *http.Request, status int, d e
 }
 
 // running reports whether job is still at work.
-func running(job reader.Job) bool { return job.State == reader.JobWaiting || job.State == reader.JobExporting }
+func running(job reader.Job) bool {
+	return job.State == reader.JobWaiting || job.State == reader.JobExporting
+}
 
 // startExport starts an export job of the form's query.
 func (u *ui) startExport(w http.ResponseWriter, r *http.Request) {
