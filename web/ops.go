@@ -59,3 +59,18 @@ func refusal(err error) (status int, detail string, ok bool) {
 	}
 	return 0, "", false
 }
+
+// humanSize is n bytes for people: "158 B", "1.2 KiB", "75.1 GiB".
+func humanSize(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, unit := float64(n), "B"
+	for _, u := range []string{"KiB", "MiB", "GiB", "TiB", "PiB"} {
+		if v < 1024 {
+			break
+		}
+		v, unit = v/1024, u
+	}
+	return fmt.Sprintf("%.1f %s", v, unit)
+}

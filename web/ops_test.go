@@ -111,3 +111,13 @@ func TestOpsRefusals(t *testing.T) {
 		t.Errorf("holds after the officer's post: %+v, %v; want case by xofficer", rep, err)
 	}
 }
+
+func TestHumanSize(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[int64]string{0: "0 B", 158: "158 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB",
+		80_596_000_000: "75.1 GiB", 3 << 50: "3.0 PiB"} {
+		if got := humanSize(n); got != want {
+			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/access"
 	"github.com/sealmail/sealmail/archive"
 )
@@ -40,7 +39,7 @@ const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-sr
 type templates map[string]*template.Template
 
 func parseTemplates() (templates, error) {
-	funcs := template.FuncMap{"join": strings.Join, "size": sealmail.FormatSize}
+	funcs := template.FuncMap{"join": strings.Join, "size": humanSize}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: parse layout: %w", err)
