@@ -224,7 +224,7 @@ func TestApprovalInBrowser(t *testing.T) {
 		t.Fatalf("after requesting the release: at %s (%s)", olga.path(), olga.text("main"))
 	}
 	id := m[1]
-	if !olga.has(`a[href="/approvals/` + id + `"]`) || !strings.Contains(olga.text(".notice"), "needs another officer's approval") {
+	if !olga.has(`a[href="/approvals/`+id+`"]`) || !strings.Contains(olga.text(".notice"), "needs another officer's approval") {
 		t.Errorf("the notice %q does not link the request", olga.text(".notice"))
 	}
 	active := func() bool {
