@@ -44,3 +44,17 @@ func IsPermission(err error) bool {
 	e := archive.AsError(err)
 	return e != nil && e.Code == archive.CodePermission
 }
+
+// IsNotFound reports whether err says there is no such message within the
+// caller's reach (or it is deleted).
+func IsNotFound(err error) bool {
+	e := archive.AsError(err)
+	return e != nil && (e.Code == archive.CodeNotFound || e.Code == archive.CodeDeleted)
+}
+
+// IsInvalid reports whether err is the caller's to fix, such as a query
+// that does not parse (its message says where).
+func IsInvalid(err error) bool {
+	e := archive.AsError(err)
+	return e != nil && e.Code == archive.CodeInvalid
+}

@@ -67,7 +67,10 @@ func (r *Reader) endpoints() []endpoint {
 	}
 }
 
-func httpCaller(req *http.Request) Caller {
+// HTTPCaller is the caller of an HTTPS request that access let through:
+// its signed-in person and their client address. The web interface's
+// pages ask the reader as this caller too.
+func HTTPCaller(req *http.Request) Caller {
 	p, _ := access.PrincipalFrom(req.Context())
 	c := FromPrincipal(p)
 	if host, _, err := net.SplitHostPort(req.RemoteAddr); err == nil {
@@ -106,7 +109,7 @@ func (r *Reader) httpSearch(w http.ResponseWriter, req *http.Request) {
 	o, err := searchOptions(req)
 	if err == nil {
 		var res *SearchResult
-		if res, err = r.Search(req.Context(), httpCaller(req), req.URL.Query().Get("q"), o); err == nil {
+		if res, err = r.Search(req.Context(), HTTPCaller(req), req.URL.Query().Get("q"), o); err == nil {
 			writeJSON(w, http.StatusOK, res)
 			return
 		}
@@ -121,7 +124,7 @@ func (r *Reader) readFor(w http.ResponseWriter, req *http.Request) (*Message, bo
 		r.httpError(w, invalid("message id: %v", err))
 		return nil, false
 	}
-	m, err := r.Read(req.Context(), httpCaller(req), id)
+	m, err := r.Read(req.Context(), HTTPCaller(req), id)
 	if err != nil {
 		r.httpError(w, err)
 		return nil, false
@@ -155,7 +158,7 @@ func (r *Reader) httpEnvelope(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Reader) httpStatus(w http.ResponseWriter, req *http.Request) {
-	st, err := r.SystemStatus(req.Context(), httpCaller(req))
+	st, err := r.SystemStatus(req.Context(), HTTPCaller(req))
 	if err != nil {
 		r.httpError(w, err)
 		return
@@ -173,7 +176,7 @@ func (r *Reader) httpUnlock(w http.ResponseWriter, req *http.Request) {
 	}
 	ids, err := ParseIdentities(b.Identity)
 	if err == nil {
-		err = r.Unlock(req.Context(), httpCaller(req), ids)
+		err = r.Unlock(req.Context(), HTTPCaller(req), ids)
 	}
 	if err != nil {
 		r.httpError(w, err)
@@ -183,7 +186,7 @@ func (r *Reader) httpUnlock(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Reader) httpLock(w http.ResponseWriter, req *http.Request) {
-	if err := r.Lock(req.Context(), httpCaller(req)); err != nil {
+	if err := r.Lock(req.Context(), HTTPCaller(req)); err != nil {
 		r.httpError(w, err)
 		return
 	}
@@ -229,7 +232,7 @@ func filed(a *access.Approval) int {
 }
 
 func (r *Reader) httpHolds(w http.ResponseWriter, req *http.Request) {
-	rep, err := r.Holds(req.Context(), httpCaller(req))
+	rep, err := r.Holds(req.Context(), HTTPCaller(req))
 	r.answer(w, http.StatusOK, rep, err)
 }
 
@@ -238,12 +241,12 @@ func (r *Reader) httpCreateHold(w http.ResponseWriter, req *http.Request) {
 	if !r.decodeBody(w, req, &b) {
 		return
 	}
-	rep, err := r.CreateHold(req.Context(), httpCaller(req), b.Name, b.Query, b.Reason)
+	rep, err := r.CreateHold(req.Context(), HTTPCaller(req), b.Name, b.Query, b.Reason)
 	r.answer(w, http.StatusCreated, rep, err)
 }
 
 func (r *Reader) httpHoldMembers(w http.ResponseWriter, req *http.Request) {
-	rep, err := r.HoldMembers(req.Context(), httpCaller(req), req.PathValue("name"))
+	rep, err := r.HoldMembers(req.Context(), HTTPCaller(req), req.PathValue("name"))
 	r.answer(w, http.StatusOK, rep, err)
 }
 
@@ -257,7 +260,7 @@ func (r *Reader) httpReleaseHold(w http.ResponseWriter, req *http.Request) {
 	if !r.decodeBody(w, req, &b) {
 		return
 	}
-	rep, err := r.ReleaseHold(req.Context(), httpCaller(req), req.PathValue("name"), b.Reason)
+	rep, err := r.ReleaseHold(req.Context(), HTTPCaller(req), req.PathValue("name"), b.Reason)
 	if err != nil {
 		r.httpError(w, err)
 		return
@@ -270,7 +273,7 @@ func (r *Reader) httpPurge(w http.ResponseWriter, req *http.Request) {
 	if !r.decodeBody(w, req, &o) {
 		return
 	}
-	rep, err := r.Purge(req.Context(), httpCaller(req), o)
+	rep, err := r.Purge(req.Context(), HTTPCaller(req), o)
 	r.answer(w, http.StatusOK, rep, err)
 }
 
@@ -279,7 +282,7 @@ func (r *Reader) httpErase(w http.ResponseWriter, req *http.Request) {
 	if !r.decodeBody(w, req, &o) {
 		return
 	}
-	rep, err := r.Erase(req.Context(), httpCaller(req), o)
+	rep, err := r.Erase(req.Context(), HTTPCaller(req), o)
 	if err != nil {
 		r.httpError(w, err)
 		return
@@ -292,7 +295,7 @@ func (r *Reader) httpApplyPolicy(w http.ResponseWriter, req *http.Request) {
 	if !r.decodeBody(w, req, &o) {
 		return
 	}
-	rep, err := r.ApplyPolicyWith(req.Context(), httpCaller(req), o)
+	rep, err := r.ApplyPolicyWith(req.Context(), HTTPCaller(req), o)
 	if err != nil {
 		r.httpError(w, err)
 		return
@@ -305,7 +308,7 @@ func (r *Reader) httpReindex(w http.ResponseWriter, req *http.Request) {
 	if !r.decodeBody(w, req, &b) {
 		return
 	}
-	rep, err := r.Reindex(req.Context(), httpCaller(req), b.All)
+	rep, err := r.Reindex(req.Context(), HTTPCaller(req), b.All)
 	r.answer(w, http.StatusOK, rep, err)
 }
 
@@ -318,7 +321,7 @@ func (r *Reader) httpExport(w http.ResponseWriter, req *http.Request) {
 		r.httpError(w, invalid("export name %q: an EML export over HTTPS is a zip (name it *.zip) so that it can be downloaded", b.Name))
 		return
 	}
-	job, err := r.Export(req.Context(), httpCaller(req), b)
+	job, err := r.Export(req.Context(), HTTPCaller(req), b)
 	r.answer(w, http.StatusAccepted, job, err)
 }
 
@@ -328,21 +331,21 @@ type JobsReply struct {
 }
 
 func (r *Reader) httpExportJobs(w http.ResponseWriter, req *http.Request) {
-	writeJSON(w, http.StatusOK, JobsReply{Jobs: r.ExportJobs(httpCaller(req))})
+	writeJSON(w, http.StatusOK, JobsReply{Jobs: r.ExportJobs(HTTPCaller(req))})
 }
 
 func (r *Reader) httpExportJob(w http.ResponseWriter, req *http.Request) {
-	job, err := r.ExportJob(httpCaller(req), req.PathValue("id"))
+	job, err := r.ExportJob(HTTPCaller(req), req.PathValue("id"))
 	r.answer(w, http.StatusOK, job, err)
 }
 
 func (r *Reader) httpCancelExportJob(w http.ResponseWriter, req *http.Request) {
-	job, err := r.CancelExportJob(httpCaller(req), req.PathValue("id"))
+	job, err := r.CancelExportJob(HTTPCaller(req), req.PathValue("id"))
 	r.answer(w, http.StatusOK, job, err)
 }
 
 func (r *Reader) httpDeleteExportJob(w http.ResponseWriter, req *http.Request) {
-	if err := r.DeleteExportJob(httpCaller(req), req.PathValue("id")); err != nil {
+	if err := r.DeleteExportJob(HTTPCaller(req), req.PathValue("id")); err != nil {
 		r.httpError(w, err)
 		return
 	}
@@ -360,7 +363,7 @@ func (r *Reader) httpExportFile(which string) http.HandlerFunc {
 				name = export.ManifestJSON
 			}
 		}
-		f, err := r.ExportJobFile(req.Context(), httpCaller(req), req.PathValue("id"), name)
+		f, err := r.ExportJobFile(req.Context(), HTTPCaller(req), req.PathValue("id"), name)
 		if err != nil {
 			r.httpError(w, err)
 			return

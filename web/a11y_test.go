@@ -5,7 +5,9 @@ package web
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image/png"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,9 +37,15 @@ const (
 func TestMainPages(t *testing.T) {
 	t.Parallel()
 	dir := screenshotDir(t)
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{reader: true})
 	ctx := context.Background()
 	root := e.add(t, "root", access.RoleAdmin)
+	_, rep, env := sampleMail("http://127.0.0.1:9")
+	mail := e.ingest(t, env, rep)
+	for _, s := range []string{"Board meeting on Thursday", "Travel expenses March", "Re: Supplier contract renewal"} {
+		raw, env := plainMail("jane@example.com", s)
+		e.ingest(t, env, raw)
+	}
 	if _, err := e.st.AddUser(ctx, access.Actor{Remote: "test"}, access.NewUser{Name: "tax", Role: access.RoleAuditor,
 		Scope: "from:acme.example", Expires: time.Now().AddDate(1, 0, 0).Truncate(24 * time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -85,8 +93,11 @@ func TestMainPages(t *testing.T) {
 	visit("enrolled", n)
 	n.open("/audit")
 	visit("forbidden", n)
-	n.open("/search")
-	visit("not-built", n)
+	n.open(pathSearch + "?q=" + url.QueryEscape("to:jane@example.com"))
+	visit("search", n)
+	n.open(fmt.Sprintf("%s/%d", pathMessages, mail))
+	frameText(t, n, "/body") // the screenshot shows the HTML body
+	visit("message", n)
 
 	o := e.tab(t)
 	if _, err := chromedp.Call(o.ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": "de"}}); err != nil {

@@ -51,7 +51,7 @@ func (u *ui) approvals(w http.ResponseWriter, r *http.Request) {
 }
 
 func (u *ui) showApprovals(w http.ResponseWriter, r *http.Request, status int, d approvalsData) {
-	list, err := u.opts.Reader.Approvals(r.Context(), caller(r), access.ApprovalState(d.State))
+	list, err := u.opts.Reader.Approvals(r.Context(), reader.HTTPCaller(r), access.ApprovalState(d.State))
 	if err != nil {
 		u.fail(w, r, err)
 		return
@@ -71,7 +71,7 @@ func (u *ui) requestErasure(w http.ResponseWriter, r *http.Request) {
 	q, err := eraseQuery(form)
 	var rep *reader.EraseReport
 	if err == nil {
-		rep, err = u.opts.Reader.Erase(r.Context(), caller(r), reader.EraseOptions{Query: q, Reason: form.Reason, OverrideRetention: form.Override})
+		rep, err = u.opts.Reader.Erase(r.Context(), reader.HTTPCaller(r), reader.EraseOptions{Query: q, Reason: form.Reason, OverrideRetention: form.Override})
 	}
 	if status, detail, ok := refusal(err); ok {
 		u.showApprovals(w, r, status, approvalsData{State: string(access.StateRequested), Form: form, Error: "approvals.erase.failed", Detail: detail})
@@ -133,7 +133,7 @@ func (u *ui) showApproval(w http.ResponseWriter, r *http.Request, status int, d 
 		u.render(w, r, http.StatusNotFound, "error", problem{Status: http.StatusNotFound, Key: "error.gone"})
 		return
 	}
-	if d.A, err = u.opts.Reader.Approval(r.Context(), caller(r), id); err != nil {
+	if d.A, err = u.opts.Reader.Approval(r.Context(), reader.HTTPCaller(r), id); err != nil {
 		u.fail(w, r, err)
 		return
 	}
@@ -158,9 +158,9 @@ func (u *ui) decide(approve bool) http.HandlerFunc {
 		text, done := strings.TrimSpace(r.PostForm.Get("comment")), "denied"
 		if approve {
 			done = "approved"
-			_, err = u.opts.Reader.Approve(r.Context(), caller(r), id, text)
+			_, err = u.opts.Reader.Approve(r.Context(), reader.HTTPCaller(r), id, text)
 		} else {
-			_, err = u.opts.Reader.Deny(r.Context(), caller(r), id, text)
+			_, err = u.opts.Reader.Deny(r.Context(), reader.HTTPCaller(r), id, text)
 		}
 		if status, detail, ok := refusal(err); ok {
 			u.showApproval(w, r, status, approvalData{Error: "approval.refused", Detail: detail})

@@ -62,7 +62,7 @@ func (u *ui) audit(w http.ResponseWriter, r *http.Request) {
 		u.render(w, r, status, "audit", d)
 		return
 	}
-	rep, err := u.opts.Reader.AuditLog(r.Context(), caller(r), f, auditPage)
+	rep, err := u.opts.Reader.AuditLog(r.Context(), reader.HTTPCaller(r), f, auditPage)
 	if err != nil {
 		u.fail(w, r, err)
 		return

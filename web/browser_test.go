@@ -270,7 +270,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 
 // ingest stores data with envelope env at the receiver (received now, by
 // the env's clock, unless env says when) and waits until the reader has
-// indexed it.
+// indexed it and seen that it is caught up.
 func (e *env) ingest(t *testing.T, env *sealmail.Envelope, data []byte) sealmail.MessageID {
 	t.Helper()
 	if env.Received.IsZero() {
@@ -279,7 +279,7 @@ func (e *env) ingest(t *testing.T, env *sealmail.Envelope, data []byte) sealmail
 	id := e.recv.Ingest(env, data)
 	seq := e.recv.Horizon(e.reader.Coverage().IndexedSeq)
 	readertest.Wait(t, fmt.Sprintf("the reader did not index message %d (seq %d)", id, seq),
-		func() bool { return e.reader.Coverage().IndexedSeq >= seq },
+		func() bool { c := e.reader.Coverage(); return c.IndexedSeq >= seq && c.CaughtUp },
 		func() any { return fmt.Sprintf("%+v", e.reader.Coverage()) })
 	return id
 }

@@ -39,7 +39,7 @@ func (u *ui) exports(w http.ResponseWriter, r *http.Request) {
 }
 
 func (u *ui) showExports(w http.ResponseWriter, r *http.Request, status int, d exportsData) {
-	d.Jobs, d.Formats = u.opts.Reader.ExportJobs(caller(r)), exportFormats
+	d.Jobs, d.Formats = u.opts.Reader.ExportJobs(reader.HTTPCaller(r)), exportFormats
 	for _, j := range d.Jobs {
 		d.Running = d.Running || running(j)
 	}
@@ -55,7 +55,7 @@ func running(job reader.Job) bool {
 func (u *ui) startExport(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	form := exportForm{Query: strings.TrimSpace(f.Get("query")), Format: f.Get("format"), NoWait: f.Get("no_wait") == "on"}
-	_, err := u.opts.Reader.Export(r.Context(), caller(r), reader.ExportRequest{Query: form.Query, Format: form.Format, NoWait: form.NoWait})
+	_, err := u.opts.Reader.Export(r.Context(), reader.HTTPCaller(r), reader.ExportRequest{Query: form.Query, Format: form.Format, NoWait: form.NoWait})
 	if status, detail, ok := refusal(err); ok {
 		u.showExports(w, r, status, exportsData{Form: form, Error: "exports.failed", Detail: detail})
 		return
@@ -68,7 +68,7 @@ func (u *ui) startExport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (u *ui) cancelExport(w http.ResponseWriter, r *http.Request) {
-	if _, err := u.opts.Reader.CancelExportJob(caller(r), r.PathValue("id")); err != nil {
+	if _, err := u.opts.Reader.CancelExportJob(reader.HTTPCaller(r), r.PathValue("id")); err != nil {
 		u.fail(w, r, err)
 		return
 	}
@@ -76,7 +76,7 @@ func (u *ui) cancelExport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (u *ui) deleteExport(w http.ResponseWriter, r *http.Request) {
-	if err := u.opts.Reader.DeleteExportJob(caller(r), r.PathValue("id")); err != nil {
+	if err := u.opts.Reader.DeleteExportJob(reader.HTTPCaller(r), r.PathValue("id")); err != nil {
 		u.fail(w, r, err)
 		return
 	}

@@ -41,7 +41,7 @@ func (u *ui) holds(w http.ResponseWriter, r *http.Request) {
 }
 
 func (u *ui) showHolds(w http.ResponseWriter, r *http.Request, status int, d holdsData) {
-	rep, err := u.opts.Reader.Holds(r.Context(), caller(r))
+	rep, err := u.opts.Reader.Holds(r.Context(), reader.HTTPCaller(r))
 	if err != nil {
 		u.fail(w, r, err)
 		return
@@ -67,7 +67,7 @@ func holdOrder(a, b reader.Hold) int {
 func (u *ui) createHold(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	form := holdForm{Name: strings.TrimSpace(f.Get("name")), Query: strings.TrimSpace(f.Get("query")), Reason: strings.TrimSpace(f.Get("reason"))}
-	_, err := u.opts.Reader.CreateHold(r.Context(), caller(r), form.Name, form.Query, form.Reason)
+	_, err := u.opts.Reader.CreateHold(r.Context(), reader.HTTPCaller(r), form.Name, form.Query, form.Reason)
 	if status, detail, ok := refusal(err); ok {
 		u.showHolds(w, r, status, holdsData{Form: form, Error: "holds.create.failed", Detail: detail})
 		return
@@ -82,7 +82,7 @@ func (u *ui) createHold(w http.ResponseWriter, r *http.Request) {
 // releaseHold releases a hold, or with four eyes files the request.
 func (u *ui) releaseHold(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	rep, err := u.opts.Reader.ReleaseHold(r.Context(), caller(r), name, strings.TrimSpace(r.PostForm.Get("reason")))
+	rep, err := u.opts.Reader.ReleaseHold(r.Context(), reader.HTTPCaller(r), name, strings.TrimSpace(r.PostForm.Get("reason")))
 	if status, detail, ok := refusal(err); ok {
 		u.showHolds(w, r, status, holdsData{Error: "holds.release.failed", Name: name, Detail: detail})
 		return
@@ -115,7 +115,7 @@ type holdData struct {
 
 // hold shows a hold and the messages it covers, paged, newest first.
 func (u *ui) hold(w http.ResponseWriter, r *http.Request) {
-	c, name := caller(r), r.PathValue("name")
+	c, name := reader.HTTPCaller(r), r.PathValue("name")
 	rep, err := u.opts.Reader.Holds(r.Context(), c)
 	if err != nil {
 		u.fail(w, r, err)

@@ -90,7 +90,7 @@ func (u *ui) setLang(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, localPath(r.PostForm.Get("next")), http.StatusSeeOther)
 }
 
-// messages is the catalogue.
+// messages is the catalogue (the pages' own lists appended).
 func messages() []message {
 	return append([]message{
 		{"format.time", "2006-01-02 15:04 UTC", "02.01.2006, 15:04 UTC"},
@@ -289,5 +289,5 @@ func messages() []message {
 		{"error.internal", "Something went wrong", "Etwas ist schiefgegangen"},
 		{"error.internal.text", "The reader could not do this. The error is in its log.",
 			"Der Leser konnte das nicht tun. Der Fehler steht in seinem Protokoll."},
-	}, opsMessages()...)
+	}, append(searchMessages(), opsMessages()...)...)
 }

@@ -7,22 +7,22 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/sealmail/sealmail/access"
 	"github.com/sealmail/sealmail/archive"
-	"github.com/sealmail/sealmail/reader"
 )
 
 // The pages of officers, auditors and admins that act through the reader
 // (exports, holds, approvals, the audit log, status and unlock) ask it as
-// the HTTPS API does, with the signed-in person as the caller: the
-// reader checks the role again, narrows what it may see and audits.
+// the HTTPS API does, with the signed-in person as the caller
+// (reader.HTTPCaller): the reader checks the role again, narrows what it
+// may see and audits.
 
-// caller is the signed-in person as the reader's caller.
-func caller(r *http.Request) reader.Caller {
-	p, _ := access.PrincipalFrom(r.Context())
-	c := reader.FromPrincipal(p)
-	c.Remote = access.RemoteIP(r)
-	return c
+// withReader runs h only when the interface has a reader (haveReader).
+func (u *ui) withReader(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if u.haveReader(w, r) {
+			h(w, r)
+		}
+	}
 }
 
 // notice is the message key prefix+done for the ?done= of r, if it is one

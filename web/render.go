@@ -185,7 +185,11 @@ func (u *ui) render(w http.ResponseWriter, r *http.Request, status int, name str
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", pageCSP)
+	if name == "message" {
+		h.Set("Content-Security-Policy", messageCSP) // its frame shows the HTML body
+	} else {
+		h.Set("Content-Security-Policy", pageCSP)
+	}
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	h.Set("Content-Language", v.Lang)

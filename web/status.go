@@ -17,7 +17,7 @@ type statusData struct {
 }
 
 func (u *ui) status(w http.ResponseWriter, r *http.Request) {
-	st, err := u.opts.Reader.SystemStatus(r.Context(), caller(r))
+	st, err := u.opts.Reader.SystemStatus(r.Context(), reader.HTTPCaller(r))
 	if err != nil {
 		u.fail(w, r, err)
 		return
@@ -72,7 +72,7 @@ func (u *ui) unlockWith(r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return u.opts.Reader.Unlock(r.Context(), caller(r), ids)
+	return u.opts.Reader.Unlock(r.Context(), reader.HTTPCaller(r), ids)
 }
 
 // identityFromForm is the identity file's text: the uploaded file, else
@@ -101,7 +101,7 @@ func identityFromForm(r *http.Request) ([]byte, error) {
 }
 
 func (u *ui) lockReader(w http.ResponseWriter, r *http.Request) {
-	if err := u.opts.Reader.Lock(r.Context(), caller(r)); err != nil {
+	if err := u.opts.Reader.Lock(r.Context(), reader.HTTPCaller(r)); err != nil {
 		u.fail(w, r, err)
 		return
 	}

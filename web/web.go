@@ -69,7 +69,7 @@ type section struct {
 // same 403 as the page will.
 func sections() []section {
 	return []section{
-		{"/search", "nav.search", access.PermSearch, false},
+		{pathSearch, "nav.search", access.PermSearch, true},
 		{pathHolds, "nav.holds", access.PermHold, true},
 		{pathExports, "nav.exports", access.PermExport, true},
 		{pathApprovals, "nav.approvals", access.PermApprove, true},
@@ -139,24 +139,29 @@ func (u *ui) routes() {
 	u.page("POST "+pathUsers+"/{name}/enable", access.PermUsers, u.enableUser)
 	u.page("GET "+pathUsers+"/{name}/reset", access.PermUsers, u.resetPage)
 	u.page("POST "+pathUsers+"/{name}/reset", access.PermUsers, u.resetUser)
-	u.page("GET "+pathExports, access.PermExport, u.exports)
-	u.page("POST "+pathExports, access.PermExport, u.startExport)
-	u.page("POST "+pathExports+"/{id}/cancel", access.PermExport, u.cancelExport)
-	u.page("POST "+pathExports+"/{id}/delete", access.PermExport, u.deleteExport)
-	u.page("GET "+pathHolds, access.PermHold, u.holds)
-	u.page("POST "+pathHolds, access.PermHold, u.createHold)
-	u.page("GET "+pathHolds+"/{name}", access.PermHold, u.hold)
-	u.page("POST "+pathHolds+"/{name}/release", access.PermHold, u.releaseHold)
-	u.page("GET "+pathApprovals, access.PermApprove, u.approvals)
-	u.page("POST "+pathApprovals+"/erase", access.PermErasure, u.requestErasure)
-	u.page("GET "+pathApprovals+"/{id}", access.PermApprove, u.approval)
-	u.page("POST "+pathApprovals+"/{id}/approve", access.PermApprove, u.decide(true))
-	u.page("POST "+pathApprovals+"/{id}/deny", access.PermApprove, u.decide(false))
-	u.page("GET "+pathAudit, access.PermAuditLog, u.audit)
-	u.page("GET "+pathStatus, access.PermStatus, u.status)
-	u.page("GET "+pathUnlock, access.PermUnlock, u.unlockPage)
-	u.page("POST "+pathUnlock, access.PermUnlock, u.unlock)
-	u.page("POST "+pathUnlock+"/lock", access.PermUnlock, u.lockReader)
+	u.page("GET "+pathSearch, access.PermSearch, u.search)
+	u.page("GET "+pathMessages+"/{id}", access.PermSearch, u.message)
+	u.page("GET "+pathMessages+"/{id}/body", access.PermSearch, u.messageBody)
+	u.page("GET "+pathMessages+"/{id}/raw", access.PermSearch, u.messageRaw)
+	u.page("GET "+pathMessages+"/{id}/attachments/{n}", access.PermSearch, u.attachment)
+	u.page("GET "+pathExports, access.PermExport, u.withReader(u.exports))
+	u.page("POST "+pathExports, access.PermExport, u.withReader(u.startExport))
+	u.page("POST "+pathExports+"/{id}/cancel", access.PermExport, u.withReader(u.cancelExport))
+	u.page("POST "+pathExports+"/{id}/delete", access.PermExport, u.withReader(u.deleteExport))
+	u.page("GET "+pathHolds, access.PermHold, u.withReader(u.holds))
+	u.page("POST "+pathHolds, access.PermHold, u.withReader(u.createHold))
+	u.page("GET "+pathHolds+"/{name}", access.PermHold, u.withReader(u.hold))
+	u.page("POST "+pathHolds+"/{name}/release", access.PermHold, u.withReader(u.releaseHold))
+	u.page("GET "+pathApprovals, access.PermApprove, u.withReader(u.approvals))
+	u.page("POST "+pathApprovals+"/erase", access.PermErasure, u.withReader(u.requestErasure))
+	u.page("GET "+pathApprovals+"/{id}", access.PermApprove, u.withReader(u.approval))
+	u.page("POST "+pathApprovals+"/{id}/approve", access.PermApprove, u.withReader(u.decide(true)))
+	u.page("POST "+pathApprovals+"/{id}/deny", access.PermApprove, u.withReader(u.decide(false)))
+	u.page("GET "+pathAudit, access.PermAuditLog, u.withReader(u.audit))
+	u.page("GET "+pathStatus, access.PermStatus, u.withReader(u.status))
+	u.page("GET "+pathUnlock, access.PermUnlock, u.withReader(u.unlockPage))
+	u.page("POST "+pathUnlock, access.PermUnlock, u.withReader(u.unlock))
+	u.page("POST "+pathUnlock+"/lock", access.PermUnlock, u.withReader(u.lockReader))
 	for _, s := range sections() {
 		if !s.built {
 			u.page("GET "+s.path, s.perm, u.notBuilt(s))
