@@ -375,7 +375,7 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 // auditEntries answers [archive.Archive.AuditEntries]: ?before=SEQ,
 // actor=NAME, type=T (repeatable), since= and until= (RFC 3339), limit=N.
 func (s *Server) auditEntries(w http.ResponseWriter, r *http.Request) {
-	f, limit, err := auditQuery(r.URL.Query())
+	f, limit, err := ParseAuditQuery(r.URL.Query())
 	if err != nil {
 		s.badRequest(w, err.Error())
 		return
@@ -385,7 +385,7 @@ func (s *Server) auditEntries(w http.ResponseWriter, r *http.Request) {
 }
 
 // auditQuery reads the parameters of GET /v1/audit/entries.
-func auditQuery(q url.Values) (archive.AuditFilter, int, error) {
+func ParseAuditQuery(q url.Values) (archive.AuditFilter, int, error) {
 	f := archive.AuditFilter{Actor: q.Get("actor"), Types: q["type"]}
 	var err error
 	if v := q.Get("before"); v != "" {

@@ -403,6 +403,13 @@ func TestAuditInBrowser(t *testing.T) {
 			t.Errorf("the filter by olga shows an entry by %q", a)
 		}
 	}
+	// The HTTPS API answers the same, with the same filter.
+	admin.open("/api/v1/audit?type=search&actor=olga")
+	var api reader.AuditLogReport
+	if err := json.Unmarshal([]byte(admin.text("body")), &api); err != nil || len(api.Entries) != 1 || api.Entries[0].Fields["query"] != "subject:merger" ||
+		api.Verification.VerifiedSeq < seq {
+		t.Errorf("GET /api/v1/audit?type=search&actor=olga: %+v (%v)", api, err)
+	}
 	// A day range that ends before today shows nothing.
 	admin.open(pathAudit + "?until=" + time.Now().AddDate(0, 0, -2).UTC().Format(time.DateOnly))
 	if !admin.has("#entries-none") {
