@@ -384,7 +384,9 @@ func (s *Server) auditEntries(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, es, err)
 }
 
-// auditQuery reads the parameters of GET /v1/audit/entries.
+// ParseAuditQuery reads the parameters of GET /v1/audit/entries (and of
+// the reader's GET /api/v1/audit): before, actor, type (repeatable), since
+// and until (RFC 3339), limit.
 func ParseAuditQuery(q url.Values) (archive.AuditFilter, int, error) {
 	f := archive.AuditFilter{Actor: q.Get("actor"), Types: q["type"]}
 	var err error

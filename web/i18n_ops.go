@@ -26,13 +26,10 @@ func opsKeys() []string {
 	for _, s := range access.ApprovalStates() {
 		keys = append(keys, "approval.state."+string(s))
 	}
-	for _, n := range []string{"exports.done.started", "exports.done.canceled", "exports.done.deleted",
+	return append(keys, "exports.done.started", "exports.done.canceled", "exports.done.deleted",
 		"holds.done.created", "holds.done.released", "holds.done.requested", "approvals.done.erased",
 		"approval.done.requested", "approval.done.approved", "approval.done.denied",
-		"unlock.done.unlocked", "unlock.done.locked"} {
-		keys = append(keys, n)
-	}
-	return keys
+		"unlock.done.unlocked", "unlock.done.locked")
 }
 
 // opsMessages are the texts of those pages.
