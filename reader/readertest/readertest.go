@@ -54,7 +54,7 @@ func NewReceiver(t testing.TB, base string, opts archive.Options) *Receiver {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		g.Client.Close()
+		_ = g.Client.Close() // a test's client: nothing to flush
 		g.Down()
 		if err := g.Archive.Close(); err != nil {
 			t.Error(err)
@@ -81,7 +81,7 @@ func (g *Receiver) Down() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	g.srv.Shutdown(ctx)
+	_ = g.srv.Shutdown(ctx) // Serve's error, in served, is the news
 	<-g.served
 	g.srv = nil
 }
