@@ -89,23 +89,25 @@ func (u *ui) requestErasure(w http.ResponseWriter, r *http.Request) {
 }
 
 // eraseQuery is the erasure form's query: the query as typed, or the
-// message ids (separated by spaces or commas) as id:N OR id:M.
+// Message-IDs (the header's values, separated by spaces or commas) as
+// message-id:"<a@b>" OR message-id:"<c@d>". (The query language has no
+// field for the archive's own message numbers.)
 func eraseQuery(f eraseForm) (string, error) {
 	switch {
 	case f.Query != "" && f.IDs != "":
-		return "", errInvalid("give either a query or message ids, not both")
+		return "", errInvalid("give either a query or Message-IDs, not both")
 	case f.Query != "":
 		return f.Query, nil
 	}
 	var terms []string
 	for _, s := range strings.FieldsFunc(f.IDs, func(c rune) bool { return c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t' }) {
-		if _, err := strconv.ParseUint(s, 10, 64); err != nil {
-			return "", errInvalid("message id %q: want a number", s)
+		if strings.ContainsAny(s, `"\()`) || strings.Trim(s, "<>") == "" {
+			return "", errInvalid("Message-ID %q: want the header's value, such as <abc@example.com>", s)
 		}
-		terms = append(terms, "id:"+s)
+		terms = append(terms, `message-id:"`+s+`"`)
 	}
 	if len(terms) == 0 {
-		return "", errInvalid("give a query or message ids")
+		return "", errInvalid("give a query or Message-IDs")
 	}
 	return strings.Join(terms, " OR "), nil
 }

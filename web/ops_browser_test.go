@@ -42,8 +42,8 @@ func (e *env) mail(t *testing.T) (merger, lunch sealmail.MessageID) {
 	env := func() *sealmail.Envelope {
 		return &sealmail.Envelope{MailFrom: "ceo@acme.example", RcptTo: []string{"ann@example.com"}, ClientIP: "192.0.2.1"}
 	}
-	merger = e.ingest(t, env(), []byte("From: ceo@acme.example\r\nTo: ann@example.com\r\nSubject: merger talks\r\n\r\nConfidential.\r\n"))
-	lunch = e.ingest(t, env(), []byte("From: ceo@acme.example\r\nTo: ann@example.com\r\nSubject: lunch\r\n\r\nAt noon?\r\n"))
+	merger = e.ingest(t, env(), []byte("From: ceo@acme.example\r\nTo: ann@example.com\r\nSubject: merger talks\r\nMessage-ID: <merger@acme.example>\r\n\r\nConfidential.\r\n"))
+	lunch = e.ingest(t, env(), []byte("From: ceo@acme.example\r\nTo: ann@example.com\r\nSubject: lunch\r\nMessage-ID: <lunch@acme.example>\r\n\r\nAt noon?\r\n"))
 	return merger, lunch
 }
 

@@ -121,3 +121,47 @@ func TestHumanSize(t *testing.T) {
 		}
 	}
 }
+
+// TestErasureRequest: an officer's erasure form with message ids (with
+// four eyes on) files a request for those messages and leads to its page,
+// which says in words what it asks; a form with both a query and ids, or
+// an id that is not a number, is refused with why and files nothing.
+func TestErasureRequest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{reader: true})
+	merger, lunch := e.mail(t)
+	c := e.add(t, "olga", access.RoleOfficer)
+	cl := e.client(t)
+	e.signInHTTP(t, cl, "olga", c.Password, e.clk.code(t, c.TOTPSecret))
+	_, page := e.get(t, cl, pathApprovals)
+	csrf := token(t, page)
+	for _, bad := range []url.Values{{"query": {"subject:lunch"}, "ids": {"<lunch@acme.example>"}}, {"ids": {`<a@b> x"y`}}, {}} {
+		bad.Set("csrf", csrf)
+		bad.Set("reason", "Art. 17")
+		resp, body := e.do(t, cl, "POST", pathApprovals+"/erase", bad)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "The erasure was not requested:") {
+			t.Errorf("erasure form %v: %s, want 400 with why", bad, resp.Status)
+		}
+	}
+	resp, body := e.do(t, cl, "POST", pathApprovals+"/erase", url.Values{"csrf": {csrf}, "ids": {"<lunch@acme.example>"},
+		"reason": {"Art. 17 request 12"}, "override": {"on"}})
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, pathApprovals+"/") || !strings.HasSuffix(loc, "?done=requested") {
+		t.Fatalf("erasure request: %s to %q\n%s", resp.Status, loc, body)
+	}
+	_, page = e.get(t, cl, loc)
+	for _, want := range []string{"Erase 1 messages that the query message-id:&#34;&lt;lunch@acme.example&gt;&#34; found", "Also before their retention ends.",
+		"Art. 17 request 12", "You asked for this: another officer must decide it."} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the request's page lacks %q", want)
+		}
+	}
+	list, err := e.reader.Approvals(context.Background(), reader.Local("test"), access.StateRequested)
+	if err != nil || len(list) != 1 || list[0].Action != access.ApproveErase {
+		t.Fatalf("requests: %+v, %v; want the one erasure", list, err)
+	}
+	asked, err := reader.AskedOf(list[0])
+	if err != nil || len(asked.Erase.Messages) != 1 || asked.Erase.Messages[0][0] != uint64(lunch) {
+		t.Errorf("the request asks %+v (%v), want message %d only (not %d)", asked.Erase, err, lunch, merger)
+	}
+}
