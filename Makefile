@@ -69,13 +69,14 @@ lint:
 	@echo "== errcheck"; $(GO) run $(ERRCHECK) -ignoretests -exclude errcheck_excludes.txt ./...
 
 # Screenshots of the web interface's main pages at laptop and phone size,
-# taken by its browser test (headless Chromium) into $(SHOTS); the two the
-# README shows are copied into docs/screenshots/.
+# taken by its browser test (headless Chromium) into $(SHOTS); the four
+# docs/web.md shows (the README the first two) are copied into
+# docs/screenshots/.
 SHOTS ?= $(CURDIR)/var/screenshots
 screenshots:
 	SEALMAIL_SCREENSHOTS=$(SHOTS) $(GO) test -count=1 -run '^TestMainPages$$' ./web/
 	mkdir -p docs/screenshots
-	cp $(SHOTS)/users.png $(SHOTS)/enrol-phone.png docs/screenshots/
+	cp $(SHOTS)/search.png $(SHOTS)/message.png $(SHOTS)/users.png $(SHOTS)/enrol-phone.png docs/screenshots/
 
 # The Debian package dist/sealmail_VERSION-1_amd64.deb (packaging/deb/build.sh,
 # README "Install from the Debian package"). nfpm runs through the module

@@ -3,11 +3,14 @@
 // Package web is the reader's web interface: server-rendered pages
 // (html/template, embedded with the style sheet and one small script) on an
 // [access.Server], for every role: sign-in with password and TOTP, recovery
-// code or security key, first-sign-in enrolment, own sessions, and for
-// admins the users page; the pages that need the reader service (search,
-// holds, exports, approvals, audit log, status) are in the navigation and
-// say that they are not built yet. What each role sees, the security
-// headers and the languages are described in docs/web.md.
+// code or security key, first-sign-in enrolment, own sessions, for admins
+// the users page, and search and a message's page (with its HTML body in
+// a sandboxed frame, attachments and the original), which ask the
+// [reader.Reader] of [Options] as the signed-in caller; the other pages
+// that need the reader service (holds, exports, approvals, audit log,
+// status) are in the navigation and say that they are not built yet. What
+// each role sees, the security headers and the languages are described in
+// docs/web.md.
 //
 // # Invariants
 //
@@ -17,7 +20,12 @@
 //   - Every page is sent with a Content-Security-Policy that allows no inline
 //     script or style and no framing ('none'), and with Cache-Control:
 //     no-store (set by access); nothing the user typed reaches a page but
-//     through html/template's escaping.
+//     through html/template's escaping. The one exception is a message's
+//     HTML body: its own response, framable by the reader's pages only,
+//     under a policy that runs no script and loads nothing (bodyCSP), in
+//     a sandboxed frame, and sanitised with an allow list before that.
+//   - Search and reading are the reader's: web never narrows a query or
+//     decides who may read a message, and writes no audit entry of its own.
 //   - Every form carries a CSRF token: the session's for signed-in pages
 //     (checked by access), a per-browser token in a __Host- cookie for the
 //     sign-in and language forms (checked here). Cross-origin state-changing

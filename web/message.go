@@ -209,6 +209,11 @@ func (u *ui) message(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	u.render(w, r, http.StatusOK, "message", messageViewOf(m))
+}
+
+// messageViewOf is what the message page shows of m, within the bounds.
+func messageViewOf(m *reader.Message) *messageView {
 	root, parts := partsOf(m.Original)
 	h := root.Header
 	field := func(name string) string {
@@ -250,7 +255,8 @@ func (u *ui) message(w http.ResponseWriter, r *http.Request) {
 		data, _ := mimepart.DecodeTransfer(a.p.Header.Get("content-transfer-encoding"), a.p.Body())
 		mv.Attachments = append(mv.Attachments, attachmentView{N: i + 1, Name: a.name, Type: a.kind, Size: int64(len(data))})
 	}
-	u.render(w, r, http.StatusOK, "message", mv)
+	return mv
+
 }
 
 // messageBody is the HTML body, sanitised, as its own document under

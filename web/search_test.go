@@ -9,11 +9,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/sealmail/sealmail"
@@ -95,14 +98,15 @@ func (l *requestLog) requests() []string {
 
 // TestSearchAndMessage: an auditor signs in with TOTP, finds the message by
 // a query and by the form's fields, and opens it: headers, envelope with
-// the Bcc and expanded recipients marked, text body, attachments, and
-// the hostile HTML body, which neither runs script nor reaches the remote
+// the Bcc and expanded recipients marked, text body, attachments (the
+// browser saves the attachment and the original byte-exact), and the
+// hostile HTML body, which neither runs script nor reaches the remote
 // server; every read is in the receiver's audit log as hers.
 func TestSearchAndMessage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{reader: true})
 	remote := newRequestLog(t)
-	_, rep, env := sampleMail(remote.srv.URL)
+	raw, rep, env := sampleMail(remote.srv.URL)
 	id := e.ingest(t, env, rep)
 	raw2, env2 := plainMail("bob@example.com", "Quarterly plans")
 	other := e.ingest(t, env2, raw2)
@@ -180,6 +184,13 @@ func TestSearchAndMessage(t *testing.T) {
 		t.Errorf("frame sandbox %q", got)
 	}
 
+	if got := saveLink(t, b, "#att-1 a"); string(got) != figuresCSV {
+		t.Errorf("the browser saved the attachment as %q, want %q", got, figuresCSV)
+	}
+	if got := saveLink(t, b, "#raw"); string(got) != string(raw) {
+		t.Errorf("the browser saved the original as %d bytes, want the %d ingested", len(got), len(raw))
+	}
+
 	// The frame shows the HTML body; give its script, handlers, refresh and
 	// form the time to try.
 	text := frameText(t, b, "/body")
@@ -251,16 +262,25 @@ func frameText(t *testing.T, b *tab, suffix string) string {
 	}
 }
 
+// sampleForAuditor is an env with the sample message (remote images
+// pointing nowhere) and a client signed in as the auditor ann; raw is the
+// original as sent.
+func sampleForAuditor(t *testing.T) (e *env, c *http.Client, id sealmail.MessageID, raw []byte) {
+	t.Helper()
+	e = newEnv(t, envOptions{reader: true})
+	raw, rep, env := sampleMail("http://127.0.0.1:9")
+	id = e.ingest(t, env, rep)
+	ann := e.add(t, "ann", access.RoleAuditor)
+	c = e.client(t)
+	e.signInHTTP(t, c, "ann", ann.Password, e.clk.code(t, ann.TOTPSecret))
+	return e, c, id, raw
+}
+
 // TestDownloads: the attachment and the original download byte-exact, as
 // files to save (attachment disposition, nosniff, no-store).
 func TestDownloads(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{reader: true})
-	raw, rep, env := sampleMail("http://127.0.0.1:9")
-	id := e.ingest(t, env, rep)
-	ann := e.add(t, "ann", access.RoleAuditor)
-	c := e.client(t)
-	e.signInHTTP(t, c, "ann", ann.Password, e.clk.code(t, ann.TOTPSecret))
+	e, c, id, raw := sampleForAuditor(t)
 	for _, d := range []struct {
 		path, body, ctype, disp string
 	}{
@@ -291,12 +311,7 @@ func TestDownloads(t *testing.T) {
 // no-store.
 func TestMessageHeaders(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{reader: true})
-	_, rep, env := sampleMail("http://127.0.0.1:9")
-	id := e.ingest(t, env, rep)
-	ann := e.add(t, "ann", access.RoleAuditor)
-	c := e.client(t)
-	e.signInHTTP(t, c, "ann", ann.Password, e.clk.code(t, ann.TOTPSecret))
+	e, c, id, _ := sampleForAuditor(t)
 	resp, body := e.get(t, c, fmt.Sprintf("/messages/%d/body", id))
 	if resp.StatusCode != 200 {
 		t.Fatalf("body: %s", resp.Status)
@@ -469,5 +484,66 @@ func TestFileName(t *testing.T) {
 		if got := fileName(in); got != want {
 			t.Errorf("fileName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// saveLink clicks the link sel in b's page and returns the file the
+// browser saved.
+func saveLink(t *testing.T, b *tab, sel string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	yes := true
+	if _, err := chromedp.CallBrowser(b.ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName,
+		BrowserContextID: chromedp.FromContext(b.ctx).BrowserContextID, DownloadPath: dir, EventsEnabled: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	events := chromedp.BrowserEvents(ctx, cdpbrowser.DownloadProgress)
+	b.do(chromedp.Click(chromedp.CSS(sel)))
+	for ev, err := range events {
+		if err != nil {
+			t.Fatalf("download %s: %v", sel, err)
+		}
+		switch ev.State {
+		case cdpbrowser.DownloadProgressStateCompleted:
+			data, err := os.ReadFile(filepath.Join(dir, ev.GUID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return data
+		case cdpbrowser.DownloadProgressStateCanceled:
+			t.Fatalf("download %s canceled", sel)
+		}
+	}
+	t.Fatalf("download %s: no end", sel)
+	return nil
+}
+
+// TestHugeMessage: the page of a message whose bodies are 3 MiB each
+// shows the first MiB of each and says so; the original downloads whole.
+func TestHugeMessage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{reader: true})
+	line := strings.Repeat("figures ", 9) + "\r\n" // 74 bytes
+	text := strings.Repeat(line, 3<<20/len(line))
+	raw := "From: ceo@example.com\r\nTo: jane@example.com\r\nSubject: Everything\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\n" + text + "--b\r\nContent-Type: text/html\r\n\r\n<p>" + text + "</p>\r\n--b--\r\n"
+	id := e.ingest(t, &sealmail.Envelope{MailFrom: "ceo@example.com", RcptTo: []string{"jane@example.com"}, ClientIP: "192.0.2.1"}, []byte(raw))
+	olga := e.add(t, "olga", access.RoleOfficer)
+	c := e.client(t)
+	e.signInHTTP(t, c, "olga", olga.Password, e.clk.code(t, olga.TOTPSecret))
+	resp, page := e.get(t, c, fmt.Sprintf("/messages/%d", id))
+	if resp.StatusCode != 200 || strings.Count(page, "longer than 1 MiB") != 2 {
+		t.Errorf("huge message page: %s, %d notices of a cut body, want 2", resp.Status, strings.Count(page, "longer than 1 MiB"))
+	}
+	if len(page) > maxShown+64<<10 {
+		t.Errorf("the page is %d bytes for a body shown up to %d", len(page), maxShown)
+	}
+	if _, body := e.get(t, c, fmt.Sprintf("/messages/%d/body", id)); len(body) > maxShown+1<<10 || !strings.HasPrefix(body, "<html><head></head><body><p>figures") {
+		t.Errorf("the HTML body is %d bytes, want at most %d", len(body), maxShown)
+	}
+	if _, body := e.get(t, c, fmt.Sprintf("/messages/%d/raw", id)); body != raw {
+		t.Errorf("the original downloads as %d bytes, want %d", len(body), len(raw))
 	}
 }
