@@ -17,7 +17,7 @@ const module = "github.com/sealmail/sealmail"
 var layers = map[string][]string{
 	"cmd/sealmail": {"smtpd", "api", "archive", "access", "reader", "web", "vfs", "extract"},
 	"access":       {"index/query"},
-	"web":          {"access", "reader", "index/query", "mimepart"},
+	"web":          {"access", "archive", "reader", "index/query", "mimepart"},
 	"api":          {"archive"},
 	// The reader service: the receiver through api's client, archive's
 	// types and checks, the index, people from access; audit for its

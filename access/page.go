@@ -5,6 +5,7 @@ package access
 import (
 	"context"
 	"errors"
+	"mime"
 	"net/http"
 	"net/url"
 )
@@ -48,7 +49,8 @@ type PageOptions struct {
 // redirect to o.SignIn) that is not an enrolment session (else a redirect to
 // o.Enrol), whose role holds p, and for a cookie session that changes state,
 // with the session's CSRF token in the form field [CSRFField] or the
-// [CSRFHeader] header (else o.Refused). A form body is limited to 16 KiB.
+// [CSRFHeader] header (else o.Refused). A form body (urlencoded, or
+// multipart for a file upload) is limited to 16 KiB.
 // h finds the caller with [PrincipalFrom].
 func (s *Server) HandlePage(pattern string, p Permission, o PageOptions, h http.Handler) {
 	s.mux.Handle(pattern, s.page(p, false, o, h))
@@ -110,7 +112,13 @@ func (s *Server) page(p Permission, enrolment bool, o PageOptions, next http.Han
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 			tok := r.Header.Get(CSRFHeader)
 			if tok == "" {
-				if err := r.ParseForm(); err != nil {
+				// A multipart form (a file upload) is read whole in memory:
+				// its body is bounded as above.
+				parse := r.ParseForm
+				if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+					parse = func() error { return r.ParseMultipartForm(maxBody) }
+				}
+				if err := parse(); err != nil {
 					http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
 					return
 				}

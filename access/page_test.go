@@ -3,8 +3,10 @@
 package access
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -131,6 +133,34 @@ func TestPageRedirectsAndRefusals(t *testing.T) {
 	}
 	if code, _, _ := s.form(t, "POST", "/p", ck, url.Values{"filler": {strings.Repeat("x", maxBody)}, CSRFField: {csrf}}); code != 400 {
 		t.Errorf("POST /p with a body over 16 KiB: %d, want 400", code)
+	}
+	// A multipart form (a file upload) carries the token as a field too,
+	// within the same bound.
+	upload := func(csrf, file string) int {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		_ = mw.WriteField(CSRFField, csrf)
+		fw, _ := mw.CreateFormFile("file", "id.txt")
+		_, _ = fw.Write([]byte(file))
+		_ = mw.Close()
+		req, _ := http.NewRequest("POST", s.url+"/p", &b)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.AddCookie(&http.Cookie{Name: CookieName, Value: ck})
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := upload(csrf, "AGE-SECRET-KEY-1"); code != 200 {
+		t.Errorf("multipart POST /p with the CSRF token: %d, want 200", code)
+	}
+	if code := upload("wrong", "x"); code != 403 {
+		t.Errorf("multipart POST /p with a wrong CSRF token: %d, want 403", code)
+	}
+	if code := upload(csrf, strings.Repeat("x", maxBody)); code != 400 {
+		t.Errorf("multipart POST /p over 16 KiB: %d, want 400", code)
 	}
 	// A full session on the enrolment page: admitted (the page decides).
 	if code, _, body := s.form(t, "GET", "/e", ck, nil); code != 200 || body != "GET true root" {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/archive"
@@ -193,6 +194,28 @@ func (c *Client) Feed(ctx context.Context, after uint64, limit int) (*archive.Fe
 	}
 	var p archive.FeedPage
 	return &p, c.call(ctx, "/v1/feed", q, &p)
+}
+
+// AuditEntries is [archive.Archive.AuditEntries] through the daemon.
+func (c *Client) AuditEntries(ctx context.Context, f archive.AuditFilter, limit int) ([]archive.AuditEntry, error) {
+	q := url.Values{"type": f.Types}
+	if f.BeforeSeq != 0 {
+		q.Set("before", strconv.FormatUint(f.BeforeSeq, 10))
+	}
+	if f.Actor != "" {
+		q.Set("actor", f.Actor)
+	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var es []archive.AuditEntry
+	return es, c.call(ctx, "/v1/audit/entries", q, &es)
 }
 
 // AuditKey is [archive.Archive.AuditKey] through the daemon.

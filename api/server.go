@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"os/user"
 	"slices"
@@ -101,6 +102,7 @@ func NewServer(a *archive.Archive, opts Options) *Server {
 	reader("GET /v1/feed", s.feed)
 	reader("GET /v1/audit/key", s.auditKey)
 	reader("POST /v1/audit/events", s.recordEvent)
+	reader("GET /v1/audit/entries", s.auditEntries)
 	reader("GET /v1/holds", s.holds)
 	reader("POST /v1/holds", s.createHold)
 	reader("POST /v1/holds/{name}/release", s.releaseHold)
@@ -368,6 +370,46 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := s.a.Feed(r.Context(), after, limit)
 	s.reply(w, p, err)
+}
+
+// auditEntries answers [archive.Archive.AuditEntries]: ?before=SEQ,
+// actor=NAME, type=T (repeatable), since= and until= (RFC 3339), limit=N.
+func (s *Server) auditEntries(w http.ResponseWriter, r *http.Request) {
+	f, limit, err := ParseAuditQuery(r.URL.Query())
+	if err != nil {
+		s.badRequest(w, err.Error())
+		return
+	}
+	es, err := s.a.AuditEntries(r.Context(), f, limit)
+	s.reply(w, es, err)
+}
+
+// ParseAuditQuery reads the parameters of GET /v1/audit/entries (and of
+// the reader's GET /api/v1/audit): before, actor, type (repeatable), since
+// and until (RFC 3339), limit.
+func ParseAuditQuery(q url.Values) (archive.AuditFilter, int, error) {
+	f := archive.AuditFilter{Actor: q.Get("actor"), Types: q["type"]}
+	var err error
+	if v := q.Get("before"); v != "" {
+		if f.BeforeSeq, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return f, 0, errors.New("before: want an audit sequence number")
+		}
+	}
+	for _, t := range []struct {
+		name string
+		to   *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q.Get(t.name); v != "" {
+			if *t.to, err = time.Parse(time.RFC3339, v); err != nil {
+				return f, 0, fmt.Errorf("%s: want RFC 3339", t.name)
+			}
+		}
+	}
+	limit, err := atoiParam(q.Get("limit"))
+	if err != nil {
+		return f, 0, fmt.Errorf("limit: %w", err)
+	}
+	return f, limit, nil
 }
 
 func (s *Server) auditKey(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -264,4 +265,26 @@ func TestControlSocketTimeouts(t *testing.T) {
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("connection with a half header still open after 20 s")
 	}
+}
+
+// FuzzParseAuditQuery: any query string either parses into a filter with
+// a non-negative limit or is refused, never a panic.
+func FuzzParseAuditQuery(f *testing.F) {
+	for _, s := range []string{"", "before=12&actor=olga&type=search&type=export&since=2026-01-02T03:04:05Z&until=2026-02-01T00:00:00Z&limit=10",
+		"before=-1", "limit=x", "since=yesterday", "type=&actor=%ff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		fl, limit, err := ParseAuditQuery(q)
+		if err != nil {
+			return
+		}
+		if limit < 0 || fl.Actor != q.Get("actor") || len(fl.Types) != len(q["type"]) {
+			t.Errorf("%q: filter %+v limit %d", raw, fl, limit)
+		}
+	})
 }

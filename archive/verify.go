@@ -402,3 +402,43 @@ func ReadAudit(ctx context.Context, dir string, f AuditFilter, fn func(AuditEntr
 	}
 	return audit.Read(ctx, auditDir(dir), f, fn)
 }
+
+// Bounds of [Archive.AuditEntries]: entries per call.
+const (
+	AuditEntriesDefault = 50
+	AuditEntriesMax     = 500
+)
+
+// AuditEntries returns the audit log's entries that f selects, newest
+// first, at most limit of them (default [AuditEntriesDefault], at most
+// [AuditEntriesMax]): the next page is f with BeforeSeq the last one's
+// Seq. It reads the log backwards without the chain checks (the reader
+// verifies the chain as it follows it; `audit verify` checks it all), so
+// a filter matching little reads the whole log. The read is audited
+// (api.call, op audit).
+func (a *Archive) AuditEntries(ctx context.Context, f AuditFilter, limit int) ([]AuditEntry, error) {
+	if limit <= 0 {
+		limit = AuditEntriesDefault
+	}
+	limit = min(limit, AuditEntriesMax)
+	if err := a.logEvent(ctx, audit.TypeAPICall, callFields{Op: "audit"}); err != nil {
+		return nil, err
+	}
+	out := []AuditEntry{}
+	err := audit.ReadBack(auditDir(a.dir), func(e AuditEntry) bool {
+		if ctx.Err() != nil || e.Seq < f.FromSeq {
+			return false
+		}
+		if f.Match(e) {
+			out = append(out, e)
+		}
+		return len(out) < limit
+	})
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit entries: %w", err)
+	}
+	return out, nil
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -21,13 +22,23 @@ type Filter struct {
 	Since, Until time.Time
 	// Types, when not empty, keeps entries whose type is listed.
 	Types []string
-	// FromSeq keeps entries with Seq >= FromSeq.
-	FromSeq uint64
+	// FromSeq keeps entries with Seq >= FromSeq; BeforeSeq, when not
+	// zero, entries with Seq < BeforeSeq.
+	FromSeq, BeforeSeq uint64
+	// Actor, when not empty, keeps entries whose actor is Actor, or a
+	// person of that user name as the reader names them ("alice
+	// (officer)" for alice).
+	Actor string
 }
 
-func (f Filter) match(e Entry) bool {
+// Match reports whether f selects e.
+func (f Filter) Match(e Entry) bool {
 	switch {
 	case e.Seq < f.FromSeq:
+		return false
+	case f.BeforeSeq != 0 && e.Seq >= f.BeforeSeq:
+		return false
+	case f.Actor != "" && e.Actor != f.Actor && !strings.HasPrefix(e.Actor, f.Actor+" ("):
 		return false
 	case !f.Since.IsZero() && e.Time.Before(f.Since):
 		return false
@@ -102,7 +113,7 @@ func readFile(ctx context.Context, fsys fs.FS, n int, f Filter, fn func(Entry) e
 		if err != nil {
 			return false, fmt.Errorf("audit: read %s line %d: %w: %w", name, lineNo, ErrCorrupt, err)
 		}
-		if !f.match(e) {
+		if !f.Match(e) {
 			continue
 		}
 		if err := fn(e); err != nil {

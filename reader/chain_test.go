@@ -57,6 +57,9 @@ func TestChainBreakStops(t *testing.T) {
 	if c := g.r.Coverage(); c.IndexedSeq != before {
 		t.Errorf("the reader moved from %d to %d over a broken chain", before, c.IndexedSeq)
 	}
+	if v := g.r.AuditVerified(); v.VerifiedSeq != before || !strings.Contains(v.Failure, "does not continue the verified chain") {
+		t.Errorf("audit verification %+v, want through %d and the break", v, before)
+	}
 	if got := g.ids(officer, "two OR three"); got != "[]" {
 		t.Errorf("messages after the break were indexed: %s", got)
 	}

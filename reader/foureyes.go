@@ -70,8 +70,8 @@ func approvalError(err error) error {
 	return err
 }
 
-// erasePayload is what an erasure request asks for.
-type erasePayload struct {
+// ErasePayload is what an erasure request asks for (its payload).
+type ErasePayload struct {
 	Query             string `json:"query"`
 	OverrideRetention bool   `json:"override_retention"`
 	// Messages are the messages to erase, each [id, receipts]: how many
@@ -83,14 +83,14 @@ type erasePayload struct {
 	Refused int `json:"refused"`
 }
 
-// holdReleasePayload is what a hold release request asks for.
-type holdReleasePayload struct {
+// HoldReleasePayload is what a hold release request asks for.
+type HoldReleasePayload struct {
 	Name    string    `json:"name"`
 	Created time.Time `json:"created"` // which hold of that name
 }
 
-// shortenPayload is what a request to shorten retention asks for.
-type shortenPayload struct {
+// ShortenPayload is what a request to shorten retention asks for.
+type ShortenPayload struct {
 	// RulesSHA256 names the retention rules in force when asked: only
 	// under them may the changes be made.
 	RulesSHA256 string `json:"rules_sha256"`
@@ -102,6 +102,34 @@ type shortenPayload struct {
 
 // maxShownChanges bounds the changes a shortening request lists.
 const maxShownChanges = 100
+
+// Asked is what a four-eyes request asks for, decoded from its payload:
+// the field of its action is set.
+type Asked struct {
+	Erase       *ErasePayload       `json:"erase,omitempty"`
+	HoldRelease *HoldReleasePayload `json:"hold_release,omitempty"`
+	Shorten     *ShortenPayload     `json:"shorten,omitempty"`
+}
+
+// AskedOf decodes what request a asks for, for showing it.
+func AskedOf(a access.Approval) (Asked, error) {
+	var out Asked
+	var err error
+	switch a.Action {
+	case access.ApproveErase:
+		out.Erase = &ErasePayload{}
+		err = decodePayload(a, out.Erase)
+	case access.ApproveHoldRelease:
+		out.HoldRelease = &HoldReleasePayload{}
+		err = decodePayload(a, out.HoldRelease)
+	case access.ApproveRetentionShorten:
+		out.Shorten = &ShortenPayload{}
+		err = decodePayload(a, out.Shorten)
+	default:
+		err = invalid("approval %d: unknown action %q", a.ID, a.Action)
+	}
+	return out, err
+}
 
 // decodePayload reads a request's payload strictly.
 func decodePayload(a access.Approval, v any) error {
@@ -156,12 +184,13 @@ func (r *Reader) Execute(ctx context.Context, a access.Approval) error {
 func (r *Reader) execute(ctx context.Context, a access.Approval) (any, error) {
 	c := requester(a)
 	by := decider(a)
-	switch a.Action {
-	case access.ApproveErase:
-		var p erasePayload
-		if err := decodePayload(a, &p); err != nil {
-			return nil, err
-		}
+	asked, err := AskedOf(a)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case asked.Erase != nil:
+		p := asked.Erase
 		approved := make(map[uint64]uint64, len(p.Messages))
 		for _, m := range p.Messages {
 			approved[m[0]] = m[1]
@@ -169,23 +198,16 @@ func (r *Reader) execute(ctx context.Context, a access.Approval) (any, error) {
 		rep, _, err := r.erase(ctx, c, EraseOptions{Query: p.Query, Reason: a.Reason, OverrideRetention: p.OverrideRetention,
 			Request: strconv.FormatUint(a.ID, 10), Approvals: []string{by}}, approved)
 		return rep, err
-	case access.ApproveHoldRelease:
-		var p holdReleasePayload
-		if err := decodePayload(a, &p); err != nil {
-			return nil, err
-		}
+	case asked.HoldRelease != nil:
+		p := asked.HoldRelease
 		return r.releaseHold(ctx, c, p.Name, p.Created, fmt.Sprintf("%s [four eyes: request %d, approved by %s]", a.Reason, a.ID, by))
-	case access.ApproveRetentionShorten:
-		var p shortenPayload
-		if err := decodePayload(a, &p); err != nil {
-			return nil, err
-		}
+	default:
+		p := asked.Shorten
 		if p.RulesSHA256 == "" {
 			return nil, invalid("approval %d: no retention rules named", a.ID)
 		}
 		return r.applyPolicy(ctx, c, PolicyOptions{}, p.RulesSHA256, p.RulesSHA256)
 	}
-	return nil, invalid("approval %d: unknown action %q", a.ID, a.Action)
 }
 
 // resumeApproved executes the requests approved before this reader

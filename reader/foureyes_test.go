@@ -56,6 +56,9 @@ func TestFourEyesErase(t *testing.T) {
 		t.Fatal("the request erased something before its approval")
 	}
 	id := rep.Approval.ID
+	if asked, err := AskedOf(*rep.Approval); err != nil || asked.Erase == nil || asked.Erase.Query != `"jane doe"` || len(asked.Erase.Messages) != 3 {
+		t.Errorf("AskedOf the erasure request = %+v, %v", asked, err)
+	}
 	if _, err := g.r.Approve(ctx, officer, id, ""); archive.AsError(err).Code != archive.CodePermission {
 		t.Fatalf("the requester approves their own request: %v, want refused", err)
 	}
@@ -133,6 +136,9 @@ func TestFourEyesDenyExpireHold(t *testing.T) {
 	rep, err := g.r.ReleaseHold(ctx, officer, "case", "settled")
 	if err != nil || rep.Approval == nil || !rep.Hold.Active {
 		t.Fatalf("ReleaseHold with four eyes = %+v, %v; want a request and the hold active", rep, err)
+	}
+	if asked, err := AskedOf(*rep.Approval); err != nil || asked.HoldRelease == nil || asked.HoldRelease.Name != "case" || !asked.HoldRelease.Created.Equal(rep.Hold.Created) {
+		t.Errorf("AskedOf the release request = %+v, %v", asked, err)
 	}
 	if _, err := g.r.Deny(ctx, bob, rep.Approval.ID, ""); archive.AsError(err).Code != archive.CodeInvalid {
 		t.Errorf("a denial without a reason: %v, want refused", err)

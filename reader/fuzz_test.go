@@ -27,9 +27,9 @@ func FuzzApprovalPayload(f *testing.F) {
 			action access.ApprovalAction
 			v      func() any
 		}{
-			{access.ApproveErase, func() any { return &erasePayload{} }},
-			{access.ApproveHoldRelease, func() any { return &holdReleasePayload{} }},
-			{access.ApproveRetentionShorten, func() any { return &shortenPayload{} }},
+			{access.ApproveErase, func() any { return &ErasePayload{} }},
+			{access.ApproveHoldRelease, func() any { return &HoldReleasePayload{} }},
+			{access.ApproveRetentionShorten, func() any { return &ShortenPayload{} }},
 		} {
 			v := c.v()
 			if decodePayload(access.Approval{ID: 1, Action: c.action, Payload: b}, v) != nil {

@@ -227,7 +227,7 @@ func (r *Reader) ReleaseHold(ctx context.Context, c Caller, name, reason string)
 	if err != nil {
 		return nil, err
 	}
-	a, err := r.request(ctx, c, access.ApproveHoldRelease, reason, holdReleasePayload{Name: h.Name, Created: h.Created})
+	a, err := r.request(ctx, c, access.ApproveHoldRelease, reason, HoldReleasePayload{Name: h.Name, Created: h.Created})
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,8 @@ import (
 
 // Register adds the reader's endpoints to the HTTPS API (docs/openapi.json):
 // search, a message's original and envelopes, holds, purge, erasure,
-// export jobs, policy apply, reindex, the status, unlock and lock.
+// export jobs, policy apply, reindex, the status, the audit log, unlock
+// and lock.
 // access.Server answers 401 without a session and 403 for a role without
 // the endpoint's permission before the handler runs; the reader then
 // narrows what the role may see (an auditor's scope, a user's own
@@ -47,6 +48,7 @@ func (r *Reader) endpoints() []endpoint {
 		{"GET", "/messages/{id}/raw", access.PermSearch, r.httpRaw},
 		{"GET", "/messages/{id}/envelope", access.PermSearch, r.httpEnvelope},
 		{"GET", "/status", access.PermStatus, r.httpStatus},
+		{"GET", "/audit", access.PermAuditLog, r.httpAudit},
 		{"POST", "/unlock", access.PermUnlock, r.httpUnlock},
 		{"POST", "/lock", access.PermUnlock, r.httpLock},
 		{"GET", "/holds", access.PermHold, r.httpHolds},
@@ -164,6 +166,16 @@ func (r *Reader) httpStatus(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+func (r *Reader) httpAudit(w http.ResponseWriter, req *http.Request) {
+	f, limit, err := api.ParseAuditQuery(req.URL.Query())
+	if err != nil {
+		r.httpError(w, invalid("%v", err))
+		return
+	}
+	rep, err := r.AuditLog(req.Context(), HTTPCaller(req), f, limit)
+	r.answer(w, http.StatusOK, rep, err)
 }
 
 func (r *Reader) httpUnlock(w http.ResponseWriter, req *http.Request) {

@@ -140,7 +140,7 @@ func (r *Reader) ApplyPolicyWith(ctx context.Context, c Caller, o PolicyOptions)
 	if err != nil || o.DryRun || len(rep.Withheld) == 0 {
 		return rep, err
 	}
-	p := shortenPayload{RulesSHA256: rep.RulesSHA256, Count: len(rep.Withheld), Changes: rep.Withheld[:min(len(rep.Withheld), maxShownChanges)]}
+	p := ShortenPayload{RulesSHA256: rep.RulesSHA256, Count: len(rep.Withheld), Changes: rep.Withheld[:min(len(rep.Withheld), maxShownChanges)]}
 	reason := o.Reason
 	if reason == "" {
 		reason = fmt.Sprintf("policy apply: shorten the retention of %d messages to what the rules in force give", len(rep.Withheld))

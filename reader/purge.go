@@ -226,7 +226,7 @@ func (r *Reader) Erase(ctx context.Context, c Caller, o EraseOptions) (*EraseRep
 	for _, it := range items {
 		receipts[it.ID] = it.Receipts
 	}
-	p := erasePayload{Query: o.Query, OverrideRetention: o.OverrideRetention, Refused: len(rep.Refused)}
+	p := ErasePayload{Query: o.Query, OverrideRetention: o.OverrideRetention, Refused: len(rep.Refused)}
 	for _, id := range rep.Erased {
 		p.Messages = append(p.Messages, [2]uint64{id, uint64(receipts[id])})
 	}

@@ -92,6 +92,13 @@ type Reader struct {
 	docs     int    // message documents in the index
 	problems []string
 	problemN int
+	// checkpoint is the last signed checkpoint the tail verified since the
+	// start; chainErr why the log last failed to continue the chain.
+	checkpoint archive.FeedEntry
+	chainErr   string
+	// ingest samples the receiver's last message id over time, for the
+	// ingest rate.
+	ingest []idSample
 
 	wake chan struct{} // unlock or reindex: the tail looks again now
 	jobs jobs
@@ -110,6 +117,7 @@ type Reader struct {
 // and coverage never wait for a page being indexed.
 type snapshot struct {
 	seq, lastID uint64
+	hash        string // of entry seq's line
 	holds       []Hold
 }
 
@@ -121,7 +129,7 @@ func (r *Reader) publish() {
 	}
 	sort.Slice(hs, func(i, j int) bool { return hs[i].Created.Before(hs[j].Created) })
 	r.mu.Lock()
-	r.snap = snapshot{seq: r.cur.Seq, lastID: r.cur.LastID, holds: hs}
+	r.snap = snapshot{seq: r.cur.Seq, lastID: r.cur.LastID, hash: r.cur.Hash, holds: hs}
 	r.mu.Unlock()
 }
 
@@ -271,6 +279,14 @@ func (r *Reader) identities() []age.Identity {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.ids
+}
+
+// LockedBy says why the reader is locked ("" while unlocked): for the
+// unlock page, which officers see without the status permission.
+func (r *Reader) LockedBy() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lockedBy
 }
 
 // requireUnlocked refuses content calls while locked.
@@ -449,6 +465,12 @@ type SystemStatus struct {
 	// IndexLag is how many entries of the receiver's audit log the index
 	// has not followed yet (when the reader last asked).
 	IndexLag uint64 `json:"index_lag"`
+	// IngestPerMinute is how many messages the receiver took per minute
+	// over IngestWindow, as the reader saw its last message id grow (from
+	// its feed requests and status calls); zero window: not seen long
+	// enough yet.
+	IngestPerMinute float64       `json:"ingest_per_minute"`
+	IngestWindow    time.Duration `json:"ingest_window_ns"`
 	// StateFreeBytes is the free space of the reader's state directory.
 	StateFreeBytes int64      `json:"state_free_bytes"`
 	Extraction     Extraction `json:"extraction"`
@@ -491,8 +513,55 @@ func (r *Reader) SystemStatus(ctx context.Context, c Caller) (*SystemStatus, err
 	}
 	if out.ReceiverStatus, err = r.rcv.Status(api.OnBehalfOf(ctx, c.Name)); err != nil {
 		out.ReceiverStatusError = err.Error()
+	} else {
+		r.sampleIngest(out.ReceiverStatus.LastID)
 	}
+	out.IngestPerMinute, out.IngestWindow = r.ingestRate()
 	return out, nil
+}
+
+// idSample is the receiver's last message id at a time.
+type idSample struct {
+	at   time.Time
+	last uint64
+}
+
+// The ingest rate is measured over the samples of the last ingestWindow,
+// at most one every ingestEvery.
+const (
+	ingestWindow = 15 * time.Minute
+	ingestEvery  = 10 * time.Second
+)
+
+// sampleIngest notes the receiver's last message id now.
+func (r *Reader) sampleIngest(last uint64) {
+	now := r.opts.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.ingest); n > 0 && now.Sub(r.ingest[n-1].at) < ingestEvery {
+		r.ingest[n-1].last = max(r.ingest[n-1].last, last)
+		return
+	}
+	r.ingest = append(r.ingest, idSample{now, last})
+	for len(r.ingest) > 2 && now.Sub(r.ingest[1].at) > ingestWindow {
+		r.ingest = r.ingest[1:] // the first sample left is the window's start
+	}
+}
+
+// ingestRate is the messages per minute between the oldest and the newest
+// sample, and the time between them.
+func (r *Reader) ingestRate() (float64, time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.ingest) < 2 {
+		return 0, 0
+	}
+	first, last := r.ingest[0], r.ingest[len(r.ingest)-1]
+	d := last.at.Sub(first.at)
+	if d <= 0 || last.last < first.last {
+		return 0, 0
+	}
+	return float64(last.last-first.last) / d.Minutes(), d
 }
 
 // cursor is how far the index follows the audit log, stored in the index

@@ -3,6 +3,7 @@
 package reader
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"filippo.io/age/armor"
 
 	"github.com/sealmail/sealmail/access"
 	"github.com/sealmail/sealmail/api"
@@ -167,6 +169,37 @@ func (s *Socket) unlock(w http.ResponseWriter, r *http.Request) {
 		err = s.r.Unlock(r.Context(), caller(r), ids)
 	}
 	s.reply(w, struct{}{}, err)
+}
+
+// IdentityFileText returns the text of an identity file: decrypted with
+// the passphrase pass gives if the file is encrypted with one (as `age -p`
+// writes it, armored or binary), else as it is. pass is called only for
+// an encrypted file.
+func IdentityFileText(b []byte, pass func() (string, error)) ([]byte, error) {
+	if !bytes.HasPrefix(b, []byte(armor.Header)) && !bytes.HasPrefix(b, []byte("age-encryption.org/")) {
+		return b, nil
+	}
+	p, err := pass()
+	if err != nil {
+		return nil, err
+	}
+	id, err := age.NewScryptIdentity(p)
+	if err != nil {
+		return nil, invalid("identity passphrase: %v", err)
+	}
+	var r io.Reader = bytes.NewReader(b)
+	if bytes.HasPrefix(b, []byte(armor.Header)) {
+		r = armor.NewReader(r)
+	}
+	dr, err := age.Decrypt(r, id)
+	if err != nil {
+		return nil, invalid("decrypt the identity file: %v (wrong passphrase?)", err)
+	}
+	out, err := io.ReadAll(io.LimitReader(dr, 64<<10+1))
+	if err != nil {
+		return nil, invalid("decrypt the identity file: %v", err)
+	}
+	return out, nil
 }
 
 // ParseIdentities parses an age identity file's text: native identities

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/archive"
+	"github.com/sealmail/sealmail/audit"
 	"github.com/sealmail/sealmail/index"
 )
 
@@ -69,6 +70,7 @@ func (r *Reader) look(ctx context.Context, after uint64, limit int) (*archive.Fe
 	r.seen = seen{Horizon: page.Horizon, Head: page.Head, LastID: page.LastID, Live: page.Live, At: r.opts.Now().UTC(),
 		CaughtUp: after+uint64(len(page.Lines)) >= page.Horizon}
 	r.mu.Unlock()
+	r.sampleIngest(page.LastID)
 	return page, nil
 }
 
@@ -113,10 +115,17 @@ func (r *Reader) step(ctx context.Context, ids []age.Identity) (bool, error) {
 	touched := map[sealmail.MessageID]*pending{}
 	deleted := map[sealmail.MessageID]bool{}
 	holdsChanged := false
+	var checkpoint *archive.FeedEntry
 	for _, line := range page.Lines {
 		e, err := chain.Next(line)
 		if err != nil {
+			r.mu.Lock()
+			r.chainErr = err.Error()
+			r.mu.Unlock()
 			return false, err
+		}
+		if e.Type == audit.TypeCheckpoint {
+			checkpoint = &e
 		}
 		if e.Hold != "" {
 			holdsChanged = true
@@ -152,7 +161,10 @@ func (r *Reader) step(ctx context.Context, ids []age.Identity) (bool, error) {
 		return false, err
 	}
 	r.mu.Lock()
-	r.seen.Err = ""
+	r.seen.Err, r.chainErr = "", ""
+	if checkpoint != nil {
+		r.checkpoint = *checkpoint
+	}
 	r.mu.Unlock()
 	return len(page.Lines) >= r.opts.PageLines, nil
 }

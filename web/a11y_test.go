@@ -36,13 +36,7 @@ const (
 // the test's temporary directory.
 func TestMainPages(t *testing.T) {
 	t.Parallel()
-	dir := os.Getenv("SEALMAIL_SCREENSHOTS")
-	keepAll := dir != ""
-	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := screenshotDir(t)
 	e := newEnv(t, envOptions{reader: true})
 	ctx := context.Background()
 	root := e.add(t, "root", access.RoleAdmin)
@@ -64,35 +58,7 @@ func TestMainPages(t *testing.T) {
 	shots := 0
 	visit := func(name string, b *tab) {
 		t.Helper()
-		checkPage(t, name, b)
-		for _, vp := range []struct {
-			suffix string
-			w, h   int64
-			opts   []chromedp.EmulateViewportOption
-		}{{"", desktopWidth, desktopHeight, nil}, {"-phone", phoneWidth, phoneHeight, []chromedp.EmulateViewportOption{chromedp.EmulateMobile}}} {
-			b.do(chromedp.EmulateViewport(vp.w, vp.h, vp.opts...))
-			if vp.w == phoneWidth {
-				if w := eval[int](b, `document.documentElement.scrollWidth`); w > phoneWidth {
-					t.Errorf("%s: %d px wide on a %d px phone (scrolls sideways)", name, w, phoneWidth)
-				}
-			}
-			if vp.w == phoneWidth && !keepAll {
-				continue // phone screenshots only for make screenshots: each costs a tenth of a second
-			}
-			img, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := png.DecodeConfig(bytes.NewReader(img))
-			if err != nil || cfg.Width != int(vp.w) {
-				t.Errorf("%s screenshot: %v, %d px wide, want a %d px PNG", name, err, cfg.Width, vp.w)
-			}
-			if err := os.WriteFile(filepath.Join(dir, name+vp.suffix+".png"), img, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			shots++
-		}
-		b.do(chromedp.EmulateReset())
+		shots += screenshot(t, dir, name, b)
 	}
 
 	s := e.tab(t)
@@ -140,6 +106,59 @@ func TestMainPages(t *testing.T) {
 	o.signIn("olga", officer.Password, e.clk.code(t, officer.TOTPSecret))
 	visit("home-officer-de", o)
 	t.Logf("%d screenshots in %s", shots, dir)
+}
+
+// screenshotDir is where the tests' screenshots go: SEALMAIL_SCREENSHOTS
+// (made if missing), else the test's temporary directory.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("SEALMAIL_SCREENSHOTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// screenshot checks the page b shows (checkPage, and that it is no wider
+// than a phone) and saves it as dir/name.png, with SEALMAIL_SCREENSHOTS
+// also at phone size as name-phone.png. It returns how many it saved.
+func screenshot(t *testing.T, dir, name string, b *tab) int {
+	t.Helper()
+	checkPage(t, name, b)
+	keepAll := os.Getenv("SEALMAIL_SCREENSHOTS") != ""
+	shots := 0
+	for _, vp := range []struct {
+		suffix string
+		w, h   int64
+		opts   []chromedp.EmulateViewportOption
+	}{{"", desktopWidth, desktopHeight, nil}, {"-phone", phoneWidth, phoneHeight, []chromedp.EmulateViewportOption{chromedp.EmulateMobile}}} {
+		b.do(chromedp.EmulateViewport(vp.w, vp.h, vp.opts...))
+		if vp.w == phoneWidth {
+			if w := eval[int](b, `document.documentElement.scrollWidth`); w > phoneWidth {
+				t.Errorf("%s: %d px wide on a %d px phone (scrolls sideways)", name, w, phoneWidth)
+			}
+		}
+		if vp.w == phoneWidth && !keepAll {
+			continue // phone screenshots only for make screenshots: each costs a tenth of a second
+		}
+		img, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := png.DecodeConfig(bytes.NewReader(img))
+		if err != nil || cfg.Width != int(vp.w) {
+			t.Errorf("%s screenshot: %v, %d px wide, want a %d px PNG", name, err, cfg.Width, vp.w)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+vp.suffix+".png"), img, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		shots++
+	}
+	b.do(chromedp.EmulateReset())
+	return shots
 }
 
 // checkPage checks the page b shows for accessibility and its CSP.

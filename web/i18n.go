@@ -289,5 +289,5 @@ func messages() []message {
 		{"error.internal", "Something went wrong", "Etwas ist schiefgegangen"},
 		{"error.internal.text", "The reader could not do this. The error is in its log.",
 			"Der Leser konnte das nicht tun. Der Fehler steht in seinem Protokoll."},
-	}, searchMessages()...)
+	}, append(searchMessages(), opsMessages()...)...)
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sealmail/sealmail/access"
+	"github.com/sealmail/sealmail/archive"
 )
 
 //go:embed templates/*.html
@@ -38,7 +39,7 @@ const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-sr
 type templates map[string]*template.Template
 
 func parseTemplates() (templates, error) {
-	funcs := template.FuncMap{"join": strings.Join}
+	funcs := template.FuncMap{"join": strings.Join, "size": humanSize}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: parse layout: %w", err)
@@ -225,6 +226,14 @@ func (u *ui) fail(w http.ResponseWriter, r *http.Request, err error) {
 		p = problem{Status: http.StatusNotFound, Key: "error.notfound"}
 	case errors.Is(err, access.ErrLastAdmin):
 		p = problem{Status: http.StatusConflict, Key: "error.lastadmin"}
+	case archive.AsError(err).Code == archive.CodeNotFound, archive.AsError(err).Code == archive.CodeDeleted:
+		p = problem{Status: http.StatusNotFound, Key: "error.gone"}
+	case archive.AsError(err).Code == archive.CodeLocked:
+		p = problem{Status: http.StatusServiceUnavailable, Key: "error.locked"}
+	case archive.AsError(err).Code == archive.CodeInvalid:
+		p = problem{Status: http.StatusBadRequest, Key: "error.invalid", Detail: archive.AsError(err).Message}
+	case archive.AsError(err).Code == archive.CodePermission:
+		p = problem{Status: http.StatusForbidden, Key: "error.forbidden", Detail: archive.AsError(err).Message}
 	default:
 		u.log.Error("page", "path", r.URL.Path, "remote", access.RemoteIP(r), "err", err)
 	}

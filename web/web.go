@@ -45,6 +45,13 @@ const (
 	pathStatic  = "/static/"
 	pathAccount = "/account"
 	pathUsers   = "/users"
+	// The pages through the reader (ops.go).
+	pathHolds     = "/holds"
+	pathExports   = "/exports"
+	pathApprovals = "/approvals"
+	pathStatus    = "/status"
+	pathUnlock    = "/unlock"
+	pathAudit     = "/audit"
 )
 
 // section is a page of the navigation: its path, the message key of its
@@ -63,12 +70,13 @@ type section struct {
 func sections() []section {
 	return []section{
 		{pathSearch, "nav.search", access.PermSearch, true},
-		{"/holds", "nav.holds", access.PermHold, false},
-		{"/exports", "nav.exports", access.PermExport, false},
-		{"/approvals", "nav.approvals", access.PermApprove, false},
+		{pathHolds, "nav.holds", access.PermHold, true},
+		{pathExports, "nav.exports", access.PermExport, true},
+		{pathApprovals, "nav.approvals", access.PermApprove, true},
 		{pathUsers, "nav.users", access.PermUsers, true},
-		{"/status", "nav.status", access.PermStatus, false},
-		{"/audit", "nav.audit", access.PermAuditLog, false},
+		{pathStatus, "nav.status", access.PermStatus, true},
+		{pathUnlock, "nav.unlock", access.PermUnlock, true},
+		{pathAudit, "nav.audit", access.PermAuditLog, true},
 		{pathAccount, "nav.account", access.PermSession, true},
 	}
 }
@@ -136,6 +144,24 @@ func (u *ui) routes() {
 	u.page("GET "+pathMessages+"/{id}/body", access.PermSearch, u.messageBody)
 	u.page("GET "+pathMessages+"/{id}/raw", access.PermSearch, u.messageRaw)
 	u.page("GET "+pathMessages+"/{id}/attachments/{n}", access.PermSearch, u.attachment)
+	u.page("GET "+pathExports, access.PermExport, u.withReader(u.exports))
+	u.page("POST "+pathExports, access.PermExport, u.withReader(u.startExport))
+	u.page("POST "+pathExports+"/{id}/cancel", access.PermExport, u.withReader(u.cancelExport))
+	u.page("POST "+pathExports+"/{id}/delete", access.PermExport, u.withReader(u.deleteExport))
+	u.page("GET "+pathHolds, access.PermHold, u.withReader(u.holds))
+	u.page("POST "+pathHolds, access.PermHold, u.withReader(u.createHold))
+	u.page("GET "+pathHolds+"/{name}", access.PermHold, u.withReader(u.hold))
+	u.page("POST "+pathHolds+"/{name}/release", access.PermHold, u.withReader(u.releaseHold))
+	u.page("GET "+pathApprovals, access.PermApprove, u.withReader(u.approvals))
+	u.page("POST "+pathApprovals+"/erase", access.PermErasure, u.withReader(u.requestErasure))
+	u.page("GET "+pathApprovals+"/{id}", access.PermApprove, u.withReader(u.approval))
+	u.page("POST "+pathApprovals+"/{id}/approve", access.PermApprove, u.withReader(u.decide(true)))
+	u.page("POST "+pathApprovals+"/{id}/deny", access.PermApprove, u.withReader(u.decide(false)))
+	u.page("GET "+pathAudit, access.PermAuditLog, u.withReader(u.audit))
+	u.page("GET "+pathStatus, access.PermStatus, u.withReader(u.status))
+	u.page("GET "+pathUnlock, access.PermUnlock, u.withReader(u.unlockPage))
+	u.page("POST "+pathUnlock, access.PermUnlock, u.withReader(u.unlock))
+	u.page("POST "+pathUnlock+"/lock", access.PermUnlock, u.withReader(u.lockReader))
 	for _, s := range sections() {
 		if !s.built {
 			u.page("GET "+s.path, s.perm, u.notBuilt(s))

@@ -267,6 +267,9 @@ func TestCatalogue(t *testing.T) {
 		"users.add.exists", "signin.failed", "signin.throttled", "enrol.wrong", "enrol.qr"} {
 		used[k] = true
 	}
+	for _, k := range opsKeys() {
+		used[k] = true
+	}
 	verbs := regexp.MustCompile(`%(\[\d\])?[sdv]`)
 	for _, m := range messages() {
 		if !used[m.key] {

@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"filippo.io/age"
-	"filippo.io/age/armor"
 	"filippo.io/age/plugin"
 	"golang.org/x/term"
 
@@ -75,10 +74,9 @@ func readIdentityFile(path string, errOut io.Writer) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read identity: %w", err)
 	}
-	if bytes.HasPrefix(b, []byte(armor.Header)) || bytes.HasPrefix(b, []byte("age-encryption.org/")) {
-		if b, err = decryptIdentityFile(b, path, errOut); err != nil {
-			return nil, err
-		}
+	b, err = reader.IdentityFileText(b, func() (string, error) { return identityPassphrase(path) })
+	if err != nil {
+		return nil, fmt.Errorf("identity %s: %w", path, err)
 	}
 	return b, nil
 }
@@ -100,40 +98,30 @@ func identityText(path string, errOut io.Writer) (string, error) {
 // holds an identity file's passphrase.
 const credentialPassphrase = "sealmail-passphrase"
 
-func decryptIdentityFile(b []byte, path string, errOut io.Writer) ([]byte, error) {
+// identityPassphrase is the passphrase of the identity file at path:
+// SEALMAIL_PASSPHRASE, the systemd credential, or the terminal's.
+func identityPassphrase(path string) (string, error) {
 	pass := os.Getenv("SEALMAIL_PASSPHRASE")
 	if dir := os.Getenv("CREDENTIALS_DIRECTORY"); pass == "" && dir != "" {
 		if p, err := os.ReadFile(filepath.Join(dir, credentialPassphrase)); err == nil {
 			pass = strings.TrimRight(string(p), "\r\n")
 		}
 	}
-	if pass == "" {
-		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-		if err != nil {
-			return nil, fmt.Errorf("identity %s is passphrase-protected: set SEALMAIL_PASSPHRASE or run on a terminal", path)
-		}
-		defer tty.Close()
-		fmt.Fprintf(tty, "Passphrase for %s: ", path)
-		p, err := term.ReadPassword(int(tty.Fd()))
-		fmt.Fprintln(tty)
-		if err != nil {
-			return nil, fmt.Errorf("read passphrase: %w", err)
-		}
-		pass = string(p)
+	if pass != "" {
+		return pass, nil
 	}
-	id, err := age.NewScryptIdentity(pass)
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
-		return nil, err
+		return "", fmt.Errorf("identity %s is passphrase-protected: set SEALMAIL_PASSPHRASE or run on a terminal", path)
 	}
-	var r io.Reader = bytes.NewReader(b)
-	if bytes.HasPrefix(b, []byte(armor.Header)) {
-		r = armor.NewReader(r)
-	}
-	dr, err := age.Decrypt(r, id)
+	defer tty.Close()
+	fmt.Fprintf(tty, "Passphrase for %s: ", path)
+	p, err := term.ReadPassword(int(tty.Fd()))
+	fmt.Fprintln(tty)
 	if err != nil {
-		return nil, fmt.Errorf("decrypt identity %s: %w (wrong passphrase?)", path, err)
+		return "", fmt.Errorf("read passphrase: %w", err)
 	}
-	return io.ReadAll(dr)
+	return string(p), nil
 }
 
 // identityError names the identity file when it is not the archive's.
