@@ -221,8 +221,13 @@ func TestOffsiteRemovesAfterLock(t *testing.T) {
 	srv := offsitetest.Start(t)
 	bo := srv.Bucket(t, "worm", true, "")
 	f := newBackupFixture(t, t.TempDir())
-	o := OffsiteOptions{Bucket: bo, MinLock: 2 * time.Second}
+	// The old generation's lock: long enough that the purge and the next
+	// sync end inside it on a loaded machine (checked below), short enough
+	// to wait out.
+	const oldLock = 8 * time.Second
+	o := OffsiteOptions{Bucket: bo, MinLock: oldLock}
 	ids := f.ingest(0, 1, 2, 3, 4, 5, 6, 7)
+	locked := time.Now() // before the upload: its lock ends after locked+oldLock
 	if _, err := f.a.OffsiteSync(f.ctx, o); err != nil {
 		t.Fatal(err)
 	}
@@ -244,13 +249,16 @@ func TestOffsiteRemovesAfterLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if time.Since(locked) >= oldLock {
+		t.Fatalf("the purge and the sync took %v, beyond the old generation's %v lock: nothing shown", time.Since(locked), oldLock)
+	}
 	if rep.Removed != 0 || rep.Retired != 1 {
 		t.Errorf("sync while the old generation is locked: %+v, want it kept (retired, not removed)", rep)
 	}
 	if len(versions(t, srv.Client(), "worm", "")[old]) != 1 {
 		t.Fatalf("%s left the bucket while locked", old)
 	}
-	time.Sleep(3 * time.Second) // its 2-second lock ends
+	time.Sleep(time.Until(locked.Add(oldLock + time.Second))) // its lock ends
 	rep, err = f.a.OffsiteSync(f.ctx, o)
 	if err != nil {
 		t.Fatal(err)
