@@ -547,3 +547,44 @@ func TestHugeMessage(t *testing.T) {
 		t.Errorf("the original downloads as %d bytes, want %d", len(body), len(raw))
 	}
 }
+
+// TestScopeInBrowser is TestSearchScope's two refusals as a person meets
+// them in the browser: a user searching finds her mail and not another's,
+// whose page is "not found"; an admin gets the refusal page for search and
+// for a message.
+func TestScopeInBrowser(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{reader: true})
+	_, rep, env := sampleMail("http://127.0.0.1:9")
+	janes := e.ingest(t, env, rep)
+	raw2, env2 := plainMail("bob@example.com", "Quarterly plans")
+	bobs := e.ingest(t, env2, raw2)
+	jane := e.add(t, "jane", access.RoleUser, "jane@example.com")
+	root := e.add(t, "root", access.RoleAdmin)
+
+	b := e.tab(t)
+	if resp := b.signIn("jane", jane.Password, e.clk.code(t, jane.TOTPSecret)); resp.Status != 200 {
+		t.Fatalf("jane's sign-in: %d", resp.Status)
+	}
+	b.open(pathSearch)
+	b.do(chromedp.SendKeys(chromedp.ID("q"), "quarterly"))
+	if resp := b.submit(`#search button[type=submit]`); resp.Status != 200 {
+		t.Fatalf("jane's search: %d %s", resp.Status, b.text("main"))
+	}
+	if !b.has(fmt.Sprintf("#hit-%d", janes)) || b.has(fmt.Sprintf("#hit-%d", bobs)) {
+		t.Errorf("jane searching 'quarterly': %q, want her message %d only", b.text("#results tbody"), janes)
+	}
+	if resp := b.open(fmt.Sprintf("/messages/%d", bobs)); resp.Status != 404 || strings.Contains(b.text("main"), "Quarterly plans") {
+		t.Errorf("jane opening bob's message: %d %q, want 404 without its content", resp.Status, b.text("main"))
+	}
+
+	a := e.tab(t)
+	if resp := a.signIn("root", root.Password, e.clk.code(t, root.TOTPSecret)); resp.Status != 200 {
+		t.Fatalf("the admin's sign-in: %d", resp.Status)
+	}
+	for _, p := range []string{pathSearch + "?q=quarterly", fmt.Sprintf("/messages/%d", janes)} {
+		if resp := a.open(p); resp.Status != 403 || strings.Contains(a.text("body"), "Quarterly") {
+			t.Errorf("admin opening %s: %d %q, want the 403 page without content", p, resp.Status, a.text("main"))
+		}
+	}
+}
