@@ -4,12 +4,11 @@
 // (html/template, embedded with the style sheet and one small script) on an
 // [access.Server], for every role: sign-in with password and TOTP, recovery
 // code or security key, first-sign-in enrolment, own sessions, for admins
-// the users page, and search and a message's page (with its HTML body in
-// a sandboxed frame, attachments and the original), which ask the
-// [reader.Reader] of [Options] as the signed-in caller; the other pages
-// that need the reader service (holds, exports, approvals, audit log,
-// status) are in the navigation and say that they are not built yet. What
-// each role sees, the security headers and the languages are described in
+// the users page; search and a message's page (with its HTML body in a
+// sandboxed frame, attachments and the original), exports, legal holds,
+// approvals, the audit log, status and unlocking, which ask the
+// [reader.Reader] of [Options] as the signed-in caller. What each role
+// sees, the security headers and the languages are described in
 // docs/web.md.
 //
 // # Invariants

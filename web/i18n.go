@@ -141,8 +141,6 @@ func messages() []message {
 		{"home.title", "Start", "Start"},
 		{"home.hello", "Welcome, %s", "Willkommen, %s"},
 		{"home.role", "Your role: %s.", "Ihre Rolle: %s."},
-		{"soon.text", "This page is not built yet: it comes with the reader service, which searches and reads the archive.",
-			"Diese Seite ist noch nicht gebaut: Sie kommt mit dem Lesedienst, der das Archiv durchsucht und liest."},
 
 		{"signin.title", "Sign in", "Anmelden"},
 		{"signin.user", "User name", "Benutzername"},

@@ -172,10 +172,3 @@ func groups(s string) string {
 func (u *ui) home(w http.ResponseWriter, r *http.Request) {
 	u.render(w, r, http.StatusOK, "home", nil)
 }
-
-// notBuilt is the page of a section that needs the reader service.
-func (u *ui) notBuilt(s section) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u.render(w, r, http.StatusOK, "soon", s.key)
-	}
-}

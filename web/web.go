@@ -55,29 +55,26 @@ const (
 )
 
 // section is a page of the navigation: its path, the message key of its
-// name (and key+".about" of what it is for), the permission that shows it,
-// and whether it is built (if not, it says so).
+// name (and key+".about" of what it is for) and the permission that shows
+// it.
 type section struct {
-	path  string
-	key   string
-	perm  access.Permission
-	built bool
+	path string
+	key  string
+	perm access.Permission
 }
 
-// sections is the navigation, in its order. A page not built yet is still
-// registered, with its permission, so that a link or a bookmark gets the
-// same 403 as the page will.
+// sections is the navigation, in its order.
 func sections() []section {
 	return []section{
-		{pathSearch, "nav.search", access.PermSearch, true},
-		{pathHolds, "nav.holds", access.PermHold, true},
-		{pathExports, "nav.exports", access.PermExport, true},
-		{pathApprovals, "nav.approvals", access.PermApprove, true},
-		{pathUsers, "nav.users", access.PermUsers, true},
-		{pathStatus, "nav.status", access.PermStatus, true},
-		{pathUnlock, "nav.unlock", access.PermUnlock, true},
-		{pathAudit, "nav.audit", access.PermAuditLog, true},
-		{pathAccount, "nav.account", access.PermSession, true},
+		{pathSearch, "nav.search", access.PermSearch},
+		{pathHolds, "nav.holds", access.PermHold},
+		{pathExports, "nav.exports", access.PermExport},
+		{pathApprovals, "nav.approvals", access.PermApprove},
+		{pathUsers, "nav.users", access.PermUsers},
+		{pathStatus, "nav.status", access.PermStatus},
+		{pathUnlock, "nav.unlock", access.PermUnlock},
+		{pathAudit, "nav.audit", access.PermAuditLog},
+		{pathAccount, "nav.account", access.PermSession},
 	}
 }
 
@@ -162,11 +159,6 @@ func (u *ui) routes() {
 	u.page("GET "+pathUnlock, access.PermUnlock, u.withReader(u.unlockPage))
 	u.page("POST "+pathUnlock, access.PermUnlock, u.withReader(u.unlock))
 	u.page("POST "+pathUnlock+"/lock", access.PermUnlock, u.withReader(u.lockReader))
-	for _, s := range sections() {
-		if !s.built {
-			u.page("GET "+s.path, s.perm, u.notBuilt(s))
-		}
-	}
 }
 
 // page registers a page behind permission p.
