@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -69,6 +70,10 @@ type Index struct {
 	w      *bluge.Writer
 	lock   io.Closer // advisory lock on dir/LOCK
 	closed bool
+
+	// omit names fields left out of every document: the field-share
+	// measurement (TestFieldShares) builds indexes without one field.
+	omit map[string]bool
 }
 
 // Doc is one message to index. A document replaces the whole earlier
@@ -121,6 +126,8 @@ type Result struct {
 }
 
 // Open opens the index in dir, creating dir and an empty index if missing.
+// An index of an older [FormatVersion] is removed (logged at Info) and
+// opened empty: its caller indexes everything again, as after a rebuild.
 // Only one process may have an index open: a second Open of the same
 // directory fails with [ErrLocked] until the first is closed.
 func Open(dir string, opts Options) (*Index, error) {
@@ -135,16 +142,20 @@ func Open(dir string, opts Options) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
 	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := checkFormat(dir, log); err != nil {
+		lock.Close()
+		return nil, err
+	}
 	cfg := bluge.DefaultConfigWithDirectory(func() bindex.Directory { return newDirectory(dir) })
 	cfg.DefaultSearchAnalyzer = textAnalyzer
 	w, err := bluge.OpenWriter(cfg)
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	workers := opts.Workers
 	if workers <= 0 {
@@ -218,6 +229,9 @@ func (x *Index) Apply(ctx context.Context, b Batch) error {
 					x.log.Debug("index: partial extraction", "id", d.ID, "flags", ex.Flags())
 				}
 				built[i] = buildDocument(d, ex)
+				if x.omit != nil {
+					*built[i] = slices.DeleteFunc(*built[i], func(f bluge.Field) bool { return x.omit[f.Name()] })
+				}
 			}
 		})
 	}
