@@ -38,8 +38,6 @@ const (
 	fHas         = "has"        // keyword: "attachment"
 	fFlag        = "flag"       // keyword: see FlagDecodeError, FlagTruncated
 	fInvolved    = "involved"   // keyword: addresses involved (internal ones if configured)
-	fEnvSender   = "env_sender" // keyword: envelope sender addresses
-	fEnvRcpt     = "env_rcpt"   // keyword: "kind:address" per envelope recipient
 	fFromDisplay = "from_display"
 	fKind        = "kind"    // keyword: kindMessage on every message document
 	fSeq         = "seq"     // numeric, stored: Doc.Seq
@@ -53,6 +51,10 @@ const (
 	kindMessage = "message"
 	stateID     = "_state"
 )
+
+// positions are the text fields indexed with term positions: a phrase
+// there is its words adjacent and in order; elsewhere all its words.
+var positions = map[string]bool{fSubject: true, fFrom: true, fTo: true, fCc: true, fBcc: true, fBody: true, fAttachName: true}
 
 // wordFields are searched by a bare word or phrase.
 var wordFields = []string{fSubject, fBody, fFrom, fTo, fAttachName, fAttachText}
@@ -141,9 +143,14 @@ func scanAddrs(s string) []string {
 // buildDocument builds the Bluge document for one message.
 func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 	doc := bluge.NewDocument(d.ID.String())
+	noDocValues((*doc)[0].(*bluge.TermField)) // _id: Bluge finds documents by its term
 	text := func(name, v string) {
 		if v != "" {
-			doc.AddField(bluge.NewTextField(name, v).WithAnalyzer(textAnalyzer).SearchTermPositions())
+			f := bluge.NewTextField(name, v).WithAnalyzer(textAnalyzer)
+			if positions[name] {
+				f.SearchTermPositions()
+			}
+			doc.AddField(f)
 		}
 	}
 	kw := func(name string, vs []string) {
@@ -169,7 +176,7 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 	}
 
 	var from, to, cc, bcc, involved addrSet
-	var envFrom, envTo, envCc, envBcc, envRcpt, envSender []string
+	var envFrom, envTo, envCc, envBcc []string
 	for _, v := range append(append([]string{}, x.From...), x.Sender...) {
 		for _, a := range scanAddrs(v) {
 			from.add(a)
@@ -213,7 +220,6 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 			if a = normAddr(a); a != "" {
 				from.add(a)
 				envFrom = append(envFrom, a)
-				envSender = append(envSender, a)
 			}
 		}
 		for _, r := range rcpts {
@@ -223,11 +229,7 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 			}
 			to.add(a)
 			envTo = append(envTo, a)
-			kind := r.Kind
-			if !kind.Valid() {
-				kind = sealmail.RcptUnknown
-			}
-			switch kind {
+			switch r.Kind {
 			case sealmail.RcptCc:
 				cc.add(a)
 				envCc = append(envCc, a)
@@ -235,7 +237,6 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 				bcc.add(a)
 				envBcc = append(envBcc, a)
 			}
-			envRcpt = append(envRcpt, string(kind)+":"+a)
 			for _, x := range []string{r.ExpandedFrom, r.ForwardedFrom} {
 				if x = normAddr(x); x != "" {
 					involved.add(x)
@@ -257,8 +258,6 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 	kw(fToAddr, to.terms)
 	kw(fCcAddr, cc.terms)
 	kw(fBccAddr, bcc.terms)
-	kw(fEnvSender, envSender)
-	kw(fEnvRcpt, envRcpt)
 	for _, s := range []*addrSet{&from, &to} {
 		for _, t := range s.terms {
 			if !strings.HasPrefix(t, "@") {
@@ -276,11 +275,9 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 
 	text(fBody, x.Body)
 	text(fAttachName, strings.Join(x.AttachNames, " , "))
-	if x.AttachText != "" {
-		// No positions: attachment text is often large (CSV, logs) and
-		// positions would double the cost of indexing it. See phrase().
-		doc.AddField(bluge.NewTextField(fAttachText, x.AttachText).WithAnalyzer(textAnalyzer))
-	}
+	// No positions in attachment text: it is often large (CSV, logs) and
+	// positions would double the cost of indexing it.
+	text(fAttachText, x.AttachText)
 	if x.MessageID != "" {
 		kw(fMessageID, []string{strings.ToLower(x.MessageID)})
 	}
@@ -297,7 +294,7 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 		date = maxDate
 	}
 	doc.AddField(bluge.NewKeywordField(fKind, kindMessage))
-	doc.AddField(bluge.NewNumericField(fSeq, float64(d.Seq)).StoreValue())
+	doc.AddField(noDocValues(bluge.NewNumericField(fSeq, float64(d.Seq)).StoreValue()))
 	if len(d.Records) > 0 {
 		b, _ := json.Marshal(d.Records) // strings and ints: cannot fail
 		doc.AddField(bluge.NewStoredOnlyField(fRecords, b))
@@ -305,19 +302,27 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 	if len(x.Attachments) > 0 {
 		doc.AddField(attachmentsField(x))
 	}
-	doc.AddField(bluge.NewDateTimeField(fDate, date).StoreValue())
+	doc.AddField(noDocValues(bluge.NewDateTimeField(fDate, date).StoreValue()))
 	doc.AddField(bluge.NewKeywordField(fSort, sortKey(date, d.ID)).Sortable())
-	doc.AddField(bluge.NewNumericField(fSize, float64(len(d.Raw))).StoreValue())
+	doc.AddField(noDocValues(bluge.NewNumericField(fSize, float64(len(d.Raw))).StoreValue()))
 	if x.HasAttachment {
 		doc.AddField(bluge.NewKeywordField(fHas, "attachment").StoreValue())
 	}
 	kw(fFlag, x.Flags())
 	if len(x.From) > 0 {
 		doc.AddField(bluge.NewStoredOnlyField(fFromDisplay, []byte(strings.Join(x.From, ", "))))
-	} else if len(envSender) > 0 {
-		doc.AddField(bluge.NewStoredOnlyField(fFromDisplay, []byte(envSender[0])))
+	} else if len(envFrom) > 0 {
+		doc.AddField(bluge.NewStoredOnlyField(fFromDisplay, []byte(envFrom[0])))
 	}
 	return doc
+}
+
+// noDocValues keeps f out of the doc values (Bluge gives numeric and date
+// fields, and _id, doc values by default): only [fSort] is sorted on, and a
+// numeric field's doc values hold all its 16 precision-shifted terms.
+func noDocValues(f *bluge.TermField) *bluge.TermField {
+	f.FieldOptions &^= bluge.Sortable | bluge.Aggregatable
+	return f
 }
 
 // sortKey orders messages by date, then id, as one fixed-width term: sorting

@@ -111,6 +111,11 @@ var oracleCases = []oracleCase{
 	{ours: `"signed-off-by"`, notmuch: `"signed-off-by"`},
 	{ours: `"the kernel"`, notmuch: `"the kernel"`},
 	{ours: "emacs vim", notmuch: `"emacs" and "vim"`},
+	// stem: against notmuch's stemming of unquoted lower-case words
+	{ours: "stem:thread", notmuch: "thread"},
+	{ours: "stem:patches", notmuch: "patches"},
+	{ours: "stem:applied", notmuch: "applied"},
+	{ours: "stem:mailing stem:lists", notmuch: "mailing lists"},
 	// boolean operators and parentheses
 	{ours: "emacs AND vim", notmuch: `"emacs" and "vim"`},
 	{ours: "emacs OR vim", notmuch: `"emacs" or "vim"`},
