@@ -24,6 +24,7 @@ import (
 //
 //	SEALMAIL_FIELD_SHARES=MAILDIR [SEALMAIL_FIELD_SHARES_N=5000] [SEALMAIL_FIELD_SHARES_OUT=FILE]
 //
+// (SEALMAIL_FIELD_SHARES_ONLY=f1,f2 measures those fields only)
 // and puts the table (markdown) into its report.
 func TestFieldShares(t *testing.T) {
 	var raws [][]byte
@@ -92,6 +93,9 @@ func TestFieldShares(t *testing.T) {
 		t.Fatal("the full index takes no space")
 	}
 	slices.Sort(fields)
+	if only := os.Getenv("SEALMAIL_FIELD_SHARES_ONLY"); only != "" {
+		fields = strings.Split(only, ",")
+	}
 	type share struct {
 		field string
 		saved int64

@@ -313,7 +313,7 @@ func (q Query) bluge() bluge.Query {
 		b.AddMust(translate(q.Node))
 	}
 	if q.AfterSeq > 0 {
-		b.AddMust(bluge.NewNumericRangeInclusiveQuery(float64(q.AfterSeq), math.Inf(1), false, false).SetField(fSeq))
+		b.AddMust(intRange(fSeq, int64(min(q.AfterSeq, math.MaxInt64-1))+1, math.MaxInt64))
 	}
 	if q.ID != 0 {
 		b.AddMust(bluge.NewTermQuery(q.ID.String()).SetField(fID))
@@ -405,8 +405,7 @@ func hitOf(m *search.DocumentMatch, terms []queryTerm) (Hit, error) {
 		case fSubject + "_s":
 			h.Subject = string(value)
 		case fSize:
-			n, _ := bluge.DecodeNumericFloat64(value)
-			h.Size = int64(n)
+			h.Size, _ = intValue(value)
 		case fHas:
 			h.HasAttachment = true
 		case fAttachments:
@@ -429,9 +428,28 @@ func (x *Index) Count(ctx context.Context, q string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	err = x.Each(ctx, pq, func(Stored) error { n++; return nil })
-	return n, err
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	r, err := x.reader()
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	req := bluge.NewTopNSearch(0, pq.bluge()).SetScore("none")
+	req.AddAggregation("count", aggregations.CountMatches())
+	it, err := r.Search(ctx, req)
+	if err != nil {
+		return 0, fmt.Errorf("index: count: %w", err)
+	}
+	for {
+		m, err := it.Next()
+		if err != nil {
+			return 0, fmt.Errorf("index: count: %w", err)
+		}
+		if m == nil {
+			return int(it.Aggregations().Count()), nil
+		}
+	}
 }
 
 // IDs calls fn with the ID of every message matching q, in no particular
@@ -506,7 +524,7 @@ func storedOf(m *search.DocumentMatch) (Stored, error) {
 		case fID:
 			s.ID, perr = sealmail.ParseMessageID(string(value))
 		case fSeq:
-			n, err := bluge.DecodeNumericFloat64(value)
+			n, err := intValue(value)
 			s.Seq, perr = uint64(n), err
 		case fRecords:
 			perr = json.Unmarshal(value, &s.Records)

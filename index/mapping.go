@@ -5,11 +5,13 @@ package index
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/blugelabs/bluge"
 	"github.com/blugelabs/bluge/analysis"
+	"github.com/blugelabs/bluge/numeric"
 
 	"github.com/sealmail/sealmail"
 )
@@ -32,15 +34,16 @@ const (
 	fAttachName  = "attachment_name"
 	fAttachText  = "attachment_text"
 	fMessageID   = "message_id" // keyword, lower-case, without <>
-	fDate        = "date"       // date-time, stored
+	fDate        = "date"       // stored only: the date (bluge.DecodeDateTime)
+	fDay         = "day"        // integer: days since 1970-01-01 UTC, for after: and before:
 	fSort        = "sort"       // keyword, sortable: sortKey(date, id)
-	fSize        = "size"       // numeric, stored
+	fSize        = "size"       // integer, stored
 	fHas         = "has"        // keyword: "attachment"
 	fFlag        = "flag"       // keyword: see FlagDecodeError, FlagTruncated
 	fInvolved    = "involved"   // keyword: addresses involved (internal ones if configured)
 	fFromDisplay = "from_display"
 	fKind        = "kind"    // keyword: kindMessage on every message document
-	fSeq         = "seq"     // numeric, stored: Doc.Seq
+	fSeq         = "seq"     // integer, stored: Doc.Seq
 	fRecords     = "records" // stored only: JSON of Doc.Records
 	fState       = "state"   // stored only, on the state document
 )
@@ -294,7 +297,7 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 		date = maxDate
 	}
 	doc.AddField(bluge.NewKeywordField(fKind, kindMessage))
-	doc.AddField(noDocValues(bluge.NewNumericField(fSeq, float64(d.Seq)).StoreValue()))
+	doc.AddField(intField(fSeq, int64(d.Seq)).StoreValue())
 	if len(d.Records) > 0 {
 		b, _ := json.Marshal(d.Records) // strings and ints: cannot fail
 		doc.AddField(bluge.NewStoredOnlyField(fRecords, b))
@@ -302,9 +305,10 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 	if len(x.Attachments) > 0 {
 		doc.AddField(attachmentsField(x))
 	}
-	doc.AddField(noDocValues(bluge.NewDateTimeField(fDate, date).StoreValue()))
+	doc.AddField(bluge.NewStoredOnlyField(fDate, numeric.MustNewPrefixCodedInt64(date.UnixNano(), 0)))
+	doc.AddField(intField(fDay, dayOf(date)))
 	doc.AddField(bluge.NewKeywordField(fSort, sortKey(date, d.ID)).Sortable())
-	doc.AddField(noDocValues(bluge.NewNumericField(fSize, float64(len(d.Raw))).StoreValue()))
+	doc.AddField(intField(fSize, int64(len(d.Raw))).StoreValue())
 	if x.HasAttachment {
 		doc.AddField(bluge.NewKeywordField(fHas, "attachment").StoreValue())
 	}
@@ -317,12 +321,54 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 	return doc
 }
 
-// noDocValues keeps f out of the doc values (Bluge gives numeric and date
-// fields, and _id, doc values by default): only [fSort] is sorted on, and a
-// numeric field's doc values hold all its 16 precision-shifted terms.
+// noDocValues keeps f out of the doc values (Bluge gives numeric fields and
+// _id doc values by default): only [fSort] is sorted on, and a numeric
+// field's doc values hold all its 16 precision-shifted terms.
 func noDocValues(f *bluge.TermField) *bluge.TermField {
 	f.FieldOptions &^= bluge.Sortable | bluge.Aggregatable
 	return f
+}
+
+// intField indexes the integer v for range queries ([intRange]), without
+// doc values. Bluge's numeric fields index the sortable bits of a float64
+// at 16 precisions, 4 bits apart; an integer's float64 has its distinct
+// bits high, so most of the 16 terms would be unique to the document.
+// The float64 whose sortable bits are v itself puts the distinct bits
+// low: all but the finest few terms are shared with neighbouring values.
+func intField(name string, v int64) *bluge.TermField {
+	return noDocValues(bluge.NewNumericField(name, numeric.Int64ToFloat64(v)))
+}
+
+// intValue decodes the stored value of an [intField].
+func intValue(b []byte) (int64, error) {
+	f, err := bluge.DecodeNumericFloat64(b)
+	return numeric.Float64ToInt64(f), err
+}
+
+// intRange matches the documents whose [intField] field is in [lo, hi];
+// math.MinInt64 and math.MaxInt64 leave that end open.
+func intRange(field string, lo, hi int64) bluge.Query {
+	if lo > hi {
+		return bluge.NewMatchNoneQuery()
+	}
+	flo, fhi := numeric.Int64ToFloat64(lo), numeric.Int64ToFloat64(hi)
+	if lo == math.MinInt64 {
+		flo = math.Inf(-1)
+	}
+	if hi == math.MaxInt64 {
+		fhi = math.Inf(1)
+	}
+	return bluge.NewNumericRangeInclusiveQuery(flo, fhi, true, true).SetField(field)
+}
+
+// dayOf is the day of t: days since 1970-01-01 UTC.
+func dayOf(t time.Time) int64 {
+	s := t.Unix()
+	d := s / 86400
+	if s%86400 < 0 {
+		d--
+	}
+	return d
 }
 
 // sortKey orders messages by date, then id, as one fixed-width term: sorting

@@ -5,7 +5,6 @@ package index
 import (
 	"math"
 	"strings"
-	"time"
 
 	"github.com/blugelabs/bluge"
 
@@ -22,14 +21,17 @@ func translate(n query.Node) bluge.Query {
 	case *query.Date:
 		// after: inclusive of its day, before: exclusive (see query.DateOp).
 		if n.Op == query.After {
-			return bluge.NewDateRangeInclusiveQuery(n.Day, time.Time{}, true, false).SetField(fDate)
+			return intRange(fDay, dayOf(n.Day), math.MaxInt64)
 		}
-		return bluge.NewDateRangeInclusiveQuery(time.Time{}, n.Day, false, false).SetField(fDate)
+		return intRange(fDay, math.MinInt64, dayOf(n.Day)-1)
 	case *query.Size:
 		if n.Op == query.Larger {
-			return bluge.NewNumericRangeInclusiveQuery(float64(n.Bytes), math.Inf(1), false, false).SetField(fSize)
+			if n.Bytes == math.MaxInt64 {
+				return bluge.NewMatchNoneQuery()
+			}
+			return intRange(fSize, n.Bytes+1, math.MaxInt64)
 		}
-		return bluge.NewNumericRangeInclusiveQuery(math.Inf(-1), float64(n.Bytes), false, false).SetField(fSize)
+		return intRange(fSize, math.MinInt64, n.Bytes-1)
 	case *query.Flag:
 		if n.Key == "has" {
 			return bluge.NewTermQuery("attachment").SetField(fHas)
