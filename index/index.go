@@ -152,6 +152,11 @@ func Open(dir string, opts Options) (*Index, error) {
 	}
 	cfg := bluge.DefaultConfigWithDirectory(func() bindex.Directory { return newDirectory(dir) })
 	cfg.DefaultSearchAnalyzer = textAnalyzer
+	for _, f := range indexedFields {
+		// Bluge's norm function reads this map (and only it) when it
+		// writes a segment.
+		cfg.PerFieldSimilarity[f] = unscored{}
+	}
 	w, err := bluge.OpenWriter(cfg)
 	if err != nil {
 		lock.Close()

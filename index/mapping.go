@@ -12,6 +12,8 @@ import (
 	"github.com/blugelabs/bluge"
 	"github.com/blugelabs/bluge/analysis"
 	"github.com/blugelabs/bluge/numeric"
+	"github.com/blugelabs/bluge/search"
+	segment "github.com/blugelabs/bluge_segment_api"
 
 	"github.com/sealmail/sealmail"
 )
@@ -57,7 +59,7 @@ const (
 
 // positions are the text fields indexed with term positions: a phrase
 // there is its words adjacent and in order; elsewhere all its words.
-var positions = map[string]bool{fSubject: true, fFrom: true, fTo: true, fCc: true, fBcc: true, fBody: true, fAttachName: true}
+var positions = map[string]bool{fSubject: true, fFrom: true, fTo: true, fCc: true, fBcc: true, fAttachName: true}
 
 // wordFields are searched by a bare word or phrase.
 var wordFields = []string{fSubject, fBody, fFrom, fTo, fAttachName, fAttachText}
@@ -398,3 +400,29 @@ func internalAddr(addr string, internal []string) bool {
 var textAnalyzer = newAnalyzer()
 
 var _ analysis.Tokenizer = wordTokenizer{}
+
+// unscored is the similarity of every indexed field: sealmail orders
+// results by date and never by relevance, so the index keeps no length
+// norms (Bluge's default similarity writes a 4-byte float with every
+// posting, five bytes as a varint). The norm is the float32 whose bits
+// are 1 (one varint byte), not 0: Bluge's single-document postings store
+// the norm's bits and take 0 for "not single-document".
+type unscored struct{}
+
+func (unscored) ComputeNorm(int) float32 { return math.Float32frombits(1) }
+
+func (unscored) Scorer(float64, segment.CollectionStats, segment.TermStats) search.Scorer {
+	return unscoredScorer{}
+}
+
+type unscoredScorer struct{}
+
+func (unscoredScorer) Score(int, float64) float64 { return 0 }
+
+func (unscoredScorer) Explain(int, float64) *search.Explanation {
+	return search.NewExplanation(0, "unscored")
+}
+
+// indexedFields are all the fields Bluge indexes (for [unscored]).
+var indexedFields = []string{fID, fSubject, fFrom, fFromAddr, fTo, fToAddr, fCc, fCcAddr, fBcc, fBccAddr,
+	fBody, fAttachName, fAttachText, fMessageID, fDay, fSort, fSize, fHas, fFlag, fInvolved, fKind, fSeq}
