@@ -48,6 +48,10 @@ type Options struct {
 	// Office, archives, …); nil indexes only their names. It is called on
 	// the Workers goroutines, which bounds its concurrency.
 	Extractor Extractor
+
+	// merging, if not nil, is called as a background merge starts
+	// writing its segment (tests).
+	merging func()
 }
 
 // DefaultLimit is the page size of a search whose Limit is 0; MaxLimit caps
@@ -150,7 +154,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		lock.Close()
 		return nil, err
 	}
-	cfg := bluge.DefaultConfigWithDirectory(func() bindex.Directory { return newDirectory(dir) })
+	cfg := bluge.DefaultConfigWithDirectory(func() bindex.Directory { return newDirectory(dir, opts.merging) })
 	cfg.DefaultSearchAnalyzer = textAnalyzer
 	for _, f := range indexedFields {
 		// Bluge's norm function reads this map (and only it) when it
