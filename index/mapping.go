@@ -167,14 +167,25 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 			doc.AddField(bluge.NewTextField(name, strings.Join(vs, "\n")).WithAnalyzer(listAnalyzer))
 		}
 	}
-	joined := func(parts ...[]string) string {
+	// joined is the header values and the envelope addresses the headers
+	// do not already name (a journaled copy's envelope mostly repeats them).
+	joined := func(env []string, headers ...[]string) string {
 		var b strings.Builder
-		for _, p := range parts {
-			for _, v := range p {
-				if b.Len() > 0 {
-					b.WriteString(" , ")
-				}
-				b.WriteString(v)
+		add := func(v string) {
+			if b.Len() > 0 {
+				b.WriteString(" , ")
+			}
+			b.WriteString(v)
+		}
+		for _, h := range headers {
+			for _, v := range h {
+				add(v)
+			}
+		}
+		named := strings.ToLower(b.String())
+		for _, a := range env {
+			if !strings.Contains(named, a) {
+				add(a)
 			}
 		}
 		return b.String()
@@ -255,10 +266,10 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 		// Stored separately from the analyzed field to keep the text field lean.
 		doc.AddField(bluge.NewStoredOnlyField(fSubject+"_s", []byte(x.Subject)))
 	}
-	text(fFrom, joined(x.From, x.Sender, envFrom))
-	text(fTo, joined(x.To, x.Cc, x.Bcc, envTo))
-	text(fCc, joined(x.Cc, envCc))
-	text(fBcc, joined(x.Bcc, envBcc))
+	text(fFrom, joined(envFrom, x.From, x.Sender))
+	text(fTo, joined(envTo, x.To, x.Cc, x.Bcc))
+	text(fCc, joined(envCc, x.Cc))
+	text(fBcc, joined(envBcc, x.Bcc))
 	kw(fFromAddr, from.terms)
 	kw(fToAddr, to.terms)
 	kw(fCcAddr, cc.terms)
