@@ -17,8 +17,12 @@ import (
 )
 
 // Files returns the message files under dir (walked recursively, skipping
-// dot files and dot directories such as .notmuch), sorted by path.
+// dot files and dot directories such as .notmuch), sorted by path. dir may
+// be a symbolic link.
 func Files(dir string) ([]string, error) {
+	if d, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = d // a link to the Maildir
+	}
 	var paths []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

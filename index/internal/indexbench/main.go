@@ -11,7 +11,8 @@
 // with (MAIL FROM the From address, RCPT TO every To and Cc address), as the
 // reader indexes received mail. -repeat K indexes the Maildir K times under
 // distinct ids (a corpus K times as large with the same vocabulary); -reuse
-// keeps an index that dir already holds instead of building it.
+// keeps the index dir already holds if it has as many documents, else
+// builds it again.
 //
 // It prints one line "indexed N messages BYTES bytes in SECONDS s" and then,
 // per query, "query<TAB>hits<TAB>median ms<TAB>min ms<TAB>open+query ms": the
@@ -88,15 +89,19 @@ func main() {
 var stopProfile = func() {}
 
 func build(ctx context.Context, mail, dir string, batch, repeat int, reuse bool) error {
-	if reuse {
-		if _, err := os.Stat(dir); err == nil {
-			fmt.Printf("indexed 0 messages 0 bytes in 0 s (reused %s)\n", dir)
-			return nil
-		}
-	}
 	paths, err := benchmail.Files(mail)
 	if err != nil {
 		return err
+	}
+	n := len(paths) * repeat
+	if reuse {
+		if have, err := count(ctx, dir); err == nil && have == n {
+			fmt.Printf("indexed 0 messages 0 bytes in 0 s (reused %s: %d documents)\n", dir, have)
+			return nil
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
 	}
 	t0 := time.Now()
 	x, err := index.Open(dir, index.Options{})
@@ -104,7 +109,6 @@ func build(ctx context.Context, mail, dir string, batch, repeat int, reuse bool)
 		return err
 	}
 	var total int64
-	n := len(paths) * repeat
 	for i := 0; i < n; i += batch {
 		var docs []index.Doc
 		for j := i; j < n && j < i+batch; j++ {
@@ -131,6 +135,19 @@ func build(ctx context.Context, mail, dir string, batch, repeat int, reuse bool)
 	stopProfile()
 	fmt.Printf("indexed %d messages %d bytes in %.2f s\n", n, total, el.Seconds())
 	return nil
+}
+
+// count returns the number of documents of the index in dir.
+func count(ctx context.Context, dir string) (int, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return 0, err
+	}
+	x, err := index.Open(dir, index.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer x.Close()
+	return x.Count(ctx, "*")
 }
 
 func queries(ctx context.Context, dir string, runs int, qs []string) error {
