@@ -67,7 +67,7 @@ func stemVariants(r search.Reader, field, word string) ([]string, error) {
 		for {
 			e, err := it.Next()
 			if err != nil {
-				it.Close()
+				_ = it.Close()
 				return nil, fmt.Errorf("index: stem %s: %w", field, err)
 			}
 			if e == nil {

@@ -146,8 +146,11 @@ func count(ctx context.Context, dir string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer x.Close()
-	return x.Count(ctx, "*")
+	n, err := x.Count(ctx, "*")
+	if cerr := x.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
 }
 
 func queries(ctx context.Context, dir string, runs int, qs []string) error {
@@ -201,7 +204,7 @@ func scaleQueries(ctx context.Context, dir string, runs int, user, qs []string) 
 	if err != nil {
 		return err
 	}
-	defer x.Close()
+	defer func() { _ = x.Close() }()
 	var scope []string
 	for _, a := range user {
 		scope = append(scope, "involved:"+a)
