@@ -40,8 +40,9 @@ bench: build
 	./bench/index.sh 20000 5
 	./bench/backup.sh
 
-# Queries at 1,000,000 messages (100,000 generated, indexed 10 times);
-# long (about an hour on 2 cores) and about 1.5 GB of disk: not part of bench.
+# Queries at 1,000,000 messages (100,000 generated, indexed 10 times): long
+# (the build alone is 1M / the indexing rate of bench/index.sh) and about
+# 1.5 GB of disk for the mail, more for the index: not part of bench.
 bench-large:
 	./bench/index-large.sh 100000 10 20
 
