@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # index.sh - sealmail's index (Bluge) against notmuch (Xapian) on the same
-# generated Maildir: indexing rate and 10 typical queries (the queries of
-# the notmuch yardstick in docs/benchmarks.md, "How the yardsticks were measured").
+# generated Maildir: indexing rate, index size (and what each field costs),
+# 10 typical queries (the queries of the notmuch yardstick in
+# docs/benchmarks.md, "How the yardsticks were measured") and exact against
+# stemmed counts.
 #
 #   bench/index.sh [N] [query_runs]        (defaults 20000, 5)
 #   KEEP=1 bench/index.sh ...               keep the work directory
@@ -66,6 +68,10 @@ SM=(
   "from:$TS after:2023-06-01 before:2024-01-01"
   "search:$MW after:2024-01-01 before:2025-01-01"
 )
+# Exact against stemmed (rows 11-14): notmuch stems an unquoted lower-case
+# word and not a quoted one; sealmail matches the word unless stem: asks.
+NM+=("\"$MW\"" "$MW" "\"$RW\"" "$RW")
+SM+=("$MW" "stem:$MW" "$RW" "stem:$RW")
 
 # sealmail: index, then queries.
 "$W/indexbench" -mail "$W/Maildir" -index "$W/sealmail-index" -runs "$RUNS" "${SM[@]}" >"$W/sealmail.out"
@@ -104,6 +110,8 @@ echo "| sealmail index (Bluge) | $scount | $sel | $srate | $(python3 -c "print(f
 echo "| notmuch new (Xapian) | $ncount | $nel | $nrate | $(python3 -c "print(f'{$(j bytes)/1e6/$nel:.1f}')") | $nsize |"
 echo
 echo "indexing rate ratio sealmail/notmuch: $(python3 -c "print(f'{$srate/$nrate:.1f}x')")"
+sbytes_idx=$(du -sb "$W/sealmail-index" | cut -f1); nbytes_idx=$(du -sb "$W/Maildir/.notmuch" | cut -f1)
+echo "index size: sealmail $(python3 -c "print(f'{$sbytes_idx/1e6:.1f} MB = {100*$sbytes_idx/$(j bytes):.1f} %')") of the mail, notmuch $(python3 -c "print(f'{$nbytes_idx/1e6:.1f} MB = {100*$nbytes_idx/$(j bytes):.1f} %')")"
 
 # Time a notmuch query: 1 warm-up and RUNS runs of the whole process.
 nmtime() {
@@ -138,9 +146,20 @@ done < <(tail -n +2 "$W/sealmail.out")
 
 python3 - "${nmeds[*]}" "${swarm[*]}" "${scold[*]}" <<'PY'
 import sys, statistics as s
-n, w, c = ([float(x) for x in a.split()] for a in sys.argv[1:4])
+n, w, c = ([float(x) for x in a.split()][:10] for a in sys.argv[1:4])  # the 10 typical queries
 mn, mw, mc = s.median(n), s.median(w), s.median(c)
 print()
 print(f"median query latency: notmuch {mn:.2f} ms (whole process); sealmail warm {mw:.2f} ms, open+query {mc:.2f} ms")
 print(f"ratio notmuch/sealmail: warm {mn/mw:.1f}x, open+query {mn/mc:.1f}x")
 PY
+
+# What each field costs: the index built from the first FIELDS_N messages
+# (default 5000) once with every field and once without each
+# (index.TestFieldShares).
+FN=${FIELDS_N:-5000}
+echo
+echo "## index size per field (first $FN messages)"
+echo
+(cd "$ROOT" && SEALMAIL_FIELD_SHARES="$W/Maildir" SEALMAIL_FIELD_SHARES_N="$FN" SEALMAIL_FIELD_SHARES_OUT="$W/fields.md" \
+  go test -count=1 -timeout 60m -run '^TestFieldShares$' ./index/ >/dev/null)
+cat "$W/fields.md"

@@ -20,7 +20,9 @@ const maxTokenBytes = 120
 // generator that notmuch uses. Han, Hiragana and Katakana characters are one
 // token each (scripts written without spaces); a query for a word in them is
 // a phrase of its characters. It is linear and allocation-light: ASCII
-// lower-case words are sub-slices of the input.
+// lower-case words are sub-slices of the input. Tokens carry no byte
+// offsets (Start and End are 0): nothing highlights, and Bluge would store
+// two of them with every position.
 type wordTokenizer struct{}
 
 func isCJK(r rune) bool {
@@ -61,7 +63,7 @@ func (wordTokenizer) Tokenize(in []byte) analysis.TokenStream {
 		}
 		if r >= utf8.RuneSelf && isCJK(r) {
 			t := newTok()
-			*t = analysis.Token{Start: i, End: i + size, Term: in[i : i+size], PositionIncr: 1, Type: analysis.Ideographic}
+			*t = analysis.Token{Term: in[i : i+size], PositionIncr: 1, Type: analysis.Ideographic}
 			out = append(out, t)
 			i += size
 			continue
@@ -100,7 +102,7 @@ func (wordTokenizer) Tokenize(in []byte) analysis.TokenStream {
 			term = lower[off:len(lower):len(lower)]
 		}
 		t := newTok()
-		*t = analysis.Token{Start: start, End: i, Term: term, PositionIncr: 1, Type: analysis.AlphaNumeric}
+		*t = analysis.Token{Term: term, PositionIncr: 1, Type: analysis.AlphaNumeric}
 		out = append(out, t)
 	}
 	return out

@@ -25,10 +25,22 @@ import (
 type directory struct {
 	*bindex.FileSystemDirectory
 	path string
+	// merging, if not nil, is called when a merge starts writing the
+	// segment it makes (tests).
+	merging func()
 }
 
-func newDirectory(path string) bindex.Directory {
-	return directory{FileSystemDirectory: bindex.NewFileSystemDirectory(path), path: path}
+func newDirectory(path string, merging func()) bindex.Directory {
+	return directory{FileSystemDirectory: bindex.NewFileSystemDirectory(path), path: path, merging: merging}
+}
+
+// Persist writes a segment or a snapshot as Bluge's Persist does. A
+// segment written from a merger rather than from a segment is a merge.
+func (d directory) Persist(kind string, id uint64, w bindex.WriterTo, closeCh chan struct{}) error {
+	if _, flush := w.(segment.Segment); d.merging != nil && kind == bindex.ItemKindSegment && !flush {
+		d.merging()
+	}
+	return d.FileSystemDirectory.Persist(kind, id, w, closeCh)
 }
 
 // Load opens and maps a segment file as Bluge's Load does, without the

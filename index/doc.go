@@ -28,10 +28,14 @@
 // names and addresses ("keithp", "example.com", "Carl Worth"). Words are
 // maximal runs of letters, digits and "_", lower-cased, as in notmuch's
 // Xapian term generator; Han and kana characters are one word each, so a
-// Japanese or Chinese word is found as a phrase of its characters. There is
-// no stemming. Attachment text is indexed without positions: a phrase there
-// matches when all its words occur. attachment: searches attachment names
-// and text, filename: names only.
+// Japanese or Chinese word is found as a phrase of its characters.
+// Matching is exact: a word finds that word. stem:WORD finds every indexed
+// form of WORD's English (Porter2) stem; the forms are looked up in the
+// term dictionary when the query runs, so stemming costs no index space.
+// The body and attachment text are indexed without positions (they are
+// most of the index): a phrase there matches when all its words occur;
+// in subject, names, addresses and attachment names a phrase is exact.
+// attachment: searches attachment names and text, filename: names only.
 //
 // # Attachments
 //
@@ -59,6 +63,8 @@
 //   - Apply (and Add) is durable and atomic when it returns nil: documents,
 //     deletions and state together. Re-adding an ID replaces its document.
 //   - No query matches the state document.
+//   - An index of another [FormatVersion] is never read: Open removes an
+//     older one (its caller indexes everything again) and refuses a newer.
 //   - Logs never contain message content or addresses.
 //
 // # Concurrency

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -47,6 +48,10 @@ type Options struct {
 	// Office, archives, …); nil indexes only their names. It is called on
 	// the Workers goroutines, which bounds its concurrency.
 	Extractor Extractor
+
+	// merging, if not nil, is called as a background merge starts
+	// writing its segment (tests).
+	merging func()
 }
 
 // DefaultLimit is the page size of a search whose Limit is 0; MaxLimit caps
@@ -69,6 +74,10 @@ type Index struct {
 	w      *bluge.Writer
 	lock   io.Closer // advisory lock on dir/LOCK
 	closed bool
+
+	// omit names fields left out of every document: the field-share
+	// measurement (TestFieldShares) builds indexes without one field.
+	omit map[string]bool
 }
 
 // Doc is one message to index. A document replaces the whole earlier
@@ -121,6 +130,8 @@ type Result struct {
 }
 
 // Open opens the index in dir, creating dir and an empty index if missing.
+// An index of an older [FormatVersion] is removed (logged at Info) and
+// opened empty: its caller indexes everything again, as after a rebuild.
 // Only one process may have an index open: a second Open of the same
 // directory fails with [ErrLocked] until the first is closed.
 func Open(dir string, opts Options) (*Index, error) {
@@ -135,16 +146,25 @@ func Open(dir string, opts Options) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
 	}
-	cfg := bluge.DefaultConfigWithDirectory(func() bindex.Directory { return newDirectory(dir) })
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := checkFormat(dir, log); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	cfg := bluge.DefaultConfigWithDirectory(func() bindex.Directory { return newDirectory(dir, opts.merging) })
 	cfg.DefaultSearchAnalyzer = textAnalyzer
+	for _, f := range indexedFields {
+		// Bluge's norm function reads this map (and only it) when it
+		// writes a segment.
+		cfg.PerFieldSimilarity[f] = unscored{}
+	}
 	w, err := bluge.OpenWriter(cfg)
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	workers := opts.Workers
 	if workers <= 0 {
@@ -218,6 +238,9 @@ func (x *Index) Apply(ctx context.Context, b Batch) error {
 					x.log.Debug("index: partial extraction", "id", d.ID, "flags", ex.Flags())
 				}
 				built[i] = buildDocument(d, ex)
+				if x.omit != nil {
+					*built[i] = slices.DeleteFunc(*built[i], func(f bluge.Field) bool { return x.omit[f.Name()] })
+				}
 			}
 		})
 	}
@@ -299,7 +322,7 @@ func (q Query) bluge() bluge.Query {
 		b.AddMust(translate(q.Node))
 	}
 	if q.AfterSeq > 0 {
-		b.AddMust(bluge.NewNumericRangeInclusiveQuery(float64(q.AfterSeq), math.Inf(1), false, false).SetField(fSeq))
+		b.AddMust(intRange(fSeq, int64(min(q.AfterSeq, math.MaxInt64-1))+1, math.MaxInt64))
 	}
 	if q.ID != 0 {
 		b.AddMust(bluge.NewTermQuery(q.ID.String()).SetField(fID))
@@ -391,8 +414,7 @@ func hitOf(m *search.DocumentMatch, terms []queryTerm) (Hit, error) {
 		case fSubject + "_s":
 			h.Subject = string(value)
 		case fSize:
-			n, _ := bluge.DecodeNumericFloat64(value)
-			h.Size = int64(n)
+			h.Size, _ = intValue(value)
 		case fHas:
 			h.HasAttachment = true
 		case fAttachments:
@@ -415,9 +437,28 @@ func (x *Index) Count(ctx context.Context, q string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	err = x.Each(ctx, pq, func(Stored) error { n++; return nil })
-	return n, err
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	r, err := x.reader()
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	req := bluge.NewTopNSearch(0, pq.bluge()).SetScore("none")
+	req.AddAggregation("count", aggregations.CountMatches())
+	it, err := r.Search(ctx, req)
+	if err != nil {
+		return 0, fmt.Errorf("index: count: %w", err)
+	}
+	for {
+		m, err := it.Next()
+		if err != nil {
+			return 0, fmt.Errorf("index: count: %w", err)
+		}
+		if m == nil {
+			return int(it.Aggregations().Count()), nil
+		}
+	}
 }
 
 // IDs calls fn with the ID of every message matching q, in no particular
@@ -492,7 +533,7 @@ func storedOf(m *search.DocumentMatch) (Stored, error) {
 		case fID:
 			s.ID, perr = sealmail.ParseMessageID(string(value))
 		case fSeq:
-			n, err := bluge.DecodeNumericFloat64(value)
+			n, err := intValue(value)
 			s.Seq, perr = uint64(n), err
 		case fRecords:
 			perr = json.Unmarshal(value, &s.Records)

@@ -5,11 +5,15 @@ package index
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/blugelabs/bluge"
 	"github.com/blugelabs/bluge/analysis"
+	"github.com/blugelabs/bluge/numeric"
+	"github.com/blugelabs/bluge/search"
+	segment "github.com/blugelabs/bluge_segment_api"
 
 	"github.com/sealmail/sealmail"
 )
@@ -32,17 +36,16 @@ const (
 	fAttachName  = "attachment_name"
 	fAttachText  = "attachment_text"
 	fMessageID   = "message_id" // keyword, lower-case, without <>
-	fDate        = "date"       // date-time, stored
+	fDate        = "date"       // stored only: the date (bluge.DecodeDateTime)
+	fDay         = "day"        // integer: days since 1970-01-01 UTC, for after: and before:
 	fSort        = "sort"       // keyword, sortable: sortKey(date, id)
-	fSize        = "size"       // numeric, stored
+	fSize        = "size"       // integer, stored
 	fHas         = "has"        // keyword: "attachment"
 	fFlag        = "flag"       // keyword: see FlagDecodeError, FlagTruncated
 	fInvolved    = "involved"   // keyword: addresses involved (internal ones if configured)
-	fEnvSender   = "env_sender" // keyword: envelope sender addresses
-	fEnvRcpt     = "env_rcpt"   // keyword: "kind:address" per envelope recipient
 	fFromDisplay = "from_display"
 	fKind        = "kind"    // keyword: kindMessage on every message document
-	fSeq         = "seq"     // numeric, stored: Doc.Seq
+	fSeq         = "seq"     // integer, stored: Doc.Seq
 	fRecords     = "records" // stored only: JSON of Doc.Records
 	fState       = "state"   // stored only, on the state document
 )
@@ -53,6 +56,10 @@ const (
 	kindMessage = "message"
 	stateID     = "_state"
 )
+
+// positions are the text fields indexed with term positions: a phrase
+// there is its words adjacent and in order; elsewhere all its words.
+var positions = map[string]bool{fSubject: true, fFrom: true, fTo: true, fCc: true, fBcc: true, fAttachName: true}
 
 // wordFields are searched by a bare word or phrase.
 var wordFields = []string{fSubject, fBody, fFrom, fTo, fAttachName, fAttachText}
@@ -141,9 +148,14 @@ func scanAddrs(s string) []string {
 // buildDocument builds the Bluge document for one message.
 func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 	doc := bluge.NewDocument(d.ID.String())
+	noDocValues((*doc)[0].(*bluge.TermField)) // _id: Bluge finds documents by its term
 	text := func(name, v string) {
 		if v != "" {
-			doc.AddField(bluge.NewTextField(name, v).WithAnalyzer(textAnalyzer).SearchTermPositions())
+			f := bluge.NewTextField(name, v).WithAnalyzer(textAnalyzer)
+			if positions[name] {
+				f.SearchTermPositions()
+			}
+			doc.AddField(f)
 		}
 	}
 	kw := func(name string, vs []string) {
@@ -155,21 +167,32 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 			doc.AddField(bluge.NewTextField(name, strings.Join(vs, "\n")).WithAnalyzer(listAnalyzer))
 		}
 	}
-	joined := func(parts ...[]string) string {
+	// joined is the header values and the envelope addresses the headers
+	// do not already name (a journaled copy's envelope mostly repeats them).
+	joined := func(env []string, headers ...[]string) string {
 		var b strings.Builder
-		for _, p := range parts {
-			for _, v := range p {
-				if b.Len() > 0 {
-					b.WriteString(" , ")
-				}
-				b.WriteString(v)
+		add := func(v string) {
+			if b.Len() > 0 {
+				b.WriteString(" , ")
+			}
+			b.WriteString(v)
+		}
+		for _, h := range headers {
+			for _, v := range h {
+				add(v)
+			}
+		}
+		named := strings.ToLower(b.String())
+		for _, a := range env {
+			if !strings.Contains(named, a) {
+				add(a)
 			}
 		}
 		return b.String()
 	}
 
 	var from, to, cc, bcc, involved addrSet
-	var envFrom, envTo, envCc, envBcc, envRcpt, envSender []string
+	var envFrom, envTo, envCc, envBcc []string
 	for _, v := range append(append([]string{}, x.From...), x.Sender...) {
 		for _, a := range scanAddrs(v) {
 			from.add(a)
@@ -213,7 +236,6 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 			if a = normAddr(a); a != "" {
 				from.add(a)
 				envFrom = append(envFrom, a)
-				envSender = append(envSender, a)
 			}
 		}
 		for _, r := range rcpts {
@@ -223,11 +245,7 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 			}
 			to.add(a)
 			envTo = append(envTo, a)
-			kind := r.Kind
-			if !kind.Valid() {
-				kind = sealmail.RcptUnknown
-			}
-			switch kind {
+			switch r.Kind {
 			case sealmail.RcptCc:
 				cc.add(a)
 				envCc = append(envCc, a)
@@ -235,7 +253,6 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 				bcc.add(a)
 				envBcc = append(envBcc, a)
 			}
-			envRcpt = append(envRcpt, string(kind)+":"+a)
 			for _, x := range []string{r.ExpandedFrom, r.ForwardedFrom} {
 				if x = normAddr(x); x != "" {
 					involved.add(x)
@@ -249,16 +266,14 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 		// Stored separately from the analyzed field to keep the text field lean.
 		doc.AddField(bluge.NewStoredOnlyField(fSubject+"_s", []byte(x.Subject)))
 	}
-	text(fFrom, joined(x.From, x.Sender, envFrom))
-	text(fTo, joined(x.To, x.Cc, x.Bcc, envTo))
-	text(fCc, joined(x.Cc, envCc))
-	text(fBcc, joined(x.Bcc, envBcc))
+	text(fFrom, joined(envFrom, x.From, x.Sender))
+	text(fTo, joined(envTo, x.To, x.Cc, x.Bcc))
+	text(fCc, joined(envCc, x.Cc))
+	text(fBcc, joined(envBcc, x.Bcc))
 	kw(fFromAddr, from.terms)
 	kw(fToAddr, to.terms)
 	kw(fCcAddr, cc.terms)
 	kw(fBccAddr, bcc.terms)
-	kw(fEnvSender, envSender)
-	kw(fEnvRcpt, envRcpt)
 	for _, s := range []*addrSet{&from, &to} {
 		for _, t := range s.terms {
 			if !strings.HasPrefix(t, "@") {
@@ -276,11 +291,9 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 
 	text(fBody, x.Body)
 	text(fAttachName, strings.Join(x.AttachNames, " , "))
-	if x.AttachText != "" {
-		// No positions: attachment text is often large (CSV, logs) and
-		// positions would double the cost of indexing it. See phrase().
-		doc.AddField(bluge.NewTextField(fAttachText, x.AttachText).WithAnalyzer(textAnalyzer))
-	}
+	// No positions in attachment text: it is often large (CSV, logs) and
+	// positions would double the cost of indexing it.
+	text(fAttachText, x.AttachText)
 	if x.MessageID != "" {
 		kw(fMessageID, []string{strings.ToLower(x.MessageID)})
 	}
@@ -297,7 +310,7 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 		date = maxDate
 	}
 	doc.AddField(bluge.NewKeywordField(fKind, kindMessage))
-	doc.AddField(bluge.NewNumericField(fSeq, float64(d.Seq)).StoreValue())
+	doc.AddField(intField(fSeq, int64(d.Seq)).StoreValue())
 	if len(d.Records) > 0 {
 		b, _ := json.Marshal(d.Records) // strings and ints: cannot fail
 		doc.AddField(bluge.NewStoredOnlyField(fRecords, b))
@@ -305,19 +318,70 @@ func buildDocument(d *Doc, x *Extracted) *bluge.Document {
 	if len(x.Attachments) > 0 {
 		doc.AddField(attachmentsField(x))
 	}
-	doc.AddField(bluge.NewDateTimeField(fDate, date).StoreValue())
+	doc.AddField(bluge.NewStoredOnlyField(fDate, numeric.MustNewPrefixCodedInt64(date.UnixNano(), 0)))
+	doc.AddField(intField(fDay, dayOf(date)))
 	doc.AddField(bluge.NewKeywordField(fSort, sortKey(date, d.ID)).Sortable())
-	doc.AddField(bluge.NewNumericField(fSize, float64(len(d.Raw))).StoreValue())
+	doc.AddField(intField(fSize, int64(len(d.Raw))).StoreValue())
 	if x.HasAttachment {
 		doc.AddField(bluge.NewKeywordField(fHas, "attachment").StoreValue())
 	}
 	kw(fFlag, x.Flags())
 	if len(x.From) > 0 {
 		doc.AddField(bluge.NewStoredOnlyField(fFromDisplay, []byte(strings.Join(x.From, ", "))))
-	} else if len(envSender) > 0 {
-		doc.AddField(bluge.NewStoredOnlyField(fFromDisplay, []byte(envSender[0])))
+	} else if len(envFrom) > 0 {
+		doc.AddField(bluge.NewStoredOnlyField(fFromDisplay, []byte(envFrom[0])))
 	}
 	return doc
+}
+
+// noDocValues keeps f out of the doc values (Bluge gives numeric fields and
+// _id doc values by default): only [fSort] is sorted on, and a numeric
+// field's doc values hold all its 16 precision-shifted terms.
+func noDocValues(f *bluge.TermField) *bluge.TermField {
+	f.FieldOptions &^= bluge.Sortable | bluge.Aggregatable
+	return f
+}
+
+// intField indexes the integer v for range queries ([intRange]), without
+// doc values. Bluge's numeric fields index the sortable bits of a float64
+// at 16 precisions, 4 bits apart; an integer's float64 has its distinct
+// bits high, so most of the 16 terms would be unique to the document.
+// The float64 whose sortable bits are v itself puts the distinct bits
+// low: all but the finest few terms are shared with neighbouring values.
+func intField(name string, v int64) *bluge.TermField {
+	return noDocValues(bluge.NewNumericField(name, numeric.Int64ToFloat64(v)))
+}
+
+// intValue decodes the stored value of an [intField].
+func intValue(b []byte) (int64, error) {
+	f, err := bluge.DecodeNumericFloat64(b)
+	return numeric.Float64ToInt64(f), err
+}
+
+// intRange matches the documents whose [intField] field is in [lo, hi];
+// math.MinInt64 and math.MaxInt64 leave that end open.
+func intRange(field string, lo, hi int64) bluge.Query {
+	if lo > hi {
+		return bluge.NewMatchNoneQuery()
+	}
+	flo, fhi := numeric.Int64ToFloat64(lo), numeric.Int64ToFloat64(hi)
+	if lo == math.MinInt64 {
+		flo = math.Inf(-1)
+	}
+	if hi == math.MaxInt64 {
+		fhi = math.Inf(1)
+	}
+	return bluge.NewNumericRangeInclusiveQuery(flo, fhi, true, true).SetField(field)
+}
+
+// dayOf is the day of t: days since 1970-01-01 UTC.
+func dayOf(t time.Time) int64 {
+	s := t.Unix()
+	d := s / 86400
+	if s%86400 < 0 {
+		d--
+	}
+	return d
 }
 
 // sortKey orders messages by date, then id, as one fixed-width term: sorting
@@ -347,3 +411,29 @@ func internalAddr(addr string, internal []string) bool {
 var textAnalyzer = newAnalyzer()
 
 var _ analysis.Tokenizer = wordTokenizer{}
+
+// unscored is the similarity of every indexed field: sealmail orders
+// results by date and never by relevance, so the index keeps no length
+// norms (Bluge's default similarity writes a 4-byte float with every
+// posting, five bytes as a varint). The norm is the float32 whose bits
+// are 1 (one varint byte), not 0: Bluge's single-document postings store
+// the norm's bits and take 0 for "not single-document".
+type unscored struct{}
+
+func (unscored) ComputeNorm(int) float32 { return math.Float32frombits(1) }
+
+func (unscored) Scorer(float64, segment.CollectionStats, segment.TermStats) search.Scorer {
+	return unscoredScorer{}
+}
+
+type unscoredScorer struct{}
+
+func (unscoredScorer) Score(int, float64) float64 { return 0 }
+
+func (unscoredScorer) Explain(int, float64) *search.Explanation {
+	return search.NewExplanation(0, "unscored")
+}
+
+// indexedFields are all the fields Bluge indexes (for [unscored]).
+var indexedFields = []string{fID, fSubject, fFrom, fFromAddr, fTo, fToAddr, fCc, fCcAddr, fBcc, fBccAddr,
+	fBody, fAttachName, fAttachText, fMessageID, fDay, fSort, fSize, fHas, fFlag, fInvolved, fKind, fSeq}

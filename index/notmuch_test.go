@@ -109,8 +109,16 @@ var oracleCases = []oracleCase{
 	{ours: "emacs", notmuch: `"emacs"`},
 	{ours: "Thread", notmuch: `"thread"`},
 	{ours: `"signed-off-by"`, notmuch: `"signed-off-by"`},
-	{ours: `"the kernel"`, notmuch: `"the kernel"`},
+	// The body keeps no positions (docs/benchmarks.md, "Index size"): a
+	// phrase there is all its words, so a bare phrase finds more.
+	{ours: `"the kernel"`, notmuch: `"the kernel"`, diff: 41, why: "no positions in the body: all the words, anywhere"},
+	{ours: `subject:"the kernel"`, notmuch: `subject:"the kernel"`},
 	{ours: "emacs vim", notmuch: `"emacs" and "vim"`},
+	// stem: against notmuch's stemming of unquoted lower-case words
+	{ours: "stem:thread", notmuch: "thread"},
+	{ours: "stem:patches", notmuch: "patches"},
+	{ours: "stem:applied", notmuch: "applied"},
+	{ours: "stem:mailing stem:lists", notmuch: "mailing lists"},
 	// boolean operators and parentheses
 	{ours: "emacs AND vim", notmuch: `"emacs" and "vim"`},
 	{ours: "emacs OR vim", notmuch: `"emacs" or "vim"`},

@@ -5,7 +5,6 @@ package index
 import (
 	"math"
 	"strings"
-	"time"
 
 	"github.com/blugelabs/bluge"
 
@@ -22,14 +21,17 @@ func translate(n query.Node) bluge.Query {
 	case *query.Date:
 		// after: inclusive of its day, before: exclusive (see query.DateOp).
 		if n.Op == query.After {
-			return bluge.NewDateRangeInclusiveQuery(n.Day, time.Time{}, true, false).SetField(fDate)
+			return intRange(fDay, dayOf(n.Day), math.MaxInt64)
 		}
-		return bluge.NewDateRangeInclusiveQuery(time.Time{}, n.Day, false, false).SetField(fDate)
+		return intRange(fDay, math.MinInt64, dayOf(n.Day)-1)
 	case *query.Size:
 		if n.Op == query.Larger {
-			return bluge.NewNumericRangeInclusiveQuery(float64(n.Bytes), math.Inf(1), false, false).SetField(fSize)
+			if n.Bytes == math.MaxInt64 {
+				return bluge.NewMatchNoneQuery()
+			}
+			return intRange(fSize, n.Bytes+1, math.MaxInt64)
 		}
-		return bluge.NewNumericRangeInclusiveQuery(math.Inf(-1), float64(n.Bytes), false, false).SetField(fSize)
+		return intRange(fSize, math.MinInt64, n.Bytes-1)
 	case *query.Flag:
 		if n.Key == "has" {
 			return bluge.NewTermQuery("attachment").SetField(fHas)
@@ -84,6 +86,8 @@ func termQuery(t *query.Term) bluge.Query {
 		return phrase(fAttachName, t.Value)
 	case query.FieldMessageID:
 		return bluge.NewTermQuery(strings.ToLower(t.Value)).SetField(fMessageID)
+	case query.FieldStem:
+		return stemmed(wordFields, t.Value)
 	case query.FieldInvolved:
 		return bluge.NewTermQuery(normAddr(t.Value)).SetField(fInvolved)
 	}
@@ -113,25 +117,64 @@ func anyOf(fields []string, v string) bluge.Query {
 // attachment text: all of the words). One word is a term query; no words
 // matches nothing.
 func phrase(field, v string) bluge.Query {
+	return match(field, words(v))
+}
+
+// words analyzes v as a text field's value, one alternative per word.
+func words(v string) [][]string {
 	toks := textAnalyzer.Analyze([]byte(v))
-	switch len(toks) {
+	out := make([][]string, len(toks))
+	for i, t := range toks {
+		out[i] = []string{string(t.Term)}
+	}
+	return out
+}
+
+// match matches a phrase of words in field, each word one of its
+// alternatives: adjacent and in order where field keeps positions, else
+// all somewhere in it. No words match nothing.
+func match(field string, alts [][]string) bluge.Query {
+	switch len(alts) {
 	case 0:
 		return bluge.NewMatchNoneQuery()
 	case 1:
-		return bluge.NewTermQuery(string(toks[0].Term)).SetField(field)
+		return oneOf(field, alts[0])
 	}
-	if field == fAttachText {
-		// Attachment text is indexed without positions (it is large and
-		// rarely searched by phrase): all the words must occur.
+	if !positions[field] {
 		b := bluge.NewBooleanQuery()
-		for _, t := range toks {
-			b.AddMust(bluge.NewTermQuery(string(t.Term)).SetField(field))
+		for _, a := range alts {
+			b.AddMust(oneOf(field, a))
 		}
 		return b
 	}
-	terms := make([][]string, len(toks))
-	for i, t := range toks {
-		terms[i] = []string{string(t.Term)}
+	return bluge.NewMultiPhraseQuery(alts).SetField(field)
+}
+
+// oneOf matches any of terms in field.
+func oneOf(field string, terms []string) bluge.Query {
+	if len(terms) == 1 {
+		return bluge.NewTermQuery(terms[0]).SetField(field)
 	}
-	return bluge.NewMultiPhraseQuery(terms).SetField(field)
+	b := bluge.NewBooleanQuery()
+	for _, t := range terms {
+		b.AddShould(bluge.NewTermQuery(t).SetField(field))
+	}
+	return b.SetMinShould(1)
+}
+
+// stemmed matches the words of v, each in any form of its English stem,
+// in any of fields (see [stemQuery]).
+func stemmed(fields []string, v string) bluge.Query {
+	var ws []string
+	for _, t := range textAnalyzer.Analyze([]byte(v)) {
+		ws = append(ws, string(t.Term))
+	}
+	if len(ws) == 0 {
+		return bluge.NewMatchNoneQuery()
+	}
+	b := bluge.NewBooleanQuery()
+	for _, f := range fields {
+		b.AddShould(stemQuery{field: f, words: ws})
+	}
+	return b.SetMinShould(1)
 }

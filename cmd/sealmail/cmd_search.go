@@ -31,6 +31,10 @@ func newSearchCommand(g *globalOptions) *cobra.Command {
   flag:unextracted      an attachment whose text could not be extracted (fully);
                         flag:unextracted-timeout, -memory, -encrypted, -malformed, …
   bare words (ANDed), "quoted phrases", AND OR NOT, -term, ( )
+  stem:word             any form of the word's English stem (stem:befriend finds
+                        befriended, befriending); otherwise a word finds that word only
+  (a phrase is exact in subject, names, addresses and attachment names; in the
+  body and attachment text it finds all of its words)
   (bare words and attachment: also search the text of PDF, Word, Excel, OOXML,
   OpenDocument, RTF, ZIP and winmail.dat attachments where the index extracts it)
 

@@ -34,6 +34,7 @@ const (
 	FieldFilename   Field = "filename"   // attachment names only
 	FieldMessageID  Field = "message-id"
 	FieldInvolved   Field = "involved" // an address involved in the message (header or envelope)
+	FieldStem       Field = "stem"     // like a bare word or phrase, each word in any form of its English stem
 )
 
 // Term matches a word, a phrase or an address in one field. Value is as the

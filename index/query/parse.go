@@ -35,6 +35,7 @@ var fields = map[string]Field{
 	"message-id": FieldMessageID,
 	"id":         FieldMessageID,
 	"involved":   FieldInvolved,
+	"stem":       FieldStem,
 	// Keys whose values are not text; handled in term().
 	"after":   "",
 	"before":  "",

@@ -26,6 +26,8 @@ func TestParse(t *testing.T) {
 		{"message-id:<abc@x.org>", "message-id:abc@x.org"},
 		{"id:abc@x.org", "message-id:abc@x.org"},
 		{"involved:joe@corp.example", "involved:joe@corp.example"},
+		{"stem:Befriending", "stem:Befriending"},
+		{`stem:"lying dogs"`, `stem:"lying dogs"`},
 		{"after:2024-03-01", "after:2024-03-01"},
 		{"before:2024-03-01", "before:2024-03-01"},
 		{"has:attachment", "has:attachment"},
