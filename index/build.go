@@ -4,6 +4,7 @@ package index
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -78,12 +79,45 @@ feed:
 	return p, nil
 }
 
-// batch is the Bluge batch of p's documents, deletions and state. A batch
-// must not hold one ID twice: it keeps the last document of an ID.
-func (p *Prepared) batch(del []sealmail.MessageID, state []byte) *bindex.Batch {
+// write writes p's documents, the deletions and the state. With parts > 1
+// it first writes the documents in up to parts Bluge batches built in
+// parallel (Bluge builds one segment per batch, on the calling goroutine:
+// the larger part of indexing), then the deletions and the state in one
+// more, so that the state is durable only after every document is; a
+// crash between may leave some documents without the state. The caller
+// holds x.wmu.
+func (x *Index) write(p *Prepared, del []sealmail.MessageID, state []byte, parts int) error {
+	// A batch must not hold one ID twice: keep the last document of an ID.
 	last := make(map[sealmail.MessageID]int, len(p.docs))
 	for i := range p.docs {
 		last[p.docs[i].ID] = i
+	}
+	var keep []int
+	for i := range p.docs {
+		if last[p.docs[i].ID] == i {
+			keep = append(keep, i)
+		}
+	}
+	update := func(bb *bindex.Batch, docs []int) {
+		for _, i := range docs {
+			bb.Update(p.built[i].ID(), segment.Document(p.built[i]))
+		}
+	}
+	if parts = min(parts, len(keep)/minPartDocs); parts > 1 {
+		errs := make([]error, parts)
+		var wg sync.WaitGroup
+		for k := range parts {
+			wg.Go(func() {
+				bb := bluge.NewBatch()
+				update(bb, keep[k*len(keep)/parts:(k+1)*len(keep)/parts])
+				errs[k] = x.w.Batch(bb)
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		keep = nil
 	}
 	bb := bluge.NewBatch()
 	for _, id := range del {
@@ -91,15 +125,14 @@ func (p *Prepared) batch(del []sealmail.MessageID, state []byte) *bindex.Batch {
 			bb.Delete(bluge.Identifier(id.String()))
 		}
 	}
-	for i, doc := range p.built {
-		if last[p.docs[i].ID] == i {
-			bb.Update(doc.ID(), segment.Document(doc))
-		}
-	}
+	update(bb, keep)
 	if state != nil {
 		st := bluge.NewDocument(stateID)
 		st.AddField(bluge.NewStoredOnlyField(fState, state))
 		bb.Update(st.ID(), st)
 	}
-	return bb
+	return x.w.Batch(bb)
 }
+
+// minPartDocs is the fewest documents worth a parallel batch of their own.
+const minPartDocs = 100

@@ -194,10 +194,17 @@ type Batch struct {
 	// Prepared, if not nil, are the documents, built ahead by
 	// [Index.Prepare]; Docs is then ignored.
 	Prepared *Prepared
+	// Parts > 1 writes the documents in up to Parts batches built in
+	// parallel before the one with the deletions and the state: the
+	// state is durable only after all the documents, but a crash may
+	// leave some of them in the index without it. For callers that apply
+	// such a batch again from their state (the reader's tail); 0 or 1:
+	// one atomic batch.
+	Parts int
 }
 
-// Apply makes b durable in one Bluge batch: after a crash the index holds
-// all of it or none. Text is extracted on Options.Workers goroutines
+// Apply makes b durable in one Bluge batch (unless b.Parts says
+// otherwise): after a crash the index holds all of it or none. Text is extracted on Options.Workers goroutines
 // ([Index.Prepare]) unless b.Prepared has it done.
 func (x *Index) Apply(ctx context.Context, b Batch) error {
 	p := b.Prepared
@@ -217,7 +224,7 @@ func (x *Index) Apply(ctx context.Context, b Batch) error {
 	}
 	x.wmu.Lock()
 	defer x.wmu.Unlock()
-	if err := x.w.Batch(p.batch(b.Delete, b.State)); err != nil {
+	if err := x.write(p, b.Delete, b.State, b.Parts); err != nil {
 		return fmt.Errorf("index: batch of %d docs, %d deletions: %w", len(p.docs), len(b.Delete), err)
 	}
 	return nil

@@ -108,6 +108,8 @@ type tailPage struct {
 	docs   *index.Prepared
 	gone   []sealmail.MessageID
 	lastID uint64
+	// How long each stage took, for the debug log.
+	fetchTime, buildTime time.Duration
 	// records is what the page's documents were built from, by id (nil:
 	// the document goes): the next page builds on it before this one is
 	// committed.
@@ -218,6 +220,7 @@ func (r *Reader) follow(ctx context.Context, ids []age.Identity) error {
 // moving chain to its end. Nothing of a page is used unless all of it
 // continues the chain.
 func (r *Reader) fetch(ctx context.Context, chain *archive.Chain) (*tailPage, error) {
+	t0 := time.Now()
 	feed, err := r.look(ctx, chain.Seq, r.opts.PageLines)
 	if err != nil {
 		return nil, err
@@ -257,6 +260,7 @@ func (r *Reader) fetch(ctx context.Context, chain *archive.Chain) (*tailPage, er
 		}
 	}
 	p.seq, p.head = chain.Seq, chain.Head
+	p.fetchTime = time.Since(t0)
 	return p, nil
 }
 
@@ -297,9 +301,15 @@ func (r *Reader) apply(ctx context.Context, p *tailPage) error {
 	next := r.cur
 	next.Seq, next.Hash = p.seq, p.head.String()
 	next.LastID = max(next.LastID, p.lastID)
-	if err := x.Apply(ctx, index.Batch{Prepared: p.docs, Delete: p.gone, State: r.stateBytes(next)}); err != nil {
+	t0 := time.Now()
+	// The documents in parallel parts, then the cursor: a crash between
+	// leaves documents above the cursor, which the tail writes again.
+	b := index.Batch{Prepared: p.docs, Delete: p.gone, State: r.stateBytes(next), Parts: runtime.GOMAXPROCS(0)}
+	if err := x.Apply(ctx, b); err != nil {
 		return err
 	}
+	r.log.Debug("tail page committed", "after", p.after, "lines", p.seq-p.after, "docs", p.docs.Len(),
+		"fetch", p.fetchTime, "build", p.buildTime, "apply", time.Since(t0))
 	p.docs, p.feed = nil, nil // committed: no need to keep the mail in memory
 	r.cur = next
 	r.publish()
@@ -339,6 +349,8 @@ func (r *Reader) build(ctx context.Context, p *tailPage, prev *tailPage, ids []a
 	if len(p.feed.Lines) == 0 {
 		return nil
 	}
+	t0 := time.Now()
+	defer func() { p.buildTime = time.Since(t0) }()
 	x, done := r.index()
 	defer done()
 	p.x = x
