@@ -354,6 +354,12 @@ func (r *Reader) build(ctx context.Context, p *tailPage, prev *tailPage, ids []a
 	x, done := r.index()
 	defer done()
 	p.x = x
+	// The pages before prev are committed (the writer took prev): a
+	// message above the highest id they indexed has no document unless
+	// prev built it.
+	r.tailMu.Lock()
+	indexed := sealmail.MessageID(r.cur.LastID)
+	r.tailMu.Unlock()
 	msgs := make(map[sealmail.MessageID]archive.FeedMessage, len(p.feed.Messages))
 	for _, m := range p.feed.Messages {
 		msgs[sealmail.MessageID(m.ID)] = m
@@ -385,7 +391,7 @@ func (r *Reader) build(ctx context.Context, p *tailPage, prev *tailPage, ids []a
 		case fm.State != archive.FeedLive:
 			continue // never stored (rolled back, or lost before its commit)
 		}
-		old, found, err := r.had(ctx, x, prev, m.id)
+		old, found, err := r.had(ctx, x, prev, indexed, m.id)
 		if err != nil {
 			return err
 		}
@@ -443,13 +449,16 @@ feed:
 }
 
 // had returns the records message id's document was built from before
-// this page: in prev, if that page built or removed it, else in the index.
-// found is false if it has no document.
-func (r *Reader) had(ctx context.Context, x *index.Index, prev *tailPage, id sealmail.MessageID) (recs []index.Record, found bool, err error) {
+// this page: in prev, if that page built or removed it, else in the index
+// (whose highest id is indexed). found is false if it has no document.
+func (r *Reader) had(ctx context.Context, x *index.Index, prev *tailPage, indexed, id sealmail.MessageID) (recs []index.Record, found bool, err error) {
 	if prev != nil {
 		if recs, ok := prev.records[id]; ok {
 			return recs, recs != nil, nil
 		}
+	}
+	if id > indexed {
+		return nil, false, nil // never indexed (a rebuild: none is)
 	}
 	old, found, err := x.Lookup(ctx, id)
 	return old.Records, found, err
