@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func searchCount(t *testing.T, r *readerProc, q string) int {
@@ -139,6 +141,32 @@ func TestSearch(t *testing.T) {
 	}
 	if got := searchCount(t, r, "invoice OR xylophone"); got != 302 {
 		t.Errorf("after reindex --all: %d matches, want 302", got)
+	}
+
+	// kill -9 in the middle of a rebuild: started again, the reader
+	// finishes it from its cursor, every message indexed once.
+	seq := r.status().Coverage.IndexedSeq
+	rebuild := exec.Command(sealmailBinary(t), "reindex", "--all", "--reader", r.sock)
+	if err := rebuild.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); r.status().Coverage.IndexedSeq >= seq; {
+		if time.Now().After(deadline) {
+			t.Fatal("reindex --all did not start in 30 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	killedAt = r.status().Coverage.Indexed
+	r.kill()
+	rebuild.Wait() // it fails: the reader went away
+	t.Logf("killed the reader during reindex --all with %d of 303 messages indexed", killedAt)
+	r = startReader(t, dir, r.state, "--identity", identity)
+	r.caughtUp()
+	if got := searchCount(t, r, "invoice OR xylophone"); got != 302 {
+		t.Errorf("after kill -9 during reindex --all and restart: %d matches, want 302", got)
+	}
+	if st := r.status(); st.Coverage.Indexed != 303 || st.Coverage.NotIndexed != 0 || len(st.Problems) != 0 {
+		t.Errorf("after kill -9 during reindex --all: %+v, want all 303 indexed", st)
 	}
 	r.stop()
 	if err := os.RemoveAll(filepath.Join(r.state, "index")); err != nil {
