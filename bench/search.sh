@@ -58,7 +58,7 @@ trap 'stopall; [ -z "${KEEP:-}" ] && rm -rf "$W"' EXIT
 
 py() { python3 -c "$1"; }
 now() { date +%s.%N; }
-ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+ticks() { awk '{print $14+$15+$16+$17}' "/proc/$1/stat"; }  # utime+stime, with its waited children's (the attachment sandbox)
 HZ=$(getconf CLK_TCK)
 waitport() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.05; done; echo "port $1 not up" >&2; exit 1; }
 

@@ -180,7 +180,7 @@ func BenchmarkRebuild(b *testing.B) {
 		}
 		b.StartTimer()
 		t0 = time.Now()
-		if err := g.r.follow(ctx, ids); err != nil {
+		if _, err := g.r.follow(ctx); err != nil {
 			b.Fatal(err)
 		}
 		piped := time.Since(t0)

@@ -23,8 +23,8 @@ import (
 // cursor, checks every line's link and every checkpoint's signature,
 // rebuilds the document of every message a verified ingest entry names
 // from all its vouched records, commits documents and cursor in one index
-// batch, and evaluates the holds on what changed. While behind it does so
-// in a pipeline ([Reader.follow]). While locked it waits for an identity.
+// batch, and evaluates the holds on what changed, in a pipeline
+// ([Reader.follow]). While locked it waits for an identity.
 // A failure (the receiver away, a broken chain) is recorded and retried
 // with a growing pause.
 func (r *Reader) Run(ctx context.Context) error {
@@ -32,19 +32,24 @@ func (r *Reader) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		r.maintain(ctx)
 		wait := r.opts.Poll
-		if ids := r.identities(); ids == nil {
+		if r.identities() == nil {
 			wait = time.Minute
 		} else {
-			err := r.follow(ctx, ids)
+			caughtUp, err := r.follow(ctx)
 			switch {
 			case errors.Is(err, errTailMoved):
 				continue // reindex --all replaced the index: start again from its cursor
+			case errors.Is(err, ErrLocked):
+				continue // locked meanwhile: wait for an identity
 			case err != nil && ctx.Err() == nil:
 				r.setSeenErr(err)
 				if !errors.Is(err, archive.ErrNoIdentityMatch) {
 					r.problem("follow the receiver: %v", err)
 				}
 				wait, backoff = backoff, min(2*backoff, 30*time.Second)
+			case !caughtUp:
+				backoff = time.Second
+				continue // followed for followFor, or locked: again at once
 			default:
 				backoff = time.Second
 			}
@@ -138,27 +143,30 @@ func (r *Reader) step(ctx context.Context, ids []age.Identity) (bool, error) {
 	return p.full, nil
 }
 
-// Pipeline bounds: at most tailDepth pages are in the tail at once (one
-// fetched and checked, one being built, one being committed; each at most
-// [archive.FeedMaxLines] lines and the feed's byte bound of records), of
-// which at most two hold decrypted mail.
-const tailDepth = 3
+// followFor bounds one [Reader.follow] under continuous ingest, so that
+// the tail's other work ([Reader.maintain]) still comes round.
+const followFor = time.Minute
 
-// follow indexes feed pages until one is not full (the reader has caught
-// up) or something fails. It is a pipeline of three stages, each on its
-// own goroutine: one fetches the next page and checks its lines against
-// the chain; one decrypts, parses and builds the documents of the page
+// follow indexes feed pages until the reader has caught up (a page with
+// no line), is locked, or has followed for followFor; it reports whether
+// it caught up. It is a pipeline of three stages, each on its own
+// goroutine: one fetches the next page and checks its lines against the
+// chain (after a page that was not full, it waits Poll before it asks
+// again); one decrypts, parses and builds the documents of the page
 // before (in parallel on every core, [index.Index.Prepare]); one commits
 // the page before that with the cursor after its last line, so that the
-// index's watermark moves only with a durable commit of exactly the
-// documents below it. A stage waits for the next to take its page, which
-// bounds what is in flight to tailDepth pages.
-func (r *Reader) follow(ctx context.Context, ids []age.Identity) error {
+// index's watermark moves only after a durable commit of the documents
+// below it. A stage waits for the next to take its page: at most three
+// pages are in the tail at once (each at most [archive.FeedMaxLines] lines
+// and the feed's byte bound of records), two of them decrypted. Each page
+// is decrypted with the identity the reader holds when it is built: once
+// locked, nothing more is.
+func (r *Reader) follow(ctx context.Context) (caughtUp bool, err error) {
 	r.tailMu.Lock()
 	chain, err := r.chain()
 	r.tailMu.Unlock()
 	if err != nil {
-		return err
+		return false, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -167,19 +175,29 @@ func (r *Reader) follow(ctx context.Context, ids []age.Identity) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(fetched)
-		for {
+		until := time.Now().Add(followFor)
+		for r.identities() != nil && time.Now().Before(until) {
 			p, err := r.fetch(ctx, chain)
 			if err != nil {
 				fetchErr = err
 				return
 			}
+			empty, full := len(p.feed.Lines) == 0, p.full // p is the next stage's once sent
 			select {
 			case fetched <- p:
 			case <-ctx.Done():
 				return
 			}
-			if !p.full {
+			if empty {
+				caughtUp = true
 				return
+			}
+			if !full {
+				select {
+				case <-time.After(r.opts.Poll):
+				case <-ctx.Done():
+					return
+				}
 			}
 		}
 	})
@@ -187,6 +205,12 @@ func (r *Reader) follow(ctx context.Context, ids []age.Identity) error {
 		defer close(built)
 		var prev *tailPage
 		for p := range fetched {
+			ids := r.identities()
+			if ids == nil {
+				buildErr = ErrLocked
+				cancel()
+				return
+			}
 			if err := r.build(ctx, p, prev, ids); err != nil {
 				buildErr = err
 				cancel()
@@ -210,10 +234,10 @@ func (r *Reader) follow(ctx context.Context, ids []age.Identity) error {
 	wg.Wait()
 	for _, err := range []error{commitErr, buildErr, fetchErr} {
 		if err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return caughtUp, nil
 }
 
 // fetch asks for the feed page after chain and checks every line of it,

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
-
 	"github.com/sealmail/sealmail"
 	"github.com/sealmail/sealmail/archive"
 )
@@ -33,7 +31,6 @@ func TestPipelineStopsAnywhere(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	ids := []age.Identity{g.id}
 	for round := 1; ; round++ {
 		if round > 200 {
 			t.Fatal("the tail did not catch up in 200 rounds")
@@ -47,7 +44,7 @@ func TestPipelineStopsAnywhere(t *testing.T) {
 			}
 			cancel()
 		}()
-		err := g.r.follow(fctx, ids)
+		_, err := g.r.follow(fctx)
 		cancel()
 		g.checkBelowCursor()
 		if err == nil && g.r.Coverage().CaughtUp {
