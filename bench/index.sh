@@ -18,6 +18,7 @@ N=${1:-20000}
 RUNS=${2:-5}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GEN="$ROOT/bench/gen_mail.py"
+. "$ROOT/bench/notmuch.sh"
 
 need=()
 command -v notmuch >/dev/null || need+=(notmuch)
@@ -74,20 +75,7 @@ ssize=$(du -sm "$W/sealmail-index" | cut -f1)
 
 # notmuch: index, then queries.
 export NOTMUCH_CONFIG="$W/notmuch-config"
-cat >"$NOTMUCH_CONFIG" <<EOF
-[database]
-path=$W/Maildir
-[user]
-name=Bench
-primary_email=bench@load.test
-[new]
-tags=inbox;
-ignore=
-[search]
-exclude_tags=
-[maildir]
-synchronize_flags=false
-EOF
+notmuch_config "$NOTMUCH_CONFIG" "$W/Maildir"
 n0=$(date +%s.%N)
 notmuch new --quiet
 n1=$(date +%s.%N)
