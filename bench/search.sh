@@ -20,13 +20,16 @@
 #    from /proc) over the wall time says how many cores it used.
 # 3. The tail's lag at a moderate ingest rate (LAG_RATE msg/s): the messages
 #    archived but not yet indexed, sampled every 100 ms, and the time from
-#    the last 250 to all searchable.
+#    the last 250 to all searchable (run last, after 4).
+# 4. The attachment-extraction share of the rebuild: RUNS more rebuilds
+#    with the reader's attachment sandbox off.
 #
 # Run it from the repository root; work files go to a temp dir under
 # ./var/bench. Needs python3, notmuch and /usr/share/dict/words (Debian:
 # notmuch, wamerican). Everything listens on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/notmuch.sh
 RUNS=${RUNS:-3}
 N=${N:-5000}
 REBUILD_N=${REBUILD_N:-20000}
@@ -43,10 +46,11 @@ if [ ${#need[@]} -gt 0 ]; then
   exit 1
 fi
 [ -x bin/sealmail ] || make build >/dev/null
-SM=$PWD/bin/sealmail
 
 mkdir -p var/bench
 W=$(mktemp -d var/bench/search.XXXXXX); W=$(cd "$W" && pwd)
+cp bin/sealmail "$W/sealmail"   # a build meanwhile does not change the run's
+SM=$W/sealmail
 go build -o "$W/smtpload" ./bench/smtpload
 SERVE=""; ACCESS=""
 stopall() {
@@ -68,31 +72,23 @@ start() {
   "$SM" serve --data "$1/archive" --smtp 127.0.0.1:"$SMTP_PORT" --log-level warn 2>"$1/serve.log" &
   SERVE=$!
   waitport "$SMTP_PORT"
-  "$SM" access --data "$1/archive" --state "$1/access" --listen 127.0.0.1:"$HTTPS_PORT" \
-    --identity "$1/archive/identity.txt" --log-level warn 2>"$1/access.log" &
+  reader "$1"
+}
+# reader DIR [ARGS]: (re)start the reader of the archive in DIR.
+reader() {
+  local d=$1; shift
+  "$SM" access --data "$d/archive" --state "$d/access" --listen 127.0.0.1:"$HTTPS_PORT" \
+    --identity "$d/archive/identity.txt" --log-level warn "$@" 2>>"$d/access.log" &
   ACCESS=$!
   waitport "$HTTPS_PORT"
-  export SEALMAIL_DATA="$1/archive" SEALMAIL_READER="$1/access/reader.sock"
+  export SEALMAIL_DATA="$d/archive" SEALMAIL_READER="$d/access/reader.sock"
 }
 count() { "$SM" search --count "*" 2>/dev/null || echo 0; }
 # until N: poll the reader's search until it finds $1 messages.
 until_n() { while [ "$(count)" -lt "$1" ]; do sleep 0.05; done; }
 notmuch_new() { # MAILDIR -> wall seconds of `notmuch new` into a fresh database
   rm -rf "$1/.notmuch"
-  cat >"$W/notmuch-config" <<EOF
-[database]
-path=$1
-[user]
-name=Bench
-primary_email=bench@load.test
-[new]
-tags=inbox;
-ignore=
-[search]
-exclude_tags=
-[maildir]
-synchronize_flags=false
-EOF
+  notmuch_config "$W/notmuch-config" "$1"
   local t0 t1
   t0=$(now); NOTMUCH_CONFIG="$W/notmuch-config" notmuch new --quiet; t1=$(now)
   local got; got=$(NOTMUCH_CONFIG="$W/notmuch-config" notmuch count '*')
@@ -156,6 +152,26 @@ echo "| sealmail reindex --all | $mr | ${rb[*]} | $(median "${cpu[@]}") |"
 echo "| notmuch new | $mn | ${nm[*]} | |"
 echo
 echo "rebuild rate / notmuch: **$(py "print(f'{$mr/$mn:.2f}')")x** (goal ≥ 5)"
+
+# 4. The attachment-extraction share: the same rebuilds with the reader
+#    started with [reader.extract] off = true (attachments by name only).
+kill "$ACCESS"; wait "$ACCESS" 2>/dev/null || true
+printf '[reader.extract]\noff = true\n' >"$W/noextract.toml"
+reader "$D" --config "$W/noextract.toml"
+off=()
+for ((r = 1; r <= RUNS; r++)); do
+  t0=$(now); "$SM" reindex --all >/dev/null; until_n "$REBUILD_N"; t1=$(now)
+  off+=("$(py "print(f'{$REBUILD_N/($t1-$t0):.0f}')")")
+  echo "  run $r: reindex --all without extraction ${off[-1]} msgs/s" >&2
+done
+mo=$(median "${off[@]}")
+echo
+echo "| rebuild of $REBUILD_N messages | median msgs/s | runs | ratio |"
+echo "|---|---|---|---|"
+echo "| attachments by name only | $mo | ${off[*]} | 1 |"
+echo "| attachments extracted in the sandbox (above) | $mr | ${rb[*]} | **$(py "print(f'{$mr/$mo:.2f}')")** |"
+kill "$ACCESS"; wait "$ACCESS" 2>/dev/null || true
+reader "$D"
 
 # 3. The tail's lag at a moderate rate, on the same archive (REBUILD_N in it).
 base=$(count)

@@ -134,5 +134,6 @@ func (x *Index) write(p *Prepared, del []sealmail.MessageID, state []byte, parts
 	return x.w.Batch(bb)
 }
 
-// minPartDocs is the fewest documents worth a parallel batch of their own.
-const minPartDocs = 100
+// minPartDocs is the fewest documents worth a parallel batch of their own:
+// each batch is one more segment to persist and merge.
+const minPartDocs = 1000
