@@ -20,13 +20,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GEN="$ROOT/bench/gen_mail.py"
 . "$ROOT/bench/notmuch.sh"
 
-need=()
-command -v notmuch >/dev/null || need+=(notmuch)
-[ -f /usr/share/dict/words ] || need+=(wamerican)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "missing: apt-get install ${need[*]}" >&2
-  exit 1
-fi
+notmuch_need
 
 W=$(mktemp -d -p . idxbench.XXXXXX); W=$(cd "$W" && pwd)
 trap '[ -z "${KEEP:-}" ] && rm -rf "$W"' EXIT

@@ -1,5 +1,17 @@
 # notmuch.sh - sourced by the benchmarks that use notmuch as their yardstick.
 #
+# notmuch_need stops the benchmark if notmuch or the word list the mail
+# generator uses is missing.
+notmuch_need() {
+  local need=()
+  command -v notmuch >/dev/null || need+=(notmuch)
+  [ -f /usr/share/dict/words ] || need+=(wamerican)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "missing: apt-get install ${need[*]}" >&2
+    exit 1
+  fi
+}
+
 # notmuch_config FILE MAILDIR writes the notmuch configuration the
 # yardstick runs with (docs/benchmarks.md, "How the yardsticks are
 # measured"): the database in MAILDIR/.notmuch, nothing ignored or excluded.

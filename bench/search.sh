@@ -38,13 +38,7 @@ LAG_N=${LAG_N:-3000}
 SMTP_PORT=${SMTP_PORT:-2731}
 HTTPS_PORT=${HTTPS_PORT:-8731}
 
-need=()
-command -v notmuch >/dev/null || need+=(notmuch)
-[ -f /usr/share/dict/words ] || need+=(wamerican)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "missing: apt-get install ${need[*]}" >&2
-  exit 1
-fi
+notmuch_need
 [ -x bin/sealmail ] || make build >/dev/null
 
 mkdir -p var/bench
