@@ -34,10 +34,12 @@ crash:
 
 # Load benchmarks against yardsticks measured in the same run (see
 # docs/benchmarks.md): ingest vs Postfix's smtp-sink, indexing and queries vs
+# notmuch, time to searchable and the rebuild rate through the reader vs
 # notmuch, backup and restore vs cp.
 bench: build
 	./bench/ingest.sh
 	./bench/index.sh 20000 5
+	./bench/search.sh
 	./bench/backup.sh
 
 # Queries at 1,000,000 messages (100,000 generated, indexed 10 times): long

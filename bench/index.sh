@@ -20,14 +20,9 @@ N=${1:-20000}
 RUNS=${2:-5}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GEN="$ROOT/bench/gen_mail.py"
+. "$ROOT/bench/notmuch.sh"
 
-need=()
-command -v notmuch >/dev/null || need+=(notmuch)
-[ -f /usr/share/dict/words ] || need+=(wamerican)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "missing: apt-get install ${need[*]}" >&2
-  exit 1
-fi
+notmuch_need
 
 W=$(mktemp -d -p . idxbench.XXXXXX); W=$(cd "$W" && pwd)
 trap '[ -z "${KEEP:-}" ] && rm -rf "$W"' EXIT
@@ -80,20 +75,7 @@ ssize=$(du -sm "$W/sealmail-index" | cut -f1)
 
 # notmuch: index, then queries.
 export NOTMUCH_CONFIG="$W/notmuch-config"
-cat >"$NOTMUCH_CONFIG" <<EOF
-[database]
-path=$W/Maildir
-[user]
-name=Bench
-primary_email=bench@load.test
-[new]
-tags=inbox;
-ignore=
-[search]
-exclude_tags=
-[maildir]
-synchronize_flags=false
-EOF
+notmuch_config "$NOTMUCH_CONFIG" "$W/Maildir"
 n0=$(date +%s.%N)
 notmuch new --quiet
 n1=$(date +%s.%N)

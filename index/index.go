@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -211,82 +210,41 @@ type Batch struct {
 	Delete []sealmail.MessageID
 	// State, if not nil, replaces the stored state.
 	State []byte
+	// Prepared, if not nil, are the documents, built ahead by
+	// [Index.Prepare]; Docs is then ignored.
+	Prepared *Prepared
+	// Parts > 1 writes the documents in up to Parts batches built in
+	// parallel before the one with the deletions and the state: the
+	// state is durable only after all the documents, but a crash may
+	// leave some of them in the index without it. For callers that apply
+	// such a batch again from their state (the reader's tail); 0 or 1:
+	// one atomic batch.
+	Parts int
 }
 
-// Apply makes b durable in one Bluge batch: after a crash the index holds
-// all of it or none. Text is extracted on Options.Workers goroutines.
+// Apply makes b durable in one Bluge batch (unless b.Parts says
+// otherwise): after a crash the index holds all of it or none. Text is extracted on Options.Workers goroutines
+// ([Index.Prepare]) unless b.Prepared has it done.
 func (x *Index) Apply(ctx context.Context, b Batch) error {
-	if len(b.Docs) == 0 && len(b.Delete) == 0 && b.State == nil {
-		return nil
+	p := b.Prepared
+	if p == nil {
+		if len(b.Docs) == 0 && len(b.Delete) == 0 && b.State == nil {
+			return nil
+		}
+		var err error
+		if p, err = x.Prepare(ctx, b.Docs); err != nil {
+			return err
+		}
 	}
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if x.closed {
 		return ErrClosed
 	}
-	docs := b.Docs
-	built := make([]*bluge.Document, len(docs))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	workers := min(x.workers, len(docs))
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				d := &docs[i]
-				ex := extractWith(ctx, d.Raw, x.ext)
-				if ex.DecodeError || ex.Truncated {
-					x.log.Debug("index: partial extraction", "id", d.ID, "flags", ex.Flags())
-				}
-				built[i] = buildDocument(d, ex)
-				if x.omit != nil {
-					*built[i] = slices.DeleteFunc(*built[i], func(f bluge.Field) bool { return x.omit[f.Name()] })
-				}
-			}
-		})
-	}
-	var cerr error
-feed:
-	for i := range docs {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			cerr = ctx.Err()
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if cerr == nil {
-		cerr = ctx.Err() // an extraction cut short by ctx: not a document to keep
-	}
-	if cerr != nil {
-		return fmt.Errorf("index: add %d docs: %w", len(docs), cerr)
-	}
-	// A batch must not hold one ID twice: keep the last document of an ID.
-	last := make(map[sealmail.MessageID]int, len(docs))
-	for i := range docs {
-		last[docs[i].ID] = i
-	}
-	bb := bluge.NewBatch()
-	for _, id := range b.Delete {
-		if _, ok := last[id]; !ok {
-			bb.Delete(bluge.Identifier(id.String()))
-		}
-	}
-	for i, doc := range built {
-		if last[docs[i].ID] == i {
-			bb.Update(doc.ID(), doc)
-		}
-	}
-	if b.State != nil {
-		st := bluge.NewDocument(stateID)
-		st.AddField(bluge.NewStoredOnlyField(fState, b.State))
-		bb.Update(st.ID(), st)
-	}
 	x.wmu.Lock()
 	defer x.wmu.Unlock()
-	if err := x.w.Batch(bb); err != nil {
-		return fmt.Errorf("index: batch of %d docs, %d deletions: %w", len(docs), len(b.Delete), err)
+	if err := x.write(p, b.Delete, b.State, b.Parts); err != nil {
+		return fmt.Errorf("index: batch of %d docs, %d deletions: %w", len(p.docs), len(b.Delete), err)
 	}
 	return nil
 }

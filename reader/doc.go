@@ -18,7 +18,11 @@
 //     SHA-256; a document keeps the records it was built from and is
 //     rebuilt whole from all of them on each further receipt.
 //   - The cursor (audit seq and hash) and the holds' evaluation state are
-//     written in the same index batch as the documents they cover.
+//     written in the index batch that follows the documents they cover
+//     (those written in parallel parts, [index.Batch].Parts, first), so
+//     every message an ingest entry at or below the cursor names is in the
+//     index; after a crash documents above it may be too, and the tail
+//     writes them again.
 //   - A hold's "evaluated through" advances only after the receiver has
 //     recorded the members it found; purge keeps every message not indexed
 //     with all its receipts or updated after some hold's evaluation.
@@ -35,8 +39,11 @@
 //
 // # Concurrency
 //
-// A [Reader] is safe for concurrent use. [Reader.Run] is its one tailing
-// goroutine (its caller owns it); index writes, hold evaluation and
+// A [Reader] is safe for concurrent use. [Reader.Run] is its tailing
+// goroutine (its caller owns it); while behind it runs a pipeline of three
+// goroutines it waits for ([Reader.follow]: fetch and check, build on
+// every core, commit in order), at most three feed pages in flight, two of
+// them decrypted. Index writes, hold evaluation and
 // purge and erasure decisions are serialised by one mutex, searches read
 // the index concurrently. Export jobs run in goroutines the Reader owns
 // and [Reader.Close] stops.

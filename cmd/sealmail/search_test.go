@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func searchCount(t *testing.T, r *readerProc, q string) int {
@@ -123,14 +125,18 @@ func TestSearch(t *testing.T) {
 	r.cmd.Process.Kill()
 	<-r.done
 	t.Logf("killed the reader with %d of %d messages indexed", killedAt, 303)
-	r = startReader(t, dir, r.state, "--identity", identity)
-	r.caughtUp()
-	if got := searchCount(t, r, "xylophone"); got != 300 {
-		t.Errorf("after kill -9 and restart: %d matches, want 300", got)
+	restarted := func(when string) *readerProc {
+		r := startReader(t, dir, r.state, "--identity", identity)
+		r.caughtUp()
+		if got := searchCount(t, r, "xylophone"); got != 300 {
+			t.Errorf("after kill -9 %s and restart: %d matches, want 300", when, got)
+		}
+		if st := r.status(); st.Coverage.Indexed != 303 || st.Coverage.NotIndexed != 0 || len(st.Problems) != 0 {
+			t.Errorf("after kill -9 %s and restart: %+v, want all 303 indexed", when, st)
+		}
+		return r
 	}
-	if st := r.status(); st.Coverage.Indexed != 303 || st.Coverage.NotIndexed != 0 || len(st.Problems) != 0 {
-		t.Errorf("after restart: %+v, want all 303 indexed", st)
-	}
+	r = restarted("during the tail")
 
 	// The index is the reader's: rebuilt from the audit log on demand, or
 	// from nothing on an empty state.
@@ -140,6 +146,25 @@ func TestSearch(t *testing.T) {
 	if got := searchCount(t, r, "invoice OR xylophone"); got != 302 {
 		t.Errorf("after reindex --all: %d matches, want 302", got)
 	}
+
+	// kill -9 in the middle of a rebuild: started again, the reader
+	// finishes it from its cursor, every message indexed once.
+	seq := r.status().Coverage.IndexedSeq
+	rebuild := exec.Command(sealmailBinary(t), "reindex", "--all", "--reader", r.sock)
+	if err := rebuild.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); r.status().Coverage.IndexedSeq >= seq; {
+		if time.Now().After(deadline) {
+			t.Fatal("reindex --all did not start in 30 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	killedAt = r.status().Coverage.Indexed
+	r.kill()
+	rebuild.Wait() // it fails: the reader went away
+	t.Logf("killed the reader during reindex --all with %d of 303 messages indexed", killedAt)
+	r = restarted("during reindex --all")
 	r.stop()
 	if err := os.RemoveAll(filepath.Join(r.state, "index")); err != nil {
 		t.Fatal(err)
