@@ -3,7 +3,9 @@
 package index
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -26,13 +28,20 @@ const formatFile = "FORMAT"
 
 const formatMagic = "sealmail-index "
 
-// checkFormat makes dir an index of [FormatVersion]: an empty directory
-// gets the FORMAT file; one of an older version loses every file but
-// LOCK (the caller holds it), then gets the FORMAT file, so that after a
-// crash in between the next Open removes the rest again. A newer version is refused with
-// [ErrUnsupportedVersion]: this sealmail cannot read it and must not
-// destroy it.
-func checkFormat(dir string, log *slog.Logger) error {
+// DirVersion is the format version of the index in dir: 0 if there is no
+// index there yet (a missing or empty directory). [Open] removes an index
+// of a version below [FormatVersion]; a caller that must record that first
+// asks here.
+func DirVersion(dir string) (int, error) {
+	v, _, err := dirVersion(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// dirVersion is [DirVersion] with the directory's entries but LOCK.
+func dirVersion(dir string) (int, []os.DirEntry, error) {
 	version := 0 // no index yet
 	b, err := os.ReadFile(filepath.Join(dir, formatFile))
 	switch {
@@ -40,26 +49,40 @@ func checkFormat(dir string, log *slog.Logger) error {
 		v, ok := strings.CutPrefix(strings.TrimSuffix(string(b), "\n"), formatMagic)
 		n, perr := strconv.Atoi(v)
 		if !ok || perr != nil || n < 1 {
-			return fmt.Errorf("index: %s: not a format file: %q", formatFile, b)
+			return 0, nil, fmt.Errorf("index: %s: not a format file: %q", formatFile, b)
 		}
 		version = n
-	case os.IsNotExist(err):
+	case errors.Is(err, fs.ErrNotExist):
 	default:
-		return fmt.Errorf("index: read %s: %w", formatFile, err)
+		return 0, nil, fmt.Errorf("index: read %s: %w", formatFile, err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, nil, fmt.Errorf("index: read %s: %w", dir, err)
+	}
+	ents = slices.DeleteFunc(ents, func(e os.DirEntry) bool { return e.Name() == "LOCK" })
+	if version == 0 && len(ents) > 0 {
+		version = 1 // an index from before the FORMAT file
+	}
+	return version, ents, nil
+}
+
+// checkFormat makes dir an index of [FormatVersion]: an empty directory
+// gets the FORMAT file; one of an older version loses every file but
+// LOCK (the caller holds it), then gets the FORMAT file, so that after a
+// crash in between the next Open removes the rest again. A newer version is refused with
+// [ErrUnsupportedVersion]: this sealmail cannot read it and must not
+// destroy it.
+func checkFormat(dir string, log *slog.Logger) error {
+	version, ents, err := dirVersion(dir)
+	if err != nil {
+		return err
 	}
 	if version == FormatVersion {
 		return nil
 	}
 	if version > FormatVersion {
 		return fmt.Errorf("index: format version %d, this sealmail reads %d: %w", version, FormatVersion, ErrUnsupportedVersion)
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("index: read %s: %w", dir, err)
-	}
-	ents = slices.DeleteFunc(ents, func(e os.DirEntry) bool { return e.Name() == "LOCK" })
-	if version == 0 && len(ents) > 0 {
-		version = 1 // an index from before the FORMAT file
 	}
 	if version > 0 {
 		log.Info("index: removing an index of an older format version; its documents are indexed again",

@@ -243,6 +243,24 @@ func (r *Reader) openIndex(ctx context.Context) error {
 	// index's LOCK file (shared with this process) until it execs: wait
 	// that out rather than fail. Another reader on the same state is
 	// refused by reader.sock before it gets here.
+	//
+	// An index of an older format, which Open removes (the tail then
+	// indexes everything again), is audited first, as reindex --all is: no
+	// rebuild the log does not show. If the entry cannot be written, the old
+	// index stays for the next start.
+	v, err := index.DirVersion(r.indexDir())
+	if err != nil {
+		return fmt.Errorf("reader: %w", err)
+	}
+	if v != 0 && v < index.FormatVersion {
+		if _, err := r.rcv.RecordEvent(ctx, audit.TypeReaderReindex, struct {
+			All        bool `json:"all"`
+			FromFormat int  `json:"from_format"`
+			ToFormat   int  `json:"to_format"`
+		}{true, v, index.FormatVersion}); err != nil {
+			return fmt.Errorf("reader: record the rebuild of the index of format %d: %w", v, err)
+		}
+	}
 	x, err := index.Open(r.indexDir(), index.Options{Logger: r.log, Extractor: r.opts.Extractor, LockTimeout: 10 * time.Second})
 	if err != nil {
 		return fmt.Errorf("reader: %w", err)
