@@ -116,14 +116,7 @@ func TestSearchAndMessage(t *testing.T) {
 	if resp := b.signIn("ann", ann.Password, e.clk.code(t, ann.TOTPSecret)); resp.Status != 200 || b.path() != "/" {
 		t.Fatalf("sign-in: %d at %s", resp.Status, b.path())
 	}
-	b.open(pathSearch)
-	b.do(chromedp.SendKeys(chromedp.ID("q"), "quarterly figures"))
-	if resp := b.submit(`#search button[type=submit]`); resp.Status != 200 {
-		t.Fatalf("search: %d %s", resp.Status, b.text("main"))
-	}
-	if !b.has(fmt.Sprintf("#hit-%d", id)) || b.has(fmt.Sprintf("#hit-%d", other)) {
-		t.Errorf("search 'quarterly figures': %q, want message %d only", b.text("#results tbody"), id)
-	}
+	b.searchOne(t, "quarterly figures", id, other)
 	if got := b.text("#coverage"); !strings.Contains(got, "Indexed through") || !strings.Contains(got, "2 of 2 messages") {
 		t.Errorf("coverage line %q", got)
 	}
@@ -566,14 +559,7 @@ func TestScopeInBrowser(t *testing.T) {
 	if resp := b.signIn("jane", jane.Password, e.clk.code(t, jane.TOTPSecret)); resp.Status != 200 {
 		t.Fatalf("jane's sign-in: %d", resp.Status)
 	}
-	b.open(pathSearch)
-	b.do(chromedp.SendKeys(chromedp.ID("q"), "quarterly"))
-	if resp := b.submit(`#search button[type=submit]`); resp.Status != 200 {
-		t.Fatalf("jane's search: %d %s", resp.Status, b.text("main"))
-	}
-	if !b.has(fmt.Sprintf("#hit-%d", janes)) || b.has(fmt.Sprintf("#hit-%d", bobs)) {
-		t.Errorf("jane searching 'quarterly': %q, want her message %d only", b.text("#results tbody"), janes)
-	}
+	b.searchOne(t, "quarterly", janes, bobs)
 	if resp := b.open(fmt.Sprintf("/messages/%d", bobs)); resp.Status != 404 || strings.Contains(b.text("main"), "Quarterly plans") {
 		t.Errorf("jane opening bob's message: %d %q, want 404 without its content", resp.Status, b.text("main"))
 	}
@@ -586,5 +572,19 @@ func TestScopeInBrowser(t *testing.T) {
 		if resp := a.open(p); resp.Status != 403 || strings.Contains(a.text("body"), "Quarterly") {
 			t.Errorf("admin opening %s: %d %q, want the 403 page without content", p, resp.Status, a.text("main"))
 		}
+	}
+}
+
+// searchOne types q into the search page's field and submits it: the
+// results must hold message want and not message not.
+func (b *tab) searchOne(t *testing.T, q string, want, not sealmail.MessageID) {
+	t.Helper()
+	b.open(pathSearch)
+	b.do(chromedp.SendKeys(chromedp.ID("q"), q))
+	if resp := b.submit(`#search button[type=submit]`); resp.Status != 200 {
+		t.Fatalf("search %q: %d %s", q, resp.Status, b.text("main"))
+	}
+	if !b.has(fmt.Sprintf("#hit-%d", want)) || b.has(fmt.Sprintf("#hit-%d", not)) {
+		t.Errorf("search %q: %q, want message %d only", q, b.text("#results tbody"), want)
 	}
 }
