@@ -230,7 +230,12 @@ func TestKeyboard(t *testing.T) {
 	focused := func() string {
 		return eval[string](b, `(() => { const a = document.activeElement; return a.id || a.className || a.getAttribute("value") || a.tagName; })()`)
 	}
-	if f := focused(); f != "user" {
+	// autofocus is applied after the load event, a moment later under load.
+	f := focused()
+	for deadline := time.Now().Add(5 * time.Second); f != "user" && time.Now().Before(deadline); f = focused() {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if f != "user" {
 		t.Fatalf("focus on load: %q, want the user name field", f)
 	}
 	ring := func() {
