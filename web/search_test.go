@@ -396,11 +396,7 @@ func TestSearchRefusals(t *testing.T) {
 // scope narrows the same way; an admin is refused message content (403).
 func TestSearchScope(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{reader: true})
-	_, rep, env := sampleMail("http://127.0.0.1:9")
-	janes := e.ingest(t, env, rep)
-	raw2, env2 := plainMail("bob@example.com", "Quarterly plans")
-	bobs := e.ingest(t, env2, raw2)
+	e, janes, bobs := scopeEnv(t)
 	ctx := context.Background()
 	jane := e.add(t, "jane", access.RoleUser, "jane@example.com")
 	tax, err := e.st.AddUser(ctx, access.Actor{Remote: "test"}, access.NewUser{Name: "tax", Role: access.RoleAuditor, Scope: "to:bob@example.com"})
@@ -547,11 +543,7 @@ func TestHugeMessage(t *testing.T) {
 // for a message.
 func TestScopeInBrowser(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{reader: true})
-	_, rep, env := sampleMail("http://127.0.0.1:9")
-	janes := e.ingest(t, env, rep)
-	raw2, env2 := plainMail("bob@example.com", "Quarterly plans")
-	bobs := e.ingest(t, env2, raw2)
+	e, janes, bobs := scopeEnv(t)
 	jane := e.add(t, "jane", access.RoleUser, "jane@example.com")
 	root := e.add(t, "root", access.RoleAdmin)
 
@@ -587,4 +579,17 @@ func (b *tab) searchOne(t *testing.T, q string, want, not sealmail.MessageID) {
 	if !b.has(fmt.Sprintf("#hit-%d", want)) || b.has(fmt.Sprintf("#hit-%d", not)) {
 		t.Errorf("search %q: %q, want message %d only", q, b.text("#results tbody"), want)
 	}
+}
+
+// scopeEnv is a reader's env with two messages about the quarter: one to
+// jane@example.com (the journal report of sampleMail), one to
+// bob@example.com.
+func scopeEnv(t *testing.T) (e *env, janes, bobs sealmail.MessageID) {
+	t.Helper()
+	e = newEnv(t, envOptions{reader: true})
+	_, rep, env := sampleMail("http://127.0.0.1:9")
+	janes = e.ingest(t, env, rep)
+	raw, env2 := plainMail("bob@example.com", "Quarterly plans")
+	bobs = e.ingest(t, env2, raw)
+	return e, janes, bobs
 }
